@@ -1,0 +1,1 @@
+"""Devices context: registry, certificates, policies."""

@@ -1,0 +1,1 @@
+"""Identity context: registration, login, profile; the API Gateway authorizer."""

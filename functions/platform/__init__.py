@@ -1,0 +1,1 @@
+"""Platform routes: health and the OpenAPI document."""

@@ -1,0 +1,1 @@
+"""Telemetry context: ingest from the IoT rule queue, dead letters, readings API."""

@@ -1,0 +1,94 @@
+"""Readings and dead-letter routes."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from gridshare.clock import now_ms, parse_time
+from gridshare.http.api import ADMIN, ANY_ROLE, ApiBlueprint, QueryModel
+from gridshare.http.auth import Caller
+from gridshare.http.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from gridshare.services.telemetry import TelemetryService
+from pydantic import Field, field_validator
+
+api = ApiBlueprint("telemetry")
+DAY_MS = 86_400_000
+
+
+class HistoryQuery(QueryModel):
+    metric: str = Field(min_length=1, max_length=64)
+    from_: str | None = Field(default=None, alias="from", description="ISO 8601 or epoch ms; default 24 h before 'to'")
+    to: str | None = Field(default=None, description="ISO 8601 or epoch ms; default now")
+    resolution: Literal["raw", "15m", "1h", "1d"] = "raw"
+    limit: int = Field(default=DEFAULT_LIMIT, ge=1, le=1000)
+    cursor: str | None = None
+
+    @field_validator("from_", "to")
+    @classmethod
+    def _time(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_time(value)
+        return value
+
+
+class DeadLetterQuery(QueryModel):
+    status: Literal["open", "replayed"] = "open"
+    limit: int = Field(default=DEFAULT_LIMIT, ge=1, le=MAX_LIMIT)
+    cursor: str | None = None
+
+
+_service: TelemetryService | None = None
+
+
+def service() -> TelemetryService:
+    global _service
+    if _service is None:
+        _service = TelemetryService()
+    return _service
+
+
+@api.route("/v1/devices/{id}/readings/latest", "GET", roles=ANY_ROLE, summary="The device's newest reading")
+def latest_reading(caller: Caller, id: str) -> dict:  # noqa: A002
+    return {"data": service().latest(caller, id)}
+
+
+@api.route(
+    "/v1/devices/{id}/readings",
+    "GET",
+    roles=ANY_ROLE,
+    query=HistoryQuery,
+    summary="History of one metric: raw readings or 15m/1h/1d rollups",
+)
+def reading_history(caller: Caller, id: str, query: HistoryQuery) -> dict:  # noqa: A002
+    end = parse_time(query.to) if query.to else now_ms() + 1
+    start = parse_time(query.from_) if query.from_ else end - DAY_MS
+    points, cursor = service().history(
+        caller, id, query.metric, start, end, query.resolution, query.limit, query.cursor
+    )
+    return {
+        "data": points,
+        "pagination": {"limit": query.limit, "nextCursor": cursor},
+        "meta": {"metric": query.metric, "resolution": query.resolution},
+    }
+
+
+@api.route(
+    "/v1/telemetry/dead-letters",
+    "GET",
+    roles=ADMIN,
+    query=DeadLetterQuery,
+    summary="Rejected device messages with every reason (admin)",
+)
+def list_dead_letters(caller: Caller, query: DeadLetterQuery) -> dict:
+    items, cursor = service().list_dead_letters(query.status, query.limit, query.cursor)
+    return {"data": items, "pagination": {"limit": query.limit, "nextCursor": cursor}}
+
+
+@api.route(
+    "/v1/telemetry/dead-letters/{id}/replay",
+    "POST",
+    roles=ADMIN,
+    summary="Run a dead letter through ingest again (admin)",
+)
+def replay_dead_letter(caller: Caller, id: str) -> dict:  # noqa: A002
+    return {"data": service().replay(id)}

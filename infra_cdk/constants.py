@@ -1,0 +1,61 @@
+"""Names shared by the CDK app and the infrastructure tests.
+
+Output names, tag keys and fixed runtime choices live here once, so a test that looks a resource up by
+name cannot drift from the construct that created it (STYLE.md item 10).
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+STACK_PREFIX: Final = "gridshare"
+SERVICE_NAMESPACE: Final = "Gridshare"  # POWERTOOLS_METRICS_NAMESPACE and CloudWatch namespace
+
+# CfnOutput ids of GridshareStack
+OUTPUT_API_URL: Final = "ApiUrl"
+OUTPUT_USER_POOL_ID: Final = "UserPoolId"
+OUTPUT_USER_POOL_CLIENT_ID: Final = "UserPoolClientId"
+OUTPUT_DEVICE_POLICY_NAME: Final = "DevicePolicyName"
+OUTPUT_IOT_ENDPOINT: Final = "IotEndpoint"
+OUTPUT_INGEST_QUEUE_URL: Final = "TelemetryIngestQueueUrl"
+
+# Every DynamoDB table carries its model's logical name in this tag: operators and tests find a table by
+# what it holds, whatever CloudFormation called it.
+TABLE_TAG: Final = "gridshare:table"
+
+# Lambda defaults (DESIGN.md section 5): one runtime and architecture for every function and the layer.
+LAMBDA_MEMORY_MB: Final = 512
+API_TIMEOUT_S: Final = 15  # below API Gateway's 29 s integration limit
+AUTHORIZER_TIMEOUT_S: Final = 10  # a JWKS fetch may take up to 5 s on a cold container
+LOG_RETENTION_DAYS: Final = 30
+
+# API Gateway stage throttling (per stage, all methods)
+API_RATE_LIMIT: Final = 100
+API_BURST_LIMIT: Final = 200
+
+# CDK context flags (cdk.json or `-c name=value`)
+CTX_STAGE: Final = "stage"
+CTX_IOT_ENDPOINT: Final = "iot_endpoint"
+CTX_EMAIL_SENDER: Final = "email_sender"
+CTX_CORS_ORIGINS: Final = "cors_origins"
+CTX_TIMESTREAM: Final = "timestream"
+CTX_BUNDLE_DEPENDENCIES: Final = "bundle_dependencies"
+
+DEFAULT_STAGE: Final = "dev"
+# Placeholders: a deployment with them synthesizes (and warns) but devices get a useless MQTT host and
+# SES refuses the sender. Pass the real values with -c (see infra_cdk/README.md).
+IOT_ENDPOINT_PLACEHOLDER: Final = "iot-endpoint-not-configured.invalid"
+EMAIL_SENDER_PLACEHOLDER: Final = "no-reply@example.com"
+
+# Where the synthesized app stages what it ships, relative to the cloud assembly directory.
+LAYER_STAGING_DIR: Final = "layer"  # <outdir>/layer/python/gridshare
+FUNCTIONS_STAGING_DIR: Final = "functions-src"  # <outdir>/functions-src/functions
+
+
+def stack_name(stage: str) -> str:
+    return f"{STACK_PREFIX}-{stage}"
+
+
+def table_env_var(logical_name: str) -> str:
+    """The variable gridshare.adapters.tables.table_name() reads (tests check the two agree)."""
+    return f"GS_TABLE_{logical_name.upper()}"

@@ -1,0 +1,141 @@
+"""What every function shares: the `gridshare` layer, the functions' code, the Lambda defaults.
+
+The layer and the code are staged with plain file copies at synth time rather than with Docker bundling
+or `chalice package`: both need a network or a Docker daemon, and tests must synthesize offline
+(FIELD-NOTES.md, CDK). Third-party packages are installed into the layer only when the CDK context
+flag `bundle_dependencies` is true, which a real deployment needs and a test does not.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+
+import functions as functions_package
+import gridshare as gridshare_package
+from aws_cdk import Annotations, Duration, Stage
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_secretsmanager as secretsmanager
+from constructs import Construct
+from gridshare.resources import REPO_ROOT
+
+from infra_cdk import constants
+from infra_cdk.settings import DeploySettings
+
+RUNTIME = lambda_.Runtime.PYTHON_3_12
+ARCHITECTURE = lambda_.Architecture.ARM_64
+LOG_RETENTION = logs.RetentionDays.ONE_MONTH  # = constants.LOG_RETENTION_DAYS
+# What pip must fetch for the Lambda runtime, not for this machine: CPython 3.12 on Graviton.
+_PIP_PLATFORM_ARGS = (
+    "--platform", "manylinux2014_aarch64", "--platform", "manylinux_2_28_aarch64",
+    "--implementation", "cp", "--python-version", RUNTIME.name.removeprefix("python"),
+    "--only-binary=:all:",
+)
+_IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", "*.pyo")
+
+
+def runtime_dependencies() -> list[str]:
+    """The layer's third-party requirements: pyproject's [project].dependencies, nothing added."""
+    project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    return list(project["dependencies"])
+
+
+def stage_layer(outdir: Path, *, bundle_dependencies: bool) -> Path:
+    """Copy the gridshare package to <outdir>/layer/python/gridshare (Lambda adds python/ to sys.path).
+
+    `gridshare/schemas/*.json` are symlinks into iot_rules/schemas/ (one schema for the rules and the
+    validator); copytree(symlinks=False) copies the files they point to, so the layer holds real files.
+    """
+    root = outdir / constants.LAYER_STAGING_DIR
+    if root.exists():
+        shutil.rmtree(root)
+    site = root / "python"
+    shutil.copytree(Path(gridshare_package.__file__).parent, site / "gridshare", symlinks=False, ignore=_IGNORE)
+    if bundle_dependencies:
+        subprocess.run(  # noqa: S603 - fixed argv: this interpreter's pip and pyproject's requirements
+            [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--upgrade",
+             "--target", str(site), *_PIP_PLATFORM_ARGS, *runtime_dependencies()],
+            check=True,
+        )
+    return root
+
+
+def stage_functions(outdir: Path) -> Path:
+    """Copy functions/ to <outdir>/functions-src/functions, so handlers are `functions.<context>...`."""
+    root = outdir / constants.FUNCTIONS_STAGING_DIR
+    if root.exists():
+        shutil.rmtree(root)
+    shutil.copytree(Path(functions_package.__file__).parent, root / "functions", symlinks=False, ignore=_IGNORE)
+    return root
+
+
+class SharedRuntime(Construct):
+    """The layer, the code asset, the cursor-signing secret, and a factory for uniform functions."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, settings: DeploySettings) -> None:
+        super().__init__(scope, construct_id)
+        self.settings = settings
+        outdir = Path(Stage.of(self).outdir)
+        self.layer = lambda_.LayerVersion(
+            self, "gridshare-layer",
+            code=lambda_.Code.from_asset(str(stage_layer(outdir, bundle_dependencies=settings.bundle_dependencies))),
+            compatible_runtimes=[RUNTIME],
+            compatible_architectures=[ARCHITECTURE],
+            description="gridshare: domain, adapters, services, http (DESIGN.md section 2)",
+        )
+        self.code = lambda_.Code.from_asset(str(stage_functions(outdir)))
+        if not settings.bundle_dependencies:
+            Annotations.of(self).add_warning_v2(
+                "gridshare:layer-without-dependencies",
+                "The layer holds only the gridshare package: deploy with -c bundle_dependencies=true, "
+                "or the functions cannot import pydantic, chalice or pynamodb.",
+            )
+        # Pagination cursors are HMAC-signed (gridshare.http.pagination) so a client cannot forge a key
+        # into another user's partition; the code's default key is public, so a deployment needs its own.
+        self.cursor_secret = secretsmanager.Secret(
+            self, "cursor-secret",
+            description="HMAC key of Gridshare pagination cursors (GS_CURSOR_SECRET)",
+            generate_secret_string=secretsmanager.SecretStringGenerator(
+                password_length=48, exclude_punctuation=True,
+            ),
+        )
+
+    def cursor_secret_environment(self) -> dict[str, str]:
+        """GS_CURSOR_SECRET as a CloudFormation dynamic reference: the value never enters the template."""
+        return {"GS_CURSOR_SECRET": self.cursor_secret.secret_value.unsafe_unwrap()}
+
+    def create_function(
+        self, scope: Construct, construct_id: str, *, handler: str, service: str, description: str,
+        timeout: Duration = Duration.seconds(constants.API_TIMEOUT_S),
+        environment: Mapping[str, str] | None = None,
+    ) -> lambda_.Function:
+        """A function with the platform's defaults: Python 3.12 on arm64, the layer, X-Ray, Powertools
+        settings, 512 MB, and its own log group with a retention (Lambda's default keeps logs forever).
+
+        It starts with no permissions beyond its logs and X-Ray; each context construct adds its grants.
+        """
+        log_group = logs.LogGroup(scope, f"{construct_id}-logs", retention=LOG_RETENTION)
+        return lambda_.Function(
+            scope, construct_id,
+            runtime=RUNTIME,
+            architecture=ARCHITECTURE,
+            code=self.code,
+            handler=handler,
+            layers=[self.layer],
+            memory_size=constants.LAMBDA_MEMORY_MB,
+            timeout=timeout,
+            tracing=lambda_.Tracing.ACTIVE,
+            log_group=log_group,
+            description=description,
+            environment={
+                "GS_STAGE": self.settings.stage,
+                "POWERTOOLS_SERVICE_NAME": service,
+                "POWERTOOLS_METRICS_NAMESPACE": constants.SERVICE_NAMESPACE,
+                **(environment or {}),
+            },
+        )

@@ -1,0 +1,208 @@
+"""DynamoDB tables as PynamoDB models: the one source of key schemas.
+
+The CDK app (infra_cdk) and the local stack (gridshare_local) both build tables from `ALL_MODELS`, so
+the deployed schema and the one tests run against cannot drift. Physical names come from
+`GS_TABLE_<LOGICAL>` (set by CDK on each function) or default to `gridshare-<logical>`.
+"""
+
+from __future__ import annotations
+
+import os
+
+from pynamodb.attributes import (
+    JSONAttribute,
+    ListAttribute,
+    MapAttribute,
+    NumberAttribute,
+    TTLAttribute,
+    UnicodeAttribute,
+)
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
+from pynamodb.models import Model
+
+
+def table_name(logical: str) -> str:
+    return os.environ.get(f"GS_TABLE_{logical.upper()}", f"gridshare-{logical.replace('_', '-')}")
+
+
+def _region() -> str:
+    return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+
+
+# ---------------------------------------------------------------- identity
+class UsersByEmail(GlobalSecondaryIndex["UserModel"]):
+    class Meta:
+        index_name = "by_email"
+        projection = KeysOnlyProjection()
+
+    email = UnicodeAttribute(hash_key=True)
+
+
+class UserModel(Model):
+    """A platform user; Cognito holds the password, this table holds the profile and our codes."""
+
+    class Meta:
+        table_name = table_name("users")
+        region = _region()
+        logical_name = "users"
+
+    id = UnicodeAttribute(hash_key=True)
+    email = UnicodeAttribute()
+    name = UnicodeAttribute()
+    role = UnicodeAttribute()
+    status = UnicodeAttribute(default="pending")  # pending (email not verified) | active | disabled
+    created_at = NumberAttribute()
+    verification_code_hash = UnicodeAttribute(null=True)
+    verification_expires_at = NumberAttribute(null=True)
+    verification_attempts = NumberAttribute(default=0)
+    by_email = UsersByEmail()
+
+
+# ---------------------------------------------------------------- devices
+class DevicesByOwner(GlobalSecondaryIndex["DeviceModel"]):
+    class Meta:
+        index_name = "by_owner"
+        projection = AllProjection()
+
+    owner_id = UnicodeAttribute(hash_key=True)
+    id = UnicodeAttribute(range_key=True)
+
+
+class DevicesByThing(GlobalSecondaryIndex["DeviceModel"]):
+    class Meta:
+        index_name = "by_thing"
+        projection = AllProjection()
+
+    thing_name = UnicodeAttribute(hash_key=True)
+
+
+class DeviceModel(Model):
+    class Meta:
+        table_name = table_name("devices")
+        region = _region()
+        logical_name = "devices"
+
+    id = UnicodeAttribute(hash_key=True)
+    owner_id = UnicodeAttribute()
+    name = UnicodeAttribute()
+    type = UnicodeAttribute()
+    thing_name = UnicodeAttribute()
+    certificate_id = UnicodeAttribute()
+    certificate_arn = UnicodeAttribute()
+    status = UnicodeAttribute(default="provisioned")
+    created_at = NumberAttribute()
+    by_owner = DevicesByOwner()
+    by_thing = DevicesByThing()
+
+
+# ---------------------------------------------------------------- telemetry
+class LatestReadingModel(Model):
+    """The newest reading per device, with the counters that validation and rollups compare against."""
+
+    class Meta:
+        table_name = table_name("telemetry_latest")
+        region = _region()
+        logical_name = "telemetry_latest"
+
+    device_id = UnicodeAttribute(hash_key=True)
+    ts = NumberAttribute()
+    seq = NumberAttribute()
+    metrics = JSONAttribute()
+    counters = JSONAttribute()
+    received_at = NumberAttribute()
+
+
+class RawReadingModel(Model):
+    """Raw readings, one partition per device per UTC day, expiring after GS_RAW_TTL_DAYS.
+
+    The same table holds sequence markers (`<device>#SEQ`, sk = seq) that make ingest idempotent.
+    """
+
+    class Meta:
+        table_name = table_name("telemetry_raw")
+        region = _region()
+        logical_name = "telemetry_raw"
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    ts = NumberAttribute(null=True)
+    seq = NumberAttribute(null=True)
+    metrics = JSONAttribute(null=True)
+    expires_at = TTLAttribute(null=True)
+
+
+class RollupModel(Model):
+    """Per device and resolution (`<device>#15m|1h|1d`), one item per bucket start (ms).
+
+    Attributes are written with atomic ADD: `n` (readings), `s_<metric>`/`c_<metric>` (sum and count of
+    each gauge, since not every reading carries every metric), and
+    `e_<counter>` (interval energy in Wh from counter deltas).
+    """
+
+    class Meta:
+        table_name = table_name("telemetry_rollups")
+        region = _region()
+        logical_name = "telemetry_rollups"
+
+    pk = UnicodeAttribute(hash_key=True)
+    bucket = NumberAttribute(range_key=True)
+    n = NumberAttribute(default=0)
+
+
+class DeadLettersByStatus(GlobalSecondaryIndex["DeadLetterModel"]):
+    class Meta:
+        index_name = "by_status"
+        projection = AllProjection()
+
+    status = UnicodeAttribute(hash_key=True)
+    id = UnicodeAttribute(range_key=True)
+
+
+class ReasonMap(MapAttribute):  # type: ignore[type-arg]
+    field = UnicodeAttribute()
+    message = UnicodeAttribute()
+
+
+class DeadLetterModel(Model):
+    """A rejected device message with every reason; kept until replayed or discarded by an admin."""
+
+    class Meta:
+        table_name = table_name("telemetry_dead_letters")
+        region = _region()
+        logical_name = "telemetry_dead_letters"
+
+    id = UnicodeAttribute(hash_key=True)
+    status = UnicodeAttribute(default="open")  # open | replayed
+    thing_name = UnicodeAttribute(null=True)
+    device_id = UnicodeAttribute(null=True)
+    topic = UnicodeAttribute(null=True)
+    payload = UnicodeAttribute()  # base64 of the bytes the device sent
+    reasons = ListAttribute(of=ReasonMap)
+    received_at = NumberAttribute()
+    replayed_at = NumberAttribute(null=True)
+    replay_attempts = NumberAttribute(default=0)
+    by_status = DeadLettersByStatus()
+
+
+ALL_MODELS: tuple[type[Model], ...] = (
+    UserModel,
+    DeviceModel,
+    LatestReadingModel,
+    RawReadingModel,
+    RollupModel,
+    DeadLetterModel,
+)
+# Which context owns which table (least-privilege grants in CDK follow this).
+OWNERS: dict[str, tuple[type[Model], ...]] = {
+    "identity": (UserModel,),
+    "devices": (DeviceModel,),
+    "telemetry": (LatestReadingModel, RawReadingModel, RollupModel, DeadLetterModel),
+}
+TTL_ATTRIBUTES: dict[str, str] = {"telemetry_raw": "expires_at"}
+
+
+def ensure_tables() -> None:
+    """Create every table that does not exist (local stack and tests; CDK creates them on AWS)."""
+    for model in ALL_MODELS:
+        if not model.exists():
+            model.create_table(billing_mode="PAY_PER_REQUEST", wait=True)

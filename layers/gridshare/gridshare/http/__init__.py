@@ -1,0 +1,1 @@
+"""http layer of the Gridshare library."""

@@ -1,0 +1,187 @@
+"""The one way a route is declared: path, method, the roles it admits, its input models.
+
+`ApiBlueprint.route` registers a Chalice view and a `RouteSpec` in `ROUTES`, the table that the OpenAPI
+document, the CDK API (which methods get the authorizer) and the authorization tests are built from.
+The wrapper verifies the caller's token itself (see gridshare.http.auth), parses the body and query into
+pydantic models, and turns every error into an RFC 9457 problem; views only call a service.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from chalice import Blueprint, Response
+from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic.alias_generators import to_camel
+
+from gridshare import errors
+from gridshare.http import problems
+from gridshare.http.auth import ROLE_ORDER, Caller, verify_access_token
+
+logger = logging.getLogger("gridshare.http")
+
+ANY_ROLE: frozenset[str] = frozenset(ROLE_ORDER)
+ADMIN: frozenset[str] = frozenset({"admin"})
+MAX_BODY_BYTES = 256 * 1024
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+    "Strict-Transport-Security": "max-age=63072000; includeSubDomains",
+    "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
+}
+
+
+class ApiModel(BaseModel):
+    """Base of request models: camelCase at the edge, unknown fields refused."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True)
+
+
+class QueryModel(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True)
+
+
+@dataclass(frozen=True)
+class RouteSpec:
+    context: str
+    method: str
+    path: str
+    roles: frozenset[str] | None  # None: public (no token)
+    summary: str
+    body: type[BaseModel] | None
+    query: type[BaseModel] | None
+    status: int
+    view_name: str
+    local_only: bool = False
+
+    @property
+    def protected(self) -> bool:
+        return self.roles is not None
+
+
+ROUTES: list[RouteSpec] = []
+
+
+def _field_errors(exc: ValidationError) -> list[errors.FieldError]:
+    found = []
+    for item in exc.errors():
+        field = ".".join(str(part) for part in item["loc"]) or "$"
+        found.append(errors.FieldError(field, item["msg"]))
+    return found
+
+
+def _bearer(headers: Any) -> str:
+    value = headers.get("authorization") or ""
+    if not value.lower().startswith("bearer "):
+        raise errors.AuthenticationFailed("A bearer access token is required.")
+    return value
+
+
+def _parse_body(raw: bytes | None, model: type[BaseModel]) -> BaseModel:
+    if raw and len(raw) > MAX_BODY_BYTES:
+        raise errors.PayloadTooLarge(f"The request body is over {MAX_BODY_BYTES} bytes.")
+    try:
+        document = json.loads(raw) if raw else {}
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise errors.BadRequest(
+            "The request body is not valid JSON.", errors=[errors.FieldError("$", "invalid JSON")]
+        ) from None
+    if not isinstance(document, dict):
+        raise errors.BadRequest(
+            "The request body must be a JSON object.", errors=[errors.FieldError("$", "not an object")]
+        )
+    try:
+        return model.model_validate(document)
+    except ValidationError as exc:
+        raise errors.InvalidInput("The request body has invalid fields.", errors=_field_errors(exc)) from None
+
+
+def _parse_query(params: dict[str, str] | None, model: type[BaseModel]) -> BaseModel:
+    try:
+        return model.model_validate(dict(params or {}))
+    except ValidationError as exc:
+        raise errors.InvalidInput("The query has invalid parameters.", errors=_field_errors(exc)) from None
+
+
+def _with_headers(response: Response) -> Response:
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    return response
+
+
+def _make_view(blueprint: Blueprint, spec: RouteSpec, view: Callable[..., Any]) -> Callable[..., Response]:
+    @functools.wraps(view)
+    def handle(**path_params: str) -> Response:
+        request = blueprint.current_request
+        try:
+            kwargs: dict[str, Any] = dict(path_params)
+            if spec.roles is not None:
+                caller: Caller = verify_access_token(_bearer(request.headers))
+                if caller.role not in spec.roles:
+                    raise errors.PermissionDenied("Your role does not allow this operation.")
+                kwargs["caller"] = caller
+            if spec.body is not None:
+                kwargs["body"] = _parse_body(request.raw_body, spec.body)
+            if spec.query is not None:
+                kwargs["query"] = _parse_query(request.query_params, spec.query)
+            result = view(**kwargs)
+            if isinstance(result, Response):
+                return _with_headers(result)
+            return _with_headers(
+                Response(
+                    body=json.dumps(result, default=str) if result is not None else "",
+                    status_code=spec.status,
+                    headers={"Content-Type": "application/json"},
+                )
+            )
+        except errors.GridshareError as exc:
+            return _with_headers(problems.from_error(exc, instance=request.path))
+        except Exception:
+            logger.exception("unhandled error in %s %s", spec.method, spec.path)
+            return _with_headers(problems.internal_error(instance=request.path))
+
+    return handle
+
+
+class ApiBlueprint:
+    """A context's routes. `build()` makes a fresh Chalice Blueprint for each app (Chalice blueprints
+    cannot be registered on two apps), so the whole API and each context's Lambda share the views."""
+
+    def __init__(self, context: str) -> None:
+        self.context = context
+        self._views: list[tuple[RouteSpec, Callable[..., Any]]] = []
+
+    def build(self) -> Blueprint:
+        blueprint = Blueprint(f"functions.{self.context}.api")
+        for spec, view in self._views:
+            blueprint.route(
+                spec.path, methods=[spec.method], content_types=["application/json", "application/problem+json"]
+            )(_make_view(blueprint, spec, view))
+        return blueprint
+
+    def route(
+        self,
+        path: str,
+        method: str = "GET",
+        *,
+        roles: frozenset[str] | None,
+        summary: str,
+        body: type[BaseModel] | None = None,
+        query: type[BaseModel] | None = None,
+        status: int = 200,
+        local_only: bool = False,
+    ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        def register(view: Callable[..., Any]) -> Callable[..., Any]:
+            spec = RouteSpec(self.context, method, path, roles, summary, body, query, status, view.__name__, local_only)
+            self._views.append((spec, view))
+            ROUTES.append(spec)
+            return view
+
+        return register

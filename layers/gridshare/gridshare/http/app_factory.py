@@ -1,0 +1,24 @@
+"""Builds a Chalice app from context blueprints: the whole API (app.py) or one context's Lambda."""
+
+from __future__ import annotations
+
+import importlib
+
+from chalice import Chalice
+
+# context -> module holding its ApiBlueprint `api`
+CONTEXT_MODULES: dict[str, str] = {
+    "platform": "functions.platform.api",
+    "identity": "functions.identity.api",
+    "devices": "functions.devices.api",
+    "telemetry": "functions.telemetry.api",
+}
+
+
+def make_app(name: str, contexts: list[str] | tuple[str, ...] = tuple(CONTEXT_MODULES)) -> Chalice:
+    app = Chalice(app_name=name)
+    app.debug = False  # never a stack trace in a response
+    for context in contexts:
+        module = importlib.import_module(CONTEXT_MODULES[context])
+        app.register_blueprint(module.api.build())
+    return app

@@ -1,0 +1,56 @@
+"""Configuration from the environment: one pydantic-settings model, read lazily.
+
+Never read at import time, so a test or the local stack can set the environment (moto endpoint,
+table names) before the first use. Every variable is prefixed ``GS_``.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="GS_", extra="ignore")
+
+    stage: str = "local"
+    region: str = Field(default="us-east-1", validation_alias="AWS_REGION")
+    # Identity (Cognito)
+    user_pool_id: str = ""
+    user_pool_client_id: str = ""
+    jwks_url: str = ""  # defaults to the Cognito well-known URL of the pool
+    email_sender: str = "no-reply@gridshare.local"
+    verification_code_ttl_s: int = 24 * 3600
+    # Devices (IoT)
+    device_policy_name: str = "gridshare-device"
+    cert_issuer: Literal["local", "aws"] = "aws"
+    local_ca_dir: str = ""
+    mqtt_host: str = ""
+    mqtt_port: int = 8883
+    # Telemetry
+    raw_ttl_days: int = 30
+    backfill_days: int = 7
+    max_future_s: int = 300
+    # Local stack only: exposes /_local routes (outbox). Never set in a deployment.
+    local_stack: bool = False
+
+    @property
+    def issuer(self) -> str:
+        return f"https://cognito-idp.{self.region}.amazonaws.com/{self.user_pool_id}"
+
+    @property
+    def resolved_jwks_url(self) -> str:
+        return self.jwks_url or f"{self.issuer}/.well-known/jwks.json"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
+
+
+def reset_settings() -> None:
+    """Forget the cached settings (tests and the local stack change the environment)."""
+    get_settings.cache_clear()

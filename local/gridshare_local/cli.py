@@ -1,0 +1,139 @@
+"""The `gridshare` command: run the local stack, a demo, a device fleet, and local admin tasks."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+
+
+def _cmd_up(args: argparse.Namespace) -> int:
+    from gridshare_local.stack import LocalStack
+
+    stack = LocalStack()
+    endpoints = stack.start()
+    print("Gridshare local stack is up:")
+    print(f"  API       {endpoints.api}   (GET /health, docs: /v1/openapi.json)")
+    print(f"  AWS/moto  {endpoints.moto}   (AWS_ENDPOINT_URL)")
+    print(f"  MQTT      {endpoints.as_dict()['mqtt'] or 'not started (install mosquitto)'}   (mutual TLS)")
+    print(f"  outbox    {endpoints.api}/_local/outbox?to=<address>")
+    print(f"  state     {endpoints.state_dir}")
+    print("Ctrl-C stops everything.", flush=True)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        stop.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stack.stop()
+    return 0
+
+
+def _api_base() -> str:
+    if "GS_API_URL" in os.environ:
+        return os.environ["GS_API_URL"]
+    env_file = Path(os.environ.get("GS_STATE_DIR", ".local")) / "env.json"
+    if env_file.exists():
+        return str(json.loads(env_file.read_text()).get("GS_API_URL"))
+    return f"http://127.0.0.1:{os.environ.get('GS_API_PORT', '8000')}"
+
+
+def _cmd_outbox(args: argparse.Namespace) -> int:
+    import requests
+
+    params = {"to": args.to} if args.to else {}
+    response = requests.get(f"{_api_base()}/_local/outbox", params=params, timeout=10)
+    response.raise_for_status()
+    for message in response.json()["data"]:
+        print(
+            f"to {', '.join(message['to'])}: {message['subject']}"
+            + (f"  [code {message['code']}]" if message["code"] else "")
+        )
+        if args.verbose:
+            print(message["body"])
+    return 0
+
+
+def _cmd_admin_create(args: argparse.Namespace) -> int:
+    """Create an admin in the running local stack's moto (or, with real AWS credentials and GS_* set, on AWS)."""
+    import getpass
+
+    from gridshare_local.stack import attach_to_running_stack
+
+    attach_to_running_stack()
+    from gridshare.services.identity import IdentityService
+
+    password = args.password or os.environ.get("GS_ADMIN_PASSWORD") or getpass.getpass("Password: ")
+    user = IdentityService.default().create_admin(args.email, password, args.name)
+    print(json.dumps({"data": user}, indent=2))
+    return 0
+
+
+def _cmd_openapi(args: argparse.Namespace) -> int:
+    from gridshare.http.app_factory import make_app
+    from gridshare.http.openapi import build_openapi
+
+    make_app("gridshare")
+    print(json.dumps(build_openapi(), indent=2, sort_keys=False))
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from gridshare_local.demo import run_demo
+
+    return run_demo(devices=args.devices, readings=args.readings)
+
+
+def _cmd_simulate(args: argparse.Namespace) -> int:
+    from gridshare_local.simulator import run_fleet
+
+    return run_fleet(
+        api=args.api or _api_base(),
+        email=args.email,
+        password=args.password,
+        devices=args.devices,
+        interval_s=args.interval,
+        count=args.count,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=os.environ.get("GS_LOG_LEVEL", "WARNING"), format="%(levelname)s %(name)s %(message)s")
+    parser = argparse.ArgumentParser(prog="gridshare", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("up", help="run the local stack in the foreground").set_defaults(func=_cmd_up)
+    demo = sub.add_parser("demo", help="start the stack, provision devices, stream readings, summarize, stop")
+    demo.add_argument("--devices", type=int, default=3)
+    demo.add_argument("--readings", type=int, default=10)
+    demo.set_defaults(func=_cmd_demo)
+    sim = sub.add_parser("simulate", help="a device fleet publishing to a running local stack")
+    sim.add_argument("--api")
+    sim.add_argument("--email", required=True, help="an existing, verified user who will own the devices")
+    sim.add_argument("--password", required=True)
+    sim.add_argument("--devices", type=int, default=5)
+    sim.add_argument("--interval", type=float, default=2.0, help="seconds between readings per device")
+    sim.add_argument("--count", type=int, default=0, help="readings per device (0: until Ctrl-C)")
+    sim.set_defaults(func=_cmd_simulate)
+    outbox = sub.add_parser("outbox", help="messages the local stack would have emailed")
+    outbox.add_argument("--to")
+    outbox.add_argument("-v", "--verbose", action="store_true")
+    outbox.set_defaults(func=_cmd_outbox)
+    admin = sub.add_parser("admin", help="administration").add_subparsers(dest="admin_command", required=True)
+    create = admin.add_parser("create", help="create an admin user (never possible through the API)")
+    create.add_argument("--email", required=True)
+    create.add_argument("--name", default="Administrator")
+    create.add_argument("--password", help="or GS_ADMIN_PASSWORD, or asked for")
+    create.set_defaults(func=_cmd_admin_create)
+    sub.add_parser("openapi", help="print the OpenAPI document").set_defaults(func=_cmd_openapi)
+    args = parser.parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,109 @@
+"""Creates, in moto, the resources the CDK app defines, from the same sources.
+
+Tables from the PynamoDB models, Cognito groups and password policy, queues and event sources from
+gridshare.resources, the device policy and CA registration for IoT. Returns the environment the
+functions need (what CDK passes as Lambda environment variables).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+from gridshare import resources
+from gridshare.adapters.tables import ensure_tables
+
+ACCOUNT = "123456789012"
+
+
+@dataclass
+class Provisioned:
+    env: dict[str, str] = field(default_factory=dict)
+    queue_urls: dict[str, str] = field(default_factory=dict)
+
+
+def provision(region: str, *, email_sender: str, ca_cert_pem: str | None = None) -> Provisioned:
+    out = Provisioned()
+    ensure_tables()
+
+    idp = boto3.client("cognito-idp", region_name=region)
+    pool = idp.create_user_pool(
+        PoolName="gridshare-users",
+        Policies={"PasswordPolicy": resources.PASSWORD_POLICY},
+        UsernameAttributes=[],
+        AliasAttributes=["email"],
+        MfaConfiguration="OPTIONAL",
+        Schema=[
+            {"Name": "email", "AttributeDataType": "String", "Required": True, "Mutable": True},
+            {"Name": "name", "AttributeDataType": "String", "Required": False, "Mutable": True},
+        ],
+    )["UserPool"]
+    app_client = idp.create_user_pool_client(
+        UserPoolId=pool["Id"],
+        ClientName="gridshare-app",
+        GenerateSecret=False,
+        ExplicitAuthFlows=["ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"],
+        AccessTokenValidity=resources.ACCESS_TOKEN_MINUTES,
+        RefreshTokenValidity=resources.REFRESH_TOKEN_DAYS,
+        TokenValidityUnits={"AccessToken": "minutes", "RefreshToken": "days", "IdToken": "minutes"},
+    )["UserPoolClient"]
+    for group, precedence in resources.USER_GROUPS:
+        idp.create_group(UserPoolId=pool["Id"], GroupName=group, Precedence=precedence)
+    out.env["GS_USER_POOL_ID"] = pool["Id"]
+    out.env["GS_USER_POOL_CLIENT_ID"] = app_client["ClientId"]
+
+    sqs = boto3.client("sqs", region_name=region)
+    for spec in resources.QUEUES:
+        dlq_url = sqs.create_queue(QueueName=f"{spec.name}-dlq")["QueueUrl"]
+        dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        url = sqs.create_queue(
+            QueueName=spec.name,
+            Attributes={
+                "VisibilityTimeout": str(spec.visibility_timeout_s),
+                "RedrivePolicy": json.dumps(
+                    {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": spec.max_receive_count}
+                ),
+            },
+        )["QueueUrl"]
+        out.queue_urls[spec.name] = url
+        out.queue_urls[f"{spec.name}-dlq"] = dlq_url
+
+    iot = boto3.client("iot", region_name=region)
+    iot.create_policy(
+        policyName=resources.DEVICE_POLICY_NAME,
+        policyDocument=json.dumps(resources.device_policy_document(region, ACCOUNT)),
+    )
+    if ca_cert_pem:
+        iot.register_ca_certificate(caCertificate=ca_cert_pem, setAsActive=True, allowAutoRegistration=False)
+    for rule in resources.topic_rules():
+        iot.create_topic_rule(ruleName=rule["name"], topicRulePayload=_rule_payload(rule, region, out.queue_urls))
+    out.env["GS_DEVICE_POLICY_NAME"] = resources.DEVICE_POLICY_NAME
+
+    ses = boto3.client("ses", region_name=region)
+    ses.verify_email_identity(EmailAddress=email_sender)
+    out.env["GS_EMAIL_SENDER"] = email_sender
+    return out
+
+
+def _rule_payload(rule: dict[str, Any], region: str, queue_urls: dict[str, str]) -> dict[str, Any]:
+    def action(spec: dict[str, Any]) -> dict[str, Any]:
+        queue = spec["sqs"]["queue"]
+        return {
+            "sqs": {
+                "queueUrl": queue_urls[queue],
+                "roleArn": f"arn:aws:iam::{ACCOUNT}:role/gridshare-iot-rules",
+                "useBase64": False,
+            }
+        }
+
+    payload: dict[str, Any] = {
+        "sql": rule["sql"],
+        "awsIotSqlVersion": rule.get("awsIotSqlVersion", "2016-03-23"),
+        "ruleDisabled": False,
+        "actions": [action(a) for a in rule["actions"]],
+    }
+    if rule.get("errorAction"):
+        payload["errorAction"] = action(rule["errorAction"])
+    return payload

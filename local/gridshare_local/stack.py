@@ -1,0 +1,242 @@
+"""The local stack: the whole system on loopback, against moto (DESIGN.md section 4).
+
+Started by `gridshare up`; tests start it too. One process holds moto (ThreadedMotoServer), the API
+(the Chalice app on a local HTTP server), the rule bridge, the queue pollers and the Lambda dispatcher;
+Mosquitto runs as a child process. Every piece reaches moto through AWS_ENDPOINT_URL, as a Lambda
+reaches AWS.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+logger = logging.getLogger("gridshare.local")
+REGION = "us-east-1"
+
+
+def _port(name: str, default: int) -> int:
+    return int(os.environ.get(name, default))
+
+
+@dataclass
+class Endpoints:
+    api: str
+    moto: str
+    mqtt_host: str
+    mqtt_port: int | None
+    state_dir: Path
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "api": self.api,
+            "aws": self.moto,
+            "mqtt": f"mqtts://{self.mqtt_host}:{self.mqtt_port}" if self.mqtt_port else None,
+            "stateDir": str(self.state_dir),
+        }
+
+
+@dataclass
+class LocalStack:
+    state_dir: Path = field(default_factory=lambda: Path(os.environ.get("GS_STATE_DIR", ".local")).resolve())
+    host: str = "127.0.0.1"
+    api_port: int = field(default_factory=lambda: _port("GS_API_PORT", 8000))
+    mqtt_port: int = field(default_factory=lambda: _port("GS_MQTT_PORT", 8883))
+    moto_port: int = field(default_factory=lambda: _port("GS_MOTO_PORT", 4566))
+    with_broker: bool = True
+
+    def __post_init__(self) -> None:
+        self._moto: Any = None
+        self._api: Any = None
+        self._api_thread: threading.Thread | None = None
+        self._broker: Any = None
+        self._bridge: Any = None
+        self._pollers: list[Any] = []
+        self.queue_urls: dict[str, str] = {}
+        self.env: dict[str, str] = {}
+
+    # ------------------------------------------------------------ lifecycle
+    def start(self) -> Endpoints:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self._start_moto()
+        ca = self._local_ca()
+        from gridshare.adapters.aws import reset_clients
+        from gridshare.settings import reset_settings
+
+        from gridshare_local.provision import provision
+
+        reset_settings()
+        reset_clients()
+        provisioned = provision(REGION, email_sender="no-reply@gridshare.local", ca_cert_pem=ca.ca_cert_pem)
+        self.queue_urls = provisioned.queue_urls
+        self._set_env(provisioned.env)
+        pool = provisioned.env["GS_USER_POOL_ID"]
+        self._set_env({"GS_JWKS_URL": f"http://{self.host}:{self.moto_port}/{pool}/.well-known/jwks.json"})
+        reset_settings()
+        self._start_broker(ca)
+        self._start_pollers()
+        self._start_api()
+        self._set_env({"GS_API_URL": self.endpoints.api})
+        (self.state_dir / "env.json").write_text(json.dumps(self.env, indent=2))
+        return self.endpoints
+
+    def stop(self) -> None:
+        for poller in self._pollers:
+            poller.stop()
+        if self._bridge is not None:
+            self._bridge.stop()
+        if self._broker is not None:
+            self._broker.stop()
+        if self._api is not None:
+            self._api.shutdown()
+            self._api.server.server_close()
+        if self._moto is not None:
+            self._moto.stop()
+
+    def __enter__(self) -> LocalStack:
+        self.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
+    @property
+    def endpoints(self) -> Endpoints:
+        return Endpoints(
+            api=f"http://{self.host}:{self.api_port}",
+            moto=f"http://{self.host}:{self.moto_port}",
+            mqtt_host=self.host,
+            mqtt_port=self.mqtt_port if self._broker else None,
+            state_dir=self.state_dir,
+        )
+
+    # ------------------------------------------------------------ pieces
+    def _set_env(self, values: dict[str, str]) -> None:
+        self.env.update(values)
+        os.environ.update(values)
+
+    def _start_moto(self) -> None:
+        from moto.server import ThreadedMotoServer
+
+        endpoint = f"http://{self.host}:{self.moto_port}"
+        self._set_env(
+            {
+                "AWS_ENDPOINT_URL": endpoint,
+                "AWS_ACCESS_KEY_ID": "testing",
+                "AWS_SECRET_ACCESS_KEY": "testing",
+                "AWS_SESSION_TOKEN": "testing",
+                "AWS_REGION": REGION,
+                "AWS_DEFAULT_REGION": REGION,
+                # Step Functions' interpreter calls back into moto on this port (see FIELD-NOTES).
+                "MOTO_PORT": str(self.moto_port),
+                "MOTO_COGNITO_IDP_USER_POOL_ENABLE_TOTP": "true",
+                "GS_STAGE": "local",
+                "GS_LOCAL_STACK": "true",
+                "GS_CERT_ISSUER": "local",
+                "GS_LOCAL_CA_DIR": str(self.state_dir / "ca"),
+                "GS_MQTT_HOST": self.host,
+                "GS_MQTT_PORT": str(self.mqtt_port),
+                "POWERTOOLS_METRICS_NAMESPACE": "Gridshare",
+                "POWERTOOLS_SERVICE_NAME": "gridshare-local",
+                "POWERTOOLS_DEV": "false",
+                "POWERTOOLS_LOG_LEVEL": os.environ.get("POWERTOOLS_LOG_LEVEL", "WARNING"),
+            }
+        )
+        self._moto = ThreadedMotoServer(ip_address=self.host, port=self.moto_port, verbose=False)
+        self._moto.start()
+        import requests
+
+        requests.post(
+            f"{endpoint}/moto-api/config",
+            timeout=10,
+            json={
+                "stepfunctions": {"execute_state_machine": True},
+                "lambda": {"use_docker": False},
+            },
+        ).raise_for_status()
+        from gridshare_local.lambda_runtime import install_lambda_dispatcher
+
+        install_lambda_dispatcher({})
+
+    def _local_ca(self) -> Any:
+        from gridshare_local.pki import LocalCA
+
+        return LocalCA.ensure(self.state_dir / "ca")
+
+    def _start_broker(self, ca: Any) -> None:
+        if not self.with_broker:
+            return
+        from gridshare_local.broker import MosquittoBroker, find_mosquitto
+        from gridshare_local.rule_bridge import RuleBridge, load_rules
+
+        if find_mosquitto() is None:
+            logger.warning("Mosquitto is not installed: devices cannot connect (apt-get install mosquitto)")
+            return
+        self._broker = MosquittoBroker(self.state_dir, ca, host=self.host, port=self.mqtt_port)
+        self._broker.start()
+        cert, key, ca_path = self._broker.client_credentials("gridshare-backend-bridge")
+        from gridshare import resources
+
+        self._bridge = RuleBridge(
+            load_rules(resources.IOT_RULES_DIR), self.host, self.mqtt_port, cert, key, ca_path, self._deliver
+        )
+        self._bridge.start()
+
+    def _deliver(self, rule: Any, action: dict[str, Any], message: dict[str, Any]) -> None:
+        import boto3
+
+        if "sqs" not in action:
+            raise ValueError(f"rule action not supported locally: {sorted(action)}")
+        boto3.client("sqs", region_name=REGION).send_message(
+            QueueUrl=self.queue_urls[action["sqs"]["queue"]], MessageBody=json.dumps(message)
+        )
+
+    def _start_pollers(self) -> None:
+        import boto3
+        from gridshare import resources
+
+        from gridshare_local.lambda_runtime import QueuePoller
+
+        sqs = boto3.client("sqs", region_name=REGION)
+        for source in resources.EVENT_SOURCES:
+            url = self.queue_urls[source.queue]
+            arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+            poller = QueuePoller(url, arn, source.handler, source.batch_size, REGION)
+            poller.start()
+            self._pollers.append(poller)
+
+    def _start_api(self) -> None:
+        from chalice.config import Config
+        from chalice.local import create_local_server
+        from gridshare.http.app_factory import make_app
+
+        from gridshare_local import outbox
+
+        app = make_app("gridshare")
+        app.register_blueprint(outbox.api.build())
+        self._api = create_local_server(
+            app, Config(chalice_stage="local", user_provided_params={}), self.host, self.api_port
+        )
+        self._api_thread = threading.Thread(target=self._api.server.serve_forever, name="api", daemon=True)
+        self._api_thread.start()
+
+
+def attach_to_running_stack(state_dir: Path | None = None) -> dict[str, str]:
+    """Point this process at a running local stack (its moto, pool, tables) using its env.json."""
+    directory = state_dir or Path(os.environ.get("GS_STATE_DIR", ".local")).resolve()
+    path = directory / "env.json"
+    if not path.exists():
+        raise SystemExit(f"No running local stack found ({path} is missing): start one with `gridshare up`.")
+    env = json.loads(path.read_text())
+    os.environ.update(env)
+    from gridshare.adapters.aws import reset_clients
+    from gridshare.settings import reset_settings
+
+    reset_settings()
+    reset_clients()
+    return dict(env)
