@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Literal
 
+from pydantic import Field
+
 from gridshare.http.api import ANY_ROLE, ApiBlueprint, ApiModel, QueryModel
 from gridshare.http.auth import Caller
 from gridshare.http.pagination import DEFAULT_LIMIT, MAX_LIMIT, page
 from gridshare.services.devices import DeviceService
-from pydantic import Field
 
 api = ApiBlueprint("devices")
 DEVICE_ROLES = frozenset({"admin", "operator", "prosumer", "consumer", "investor"})

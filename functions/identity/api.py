@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Literal
 
+from pydantic import EmailStr, Field
+
 from gridshare.http.api import ANY_ROLE, ApiBlueprint, ApiModel
 from gridshare.http.auth import Caller
 from gridshare.services.identity import IdentityService
-from pydantic import EmailStr, Field
 
 api = ApiBlueprint("identity")
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Literal
 
+from pydantic import Field, field_validator
+
 from gridshare.clock import now_ms, parse_time
 from gridshare.http.api import ADMIN, ANY_ROLE, ApiBlueprint, QueryModel
 from gridshare.http.auth import Caller
 from gridshare.http.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from gridshare.services.telemetry import TelemetryService
-from pydantic import Field, field_validator
 
 api = ApiBlueprint("telemetry")
 DAY_MS = 86_400_000

@@ -131,7 +131,7 @@ class MosquittoBroker:
         self.port = port
         self.backend_cn = backend_cn
         self.executable = executable
-        # Devices may not obtain a certificate with a backend CN through a CSR (see LocalCA.sign_csr).
+        # Devices may not obtain a certificate with a backend CN (see LocalCA.issue_client_cert).
         ca.reserved_cn_prefixes.add(backend_cn)
         self._backend_cns: list[str] = [backend_cn]
         self._revoked: set[int] = set()
@@ -299,7 +299,7 @@ class MosquittoBroker:
     def _client_files(self, cn: str) -> tuple[Path, Path, Path]:
         cert_path, key_path = self.clients_dir / f"{cn}.crt", self.clients_dir / f"{cn}.key"
         if not self._reusable(cert_path, key_path):
-            cert_pem, key_pem = self.ca.issue_client_cert(cn)
+            cert_pem, key_pem = self.ca.issue_client_cert(cn, allow_reserved=True)
             self.clients_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
             write_file_atomically(key_path, key_pem, mode=0o600)
             write_file_atomically(cert_path, cert_pem)

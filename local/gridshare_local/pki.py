@@ -279,17 +279,29 @@ class LocalCA:
         return _cert_pem(cert), _key_pem(key)
 
     def issue_client_cert(
-        self, common_name: str, validity: dt.timedelta = DEVICE_VALIDITY
+        self, common_name: str, validity: dt.timedelta = DEVICE_VALIDITY, *, allow_reserved: bool = False
     ) -> tuple[str, str]:
         """Issue a client certificate with a new key: returns ``(cert_pem, key_pem)``.
 
-        For trusted callers (the local stack's own backend clients, the device simulator): the key is
+        For trusted callers (the devices service without a CSR, the device simulator): the key is
         generated here. Real devices should keep their key and send a CSR (:meth:`sign_csr`).
+        Backend CNs are refused unless ``allow_reserved`` (only the broker issues those): a device named
+        like a backend client would otherwise get the backend's ACL.
         """
-        validate_thing_name(common_name)
+        self._check_cn(common_name, allow_reserved=allow_reserved)
         key = _new_key()
         cert = self._build_leaf(common_name, key.public_key(), ExtendedKeyUsageOID.CLIENT_AUTH, validity)
         return _cert_pem(cert), _key_pem(key)
+
+    def _check_cn(self, common_name: str, *, allow_reserved: bool = False) -> None:
+        validate_thing_name(common_name)
+        if allow_reserved:
+            return
+        for prefix in self.reserved_cn_prefixes:
+            if common_name.startswith(prefix):
+                raise ValueError(
+                    f"CN {common_name!r} is reserved for the backend's clients (prefix {prefix!r})"
+                )
 
     def sign_csr(
         self, csr_pem: str | bytes, common_name: str, validity: dt.timedelta = DEVICE_VALIDITY
@@ -300,12 +312,7 @@ class LocalCA:
         device cannot obtain a certificate for another device's name. Backend CNs are refused.
         Raises ValueError with the reason for a malformed, badly signed or weak-keyed CSR.
         """
-        validate_thing_name(common_name)
-        for prefix in self.reserved_cn_prefixes:
-            if common_name.startswith(prefix):
-                raise ValueError(
-                    f"CN {common_name!r} is reserved for the backend's clients (prefix {prefix!r})"
-                )
+        self._check_cn(common_name)
         data = csr_pem.encode() if isinstance(csr_pem, str) else csr_pem
         try:
             csr = x509.load_pem_x509_csr(data)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
+
 from gridshare import resources
 from gridshare.adapters.tables import ensure_tables
 

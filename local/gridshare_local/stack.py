@@ -49,6 +49,7 @@ class LocalStack:
     mqtt_port: int = field(default_factory=lambda: _port("GS_MQTT_PORT", 8883))
     moto_port: int = field(default_factory=lambda: _port("GS_MOTO_PORT", 4566))
     with_broker: bool = True
+    access_log: bool = True
 
     def __post_init__(self) -> None:
         self._moto: Any = None
@@ -63,11 +64,12 @@ class LocalStack:
     # ------------------------------------------------------------ lifecycle
     def start(self) -> Endpoints:
         self.state_dir.mkdir(parents=True, exist_ok=True)
+        # Mosquitto drops root and must still reach its files under the state directory.
+        self.state_dir.chmod(self.state_dir.stat().st_mode | 0o711)
         self._start_moto()
         ca = self._local_ca()
         from gridshare.adapters.aws import reset_clients
         from gridshare.settings import reset_settings
-
         from gridshare_local.provision import provision
 
         reset_settings()
@@ -123,6 +125,8 @@ class LocalStack:
     def _start_moto(self) -> None:
         from moto.server import ThreadedMotoServer
 
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's per-request lines
+
         endpoint = f"http://{self.host}:{self.moto_port}"
         self._set_env(
             {
@@ -144,6 +148,7 @@ class LocalStack:
                 "POWERTOOLS_METRICS_NAMESPACE": "Gridshare",
                 "POWERTOOLS_SERVICE_NAME": "gridshare-local",
                 "POWERTOOLS_DEV": "false",
+                "POWERTOOLS_METRICS_DISABLED": "true",
                 "POWERTOOLS_LOG_LEVEL": os.environ.get("POWERTOOLS_LOG_LEVEL", "WARNING"),
             }
         )
@@ -198,8 +203,8 @@ class LocalStack:
 
     def _start_pollers(self) -> None:
         import boto3
-        from gridshare import resources
 
+        from gridshare import resources
         from gridshare_local.lambda_runtime import QueuePoller
 
         sqs = boto3.client("sqs", region_name=REGION)
@@ -212,9 +217,11 @@ class LocalStack:
 
     def _start_api(self) -> None:
         from chalice.config import Config
-        from chalice.local import create_local_server
-        from gridshare.http.app_factory import make_app
+        from chalice.local import ChaliceRequestHandler, create_local_server
 
+        if not self.access_log:
+            ChaliceRequestHandler.log_message = lambda *_args: None  # type: ignore[method-assign]
+        from gridshare.http.app_factory import make_app
         from gridshare_local import outbox
 
         app = make_app("gridshare")

@@ -40,9 +40,8 @@ def _sqs_event(thing: str, payload: bytes | str, received_at: int | None = None)
 
 
 def _ingest(thing: str, payload: bytes | str) -> dict[str, Any]:
-    from gridshare_local.lambda_runtime import LambdaContext
-
     from functions.telemetry import ingest
+    from gridshare_local.lambda_runtime import LambdaContext
 
     ingest._service = None
     return ingest.handler(_sqs_event(thing, payload), LambdaContext("ingest"))

@@ -27,6 +27,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+
 from gridshare_local.broker import MosquittoBroker, find_mosquitto
 from gridshare_local.pki import LocalCA, certificate_id, common_name_of
 from gridshare_local.rule_bridge import RuleBridge, TopicRule, load_rules
@@ -446,11 +447,14 @@ def test_sign_csr_rejects_bad_requests(iot: LocalIot) -> None:
         iot.ca.sign_csr(good_pem, "gridshare-backend-evil")
     with pytest.raises(ValueError, match="invalid thing name"):
         iot.ca.sign_csr(good_pem, "meter/+/#")
+    # Without a CSR too: a device named like a backend client would get the backend's ACL.
+    with pytest.raises(ValueError, match="reserved for the backend"):
+        iot.ca.issue_client_cert("gridshare-backend-bridge")
 
 
 def test_rule_bridge_with_a_foreign_certificate_fails_fast(iot: LocalIot, tmp_path: Path) -> None:
     rogue = LocalCA.ensure(tmp_path / "rogue-ca")
-    cert_pem, key_pem = rogue.issue_client_cert("gridshare-backend-rogue")
+    cert_pem, key_pem = rogue.issue_client_cert("gridshare-backend-rogue", allow_reserved=True)
     (tmp_path / "cert.pem").write_text(cert_pem)
     (tmp_path / "key.pem").write_text(key_pem)
     bridge = RuleBridge(iot.bridge.rules, HOST, iot.port, tmp_path / "cert.pem", tmp_path / "key.pem",

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from gridshare_local.rule_bridge import (
     RuleBridge,
     RuleError,
@@ -189,7 +190,7 @@ def bridge(rules: list[TopicRule], deliver: Recorder, tmp_path: Path) -> RuleBri
     from gridshare_local.pki import LocalCA
 
     ca = LocalCA.ensure(tmp_path / "ca")
-    cert, key = ca.issue_client_cert("gridshare-backend-test")
+    cert, key = ca.issue_client_cert("gridshare-backend-test", allow_reserved=True)
     (tmp_path / "c.crt").write_text(cert)
     (tmp_path / "c.key").write_text(key)
     return RuleBridge(rules, "127.0.0.1", 1, tmp_path / "c.crt", tmp_path / "c.key", ca.ca_cert_path, deliver)

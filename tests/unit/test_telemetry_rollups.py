@@ -6,6 +6,9 @@ from collections import defaultdict
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from gridshare.domain.telemetry import (
     COUNTERS,
     RESOLUTIONS,
@@ -18,8 +21,6 @@ from gridshare.domain.telemetry import (
     counter_state,
     rollup_deltas,
 )
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 DAY = 86_400_000
 HOUR = 3_600_000

@@ -7,8 +7,11 @@ import math
 from pathlib import Path
 from typing import Any
 
-import gridshare
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import gridshare
 from gridshare.domain import telemetry
 from gridshare.domain.telemetry import (
     COUNTERS,
@@ -20,8 +23,6 @@ from gridshare.domain.telemetry import (
     Reason,
     TelemetryValidator,
 )
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 REPO = Path(__file__).resolve().parents[2]
 NOW = 1_767_225_600_000  # 2026-01-01T00:00:00Z

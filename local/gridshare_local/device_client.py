@@ -1,0 +1,82 @@
+"""A device as firmware would be: the AWS IoT Device SDK (awscrt MQTT 5) over mutual TLS.
+
+Built from the provisioning response of `POST /v1/devices`; used by the simulator, the demo and the
+end-to-end tests.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from concurrent.futures import Future
+from pathlib import Path
+from typing import Any
+
+from awscrt import mqtt5
+from awsiot import mqtt5_client_builder
+
+TIMEOUT_S = 20.0
+
+
+class DeviceConnection:
+    def __init__(
+        self, provisioned: dict[str, Any], workdir: Path, *, key_pem: str | None = None, client_id: str | None = None
+    ) -> None:
+        """`provisioned` is the `data` of POST /v1/devices; `key_pem` when the device made its own CSR."""
+        self.thing = provisioned["thingName"]
+        self.topics = provisioned["topics"]
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.cert_path = workdir / f"{self.thing}.crt"
+        self.key_path = workdir / f"{self.thing}.key"
+        self.ca_path = workdir / "ca.crt"
+        self.cert_path.write_text(provisioned["certificatePem"])
+        self.key_path.write_text(key_pem or provisioned["privateKey"])
+        self.key_path.chmod(0o600)
+        self.ca_path.write_text(provisioned["caCertificatePem"])
+        self._connected: Future[Any] = Future()
+        self._stopped = threading.Event()
+        self.client = mqtt5_client_builder.mtls_from_path(
+            endpoint=provisioned["mqtt"]["host"],
+            port=int(provisioned["mqtt"]["port"]),
+            cert_filepath=str(self.cert_path),
+            pri_key_filepath=str(self.key_path),
+            ca_filepath=str(self.ca_path),
+            client_id=client_id or self.thing,
+            on_lifecycle_connection_success=self._on_success,
+            on_lifecycle_connection_failure=self._on_failure,
+            on_lifecycle_stopped=lambda _data: self._stopped.set(),
+        )
+
+    def _on_success(self, data: Any) -> None:
+        if not self._connected.done():
+            self._connected.set_result(data)
+
+    def _on_failure(self, data: Any) -> None:
+        if not self._connected.done():
+            self._connected.set_exception(data.exception or ConnectionError("connection failed"))
+
+    def connect(self, timeout: float = TIMEOUT_S) -> DeviceConnection:
+        self.client.start()
+        self._connected.result(timeout)
+        return self
+
+    def close(self) -> None:
+        self.client.stop()
+        self._stopped.wait(TIMEOUT_S)
+
+    def __enter__(self) -> DeviceConnection:
+        return self.connect()
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def publish(self, topic: str, payload: bytes | str | dict[str, Any]) -> mqtt5.PubackReasonCode:
+        """Publish at QoS 1; the broker's PUBACK reason code says whether the policy allowed it."""
+        if isinstance(payload, dict):
+            payload = json.dumps(payload)
+        data = payload.encode() if isinstance(payload, str) else payload
+        packet = mqtt5.PublishPacket(topic=topic, payload=data, qos=mqtt5.QoS.AT_LEAST_ONCE)
+        return self.client.publish(packet).result(TIMEOUT_S).puback.reason_code
+
+    def send_telemetry(self, message: dict[str, Any] | bytes | str) -> mqtt5.PubackReasonCode:
+        return self.publish(self.topics["telemetry"], message)
