@@ -17,7 +17,6 @@ OUTPUT_USER_POOL_ID: Final = "UserPoolId"
 OUTPUT_USER_POOL_CLIENT_ID: Final = "UserPoolClientId"
 OUTPUT_DEVICE_POLICY_NAME: Final = "DevicePolicyName"
 OUTPUT_IOT_ENDPOINT: Final = "IotEndpoint"
-OUTPUT_INGEST_QUEUE_URL: Final = "TelemetryIngestQueueUrl"
 
 # Every DynamoDB table carries its model's logical name in this tag: operators and tests find a table by
 # what it holds, whatever CloudFormation called it.

@@ -36,3 +36,12 @@ def api_contexts() -> tuple[str, ...]:
 def has_protected_routes(context: str) -> bool:
     """True if the context's Lambda re-verifies access tokens (it then needs the user pool's ids)."""
     return any(spec.protected for spec in deployed_routes() if spec.context == context)
+
+
+def api_handler(context: str) -> str:
+    """The Lambda handler of a context's routes: the Chalice app in functions/<context>/lambda_app.py.
+
+    A Chalice app object is itself an API Gateway proxy handler; it routes on the resource path.
+    """
+    package = CONTEXT_MODULES[context].rsplit(".", 1)[0]
+    return f"{package}.lambda_app.app"

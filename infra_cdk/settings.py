@@ -69,7 +69,5 @@ class DeploySettings:
             email_sender=str(get(constants.CTX_EMAIL_SENDER, constants.EMAIL_SENDER_PLACEHOLDER)).strip(),
             cors_origins=_origins(get(constants.CTX_CORS_ORIGINS, None)),
             timestream=_flag(constants.CTX_TIMESTREAM, get(constants.CTX_TIMESTREAM, False)),
-            bundle_dependencies=_flag(
-                constants.CTX_BUNDLE_DEPENDENCIES, get(constants.CTX_BUNDLE_DEPENDENCIES, False)
-            ),
+            bundle_dependencies=_flag(constants.CTX_BUNDLE_DEPENDENCIES, get(constants.CTX_BUNDLE_DEPENDENCIES, False)),
         )

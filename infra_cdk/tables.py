@@ -14,12 +14,12 @@ from aws_cdk import RemovalPolicy, Tags
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
-from gridshare.adapters.tables import TTL_ATTRIBUTES
 from pynamodb.attributes import Attribute
 from pynamodb.constants import BINARY, NUMBER, STRING
 from pynamodb.indexes import GlobalSecondaryIndex, Index
 from pynamodb.models import Model
 
+from gridshare.adapters.tables import TTL_ATTRIBUTES
 from infra_cdk import constants
 
 # The only DynamoDB types a key may have; PynamoDB attribute classes declare theirs in `attr_type`
@@ -46,14 +46,16 @@ def _key(owner: str, attribute: Attribute | None) -> dynamodb.Attribute | None:
         return None
     key_type = _KEY_TYPES.get(attribute.attr_type)
     if key_type is None:
-        raise TypeError(f"{owner}: key '{attribute.attr_name}' is a {type(attribute).__name__} "
-                        f"({attribute.attr_type}); DynamoDB keys must be S, N or B")
+        raise TypeError(
+            f"{owner}: key '{attribute.attr_name}' is a {type(attribute).__name__} "
+            f"({attribute.attr_type}); DynamoDB keys must be S, N or B"
+        )
     return dynamodb.Attribute(name=str(attribute.attr_name), type=key_type)
 
 
 def _index_key(index: Index, *, hash_key: bool) -> Attribute | None:
     for attribute in index.Meta.attributes.values():
-        if (attribute.is_hash_key if hash_key else attribute.is_range_key):
+        if attribute.is_hash_key if hash_key else attribute.is_range_key:
             return attribute
     return None
 
@@ -91,7 +93,8 @@ def table_from_model(scope: Construct, model: type[Model]) -> dynamodb.Table:
     if partition_key is None:
         raise ValueError(f"{model.__name__} has no hash key")
     table = dynamodb.Table(
-        scope, f"{name.replace('_', '-')}-table",
+        scope,
+        f"{name.replace('_', '-')}-table",
         partition_key=partition_key,
         sort_key=_key(model.__name__, model._range_key_attribute()),
         billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from gridshare.http.api import ApiBlueprint
+from gridshare.http.app_factory import import_all_contexts
 from gridshare.http.openapi import build_openapi
 
 api = ApiBlueprint("platform")
@@ -15,4 +16,6 @@ def health() -> dict:
 
 @api.route("/v1/openapi.json", "GET", roles=None, summary="This API's OpenAPI 3.1 document")
 def openapi() -> dict:
+    # The platform Lambda holds only its own routes; the document describes every context's.
+    import_all_contexts()
     return build_openapi()

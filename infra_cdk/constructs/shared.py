@@ -15,15 +15,15 @@ import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 
-import functions as functions_package
-import gridshare as gridshare_package
 from aws_cdk import Annotations, Duration, Stage
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
-from gridshare.resources import REPO_ROOT
 
+import functions as functions_package
+import gridshare as gridshare_package
+from gridshare.resources import REPO_ROOT
 from infra_cdk import constants
 from infra_cdk.settings import DeploySettings
 
@@ -32,8 +32,14 @@ ARCHITECTURE = lambda_.Architecture.ARM_64
 LOG_RETENTION = logs.RetentionDays.ONE_MONTH  # = constants.LOG_RETENTION_DAYS
 # What pip must fetch for the Lambda runtime, not for this machine: CPython 3.12 on Graviton.
 _PIP_PLATFORM_ARGS = (
-    "--platform", "manylinux2014_aarch64", "--platform", "manylinux_2_28_aarch64",
-    "--implementation", "cp", "--python-version", RUNTIME.name.removeprefix("python"),
+    "--platform",
+    "manylinux2014_aarch64",
+    "--platform",
+    "manylinux_2_28_aarch64",
+    "--implementation",
+    "cp",
+    "--python-version",
+    RUNTIME.name.removeprefix("python"),
     "--only-binary=:all:",
 )
 _IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", "*.pyo")
@@ -58,8 +64,19 @@ def stage_layer(outdir: Path, *, bundle_dependencies: bool) -> Path:
     shutil.copytree(Path(gridshare_package.__file__).parent, site / "gridshare", symlinks=False, ignore=_IGNORE)
     if bundle_dependencies:
         subprocess.run(  # noqa: S603 - fixed argv: this interpreter's pip and pyproject's requirements
-            [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--upgrade",
-             "--target", str(site), *_PIP_PLATFORM_ARGS, *runtime_dependencies()],
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "--upgrade",
+                "--target",
+                str(site),
+                *_PIP_PLATFORM_ARGS,
+                *runtime_dependencies(),
+            ],
             check=True,
         )
     return root
@@ -82,7 +99,8 @@ class SharedRuntime(Construct):
         self.settings = settings
         outdir = Path(Stage.of(self).outdir)
         self.layer = lambda_.LayerVersion(
-            self, "gridshare-layer",
+            self,
+            "gridshare-layer",
             code=lambda_.Code.from_asset(str(stage_layer(outdir, bundle_dependencies=settings.bundle_dependencies))),
             compatible_runtimes=[RUNTIME],
             compatible_architectures=[ARCHITECTURE],
@@ -98,10 +116,12 @@ class SharedRuntime(Construct):
         # Pagination cursors are HMAC-signed (gridshare.http.pagination) so a client cannot forge a key
         # into another user's partition; the code's default key is public, so a deployment needs its own.
         self.cursor_secret = secretsmanager.Secret(
-            self, "cursor-secret",
+            self,
+            "cursor-secret",
             description="HMAC key of Gridshare pagination cursors (GS_CURSOR_SECRET)",
             generate_secret_string=secretsmanager.SecretStringGenerator(
-                password_length=48, exclude_punctuation=True,
+                password_length=48,
+                exclude_punctuation=True,
             ),
         )
 
@@ -110,7 +130,13 @@ class SharedRuntime(Construct):
         return {"GS_CURSOR_SECRET": self.cursor_secret.secret_value.unsafe_unwrap()}
 
     def create_function(
-        self, scope: Construct, construct_id: str, *, handler: str, service: str, description: str,
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        handler: str,
+        service: str,
+        description: str,
         timeout: Duration = Duration.seconds(constants.API_TIMEOUT_S),
         environment: Mapping[str, str] | None = None,
     ) -> lambda_.Function:
@@ -121,7 +147,8 @@ class SharedRuntime(Construct):
         """
         log_group = logs.LogGroup(scope, f"{construct_id}-logs", retention=LOG_RETENTION)
         return lambda_.Function(
-            scope, construct_id,
+            scope,
+            construct_id,
             runtime=RUNTIME,
             architecture=ARCHITECTURE,
             code=self.code,

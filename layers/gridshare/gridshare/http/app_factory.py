@@ -15,6 +15,12 @@ CONTEXT_MODULES: dict[str, str] = {
 }
 
 
+def import_all_contexts() -> None:
+    """Import every context's routes (filling gridshare.http.api.ROUTES) without building an app."""
+    for module in CONTEXT_MODULES.values():
+        importlib.import_module(module)
+
+
 def make_app(name: str, contexts: list[str] | tuple[str, ...] = tuple(CONTEXT_MODULES)) -> Chalice:
     app = Chalice(app_name=name)
     app.debug = False  # never a stack trace in a response

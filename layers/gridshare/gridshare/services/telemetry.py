@@ -11,7 +11,15 @@ from gridshare.adapters.dead_letters import DeadLetterStore, dead_letter_view
 from gridshare.adapters.tables import DeviceModel
 from gridshare.adapters.telemetry_store import StoreOutcome, TelemetryStore
 from gridshare.clock import now_ms, to_iso
-from gridshare.domain.telemetry import METRICS, RESOLUTIONS, Reason, TelemetryValidator, counter_state, rollup_deltas
+from gridshare.domain.telemetry import (
+    METRICS,
+    RESOLUTIONS,
+    CounterState,
+    Reason,
+    TelemetryValidator,
+    counter_state,
+    rollup_deltas,
+)
 from gridshare.http.auth import Caller
 from gridshare.http.pagination import decode_cursor, encode_cursor
 from gridshare.services.devices import DeviceService
@@ -47,6 +55,9 @@ class TelemetryService:
     dead_letters: DeadLetterStore = field(default_factory=DeadLetterStore)
     validator: TelemetryValidator = field(default_factory=_validator)
     _devices: dict[str, DeviceModel] = field(default_factory=dict)  # thing name -> device, per container
+    # device id -> the latest counter state this container wrote. Safe to trust: storing a newer reading
+    # is conditioned on the stored latest timestamp, so a stale entry ends in STALE_LATEST and a re-read.
+    _states: dict[str, CounterState] = field(default_factory=dict)
 
     def _device(self, thing_name: str) -> DeviceModel | None:
         if thing_name not in self._devices:
@@ -63,15 +74,18 @@ class TelemetryService:
             reasons = [Reason("thingName", f"no registered device is called '{thing_name}'")]
             return self._reject(thing_name, None, topic, payload, received_at, reasons)
         for _ in range(MAX_STALE_RETRIES):
-            previous = self.store.counter_state(device.id)
+            previous = self._states.get(device.id) or self.store.counter_state(device.id)
             result = self.validator.validate(payload, device_id=device.id, now_ms=now_ms(), previous=previous)
             if not result.ok or result.reading is None:
                 return self._reject(thing_name, device.id, topic, payload, received_at, list(result.reasons))
             reading = result.reading
-            outcome = self.store.store(
-                reading, rollup_deltas(reading, previous), previous, counter_state(reading, previous), received_at
-            )
+            new_state = counter_state(reading, previous)
+            outcome = self.store.store(reading, rollup_deltas(reading, previous), previous, new_state, received_at)
+            if outcome is StoreOutcome.STALE_LATEST:
+                self._states.pop(device.id, None)
+                continue
             if outcome is StoreOutcome.STORED:
+                self._states[device.id] = new_state
                 return IngestResult(IngestOutcome.STORED, device.id)
             if outcome is StoreOutcome.DUPLICATE:
                 return IngestResult(IngestOutcome.DUPLICATE, device.id)

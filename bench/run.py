@@ -1,0 +1,20 @@
+"""Runs every benchmark once, in one process tree, and prints the figures (see bench/README.md)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+RUNS = [
+    ["bench_telemetry_pure.py", "--n", "100000"],
+    ["bench_stack_ingest.py", "--devices", "10", "--readings", "50"],
+]
+
+if __name__ == "__main__":
+    status = 0
+    for script, *args in RUNS:
+        print(f"$ python bench/{script} {' '.join(args)}", flush=True)
+        status |= subprocess.call([sys.executable, str(HERE / script), *args])
+    sys.exit(status)

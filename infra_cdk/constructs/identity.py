@@ -1,0 +1,154 @@
+"""Identity context: the Cognito user pool (groups = roles), its users table, the TOKEN authorizer and
+the identity API function.
+
+Pool rules come from gridshare.resources (USER_GROUPS, PASSWORD_POLICY, token validities), the same
+facts the local stack gives moto's Cognito.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import aws_cognito as cognito
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from constructs import Construct
+
+from gridshare import resources
+from gridshare.adapters.tables import OWNERS, UserModel
+from infra_cdk import constants
+from infra_cdk.constructs.shared import SharedRuntime
+from infra_cdk.routes import api_handler
+from infra_cdk.tables import Access, grant_table_access, tables_for
+
+CONTEXT = "identity"
+AUTHORIZER_HANDLER = "functions.identity.authorizer.handler"
+
+# The Admin* calls the identity API makes (gridshare.adapters.cognito): register adds the user to its
+# group, verify-email confirms and marks the address verified. SignUp and InitiateAuth are public
+# Cognito APIs that IAM does not govern. AdminCreateUser/AdminSetUserPassword (first admin) run from the
+# CLI with operator credentials, never from the API, so the function does not get them.
+COGNITO_ADMIN_ACTIONS = (
+    "cognito-idp:AdminAddUserToGroup",
+    "cognito-idp:AdminConfirmSignUp",
+    "cognito-idp:AdminUpdateUserAttributes",
+)
+
+
+def password_policy(policy: dict[str, Any]) -> cognito.PasswordPolicy:
+    """resources.PASSWORD_POLICY (Cognito API names) as the CDK type; an unknown key is an error, so a
+    rule added to resources can never be silently dropped from the deployed pool."""
+    known = {
+        "MinimumLength",
+        "RequireUppercase",
+        "RequireLowercase",
+        "RequireNumbers",
+        "RequireSymbols",
+        "TemporaryPasswordValidityDays",
+    }
+    unknown = set(policy) - known
+    if unknown:
+        raise ValueError(f"PASSWORD_POLICY keys infra_cdk does not map yet: {sorted(unknown)}")
+    return cognito.PasswordPolicy(
+        min_length=policy["MinimumLength"],
+        require_uppercase=policy["RequireUppercase"],
+        require_lowercase=policy["RequireLowercase"],
+        require_digits=policy["RequireNumbers"],
+        require_symbols=policy["RequireSymbols"],
+        temp_password_validity=Duration.days(policy["TemporaryPasswordValidityDays"]),
+    )
+
+
+class IdentityContext(Construct):
+    def __init__(self, scope: Construct, construct_id: str, *, runtime: SharedRuntime) -> None:
+        super().__init__(scope, construct_id)
+        settings = runtime.settings
+        self.tables = tables_for(self, OWNERS[CONTEXT])
+
+        # Usernames are our user ids (ULIDs); people sign in with their email through the alias.
+        # Cognito sends no email of its own: the identity service mails and checks its own codes.
+        self.user_pool = cognito.UserPool(
+            self,
+            "user-pool",
+            self_sign_up_enabled=True,
+            sign_in_aliases=cognito.SignInAliases(username=True, email=True),
+            sign_in_case_sensitive=False,
+            auto_verify=cognito.AutoVerifiedAttrs(email=False, phone=False),
+            standard_attributes=cognito.StandardAttributes(
+                email=cognito.StandardAttribute(required=True, mutable=True),
+            ),
+            password_policy=password_policy(resources.PASSWORD_POLICY),
+            mfa=cognito.Mfa.OPTIONAL,
+            mfa_second_factor=cognito.MfaSecondFactor(otp=True, sms=False),
+            account_recovery=cognito.AccountRecovery.EMAIL_ONLY,
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        for role, precedence in resources.USER_GROUPS:
+            cognito.UserPoolGroup(
+                self,
+                f"group-{role}",
+                user_pool=self.user_pool,
+                group_name=role,
+                precedence=precedence,
+                description=f"Gridshare role '{role}' (lower precedence wins when a user is in several)",
+            )
+        # A public client (the API calls it on the user's behalf): no secret, password and refresh flows
+        # only, no hosted-UI OAuth (CDK would otherwise enable it with an example.com callback).
+        self.user_pool_client = self.user_pool.add_client(
+            "api-client",
+            generate_secret=False,
+            auth_flows=cognito.AuthFlow(user_password=True),
+            disable_o_auth=True,
+            prevent_user_existence_errors=True,
+            enable_token_revocation=True,
+            access_token_validity=Duration.minutes(resources.ACCESS_TOKEN_MINUTES),
+            id_token_validity=Duration.minutes(resources.ACCESS_TOKEN_MINUTES),
+            refresh_token_validity=Duration.days(resources.REFRESH_TOKEN_DAYS),
+        )
+
+        # The authorizer verifies the token exactly as every protected route does again
+        # (gridshare.http.auth); it needs the pool's ids and no AWS permission at all.
+        self.authorizer_function = runtime.create_function(
+            self,
+            "authorizer",
+            handler=AUTHORIZER_HANDLER,
+            service="identity-authorizer",
+            description="API Gateway TOKEN authorizer: verifies Cognito access tokens",
+            timeout=Duration.seconds(constants.AUTHORIZER_TIMEOUT_S),
+        )
+        self.configure_token_verification(self.authorizer_function)
+
+        self.api_function = runtime.create_function(
+            self,
+            "api",
+            handler=api_handler(CONTEXT),
+            service="identity-api",
+            description="Identity routes: register, verify email, login, profile",
+            environment={"GS_EMAIL_SENDER": settings.email_sender},
+        )
+        self.configure_token_verification(self.api_function)
+        grant_table_access(self.api_function, self.tables, {UserModel: Access.READ_WRITE})
+        self.api_function.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="CognitoAdminOnOwnPool",
+                actions=list(COGNITO_ADMIN_ACTIONS),
+                resources=[self.user_pool.user_pool_arn],
+            )
+        )
+        self.api_function.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="SendFromPlatformSender",
+                actions=["ses:SendEmail"],
+                # SES authorizes against the sender's identity (address or domain) and, in the sandbox, the
+                # recipient's too; the condition pins the From address instead of naming identities.
+                resources=[Stack.of(self).format_arn(service="ses", resource="identity", resource_name="*")],
+                conditions={"StringEquals": {"ses:FromAddress": settings.email_sender}},
+            )
+        )
+
+    def configure_token_verification(self, function: lambda_.Function) -> None:
+        """Tell a function which pool and client issue the tokens it must accept (configuration only:
+        verification uses the pool's public JWKS, no IAM permission)."""
+        function.add_environment("GS_USER_POOL_ID", self.user_pool.user_pool_id)
+        function.add_environment("GS_USER_POOL_CLIENT_ID", self.user_pool_client.user_pool_client_id)

@@ -1,0 +1,90 @@
+"""GridshareStack: assembles the context constructs and wires what one context gives another.
+
+No resource is defined here: each belongs to its context's construct (DESIGN.md section 5). The stack
+only checks that every table and event source in the sources of truth found an owner, and publishes
+the outputs clients and operators need.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import Annotations, CfnOutput, Stack
+from constructs import Construct
+
+from gridshare.adapters.tables import ALL_MODELS, OWNERS
+from gridshare.resources import DEVICE_POLICY_NAME, EVENT_SOURCES
+from infra_cdk import constants
+from infra_cdk.constructs.api import GatewayApi
+from infra_cdk.constructs.devices import DevicesContext
+from infra_cdk.constructs.identity import IdentityContext
+from infra_cdk.constructs.platform import PlatformContext
+from infra_cdk.constructs.shared import SharedRuntime
+from infra_cdk.constructs.telemetry import TelemetryContext
+from infra_cdk.routes import api_contexts, has_protected_routes
+from infra_cdk.settings import DeploySettings
+from infra_cdk.tables import logical_name
+
+# Contexts this app deploys; a context in OWNERS or EVENT_SOURCES that is not here fails the synth.
+DEPLOYED_CONTEXTS = ("platform", "identity", "devices", "telemetry")
+
+
+def check_sources_of_truth() -> None:
+    """Fail the synth when a table or event source has no construct to create it."""
+    owned = [model for context in DEPLOYED_CONTEXTS for model in OWNERS.get(context, ())]
+    unowned = [logical_name(m) for m in ALL_MODELS if m not in owned]
+    if unowned:
+        raise ValueError(f"tables without a deployed owner context (OWNERS): {unowned}")
+    extra = sorted(set(OWNERS) - set(DEPLOYED_CONTEXTS))
+    if extra:
+        raise ValueError(f"OWNERS has contexts infra_cdk does not deploy yet: {extra}")
+    orphans = sorted({s.handler for s in EVENT_SOURCES if s.context not in DEPLOYED_CONTEXTS})
+    if orphans:
+        raise ValueError(f"event sources of contexts infra_cdk does not deploy yet: {orphans}")
+
+
+class GridshareStack(Stack):
+    def __init__(self, scope: Construct, construct_id: str, *, settings: DeploySettings, **kwargs: object) -> None:
+        super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
+        check_sources_of_truth()
+        self.settings = settings
+        runtime = SharedRuntime(self, "shared", settings=settings)
+
+        self.platform = PlatformContext(self, "platform", runtime=runtime)
+        self.identity = IdentityContext(self, "identity", runtime=runtime)
+        self.devices = DevicesContext(self, "devices", runtime=runtime)
+        self.telemetry = TelemetryContext(self, "telemetry", runtime=runtime, devices_tables=self.devices.tables)
+
+        api_functions = {
+            "platform": self.platform.api_function,
+            "identity": self.identity.api_function,
+            "devices": self.devices.api_function,
+            "telemetry": self.telemetry.api_function,
+        }
+        # Every protected route verifies the token again inside its Lambda (gridshare.http.api), so
+        # each context with one needs the pool's ids; the identity construct already set its own.
+        for context in api_contexts():
+            if context != "identity" and context in api_functions and has_protected_routes(context):
+                self.identity.configure_token_verification(api_functions[context])
+        self.api = GatewayApi(
+            self,
+            "api",
+            settings=settings,
+            functions=api_functions,
+            authorizer_function=self.identity.authorizer_function,
+        )
+
+        CfnOutput(self, constants.OUTPUT_API_URL, value=self.api.url)
+        CfnOutput(self, constants.OUTPUT_USER_POOL_ID, value=self.identity.user_pool.user_pool_id)
+        CfnOutput(self, constants.OUTPUT_USER_POOL_CLIENT_ID, value=self.identity.user_pool_client.user_pool_client_id)
+        CfnOutput(self, constants.OUTPUT_DEVICE_POLICY_NAME, value=DEVICE_POLICY_NAME)
+        CfnOutput(self, constants.OUTPUT_IOT_ENDPOINT, value=settings.iot_endpoint)
+        if not settings.iot_endpoint_configured:
+            Annotations.of(self).add_warning_v2(
+                "gridshare:iot-endpoint-placeholder",
+                "No -c iot_endpoint=...: provisioned devices are told a placeholder MQTT host "
+                "(aws iot describe-endpoint --endpoint-type iot:Data-ATS gives the real one).",
+            )
+        if not settings.email_sender_configured:
+            Annotations.of(self).add_warning_v2(
+                "gridshare:email-sender-placeholder",
+                "No -c email_sender=...: SES refuses to send from the placeholder address.",
+            )

@@ -1,0 +1,607 @@
+"""The synthesized CDK app: what it must hold, what each function may touch, and that cfn-lint accepts it.
+
+The app is synthesized once per module, in-process and offline (no bundling, no network). Expectations
+come from the same sources of truth the app reads (PynamoDB models, gridshare.resources, iot_rules/,
+the route table), so these tests catch a construct that drifts from them, not a copy of them.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aws_cdk.assertions import Template
+
+from gridshare import resources
+from gridshare.adapters.tables import (
+    ALL_MODELS,
+    OWNERS,
+    TTL_ATTRIBUTES,
+    DeadLetterModel,
+    DeviceModel,
+    LatestReadingModel,
+    RawReadingModel,
+    RollupModel,
+    UserModel,
+    table_name,
+)
+from gridshare.http.api import ROUTES, RouteSpec
+from gridshare.http.app_factory import make_app
+from gridshare.http.problems import PROBLEM_CONTENT_TYPE
+from infra_cdk import constants
+from infra_cdk.app import build_app
+
+REPO = Path(__file__).resolve().parents[2]
+WRITE_ACTIONS = {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"}
+IOT_DEVICE_ACTIONS = {"iot:Connect", "iot:Publish", "iot:Subscribe", "iot:Receive"}
+THING_VARIABLE = "${iot:Connection.Thing.ThingName}"
+
+Resources = dict[str, dict[str, Any]]
+
+
+# ----------------------------------------------------------------------------------------- synthesis
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The default deployment (cdk.json context only): what `cdk synth` produces."""
+    outdir = tmp_path_factory.mktemp("cdk.out")
+    app = build_app(outdir=str(outdir))
+    stack = app.node.children[0]
+    synthesized: dict[str, Any] = Template.from_stack(stack).to_json()
+    synthesized["__outdir__"] = str(outdir)
+    return synthesized
+
+
+@pytest.fixture(scope="module")
+def flagged(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], list[str]]:
+    """A deployment with CORS and the Timestream flag on; returns the template and its warnings."""
+    outdir = tmp_path_factory.mktemp("cdk.out-flags")
+    app = build_app(
+        outdir=str(outdir),
+        context={
+            constants.CTX_CORS_ORIGINS: "https://app.gridshare.dev",
+            constants.CTX_TIMESTREAM: "true",
+            constants.CTX_IOT_ENDPOINT: "abc123-ats.iot.eu-west-1.amazonaws.com",
+            constants.CTX_STAGE: "test",
+        },
+    )
+    assembly = app.synth()
+    stack = assembly.stacks[0]
+    warnings = [str(m.entry.data) for m in stack.messages if m.level.name == "WARNING"]
+    return json.loads(Path(stack.template_full_path).read_text()), warnings
+
+
+# ------------------------------------------------------------------------------------ template helpers
+def of_type(template: dict[str, Any], cfn_type: str) -> Resources:
+    return {k: v for k, v in template["Resources"].items() if v["Type"] == cfn_type}
+
+
+def render(value: Any) -> Any:
+    """Flatten Fn::Join / Ref / GetAtt into readable strings: `${AWS::Region}`, `${Table.Arn}`."""
+    if isinstance(value, dict):
+        if "Fn::Join" in value:
+            separator, parts = value["Fn::Join"]
+            return separator.join(str(render(p)) for p in parts)
+        if "Ref" in value:
+            return "${" + value["Ref"] + "}"
+        if "Fn::GetAtt" in value:
+            return "${" + ".".join(value["Fn::GetAtt"]) + "}"
+        return {k: render(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [render(v) for v in value]
+    return value
+
+
+def referenced_ids(value: Any) -> set[str]:
+    """Logical ids a value points at through Ref or Fn::GetAtt, at any depth."""
+    found: set[str] = set()
+    if isinstance(value, dict):
+        if "Ref" in value and isinstance(value["Ref"], str):
+            found.add(value["Ref"])
+        if "Fn::GetAtt" in value:
+            found.add(value["Fn::GetAtt"][0])
+        for item in value.values():
+            found |= referenced_ids(item)
+    elif isinstance(value, list):
+        for item in value:
+            found |= referenced_ids(item)
+    return found
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def table_ids(template: dict[str, Any]) -> dict[str, str]:
+    """Model logical name -> table logical id, through the tag every table carries."""
+    found = {}
+    for logical_id, table in of_type(template, "AWS::DynamoDB::Table").items():
+        tags = {t["Key"]: t["Value"] for t in table["Properties"].get("Tags", [])}
+        found[tags[constants.TABLE_TAG]] = logical_id
+    return found
+
+
+def function_id(template: dict[str, Any], handler: str) -> str:
+    functions = of_type(template, "AWS::Lambda::Function")
+    matches = [k for k, v in functions.items() if v["Properties"]["Handler"] == handler]
+    assert len(matches) == 1, f"expected one function with handler {handler}, found {matches}"
+    return matches[0]
+
+
+def statements_of(template: dict[str, Any], function_logical_id: str) -> list[dict[str, Any]]:
+    """Every IAM statement attached to a function's role (inline policies of the template)."""
+    role = template["Resources"][function_logical_id]["Properties"]["Role"]["Fn::GetAtt"][0]
+    statements = []
+    for policy in of_type(template, "AWS::IAM::Policy").values():
+        if {"Ref": role} in policy["Properties"].get("Roles", []):
+            statements += policy["Properties"]["PolicyDocument"]["Statement"]
+    return statements
+
+
+def method_paths(template: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
+    """(HTTP method, resource path) -> Method properties, rebuilt from the Resource tree."""
+    api_resources = of_type(template, "AWS::ApiGateway::Resource")
+
+    def path_of(resource_ref: Any) -> str:
+        if "Fn::GetAtt" in resource_ref:  # the API's root resource
+            return ""
+        resource = api_resources[resource_ref["Ref"]]["Properties"]
+        return path_of(resource["ParentId"]) + "/" + resource["PathPart"]
+
+    methods = {}
+    for method in of_type(template, "AWS::ApiGateway::Method").values():
+        props = method["Properties"]
+        methods[(props["HttpMethod"], path_of(props["ResourceId"]) or "/")] = props
+    return methods
+
+
+def deployed_routes() -> list[RouteSpec]:
+    make_app("gridshare")
+    return [r for r in ROUTES if not r.local_only]
+
+
+def api_handler(context: str) -> str:
+    return f"functions.{context}.lambda_app.app"
+
+
+# ------------------------------------------------------------------------------------------------ tables
+@pytest.mark.parametrize("model", ALL_MODELS, ids=lambda m: m.Meta.logical_name)
+def test_every_model_has_the_table_pynamodb_would_create(template: dict[str, Any], model: Any) -> None:
+    # Given the schema PynamoDB itself derives from the model (what the local stack creates in moto)
+    schema = model._get_schema()
+    # When the CDK table of that model is looked up by its tag
+    table = template["Resources"][table_ids(template)[model.Meta.logical_name]]["Properties"]
+    # Then keys, attribute types and indexes are the same
+    assert {(d["AttributeName"], d["AttributeType"]) for d in table["AttributeDefinitions"]} == {
+        (d["AttributeName"], d["AttributeType"]) for d in schema["attribute_definitions"]
+    }
+    assert {k["KeyType"]: k["AttributeName"] for k in table["KeySchema"]} == {
+        k["KeyType"]: k["AttributeName"] for k in schema["key_schema"]
+    }
+    expected_indexes = {
+        gsi["index_name"]: (
+            {k["KeyType"]: k["AttributeName"] for k in gsi["key_schema"]},
+            gsi["projection"]["ProjectionType"],
+        )
+        for gsi in schema["global_secondary_indexes"]
+    }
+    actual_indexes = {
+        gsi["IndexName"]: (
+            {k["KeyType"]: k["AttributeName"] for k in gsi["KeySchema"]},
+            gsi["Projection"]["ProjectionType"],
+        )
+        for gsi in table.get("GlobalSecondaryIndexes", [])
+    }
+    assert actual_indexes == expected_indexes
+
+
+def test_tables_are_on_demand_recoverable_and_retained(template: dict[str, Any]) -> None:
+    tables = of_type(template, "AWS::DynamoDB::Table")
+    assert len(tables) == len(ALL_MODELS)
+    for logical_id, table in tables.items():
+        assert table["Properties"]["BillingMode"] == "PAY_PER_REQUEST", logical_id
+        assert table["Properties"]["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+        assert table["DeletionPolicy"] == "Retain" and table["UpdateReplacePolicy"] == "Retain", logical_id
+
+
+def test_ttl_only_where_declared(template: dict[str, Any]) -> None:
+    assert TTL_ATTRIBUTES.get("telemetry_raw"), "raw readings must expire"
+    ids = table_ids(template)
+    for name, logical_id in ids.items():
+        ttl = template["Resources"][logical_id]["Properties"].get("TimeToLiveSpecification")
+        if name in TTL_ATTRIBUTES:
+            assert ttl == {"AttributeName": TTL_ATTRIBUTES[name], "Enabled": True}
+        else:
+            assert ttl is None, name
+
+
+def test_table_env_var_is_the_one_the_code_reads(monkeypatch: pytest.MonkeyPatch) -> None:
+    for model in ALL_MODELS:
+        name = model.Meta.logical_name
+        monkeypatch.setenv(constants.table_env_var(name), f"deployed-{name}")
+        assert table_name(name) == f"deployed-{name}"
+
+
+# ------------------------------------------------------------------------------------ least privilege
+# handler -> (tables it may write, tables it may only read), as the code uses them
+EXPECTED_TABLES: dict[str, tuple[set[Any], set[Any]]] = {
+    api_handler("platform"): (set(), set()),
+    "functions.identity.authorizer.handler": (set(), set()),
+    api_handler("identity"): ({UserModel}, set()),
+    api_handler("devices"): ({DeviceModel}, set()),
+    "functions.telemetry.ingest.handler": (
+        {LatestReadingModel, RawReadingModel, RollupModel, DeadLetterModel},
+        {DeviceModel},
+    ),
+    # the dead-letter replay route runs ingest in-process, so the API writes what ingest writes
+    api_handler("telemetry"): ({LatestReadingModel, RawReadingModel, RollupModel, DeadLetterModel}, {DeviceModel}),
+}
+
+
+def test_every_function_is_accounted_for(template: dict[str, Any]) -> None:
+    handlers = {f["Properties"]["Handler"] for f in of_type(template, "AWS::Lambda::Function").values()}
+    assert handlers == set(EXPECTED_TABLES)
+
+
+@pytest.mark.parametrize("handler", sorted(EXPECTED_TABLES))
+def test_function_reaches_only_its_own_tables(template: dict[str, Any], handler: str) -> None:
+    # Given what the function's code touches
+    writes, reads = EXPECTED_TABLES[handler]
+    ids = table_ids(template)
+    names_by_id = {v: k for k, v in ids.items()}
+    fn = function_id(template, handler)
+    # When its IAM statements and environment are read
+    touched: set[str] = set()
+    written: set[str] = set()
+    for statement in statements_of(template, fn):
+        actions = set(as_list(statement["Action"]))
+        if not any(a.startswith("dynamodb:") for a in actions):
+            continue
+        tables = {names_by_id[i] for i in referenced_ids(statement["Resource"]) if i in names_by_id}
+        touched |= tables
+        if actions & WRITE_ACTIONS:
+            written |= tables
+    env = template["Resources"][fn]["Properties"].get("Environment", {}).get("Variables", {})
+    named = {name for name in ids if constants.table_env_var(name) in env}
+    # Then it may read and write exactly those tables, and knows the names of those only
+    assert touched == {m.Meta.logical_name for m in writes | reads}
+    assert written == {m.Meta.logical_name for m in writes}
+    assert named == touched
+    for name in named:
+        assert env[constants.table_env_var(name)] == {"Ref": ids[name]}
+
+
+def test_identity_function_has_no_access_to_telemetry_tables(template: dict[str, Any]) -> None:
+    telemetry_ids = {table_ids(template)[m.Meta.logical_name] for m in OWNERS["telemetry"]}
+    statements = statements_of(template, function_id(template, api_handler("identity")))
+    assert not referenced_ids(statements) & telemetry_ids
+
+
+def test_ingest_cannot_write_the_users_table(template: dict[str, Any]) -> None:
+    users = table_ids(template)["users"]
+    for statement in statements_of(template, function_id(template, "functions.telemetry.ingest.handler")):
+        assert users not in referenced_ids(statement["Resource"])
+
+
+def test_no_function_has_wildcard_dynamodb_access(template: dict[str, Any]) -> None:
+    for policy_id, policy in of_type(template, "AWS::IAM::Policy").items():
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+            actions = as_list(statement["Action"])
+            if any(a.startswith("dynamodb:") or a == "*" for a in actions):
+                assert "dynamodb:*" not in actions and "*" not in actions, policy_id
+                assert "*" not in as_list(statement["Resource"]), policy_id
+
+
+def test_identity_cognito_and_ses_grants_are_scoped(template: dict[str, Any]) -> None:
+    pool = next(iter(of_type(template, "AWS::Cognito::UserPool")))
+    statements = statements_of(template, function_id(template, api_handler("identity")))
+    cognito = [s for s in statements if any(a.startswith("cognito-idp:") for a in as_list(s["Action"]))]
+    assert cognito and all(s["Resource"] == {"Fn::GetAtt": [pool, "Arn"]} for s in cognito)
+    assert all(a.startswith("cognito-idp:Admin") for s in cognito for a in as_list(s["Action"]))
+    ses = [s for s in statements if "ses:SendEmail" in as_list(s["Action"])]
+    assert len(ses) == 1 and "ses:FromAddress" in ses[0]["Condition"]["StringEquals"]
+
+
+def test_devices_iot_grants_are_scoped(template: dict[str, Any]) -> None:
+    statements = statements_of(template, function_id(template, api_handler("devices")))
+    iot = [s for s in statements if any(a.startswith("iot:") for a in as_list(s["Action"]))]
+    by_action = {a: [str(r) for r in as_list(render(s["Resource"]))] for s in iot for a in as_list(s["Action"])}
+    # Only the two certificate-issuing actions, which support no resource-level permission, take "*".
+    assert {a for a, res in by_action.items() if "*" in res} == {
+        "iot:CreateKeysAndCertificate",
+        "iot:CreateCertificateFromCsr",
+    }
+    assert all(r.endswith(":thing/gs-*") for r in by_action["iot:CreateThing"] + by_action["iot:DeleteThing"])
+    for action in ("iot:AttachPolicy", "iot:DetachPolicy", "iot:UpdateCertificate", "iot:DeleteCertificate"):
+        assert by_action[action] and all(r.endswith(":cert/*") for r in by_action[action]), action
+    assert set(by_action) == {
+        "iot:CreateThing",
+        "iot:DeleteThing",
+        "iot:CreateKeysAndCertificate",
+        "iot:CreateCertificateFromCsr",
+        "iot:UpdateCertificate",
+        "iot:DeleteCertificate",
+        "iot:AttachThingPrincipal",
+        "iot:DetachThingPrincipal",
+        "iot:AttachPolicy",
+        "iot:DetachPolicy",
+    }
+
+
+def test_other_functions_have_no_iot_cognito_or_ses_access(template: dict[str, Any]) -> None:
+    owners = {"iot:": api_handler("devices"), "cognito-idp:": api_handler("identity"), "ses:": api_handler("identity")}
+    for handler in EXPECTED_TABLES:
+        actions = {a for s in statements_of(template, function_id(template, handler)) for a in as_list(s["Action"])}
+        for prefix, owner in owners.items():
+            if handler != owner:
+                assert not any(a.startswith(prefix) for a in actions), (handler, prefix)
+
+
+# ------------------------------------------------------------------------------------------------ IoT
+def test_device_policy_is_the_iot_rules_document_scoped_by_thing_name(template: dict[str, Any]) -> None:
+    (policy,) = of_type(template, "AWS::IoT::Policy").values()
+    assert policy["Properties"]["PolicyName"] == resources.DEVICE_POLICY_NAME
+    document = render(policy["Properties"]["PolicyDocument"])
+    assert document == resources.device_policy_document("${AWS::Region}", "${AWS::AccountId}")
+    for statement in document["Statement"]:
+        assert set(as_list(statement["Action"])) <= IOT_DEVICE_ACTIONS
+        for resource in as_list(statement["Resource"]):
+            assert THING_VARIABLE in resource, resource
+            assert "*" not in resource, resource
+
+
+@pytest.mark.parametrize("rule", resources.topic_rules(), ids=lambda r: r["name"])
+def test_topic_rule_is_the_iot_rules_file(template: dict[str, Any], rule: dict[str, Any]) -> None:
+    rules = {
+        r["Properties"]["RuleName"]: r["Properties"]["TopicRulePayload"]
+        for r in of_type(template, "AWS::IoT::TopicRule").values()
+    }
+    payload = rules[rule["name"]]
+    assert payload["Sql"] == rule["sql"]
+    assert payload["AwsIotSqlVersion"] == rule["awsIotSqlVersion"]
+    assert payload["RuleDisabled"] is False
+    queues = {v["Properties"]["QueueName"]: k for k, v in of_type(template, "AWS::SQS::Queue").items()}
+    stack = constants.stack_name(constants.DEFAULT_STAGE)
+
+    def queue_id(action: dict[str, Any]) -> str:
+        return queues[f"{stack}-{action['sqs']['queue']}"]
+
+    assert [a["Sqs"]["QueueUrl"] for a in payload["Actions"]] == [{"Ref": queue_id(a)} for a in rule["actions"]]
+    assert payload["ErrorAction"]["Sqs"]["QueueUrl"] == {"Ref": queue_id(rule["errorAction"])}
+    # The rule's role may send to exactly its queues, and do nothing else.
+    role = payload["ErrorAction"]["Sqs"]["RoleArn"]["Fn::GetAtt"][0]
+    statements = [
+        s
+        for p in of_type(template, "AWS::IAM::Policy").values()
+        if {"Ref": role} in p["Properties"]["Roles"]
+        for s in p["Properties"]["PolicyDocument"]["Statement"]
+    ]
+    assert [as_list(s["Action"]) for s in statements] == [["sqs:SendMessage"]]
+    targets = {queue_id(a) for a in [*rule["actions"], rule["errorAction"]]}
+    assert {r["Fn::GetAtt"][0] for r in as_list(statements[0]["Resource"])} == targets
+
+
+# ----------------------------------------------------------------------------------- queues and alarms
+@pytest.mark.parametrize("spec", resources.QUEUES, ids=lambda q: q.name)
+def test_queue_has_a_dead_letter_queue_and_alarm(template: dict[str, Any], spec: Any) -> None:
+    stack = constants.stack_name(constants.DEFAULT_STAGE)
+    all_queues = of_type(template, "AWS::SQS::Queue")
+    queues = {q["Properties"]["QueueName"]: (k, q["Properties"]) for k, q in all_queues.items()}
+    queue_id, queue = queues[f"{stack}-{spec.name}"]
+    dlq_id, dlq = queues[f"{stack}-{spec.name}-dlq"]
+    assert queue["RedrivePolicy"] == {
+        "deadLetterTargetArn": {"Fn::GetAtt": [dlq_id, "Arn"]},
+        "maxReceiveCount": spec.max_receive_count,
+    }
+    assert queue["VisibilityTimeout"] == spec.visibility_timeout_s
+    assert queue["SqsManagedSseEnabled"] is True and dlq["SqsManagedSseEnabled"] is True
+    alarms = [a["Properties"] for a in of_type(template, "AWS::CloudWatch::Alarm").values()]
+    dimensions = [{"Name": "QueueName", "Value": {"Fn::GetAtt": [dlq_id, "QueueName"]}}]
+    dlq_alarms = [a for a in alarms if a["Dimensions"] == dimensions]
+    assert len(dlq_alarms) == 1
+    alarm = dlq_alarms[0]
+    assert alarm["MetricName"] == "ApproximateNumberOfMessagesVisible"
+    assert alarm["ComparisonOperator"] == "GreaterThanThreshold" and alarm["Threshold"] == 0
+    assert queue_id  # the queue itself exists
+
+
+@pytest.mark.parametrize("source", resources.EVENT_SOURCES, ids=lambda s: s.handler)
+def test_event_source_feeds_its_handler_with_partial_batch_failures(template: dict[str, Any], source: Any) -> None:
+    stack = constants.stack_name(constants.DEFAULT_STAGE)
+    queues = {v["Properties"]["QueueName"]: k for k, v in of_type(template, "AWS::SQS::Queue").items()}
+    fn = function_id(template, source.handler)
+    (mapping,) = [
+        m["Properties"]
+        for m in of_type(template, "AWS::Lambda::EventSourceMapping").values()
+        if m["Properties"]["FunctionName"] == {"Ref": fn}
+    ]
+    assert mapping["EventSourceArn"] == {"Fn::GetAtt": [queues[f"{stack}-{source.queue}"], "Arn"]}
+    assert mapping["BatchSize"] == source.batch_size
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+
+
+# --------------------------------------------------------------------------------------------------- API
+def test_every_route_has_its_method_with_the_right_authorization(template: dict[str, Any]) -> None:
+    methods = method_paths(template)
+    (authorizer_id,) = of_type(template, "AWS::ApiGateway::Authorizer")
+    routes = deployed_routes()
+    assert routes, "the route table is empty"
+    for route in routes:
+        method = methods[(route.method.upper(), route.path)]
+        if route.protected:
+            assert method["AuthorizationType"] == "CUSTOM", route.path
+            assert method["AuthorizerId"] == {"Ref": authorizer_id}, route.path
+        else:
+            assert method["AuthorizationType"] == "NONE", route.path
+        integration = method["Integration"]
+        assert integration["Type"] == "AWS_PROXY"
+        assert function_id(template, api_handler(route.context)) in referenced_ids(integration["Uri"])
+    # No method without a route (no {proxy+}, no local-only route), CORS preflights off by default.
+    assert set(methods) == {(r.method.upper(), r.path) for r in routes}
+    assert not any("proxy+" in path for _, path in methods)
+
+
+def test_local_only_routes_are_not_deployed(template: dict[str, Any]) -> None:
+    make_app("gridshare")
+    local = {(r.method.upper(), r.path) for r in ROUTES if r.local_only}
+    assert not local & set(method_paths(template))
+
+
+def test_authorizer_checks_every_request(template: dict[str, Any]) -> None:
+    (authorizer,) = of_type(template, "AWS::ApiGateway::Authorizer").values()
+    props = authorizer["Properties"]
+    assert props["Type"] == "TOKEN"
+    assert props["IdentitySource"] == "method.request.header.Authorization"
+    assert props["AuthorizerResultTtlInSeconds"] == 0
+    assert function_id(template, "functions.identity.authorizer.handler") in referenced_ids(props["AuthorizerUri"])
+
+
+def test_stage_is_throttled_traced_and_access_logged(template: dict[str, Any]) -> None:
+    (stage,) = of_type(template, "AWS::ApiGateway::Stage").values()
+    props = stage["Properties"]
+    settings = props["MethodSettings"][0]
+    assert (settings["ThrottlingRateLimit"], settings["ThrottlingBurstLimit"]) == (
+        constants.API_RATE_LIMIT,
+        constants.API_BURST_LIMIT,
+    )
+    assert props["TracingEnabled"] is True
+    assert "$context.requestId" in props["AccessLogSetting"]["Format"]
+    assert props["AccessLogSetting"]["DestinationArn"]
+
+
+@pytest.mark.parametrize("response_type", ["DEFAULT_4XX", "DEFAULT_5XX", "UNAUTHORIZED", "ACCESS_DENIED"])
+def test_gateway_errors_are_problem_json(template: dict[str, Any], response_type: str) -> None:
+    responses = {
+        r["Properties"]["ResponseType"]: r["Properties"]
+        for r in of_type(template, "AWS::ApiGateway::GatewayResponse").values()
+    }
+    response = responses[response_type]
+    assert response["ResponseParameters"]["gatewayresponse.header.Content-Type"] == f"'{PROBLEM_CONTENT_TYPE}'"
+    body = response["ResponseTemplates"]["application/json"]
+    assert '"detail": $context.error.messageString' in body
+    document = json.loads(body.replace("$context.error.messageString", '"x"'))
+    assert document["type"].startswith("https://") and document["title"]
+
+
+# ----------------------------------------------------------------------------------------- identity
+def test_user_pool_follows_resources(template: dict[str, Any]) -> None:
+    (pool,) = of_type(template, "AWS::Cognito::UserPool").values()
+    props = pool["Properties"]
+    assert props["AliasAttributes"] == ["email"]
+    assert props["MfaConfiguration"] == "OPTIONAL" and props["EnabledMfas"] == ["SOFTWARE_TOKEN_MFA"]
+    assert props["Policies"]["PasswordPolicy"] == resources.PASSWORD_POLICY
+    groups = {
+        g["Properties"]["GroupName"]: g["Properties"]["Precedence"]
+        for g in of_type(template, "AWS::Cognito::UserPoolGroup").values()
+    }
+    assert groups == dict(resources.USER_GROUPS)
+    (client,) = of_type(template, "AWS::Cognito::UserPoolClient").values()
+    client_props = client["Properties"]
+    assert client_props["GenerateSecret"] is False
+    assert set(client_props["ExplicitAuthFlows"]) == {"ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"}
+    assert client_props["AccessTokenValidity"] == resources.ACCESS_TOKEN_MINUTES
+    assert client_props["AllowedOAuthFlowsUserPoolClient"] is False
+
+
+# ------------------------------------------------------------------------------------------- functions
+def test_functions_share_the_platform_defaults(template: dict[str, Any]) -> None:
+    (layer_id,) = of_type(template, "AWS::Lambda::LayerVersion")
+    log_groups = of_type(template, "AWS::Logs::LogGroup")
+    for logical_id, fn in of_type(template, "AWS::Lambda::Function").items():
+        props = fn["Properties"]
+        assert props["Runtime"] in ("python3.11", "python3.12"), logical_id
+        assert props["Architectures"] == ["arm64"], logical_id
+        assert props["Layers"] == [{"Ref": layer_id}], logical_id
+        assert props["TracingConfig"] == {"Mode": "Active"}, logical_id
+        assert props["MemorySize"] == constants.LAMBDA_MEMORY_MB, logical_id
+        variables = props["Environment"]["Variables"]
+        assert variables["POWERTOOLS_METRICS_NAMESPACE"] == constants.SERVICE_NAMESPACE
+        assert variables["POWERTOOLS_SERVICE_NAME"] and variables["GS_STAGE"] == constants.DEFAULT_STAGE
+        log_group = props["LoggingConfig"]["LogGroup"]["Ref"]
+        assert log_groups[log_group]["Properties"]["RetentionInDays"] == constants.LOG_RETENTION_DAYS
+
+
+def test_devices_function_gets_its_iot_settings(template: dict[str, Any]) -> None:
+    env = template["Resources"][function_id(template, api_handler("devices"))]["Properties"]["Environment"]["Variables"]
+    assert env["GS_CERT_ISSUER"] == "aws"
+    assert env["GS_DEVICE_POLICY_NAME"] == resources.DEVICE_POLICY_NAME
+    assert env["GS_MQTT_PORT"] == "8883"
+    assert env["GS_MQTT_HOST"] == constants.IOT_ENDPOINT_PLACEHOLDER
+    assert "{{resolve:secretsmanager:" in render(env["GS_CURSOR_SECRET"])
+
+
+def test_functions_with_protected_routes_know_the_user_pool(template: dict[str, Any]) -> None:
+    protected = {r.context for r in deployed_routes() if r.protected}
+    handlers = {api_handler(c) for c in protected} | {"functions.identity.authorizer.handler"}
+    for handler in handlers:
+        env = template["Resources"][function_id(template, handler)]["Properties"]["Environment"]["Variables"]
+        assert "GS_USER_POOL_ID" in env and "GS_USER_POOL_CLIENT_ID" in env, handler
+
+
+def test_layer_is_staged_with_real_files(template: dict[str, Any]) -> None:
+    package = Path(template["__outdir__"]) / constants.LAYER_STAGING_DIR / "python" / "gridshare"
+    schema = package / "schemas" / "telemetry-v1.schema.json"
+    assert schema.is_file() and not schema.is_symlink()
+    assert schema.read_bytes() == (REPO / "iot_rules" / "schemas" / "telemetry-v1.schema.json").read_bytes()
+    assert not list(package.rglob("__pycache__"))
+    functions = Path(template["__outdir__"]) / constants.FUNCTIONS_STAGING_DIR / "functions"
+    assert (functions / "telemetry" / "ingest.py").is_file()
+
+
+# ----------------------------------------------------------------------------------------- context flags
+def test_cors_origins_add_unauthenticated_preflights(flagged: tuple[dict[str, Any], list[str]]) -> None:
+    template, _ = flagged
+    methods = method_paths(template)
+    paths = {r.path for r in deployed_routes()}
+    for path in paths:
+        preflight = methods[("OPTIONS", path)]
+        assert preflight["AuthorizationType"] == "NONE"
+        origin = preflight["Integration"]["IntegrationResponses"][0]["ResponseParameters"][
+            "method.response.header.Access-Control-Allow-Origin"
+        ]
+        assert origin == "'https://app.gridshare.dev'"
+    # With one origin, API Gateway's own errors (401 from the authorizer) are readable by the browser too.
+    responses = {
+        r["Properties"]["ResponseType"]: r["Properties"]
+        for r in of_type(template, "AWS::ApiGateway::GatewayResponse").values()
+    }
+    headers = responses["UNAUTHORIZED"]["ResponseParameters"]
+    assert headers["gatewayresponse.header.Access-Control-Allow-Origin"] == "'https://app.gridshare.dev'"
+
+
+def test_timestream_flag_provisions_nothing_but_says_so(
+    template: dict[str, Any],
+    flagged: tuple[dict[str, Any], list[str]],
+) -> None:
+    flagged_template, warnings = flagged
+    assert not [r for r in flagged_template["Resources"].values() if r["Type"].startswith("AWS::Timestream::")]
+    assert any("Timestream" in w for w in warnings)
+    assert not any("placeholder MQTT host" in w for w in warnings)  # iot_endpoint was given
+
+
+# ------------------------------------------------------------------------------------------------ cfn-lint
+def cfn_lint(template: dict[str, Any], directory: Path) -> subprocess.CompletedProcess[str]:
+    path = directory / "gridshare.template.json"
+    path.write_text(json.dumps({k: v for k, v in template.items() if k != "__outdir__"}, indent=1))
+    binary = Path(sys.executable).with_name("cfn-lint")
+    command = [str(binary)] if binary.exists() else [shutil.which("cfn-lint") or "cfn-lint"]
+    return subprocess.run([*command, "--format", "parseable", str(path)], capture_output=True, text=True, check=False)
+
+
+def assert_no_lint_errors(result: subprocess.CompletedProcess[str]) -> None:
+    if result.stdout.strip():
+        print("cfn-lint findings (warnings are allowed):\n" + result.stdout)
+    # Exit status is a bit mask: 2 errors, 4 warnings, 8 informational; anything else a failure to run.
+    assert result.returncode & ~(4 | 8) == 0, result.stdout + result.stderr
+
+
+def test_cfn_lint_finds_no_errors(template: dict[str, Any], tmp_path: Path) -> None:
+    assert_no_lint_errors(cfn_lint(template, tmp_path))
+
+
+def test_cfn_lint_finds_no_errors_with_flags_on(flagged: tuple[dict[str, Any], list[str]], tmp_path: Path) -> None:
+    assert_no_lint_errors(cfn_lint(flagged[0], tmp_path))

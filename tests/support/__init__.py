@@ -1,0 +1,1 @@
+"""Test support shared by every suite: sample events (events/) and their loader."""
