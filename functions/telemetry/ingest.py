@@ -19,6 +19,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from gridshare.clock import now_ms
+from gridshare.domain.telemetry import Reason
 from gridshare.services.telemetry import IngestOutcome, TelemetryService
 
 logger = Logger(service="telemetry-ingest")
@@ -37,12 +38,23 @@ def _telemetry() -> TelemetryService:
 def handle_record(record: SQSRecord) -> str:
     try:
         envelope: dict[str, Any] = json.loads(record.body)
-        thing_name = str(envelope.get("thing_name") or "")
-        payload = base64.b64decode(envelope.get("payload") or "", validate=True)
+        thing_name = str(envelope["thing_name"])
+        payload = base64.b64decode(envelope["payload"], validate=True)
         received_at = int(envelope.get("received_at") or now_ms())
-    except (ValueError, binascii.Error, TypeError):
-        # Not the rule's projection at all: keep it, with the reason, as the message bytes.
-        thing_name, payload, received_at = "", record.body.encode(), now_ms()
+    except (ValueError, KeyError, binascii.Error, TypeError):
+        # Not the rule's projection at all: keep it, with the reason, as the bytes SQS holds. The arrival
+        # time is the SQS sent timestamp, so a redelivery maps to the same dead letter.
+        sent = int(record.attributes.sent_timestamp or now_ms())
+        letter = _telemetry().dead_letters.put(
+            thing_name=None,
+            device_id=None,
+            topic=None,
+            payload=record.body.encode(),
+            received_at=sent,
+            reasons=[Reason("$", "the SQS message is not the telemetry rule's projection {payload, thing_name}")],
+        )
+        logger.warning("malformed envelope dead-lettered", extra={"deadLetterId": letter})
+        return IngestOutcome.DEAD_LETTERED.value
     result = _telemetry().process(thing_name, payload, received_at, topic=f"gs/v1/{thing_name}/telemetry")
     metrics.add_metric(name=f"Readings_{result.outcome.value}", unit=MetricUnit.Count, value=1)
     if result.outcome is IngestOutcome.DEAD_LETTERED:

@@ -116,6 +116,12 @@ class QueuePoller(threading.Thread):
 _DISPATCH: dict[str, str] = {}
 
 
+def invoke_local(function: str, event: dict[str, Any]) -> Any:
+    """Invoke a registered function (by name or ARN) in-process, as the Lambda service would."""
+    name = function.split(":function:")[-1].split(":")[0]
+    return load_handler(_DISPATCH[name])(event, LambdaContext(name))
+
+
 def install_lambda_dispatcher(functions: dict[str, str]) -> None:
     """Route moto's in-process Lambda invocations (Step Functions tasks) to our handlers by name."""
     from moto.awslambda_simple.models import LambdaSimpleBackend

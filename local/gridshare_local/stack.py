@@ -58,6 +58,7 @@ class LocalStack:
         self._broker: Any = None
         self._bridge: Any = None
         self._pollers: list[Any] = []
+        self.clock: Any = None
         self.queue_urls: dict[str, str] = {}
         self.env: dict[str, str] = {}
 
@@ -82,12 +83,15 @@ class LocalStack:
         reset_settings()
         self._start_broker(ca)
         self._start_pollers()
+        self._start_clock()
         self._start_api()
         self._set_env({"GS_API_URL": self.endpoints.api})
         (self.state_dir / "env.json").write_text(json.dumps(self.env, indent=2))
         return self.endpoints
 
     def stop(self) -> None:
+        if self.clock is not None:
+            self.clock.stop()
         for poller in self._pollers:
             poller.stop()
         if self._bridge is not None:
@@ -217,6 +221,13 @@ class LocalStack:
             poller = QueuePoller(url, arn, source.handler, source.batch_size, REGION)
             poller.start()
             self._pollers.append(poller)
+
+    def _start_clock(self) -> None:
+        from gridshare_local.clock import LocalClock
+        from gridshare_local.lambda_runtime import invoke_local
+
+        self.clock = LocalClock(REGION, invoke_local)
+        self.clock.start()
 
     def _start_api(self) -> None:
         from chalice.config import Config

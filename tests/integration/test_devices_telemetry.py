@@ -222,3 +222,54 @@ def test_history_validates_its_query(api: Api) -> None:
     assert unknown.status_code == 422 and json.loads(unknown.body)["errors"][0]["field"] == "metric"
     bad_time = api.call("GET", f"/v1/devices/{device['id']}/readings?metric=power_w&from=yesterday", token=token)
     assert bad_time.status_code == 422 and json.loads(bad_time.body)["errors"][0]["field"] == "from"
+
+
+def test_replay_stores_a_message_once_its_device_is_known(api: Api) -> None:
+    from gridshare.adapters.tables import DeviceModel
+
+    # Given a reading that arrived while the device's record was not written yet (provisioning race)
+    token = register_user(api, "race@example.com")["accessToken"]
+    create_admin()
+    admin = json.loads(
+        api.call("POST", "/v1/auth/login", {"email": "admin@example.com", "password": "Adm1nPassw0rd"}).body
+    )["data"]["accessToken"]
+    device = _device(api, token)
+    record = DeviceModel.get(device["id"])
+    record.delete()
+    now = int(time.time() * 1000)
+    _ingest(device["thingName"], json.dumps({"ts": now, "seq": 7, "metrics": {"power_w": 42.0}}))
+    letter = json.loads(api.call("GET", "/v1/telemetry/dead-letters", token=admin).body)["data"][0]
+    assert letter["reasons"][0]["field"] == "thingName"
+
+    # When the record exists and an admin replays the dead letter
+    record.save()
+    replayed = api.call("POST", f"/v1/telemetry/dead-letters/{letter['id']}/replay", token=admin)
+
+    # Then the reading is stored, the letter is closed, and a second replay is refused
+    assert replayed.status_code == 200, replayed.body
+    assert json.loads(replayed.body)["data"]["status"] == "replayed"
+    latest = json.loads(api.call("GET", f"/v1/devices/{device['id']}/readings/latest", token=token).body)["data"]
+    assert latest["seq"] == 7 and latest["metrics"] == {"power_w": 42.0}
+    assert api.call("POST", f"/v1/telemetry/dead-letters/{letter['id']}/replay", token=admin).status_code == 409
+    assert json.loads(api.call("GET", "/v1/telemetry/dead-letters", token=admin).body)["data"] == []
+
+
+def test_an_sqs_body_that_is_not_the_rule_projection_is_dead_lettered_once(api: Api) -> None:
+    from functions.telemetry import ingest
+    from gridshare_local.lambda_runtime import LambdaContext
+
+    event = _sqs_event("ignored", "{}")
+    event["Records"][0]["body"] = "hello"
+    event["Records"][0]["attributes"] = {"SentTimestamp": "1795480000000"}
+    ingest._service = None
+    assert ingest.handler(event, LambdaContext("ingest")) == {"batchItemFailures": []}
+    assert ingest.handler(event, LambdaContext("ingest")) == {"batchItemFailures": []}  # redelivered
+    create_admin()
+    admin = json.loads(
+        api.call("POST", "/v1/auth/login", {"email": "admin@example.com", "password": "Adm1nPassw0rd"}).body
+    )["data"]["accessToken"]
+    letters = json.loads(api.call("GET", "/v1/telemetry/dead-letters", token=admin).body)["data"]
+    assert len(letters) == 1 and letters[0]["payload"] == "hello"
+    assert "projection" in letters[0]["reasons"][0]["message"]
+    missing = api.call("GET", "/v1/devices/01J00000000000000000000000", token=admin)
+    assert json.loads(missing.body)["instance"] == "/v1/devices/01J00000000000000000000000"

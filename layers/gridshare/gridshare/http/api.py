@@ -116,6 +116,15 @@ def _with_headers(response: Response) -> Response:
     return response
 
 
+def _instance(request: Any) -> str:
+    """The concrete path of this request (Chalice's `request.path` is the route template)."""
+    try:
+        event = request.to_original_event()
+        return str(event.get("path") or event.get("requestContext", {}).get("path") or request.path)
+    except Exception:  # noqa: BLE001 - never let error reporting fail
+        return str(request.path)
+
+
 def _make_view(blueprint: Blueprint, spec: RouteSpec, view: Callable[..., Any]) -> Callable[..., Response]:
     @functools.wraps(view)
     def handle(**path_params: str) -> Response:
@@ -142,10 +151,10 @@ def _make_view(blueprint: Blueprint, spec: RouteSpec, view: Callable[..., Any]) 
                 )
             )
         except errors.GridshareError as exc:
-            return _with_headers(problems.from_error(exc, instance=request.path))
+            return _with_headers(problems.from_error(exc, instance=_instance(request)))
         except Exception:
             logger.exception("unhandled error in %s %s", spec.method, spec.path)
-            return _with_headers(problems.internal_error(instance=request.path))
+            return _with_headers(problems.internal_error(instance=_instance(request)))
 
     return handle
 
