@@ -9,6 +9,7 @@ from pydantic import EmailStr, Field
 from gridshare.http.api import ANY_ROLE, ApiBlueprint, ApiModel
 from gridshare.http.auth import Caller
 from gridshare.services.identity import IdentityService
+from gridshare.services.security_log import ClientInfo
 
 api = ApiBlueprint("identity")
 
@@ -57,9 +58,77 @@ def verify_email(body: VerifyEmailBody) -> dict:
     return {"data": _service().verify_email(body.email, body.code)}
 
 
-@api.route("/v1/auth/login", "POST", roles=None, body=LoginBody, summary="Log in with email and password")
-def login(body: LoginBody) -> dict:
-    return {"data": _service().login(body.email, body.password)}
+@api.route(
+    "/v1/auth/login",
+    "POST",
+    roles=None,
+    body=LoginBody,
+    summary="Log in; with 2FA on, answers {challenge: TOTP, session} (complete at /v1/auth/login/2fa)",
+)
+def login(body: LoginBody, client: ClientInfo) -> dict:
+    return {"data": _service().login(body.email, body.password, client)}
+
+
+class RefreshBody(ApiModel):
+    refresh_token: str = Field(min_length=1, max_length=8192)
+
+
+class EmailBody(ApiModel):
+    email: EmailStr
+
+
+class ResetPasswordBody(ApiModel):
+    email: EmailStr
+    code: str = Field(min_length=4, max_length=12)
+    new_password: str = Field(min_length=8, max_length=256)
+
+
+@api.route("/v1/auth/refresh", "POST", roles=None, body=RefreshBody, summary="New access token from a refresh token")
+def refresh(body: RefreshBody, client: ClientInfo) -> dict:
+    return {"data": _service().refresh(body.refresh_token, client)}
+
+
+@api.route(
+    "/v1/auth/logout", "POST", roles=ANY_ROLE, status=204, summary="Revoke every access and refresh token of the caller"
+)
+def logout(caller: Caller, client: ClientInfo) -> None:
+    _service().logout(caller, client)
+
+
+@api.route(
+    "/v1/auth/forgot-password",
+    "POST",
+    roles=None,
+    body=EmailBody,
+    status=202,
+    summary="Email a reset code (same answer whether the account exists or not)",
+)
+def forgot_password(body: EmailBody, client: ClientInfo) -> dict:
+    return {"data": _service().forgot_password(body.email, client)}
+
+
+@api.route(
+    "/v1/auth/reset-password",
+    "POST",
+    roles=None,
+    body=ResetPasswordBody,
+    status=204,
+    summary="Set a new password with the emailed code (single use; ends every session)",
+)
+def reset_password(body: ResetPasswordBody, client: ClientInfo) -> None:
+    _service().reset_password(body.email, body.code, body.new_password, client)
+
+
+@api.route(
+    "/v1/auth/resend-verification",
+    "POST",
+    roles=None,
+    body=EmailBody,
+    status=202,
+    summary="Email a new verification code (same answer whether the account exists or not)",
+)
+def resend_verification(body: EmailBody) -> dict:
+    return {"data": _service().resend_verification(body.email)}
 
 
 @api.route("/v1/me", "GET", roles=ANY_ROLE, summary="The caller's profile")

@@ -6,11 +6,13 @@ from typing import Any
 
 from gridshare.errors import AuthenticationFailed
 from gridshare.http.auth import verify_access_token
+from gridshare.services.sessions import assert_token_current
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     try:
         caller = verify_access_token(event.get("authorizationToken", ""))
+        assert_token_current(caller)  # revoked (logout, role change) or disabled: refused here too
     except AuthenticationFailed:
         # API Gateway answers 401 only for this exact message.
         raise Exception("Unauthorized") from None  # noqa: B904,TRY002

@@ -96,6 +96,9 @@ def stack() -> Iterator[Stack]:
         "GS_MQTT_PORT": str(mqtt_port),
         "GS_MOTO_PORT": str(moto_port),
         "PYTHONUNBUFFERED": "1",
+        # one IP (127.0.0.1) runs every e2e test: keep the per-IP limit above what the suite does on purpose
+        "GS_IP_FAILURE_LIMIT": "60",
+        "GS_CORS_ORIGINS": "https://app.gridshare.test",
     }
     env.pop("AWS_ENDPOINT_URL", None)
     log = (state / "stack.log").open("w")

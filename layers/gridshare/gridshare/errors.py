@@ -47,6 +47,10 @@ class Conflict(GridshareError):
 class TooManyRequests(GridshareError):
     """Rate limit or lockout (429)."""
 
+    def __init__(self, detail: str, *, retry_after_s: int | None = None) -> None:
+        super().__init__(detail)
+        self.retry_after_s = retry_after_s
+
 
 class PayloadTooLarge(GridshareError):
     """The request body is over the size limit (413)."""

@@ -34,8 +34,21 @@ class Settings(BaseSettings):
     raw_ttl_days: int = 30
     backfill_days: int = 7
     max_future_s: int = 300
+    # Identity hardening (issue: identity and access)
+    lockout_threshold: int = 5
+    lockout_minutes: int = 30
+    lockout_window_minutes: int = 30
+    ip_failure_limit: int = 20  # failed logins/codes from one IP within the window, across accounts
+    reset_code_ttl_s: int = 900
+    mfa_session_ttl_s: int = 300
+    refresh_session_days: int = 30
+    cors_origins: str = ""  # comma-separated origins allowed to call the API from a browser
     # Local stack only: exposes /_local routes (outbox). Never set in a deployment.
     local_stack: bool = False
+
+    @property
+    def cors_origin_list(self) -> list[str]:
+        return [o.strip() for o in self.cors_origins.split(",") if o.strip()]
 
     @property
     def issuer(self) -> str:

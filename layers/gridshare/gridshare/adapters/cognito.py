@@ -100,3 +100,58 @@ class CognitoDirectory:
             id_token=auth["IdToken"],
             expires_in=int(auth.get("ExpiresIn", 3600)),
         )
+
+
+class CognitoAdmin:
+    """Admin operations on the pool: passwords, groups (roles), sign-out, enable/disable."""
+
+    def __init__(self, pool_id: str | None = None, client_id: str | None = None) -> None:
+        settings = get_settings()
+        self.pool_id = pool_id or settings.user_pool_id
+        self.client_id = client_id or settings.user_pool_client_id
+        self._idp = client("cognito-idp")
+
+    def refresh(self, refresh_token: str) -> Tokens:
+        try:
+            result = self._idp.initiate_auth(
+                ClientId=self.client_id, AuthFlow="REFRESH_TOKEN_AUTH", AuthParameters={"REFRESH_TOKEN": refresh_token}
+            )
+        except ClientError as exc:
+            if _code(exc) in {"NotAuthorizedException", "UserNotFoundException"}:
+                raise errors.AuthenticationFailed("The refresh token is not valid.") from None
+            raise
+        auth = result["AuthenticationResult"]
+        # Cognito does not rotate refresh tokens: the caller keeps the one it has.
+        return Tokens(
+            auth["AccessToken"],
+            auth.get("RefreshToken") or refresh_token,
+            auth["IdToken"],
+            int(auth.get("ExpiresIn", 3600)),
+        )
+
+    def sign_out_everywhere(self, username: str) -> None:
+        self._idp.admin_user_global_sign_out(UserPoolId=self.pool_id, Username=username)
+
+    def set_password(self, username: str, password: str) -> None:
+        try:
+            self._idp.admin_set_user_password(
+                UserPoolId=self.pool_id, Username=username, Password=password, Permanent=True
+            )
+        except ClientError as exc:
+            if _code(exc) == "InvalidPasswordException":
+                raise errors.InvalidInput(
+                    "The password does not meet the policy.",
+                    errors=[errors.FieldError("newPassword", exc.response["Error"].get("Message", "too weak"))],
+                ) from None
+            raise
+
+    def change_group(self, username: str, old: str, new: str) -> None:
+        self._idp.admin_add_user_to_group(UserPoolId=self.pool_id, Username=username, GroupName=new)
+        if old != new:
+            self._idp.admin_remove_user_from_group(UserPoolId=self.pool_id, Username=username, GroupName=old)
+
+    def set_enabled(self, username: str, enabled: bool) -> None:
+        if enabled:
+            self._idp.admin_enable_user(UserPoolId=self.pool_id, Username=username)
+        else:
+            self._idp.admin_disable_user(UserPoolId=self.pool_id, Username=username)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 
 from pynamodb.attributes import (
+    BooleanAttribute,
     JSONAttribute,
     ListAttribute,
     MapAttribute,
@@ -38,6 +39,15 @@ class UsersByEmail(GlobalSecondaryIndex["UserModel"]):
     email = UnicodeAttribute(hash_key=True)
 
 
+class UsersByRole(GlobalSecondaryIndex["UserModel"]):
+    class Meta:
+        index_name = "by_role"
+        projection = AllProjection()
+
+    role = UnicodeAttribute(hash_key=True)
+    id = UnicodeAttribute(range_key=True)
+
+
 class UserModel(Model):
     """A platform user; Cognito holds the password, this table holds the profile and our codes."""
 
@@ -55,7 +65,103 @@ class UserModel(Model):
     verification_code_hash = UnicodeAttribute(null=True)
     verification_expires_at = NumberAttribute(null=True)
     verification_attempts = NumberAttribute(default=0)
+    phone = UnicodeAttribute(null=True)
+    avatar_url = UnicodeAttribute(null=True)
+    preferences = JSONAttribute(null=True)
+    # Password reset (our own code: Cognito's is not checked by moto, and we want one code path)
+    reset_code_hash = UnicodeAttribute(null=True)
+    reset_expires_at = NumberAttribute(null=True)
+    reset_attempts = NumberAttribute(default=0)
+    # TOTP 2FA (RFC 6238), checked by us in every mode
+    totp_secret = UnicodeAttribute(null=True)
+    totp_pending_secret = UnicodeAttribute(null=True)
+    totp_enabled = BooleanAttribute(default=False)
+    totp_last_step = NumberAttribute(null=True)  # a code's time step is accepted once only
+    # Tokens issued at or before this second are refused (logout, role change, disable).
+    tokens_revoked_at = NumberAttribute(null=True)
     by_email = UsersByEmail()
+    by_role = UsersByRole()
+
+
+class SessionsByUser(GlobalSecondaryIndex["AuthSessionModel"]):
+    class Meta:
+        index_name = "by_user"
+        projection = KeysOnlyProjection()
+
+    user_id = UnicodeAttribute(hash_key=True)
+
+
+class AuthSessionModel(Model):
+    """Server-side sessions: `refresh` (one per login, so refresh can be revoked) and `mfa` (a login
+    waiting for its TOTP code). The key is a SHA-256 of the secret the client holds."""
+
+    class Meta:
+        table_name = table_name("auth_sessions")
+        region = _region()
+        logical_name = "auth_sessions"
+
+    id = UnicodeAttribute(hash_key=True)
+    kind = UnicodeAttribute()  # refresh | mfa
+    user_id = UnicodeAttribute()
+    created_at = NumberAttribute()
+    attempts = NumberAttribute(default=0)
+    refresh_token = UnicodeAttribute(null=True)  # mfa only: completes the login once the code is right
+    expires_at = TTLAttribute()
+    by_user = SessionsByUser()
+
+
+class RateLimitModel(Model):
+    """Failure counters and lockouts (login per account and per IP, 2FA codes, reset codes)."""
+
+    class Meta:
+        table_name = table_name("rate_limits")
+        region = _region()
+        logical_name = "rate_limits"
+
+    key = UnicodeAttribute(hash_key=True)
+    failures = NumberAttribute(default=0)
+    first_failure_at = NumberAttribute(default=0)
+    locked_until = NumberAttribute(default=0)
+    expires_at = TTLAttribute()
+
+
+class EventsByUser(GlobalSecondaryIndex["SecurityEventModel"]):
+    class Meta:
+        index_name = "by_user"
+        projection = AllProjection()
+
+    user_id = UnicodeAttribute(hash_key=True)
+    id = UnicodeAttribute(range_key=True)
+
+
+class EventsByType(GlobalSecondaryIndex["SecurityEventModel"]):
+    class Meta:
+        index_name = "by_type"
+        projection = AllProjection()
+
+    type = UnicodeAttribute(hash_key=True)
+    id = UnicodeAttribute(range_key=True)
+
+
+class SecurityEventModel(Model):
+    """Append-only security log, one partition per UTC day (`day` = YYYY-MM-DD), ids are ULIDs."""
+
+    class Meta:
+        table_name = table_name("security_events")
+        region = _region()
+        logical_name = "security_events"
+
+    day = UnicodeAttribute(hash_key=True)
+    id = UnicodeAttribute(range_key=True)
+    type = UnicodeAttribute()
+    at = NumberAttribute()
+    user_id = UnicodeAttribute(null=True)
+    email_hash = UnicodeAttribute(null=True)
+    ip = UnicodeAttribute(null=True)
+    user_agent = UnicodeAttribute(null=True)
+    detail = JSONAttribute(null=True)
+    by_user = EventsByUser()
+    by_type = EventsByType()
 
 
 # ---------------------------------------------------------------- devices
@@ -186,6 +292,9 @@ class DeadLetterModel(Model):
 
 ALL_MODELS: tuple[type[Model], ...] = (
     UserModel,
+    AuthSessionModel,
+    RateLimitModel,
+    SecurityEventModel,
     DeviceModel,
     LatestReadingModel,
     RawReadingModel,
@@ -194,11 +303,15 @@ ALL_MODELS: tuple[type[Model], ...] = (
 )
 # Which context owns which table (least-privilege grants in CDK follow this).
 OWNERS: dict[str, tuple[type[Model], ...]] = {
-    "identity": (UserModel,),
+    "identity": (UserModel, AuthSessionModel, RateLimitModel, SecurityEventModel),
     "devices": (DeviceModel,),
     "telemetry": (LatestReadingModel, RawReadingModel, RollupModel, DeadLetterModel),
 }
-TTL_ATTRIBUTES: dict[str, str] = {"telemetry_raw": "expires_at"}
+TTL_ATTRIBUTES: dict[str, str] = {
+    "telemetry_raw": "expires_at",
+    "auth_sessions": "expires_at",
+    "rate_limits": "expires_at",
+}
 
 
 def ensure_tables() -> None:

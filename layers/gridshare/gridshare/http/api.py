@@ -9,6 +9,7 @@ pydantic models, and turns every error into an RFC 9457 problem; views only call
 from __future__ import annotations
 
 import functools
+import inspect
 import json
 import logging
 from collections.abc import Callable
@@ -22,6 +23,8 @@ from pydantic.alias_generators import to_camel
 from gridshare import errors
 from gridshare.http import problems
 from gridshare.http.auth import ROLE_ORDER, Caller, verify_access_token
+from gridshare.services.security_log import ClientInfo
+from gridshare.settings import get_settings
 
 logger = logging.getLogger("gridshare.http")
 
@@ -125,14 +128,48 @@ def _instance(request: Any) -> str:
         return str(request.path)
 
 
+def _client(request: Any) -> ClientInfo:
+    context = request.context or {}
+    return ClientInfo(ip=(context.get("identity") or {}).get("sourceIp"), user_agent=request.headers.get("user-agent"))
+
+
+def _cors_headers(request: Any) -> dict[str, str]:
+    origin = request.headers.get("origin")
+    allowed = get_settings().cors_origin_list
+    if origin and (origin in allowed or "*" in allowed):
+        return {"Access-Control-Allow-Origin": origin, "Vary": "Origin", "Access-Control-Allow-Credentials": "true"}
+    return {}
+
+
+def _authenticate(request: Any) -> Caller:
+    """Verify the bearer token and that it was not revoked; refusals of a presented token are logged."""
+    header = request.headers.get("authorization") or ""
+    try:
+        caller = verify_access_token(_bearer(request.headers))
+        from gridshare.services.sessions import assert_token_current
+
+        assert_token_current(caller)
+        return caller
+    except errors.AuthenticationFailed as exc:
+        if header:
+            from gridshare.services import security_log
+
+            security_log.record(
+                "token_refused", client=_client(request), detail={"reason": exc.detail, "path": _instance(request)}
+            )
+        raise
+
+
 def _make_view(blueprint: Blueprint, spec: RouteSpec, view: Callable[..., Any]) -> Callable[..., Response]:
+    wants_client = "client" in inspect.signature(view).parameters
+
     @functools.wraps(view)
     def handle(**path_params: str) -> Response:
         request = blueprint.current_request
         try:
             kwargs: dict[str, Any] = dict(path_params)
             if spec.roles is not None:
-                caller: Caller = verify_access_token(_bearer(request.headers))
+                caller = _authenticate(request)
                 if caller.role not in spec.roles:
                     raise errors.PermissionDenied("Your role does not allow this operation.")
                 kwargs["caller"] = caller
@@ -140,21 +177,22 @@ def _make_view(blueprint: Blueprint, spec: RouteSpec, view: Callable[..., Any]) 
                 kwargs["body"] = _parse_body(request.raw_body, spec.body)
             if spec.query is not None:
                 kwargs["query"] = _parse_query(request.query_params, spec.query)
+            if wants_client:
+                kwargs["client"] = _client(request)
             result = view(**kwargs)
-            if isinstance(result, Response):
-                return _with_headers(result)
-            return _with_headers(
-                Response(
+            if not isinstance(result, Response):
+                result = Response(
                     body=json.dumps(result, default=str) if result is not None else "",
                     status_code=spec.status,
                     headers={"Content-Type": "application/json"},
                 )
-            )
         except errors.GridshareError as exc:
-            return _with_headers(problems.from_error(exc, instance=_instance(request)))
+            result = problems.from_error(exc, instance=_instance(request))
         except Exception:
             logger.exception("unhandled error in %s %s", spec.method, spec.path)
-            return _with_headers(problems.internal_error(instance=_instance(request)))
+            result = problems.internal_error(instance=_instance(request))
+        result.headers.update(_cors_headers(request))
+        return _with_headers(result)
 
     return handle
 

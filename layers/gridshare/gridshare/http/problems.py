@@ -56,7 +56,9 @@ def from_error(error: errors.GridshareError, instance: str | None = None) -> Res
             break
     else:  # a GridshareError subclass nobody mapped: a bug, not the caller's fault
         status, slug, title = 500, "internal", "Internal error"
-    headers = {"WWW-Authenticate": 'Bearer realm="gridshare"'} if status == 401 else None
+    headers = {"WWW-Authenticate": 'Bearer realm="gridshare"'} if status == 401 else {}
+    if isinstance(error, errors.TooManyRequests) and error.retry_after_s:
+        headers["Retry-After"] = str(error.retry_after_s)
     body = problem_body(status, slug, title, error.detail, field_errors=error.errors, instance=instance)
     return problem_response(body, headers)
 

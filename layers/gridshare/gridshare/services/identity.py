@@ -11,12 +11,14 @@ from typing import Any, Protocol
 from pynamodb.exceptions import DoesNotExist
 
 from gridshare import errors
-from gridshare.adapters.cognito import CognitoDirectory, Tokens
+from gridshare.adapters.cognito import CognitoAdmin, CognitoDirectory, Tokens
 from gridshare.adapters.notifications import EmailSender
 from gridshare.adapters.tables import UserModel
 from gridshare.clock import now_ms, to_iso
 from gridshare.http.auth import Caller
 from gridshare.ids import new_id
+from gridshare.services import sessions, throttling
+from gridshare.services.security_log import ClientInfo, email_hash, record
 from gridshare.settings import get_settings
 
 SELF_SERVICE_ROLES = frozenset({"prosumer", "consumer", "investor"})
@@ -38,8 +40,16 @@ def user_view(user: UserModel) -> dict[str, Any]:
         "name": user.name,
         "role": user.role,
         "status": user.status,
+        "phone": user.phone,
+        "avatarUrl": user.avatar_url,
+        "preferences": user.preferences or {},
+        "twoFactorEnabled": bool(user.totp_enabled),
         "createdAt": to_iso(int(user.created_at)),
     }
+
+
+RESET_ACCEPTED = "If an account exists for this email, a reset code has been sent."
+RESEND_ACCEPTED = "If an account is waiting for verification, a new code has been sent."
 
 
 @dataclass
@@ -117,11 +127,42 @@ class IdentityService:
         )
         return user_view(user)
 
-    def login(self, email: str, password: str) -> dict[str, Any]:
+    def login(self, email: str, password: str, client: ClientInfo | None = None) -> dict[str, Any]:
+        """Password login. Locked accounts and IPs are refused before the password is checked; unknown
+        emails count and lock exactly like known ones, so neither reveals whether an account exists."""
+        client = client or ClientInfo()
+        account_key, ip_key = f"login:acct:{email_hash(email)}", f"login:ip:{client.ip or 'unknown'}"
+        throttling.check(ip_key)
+        throttling.check(account_key)
         user = self.find_by_email(email)
-        if user is None or user.status == "disabled":
-            raise errors.AuthenticationFailed("Invalid email or password.")
-        tokens: Tokens = self.directory.password_login(user.id, password)
+        try:
+            if user is None or user.status == "disabled":
+                # Spend the same Cognito round trip as a real check, so timing does not tell either.
+                self.directory.password_login(f"unknown-{email_hash(email)}", password)
+                raise errors.AuthenticationFailed("Invalid email or password.")
+            sessions.wait_past_revocation(user)
+            tokens: Tokens = self.directory.password_login(user.id, password)
+        except errors.AuthenticationFailed:
+            record("login_failed", client=client, user_id=user.id if user else None, email=email)
+            if throttling.fail(account_key, throttling.account_limit()):
+                record("account_locked", client=client, user_id=user.id if user else None, email=email)
+            if throttling.fail(ip_key, throttling.ip_limit()):
+                record("ip_throttled", client=client, email=email)
+            raise errors.AuthenticationFailed("Invalid email or password.") from None
+        throttling.reset(account_key)
+        if user.totp_enabled:
+            from gridshare.services.mfa import MfaService
+
+            session = MfaService.default().start_login(user, tokens.refresh_token or "")
+            record("login_2fa_challenged", client=client, user_id=user.id)
+            return {"challenge": "TOTP", "session": session}
+        record("login_succeeded", client=client, user_id=user.id)
+        return self.login_response(user, tokens)
+
+    @staticmethod
+    def login_response(user: UserModel, tokens: Tokens) -> dict[str, Any]:
+        """Open the refresh session and shape the tokens (also used to complete a 2FA login)."""
+        sessions.open_refresh_session(user.id, tokens.refresh_token)
         return {
             "accessToken": tokens.access_token,
             "refreshToken": tokens.refresh_token,
@@ -130,6 +171,87 @@ class IdentityService:
             "tokenType": "Bearer",
             "user": user_view(user),
         }
+
+    def refresh(self, refresh_token: str, client: ClientInfo | None = None) -> dict[str, Any]:
+        try:
+            user_id = sessions.refresh_session_user(refresh_token)
+            tokens = CognitoAdmin().refresh(refresh_token)
+        except errors.AuthenticationFailed:
+            record("refresh_refused", client=client)
+            raise
+        user = self.get_user(user_id)
+        record("token_refreshed", client=client, user_id=user_id)
+        return {
+            "accessToken": tokens.access_token,
+            "refreshToken": tokens.refresh_token,
+            "idToken": tokens.id_token,
+            "expiresIn": tokens.expires_in,
+            "tokenType": "Bearer",
+            "user": user_view(user),
+        }
+
+    def logout(self, caller: Caller, client: ClientInfo | None = None) -> None:
+        """Revoke every token of the caller: access tokens by `iat`, refresh sessions by deletion."""
+        sessions.revoke_tokens(caller.user_id)
+        CognitoAdmin().sign_out_everywhere(caller.user_id)
+        record("logout", client=client, user_id=caller.user_id)
+
+    def forgot_password(self, email: str, client: ClientInfo | None = None) -> dict[str, Any]:
+        """Email a reset code if the account exists; the answer is the same either way."""
+        ip_key = f"reset:ip:{(client or ClientInfo()).ip or 'unknown'}"
+        throttling.check(ip_key)
+        user = self.find_by_email(email)
+        record("password_reset_requested", client=client, user_id=user.id if user else None, email=email)
+        if user is not None and user.status != "disabled":
+            code = f"{secrets.randbelow(1_000_000):06d}"
+            user.update(
+                actions=[
+                    UserModel.reset_code_hash.set(_hash_code(user.id, "reset:" + code)),
+                    UserModel.reset_expires_at.set(now_ms() + get_settings().reset_code_ttl_s * 1000),
+                    UserModel.reset_attempts.set(0),
+                ]
+            )
+            self.mailer.send(
+                user.email,
+                "Reset your Gridshare password",
+                f"Your Gridshare password reset code is {code}.\n"
+                f"It expires in {get_settings().reset_code_ttl_s // 60} minutes. "
+                "If you did not ask for it, ignore this message.\n",
+            )
+        throttling.fail(ip_key, throttling.ip_limit())  # requests per IP are limited too (mail bombing)
+        return {"message": RESET_ACCEPTED}
+
+    def reset_password(self, email: str, code: str, new_password: str, client: ClientInfo | None = None) -> None:
+        key = f"reset:acct:{email_hash(email)}"
+        throttling.check(key)
+        invalid = errors.InvalidInput(
+            "The code is invalid or has expired.", errors=[errors.FieldError("code", "invalid or expired")]
+        )
+        user = self.find_by_email(email)
+        ok = (
+            user is not None
+            and user.reset_code_hash is not None
+            and now_ms() <= (user.reset_expires_at or 0)
+            and hmac.compare_digest(user.reset_code_hash, _hash_code(user.id, "reset:" + code.strip()))
+        )
+        if not ok:
+            record("password_reset_failed", client=client, user_id=user.id if user else None, email=email)
+            throttling.fail(key, throttling.code_limit())
+            raise invalid
+        assert user is not None
+        CognitoAdmin().set_password(user.id, new_password)
+        # single use: the code is gone, and every session of the old password ends
+        user.update(actions=[UserModel.reset_code_hash.remove(), UserModel.reset_expires_at.remove()])
+        sessions.revoke_tokens(user.id)
+        throttling.reset(key)
+        throttling.reset(f"login:acct:{email_hash(email)}")
+        record("password_reset_completed", client=client, user_id=user.id)
+
+    def resend_verification(self, email: str) -> dict[str, Any]:
+        user = self.find_by_email(email)
+        if user is not None and user.status == "pending":
+            self._issue_verification_code(user)
+        return {"message": RESEND_ACCEPTED}
 
     def me(self, caller: Caller) -> dict[str, Any]:
         return user_view(self.get_user(caller.user_id))
