@@ -88,3 +88,14 @@ def test_wrong_password_and_unknown_email_look_the_same(api: Api) -> None:
     unknown = api.call("POST", "/v1/auth/login", {"email": "nobody@example.com", "password": "Wr0ngPassword"})
     assert wrong.status_code == unknown.status_code == 401
     assert json.loads(wrong.body)["detail"] == json.loads(unknown.body)["detail"]
+
+
+def test_framework_errors_are_problems_too(api: Api) -> None:
+    wrong_method = api.client.http.request("DELETE", "/v1/auth/login", headers={"Content-Type": "application/json"})
+    assert wrong_method.status_code == 405
+    assert wrong_method.headers["Content-Type"] == "application/problem+json"
+    assert json.loads(wrong_method.body)["status"] == 405
+    wrong_type = api.call("POST", "/v1/auth/login", "email=x", headers={"Content-Type": "text/plain"})
+    assert wrong_type.status_code == 415
+    assert json.loads(wrong_type.body)["type"].endswith("/unsupported-media-type")
+    assert wrong_type.headers["X-Content-Type-Options"] == "nosniff"

@@ -142,8 +142,10 @@ def _cors_headers(request: Any) -> dict[str, str]:
 
 
 def _authenticate(request: Any) -> Caller:
-    """Verify the bearer token and that it was not revoked; refusals of a presented token are logged."""
+    """Verify the bearer token and that it was not revoked; refusals of a presented token are logged
+    (with the user when the token itself was genuine, e.g. reused after logout)."""
     header = request.headers.get("authorization") or ""
+    caller: Caller | None = None
     try:
         caller = verify_access_token(_bearer(request.headers))
         from gridshare.services.sessions import assert_token_current
@@ -155,7 +157,8 @@ def _authenticate(request: Any) -> Caller:
             from gridshare.services import security_log
 
             security_log.record(
-                "token_refused", client=_client(request), detail={"reason": exc.detail, "path": _instance(request)}
+                "token_refused", client=_client(request), user_id=caller.user_id if caller else None,
+                detail={"reason": exc.detail, "path": _instance(request)},
             )
         raise
 

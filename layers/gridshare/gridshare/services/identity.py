@@ -176,8 +176,8 @@ class IdentityService:
         try:
             user_id = sessions.refresh_session_user(refresh_token)
             tokens = CognitoAdmin().refresh(refresh_token)
-        except errors.AuthenticationFailed:
-            record("refresh_refused", client=client)
+        except errors.AuthenticationFailed as exc:
+            record("refresh_refused", client=client, user_id=getattr(exc, "user_id", None))
             raise
         user = self.get_user(user_id)
         record("token_refreshed", client=client, user_id=user_id)

@@ -23,6 +23,14 @@ from gridshare.http.auth import Caller
 from gridshare.settings import get_settings
 
 
+class RevokedSession(errors.AuthenticationFailed):
+    """A genuine session used after its user's revocation: the security log wants to know whose."""
+
+    def __init__(self, detail: str, user_id: str) -> None:
+        super().__init__(detail)
+        self.user_id = user_id
+
+
 def secret_hash(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
@@ -79,7 +87,7 @@ def refresh_session_user(refresh_token: str) -> str:
     if user.status == "disabled" or (
         user.tokens_revoked_at is not None and int(session.created_at) // 1000 <= int(user.tokens_revoked_at)
     ):
-        raise errors.AuthenticationFailed("The refresh token has been revoked.")
+        raise RevokedSession("The refresh token has been revoked.", str(session.user_id))
     return str(session.user_id)
 
 
