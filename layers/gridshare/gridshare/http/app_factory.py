@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib
-
 import json
 from typing import Any
 
@@ -12,8 +11,15 @@ from chalice import Chalice
 from gridshare.http.api import SECURITY_HEADERS
 from gridshare.http.problems import PROBLEM_BASE, PROBLEM_CONTENT_TYPE
 
-_SLUGS = {400: "bad-request", 403: "forbidden", 404: "not-found", 405: "method-not-allowed",
-          413: "payload-too-large", 415: "unsupported-media-type", 500: "internal"}
+_SLUGS = {
+    400: "bad-request",
+    403: "forbidden",
+    404: "not-found",
+    405: "method-not-allowed",
+    413: "payload-too-large",
+    415: "unsupported-media-type",
+    500: "internal",
+}
 
 
 class GridshareChalice(Chalice):
@@ -30,15 +36,20 @@ class GridshareChalice(Chalice):
             except (ValueError, AttributeError):
                 detail = ""
             title = {405: "Method not allowed", 415: "Unsupported media type"}.get(status, "Request failed")
-            response["body"] = json.dumps({
-                "type": PROBLEM_BASE + _SLUGS.get(status, "error"), "title": title, "status": status,
-                "detail": detail if status < 500 else "An unexpected error occurred.",
-                "instance": event.get("path") or (event.get("requestContext") or {}).get("path"),
-            })
+            response["body"] = json.dumps(
+                {
+                    "type": PROBLEM_BASE + _SLUGS.get(status, "error"),
+                    "title": title,
+                    "status": status,
+                    "detail": detail if status < 500 else "An unexpected error occurred.",
+                    "instance": event.get("path") or (event.get("requestContext") or {}).get("path"),
+                }
+            )
             headers["Content-Type"] = PROBLEM_CONTENT_TYPE
         for name, value in SECURITY_HEADERS.items():
             headers.setdefault(name, value)
         return response
+
 
 # context -> modules each holding an ApiBlueprint `api`
 CONTEXT_MODULES: dict[str, tuple[str, ...]] = {
