@@ -31,6 +31,18 @@ LOG_RETENTION_DAYS: Final = 30
 # API Gateway stage throttling (per stage, all methods)
 API_RATE_LIMIT: Final = 100
 API_BURST_LIMIT: Final = 200
+# Tighter method throttling on the public /v1/auth/* POST routes (login, register, reset, refresh, ...):
+# per method and for all clients together, so it caps a credential-stuffing burst from many IPs, which
+# the WAF's per-IP rules cannot. Requests per second, and burst.
+AUTH_PATH_PREFIX: Final = "/v1/auth/"
+AUTH_RATE_LIMIT: Final = 20
+AUTH_BURST_LIMIT: Final = 40
+
+# WAF rate-based rules (per client IP, over WAF_WINDOW_S seconds; WAF allows 60, 120, 300 or 600)
+WAF_WINDOW_S: Final = 300
+WAF_API_LIMIT_PER_IP: Final = 300  # every request to the API
+WAF_AUTH_LIMIT_PER_IP: Final = 50  # requests whose path starts with AUTH_PATH_PREFIX
+WAF_METRIC_PREFIX: Final = "gridshare"
 
 # CDK context flags (cdk.json or `-c name=value`)
 CTX_STAGE: Final = "stage"

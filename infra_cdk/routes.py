@@ -43,5 +43,5 @@ def api_handler(context: str) -> str:
 
     A Chalice app object is itself an API Gateway proxy handler; it routes on the resource path.
     """
-    package = CONTEXT_MODULES[context].rsplit(".", 1)[0]
+    package = CONTEXT_MODULES[context][0].rsplit(".", 1)[0]
     return f"{package}.lambda_app.app"

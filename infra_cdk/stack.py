@@ -15,6 +15,7 @@ from gridshare.resources import DEVICE_POLICY_NAME, EVENT_SOURCES
 from infra_cdk import constants
 from infra_cdk.constructs.api import GatewayApi
 from infra_cdk.constructs.devices import DevicesContext
+from infra_cdk.constructs.firewall import ApiFirewall
 from infra_cdk.constructs.identity import IdentityContext
 from infra_cdk.constructs.platform import PlatformContext
 from infra_cdk.constructs.shared import SharedRuntime
@@ -22,6 +23,8 @@ from infra_cdk.constructs.telemetry import TelemetryContext
 from infra_cdk.routes import api_contexts, has_protected_routes
 from infra_cdk.settings import DeploySettings
 from infra_cdk.tables import logical_name
+
+CORS_ORIGINS_ENV = "GS_CORS_ORIGINS"  # gridshare.settings.Settings.cors_origins
 
 # Contexts this app deploys; a context in OWNERS or EVENT_SOURCES that is not here fails the synth.
 DEPLOYED_CONTEXTS = ("platform", "identity", "devices", "telemetry")
@@ -59,11 +62,16 @@ class GridshareStack(Stack):
             "devices": self.devices.api_function,
             "telemetry": self.telemetry.api_function,
         }
-        # Every protected route verifies the token again inside its Lambda (gridshare.http.api), so
-        # each context with one needs the pool's ids; the identity construct already set its own.
+        # Every protected route verifies the token again inside its Lambda (gridshare.http.api), so each
+        # context with one needs the pool's ids, a read of users (revocation) and PutItem on security
+        # events (token_refused); the identity function already owns those tables.
         for context in api_contexts():
             if context != "identity" and context in api_functions and has_protected_routes(context):
-                self.identity.configure_token_verification(api_functions[context])
+                self.identity.grant_route_guard(api_functions[context])
+        # Every response names the allowed browser origin (gridshare.http.api reads GS_CORS_ORIGINS).
+        if settings.cors_origins:
+            for function in api_functions.values():
+                function.add_environment(CORS_ORIGINS_ENV, ",".join(settings.cors_origins))
         self.api = GatewayApi(
             self,
             "api",
@@ -71,6 +79,7 @@ class GridshareStack(Stack):
             functions=api_functions,
             authorizer_function=self.identity.authorizer_function,
         )
+        self.firewall = ApiFirewall(self, "firewall", stage=self.api.stage)
 
         CfnOutput(self, constants.OUTPUT_API_URL, value=self.api.url)
         CfnOutput(self, constants.OUTPUT_USER_POOL_ID, value=self.identity.user_pool.user_pool_id)

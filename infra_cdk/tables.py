@@ -12,6 +12,7 @@ from enum import Enum
 
 from aws_cdk import RemovalPolicy, Tags
 from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 from pynamodb.attributes import Attribute
@@ -119,6 +120,14 @@ def tables_for(scope: Construct, models: Iterable[type[Model]]) -> dict[str, dyn
 class Access(Enum):
     READ = "read"
     READ_WRITE = "read_write"
+    # PutItem on the table itself and nothing else: an append-only log (security events) written by code
+    # that must never read it back, overwrite it in bulk or delete from it.
+    APPEND = "append"
+    # Read, plus PutItem only: the owner of an append-only log, who reads it but may never change an entry.
+    READ_APPEND = "read_append"
+
+
+APPEND_ACTIONS = ("dynamodb:PutItem",)
 
 
 def grant_table_access(
@@ -128,8 +137,9 @@ def grant_table_access(
 ) -> None:
     """Give a function exactly the tables its code touches, and tell it their names.
 
-    Each table gets CDK's read or read/write grant (scoped to the table and its indexes, never `*`)
-    and the GS_TABLE_<LOGICAL> variable gridshare.adapters.tables.table_name() reads. A table the
+    Each table gets CDK's read or read/write grant (scoped to the table and its indexes, never `*`);
+    APPEND is PutItem on the table's own ARN only (READ_APPEND adds the read grant). The function also
+    gets the GS_TABLE_<LOGICAL> variable gridshare.adapters.tables.table_name() reads. A table the
     function is not given here is neither granted nor named, so a model it was not meant to use fails
     loudly instead of quietly reaching a default-named table.
     """
@@ -140,6 +150,11 @@ def grant_table_access(
         table = tables[name]
         if level is Access.READ_WRITE:
             table.grant_read_write_data(function)
-        else:
+        elif level is Access.READ:
             table.grant_read_data(function)
+        else:
+            if level is Access.READ_APPEND:
+                table.grant_read_data(function)
+            # Tables use AWS-managed keys, so no KMS grant is needed (grant_write_data would add none either).
+            function.add_to_role_policy(iam.PolicyStatement(actions=list(APPEND_ACTIONS), resources=[table.table_arn]))
         function.add_environment(constants.table_env_var(name), table.table_name)

@@ -62,3 +62,13 @@ def update_user(caller: Caller, id: str, body: UpdateUserBody, client: ClientInf
 def update_me(caller: Caller, body: UpdateMeBody) -> dict:
     changes = body.model_dump(exclude_unset=True)
     return {"data": UserAdminService().update_profile(caller, changes)}
+
+
+@api.route(
+    "/v1/users/{id}/2fa",
+    "DELETE",
+    roles=ADMIN,
+    summary="Clear a user's 2FA (admin; account recovery); the user's tokens are revoked",
+)
+def reset_user_2fa(caller: Caller, id: str, client: ClientInfo) -> dict:  # noqa: A002
+    return {"data": UserAdminService().reset_2fa(caller, id, client)}

@@ -19,6 +19,7 @@ from constructs import Construct
 
 from gridshare import errors
 from gridshare.http import problems
+from gridshare.http.api import RouteSpec
 from infra_cdk import constants
 from infra_cdk.constructs.shared import LOG_RETENTION
 from infra_cdk.routes import deployed_routes
@@ -55,6 +56,20 @@ GATEWAY_RESPONSES: tuple[tuple[apigw.ResponseType, errors.GridshareError | None,
     # API Gateway answers an unknown path or method with 403 "Missing Authentication Token"; say 404.
     (apigw.ResponseType.MISSING_AUTHENTICATION_TOKEN, errors.NotFound(""), "404", True),
 )
+
+
+def auth_method_throttling(routes: tuple[RouteSpec, ...]) -> dict[str, apigw.MethodDeploymentOptions]:
+    """Tighter throttling on every state-changing /v1/auth/* method (login, register, refresh, codes,
+    2FA), keyed as CDK wants it: `<resource path>/<METHOD>`. It applies to all clients together; the
+    WAF (constructs/firewall.py) limits each IP."""
+    return {
+        f"{spec.path}/{spec.method.upper()}": apigw.MethodDeploymentOptions(
+            throttling_rate_limit=constants.AUTH_RATE_LIMIT,
+            throttling_burst_limit=constants.AUTH_BURST_LIMIT,
+        )
+        for spec in routes
+        if spec.path.startswith(constants.AUTH_PATH_PREFIX) and spec.method.upper() != "GET"
+    }
 
 
 class GatewayApi(Construct):
@@ -95,6 +110,7 @@ class GatewayApi(Construct):
                 stage_name=settings.stage,
                 throttling_rate_limit=constants.API_RATE_LIMIT,
                 throttling_burst_limit=constants.API_BURST_LIMIT,
+                method_options=auth_method_throttling(routes),
                 tracing_enabled=True,
                 metrics_enabled=True,
                 access_log_destination=apigw.LogGroupLogDestination(access_logs),
@@ -155,6 +171,10 @@ class GatewayApi(Construct):
                 response_headers={**headers, **extra},
                 templates={"application/json": problem_template(_problem_of(error), keep_status=keep_status)},
             )
+
+    @property
+    def stage(self) -> apigw.Stage:
+        return self.rest_api.deployment_stage
 
     @property
     def url(self) -> str:

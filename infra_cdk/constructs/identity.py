@@ -1,5 +1,6 @@
-"""Identity context: the Cognito user pool (groups = roles), its users table, the TOKEN authorizer and
-the identity API function.
+"""Identity context: the Cognito user pool (groups = roles), its tables (users, auth sessions, rate limits,
+security events), the TOKEN authorizer and the identity API function, and the narrow grant every other
+API function's route guard needs (`grant_route_guard`).
 
 Pool rules come from gridshare.resources (USER_GROUPS, PASSWORD_POLICY, token validities), the same
 facts the local stack gives moto's Cognito.
@@ -16,7 +17,13 @@ from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
 from gridshare import resources
-from gridshare.adapters.tables import OWNERS, UserModel
+from gridshare.adapters.tables import (
+    OWNERS,
+    AuthSessionModel,
+    RateLimitModel,
+    SecurityEventModel,
+    UserModel,
+)
 from infra_cdk import constants
 from infra_cdk.constructs.shared import SharedRuntime
 from infra_cdk.routes import api_handler
@@ -25,15 +32,39 @@ from infra_cdk.tables import Access, grant_table_access, tables_for
 CONTEXT = "identity"
 AUTHORIZER_HANDLER = "functions.identity.authorizer.handler"
 
-# The Admin* calls the identity API makes (gridshare.adapters.cognito): register adds the user to its
-# group, verify-email confirms and marks the address verified. SignUp and InitiateAuth are public
-# Cognito APIs that IAM does not govern. AdminCreateUser/AdminSetUserPassword (first admin) run from the
-# CLI with operator credentials, never from the API, so the function does not get them.
+# The IAM-governed calls the identity API makes (gridshare.adapters.cognito): register adds the user to its
+# group; verify-email confirms and marks the address verified; reset-password sets the new password;
+# logout, reset and role changes sign the user out everywhere; admins change groups (roles) and
+# enable/disable accounts. SignUp and InitiateAuth (password and refresh) are public Cognito APIs that
+# IAM does not govern. AdminCreateUser is called only by `create_admin`, which runs from the CLI with
+# operator credentials, never from the API, so the function does not get it. tests/infra compares this
+# list with the adapter's source, so a new admin_* call cannot be deployed without its permission.
 COGNITO_ADMIN_ACTIONS = (
     "cognito-idp:AdminAddUserToGroup",
     "cognito-idp:AdminConfirmSignUp",
+    "cognito-idp:AdminDisableUser",
+    "cognito-idp:AdminEnableUser",
+    "cognito-idp:AdminRemoveUserFromGroup",
+    "cognito-idp:AdminSetUserPassword",
     "cognito-idp:AdminUpdateUserAttributes",
+    "cognito-idp:AdminUserGlobalSignOut",
 )
+
+# The identity API owns all four of its tables: users and 2FA state, refresh/2FA sessions, the lockout and
+# throttling counters, and the security event log. The log is append-only (issue 4), so even its owner
+# may only add entries (services.security_log.record: PutItem) and read them (/v1/security/*): IAM, not
+# only the code, keeps an intruder in the function from rewriting or deleting the trail.
+API_TABLES = {
+    UserModel: Access.READ_WRITE,
+    AuthSessionModel: Access.READ_WRITE,
+    RateLimitModel: Access.READ_WRITE,
+    SecurityEventModel: Access.READ_APPEND,
+}
+# The authorizer refuses revoked tokens and disabled users (services.sessions.assert_token_current).
+AUTHORIZER_TABLES = {UserModel: Access.READ}
+# The route guard of every other API function (gridshare.http.api._authenticate): the same revocation
+# check, and a `token_refused` security event when a presented token is refused (PutItem only).
+ROUTE_GUARD_TABLES = {UserModel: Access.READ, SecurityEventModel: Access.APPEND}
 
 
 def password_policy(policy: dict[str, Any]) -> cognito.PasswordPolicy:
@@ -108,7 +139,7 @@ class IdentityContext(Construct):
         )
 
         # The authorizer verifies the token exactly as every protected route does again
-        # (gridshare.http.auth); it needs the pool's ids and no AWS permission at all.
+        # (gridshare.http.auth): the pool's ids, and a read of the users table for revocation.
         self.authorizer_function = runtime.create_function(
             self,
             "authorizer",
@@ -118,17 +149,18 @@ class IdentityContext(Construct):
             timeout=Duration.seconds(constants.AUTHORIZER_TIMEOUT_S),
         )
         self.configure_token_verification(self.authorizer_function)
+        grant_table_access(self.authorizer_function, self.tables, AUTHORIZER_TABLES)
 
         self.api_function = runtime.create_function(
             self,
             "api",
             handler=api_handler(CONTEXT),
             service="identity-api",
-            description="Identity routes: register, verify email, login, profile",
+            description="Identity routes: auth flows, 2FA, profile, user admin, security events",
             environment={"GS_EMAIL_SENDER": settings.email_sender},
         )
         self.configure_token_verification(self.api_function)
-        grant_table_access(self.api_function, self.tables, {UserModel: Access.READ_WRITE})
+        grant_table_access(self.api_function, self.tables, API_TABLES)
         self.api_function.add_to_role_policy(
             iam.PolicyStatement(
                 sid="CognitoAdminOnOwnPool",
@@ -146,6 +178,12 @@ class IdentityContext(Construct):
                 conditions={"StringEquals": {"ses:FromAddress": settings.email_sender}},
             )
         )
+
+    def grant_route_guard(self, function: lambda_.Function) -> None:
+        """What another context's API function needs to run the route guard on its protected routes: the
+        pool's ids, read on users (revocation, disabled accounts) and PutItem on security events."""
+        self.configure_token_verification(function)
+        grant_table_access(function, self.tables, ROUTE_GUARD_TABLES)
 
     def configure_token_verification(self, function: lambda_.Function) -> None:
         """Tell a function which pool and client issue the tokens it must accept (configuration only:

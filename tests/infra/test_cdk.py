@@ -8,6 +8,7 @@ the route table), so these tests catch a construct that drifts from them, not a 
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -22,11 +23,14 @@ from gridshare.adapters.tables import (
     ALL_MODELS,
     OWNERS,
     TTL_ATTRIBUTES,
+    AuthSessionModel,
     DeadLetterModel,
     DeviceModel,
     LatestReadingModel,
+    RateLimitModel,
     RawReadingModel,
     RollupModel,
+    SecurityEventModel,
     UserModel,
     table_name,
 )
@@ -35,6 +39,7 @@ from gridshare.http.app_factory import make_app
 from gridshare.http.problems import PROBLEM_CONTENT_TYPE
 from infra_cdk import constants
 from infra_cdk.app import build_app
+from infra_cdk.stack import CORS_ORIGINS_ENV
 
 REPO = Path(__file__).resolve().parents[2]
 WRITE_ACTIONS = {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"}
@@ -219,6 +224,42 @@ def test_ttl_only_where_declared(template: dict[str, Any]) -> None:
             assert ttl is None, name
 
 
+def test_identity_tables_have_their_indexes_and_expiry(template: dict[str, Any]) -> None:
+    """The identity issue's tables: sessions and rate-limit counters expire on their own; the security log
+    never expires and is queried by user and by type; users are found by email and listed by role."""
+    ids = table_ids(template)
+
+    def props(model: Any) -> dict[str, Any]:
+        return dict(template["Resources"][ids[model.Meta.logical_name]]["Properties"])
+
+    def indexes(model: Any) -> dict[str, dict[str, str]]:
+        return {
+            gsi["IndexName"]: {k["KeyType"]: k["AttributeName"] for k in gsi["KeySchema"]}
+            for gsi in props(model).get("GlobalSecondaryIndexes", [])
+        }
+
+    assert {m.Meta.logical_name for m in OWNERS["identity"]} == {
+        "users",
+        "auth_sessions",
+        "rate_limits",
+        "security_events",
+    }
+    for model in (AuthSessionModel, RateLimitModel):
+        assert props(model)["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+    for model in (UserModel, SecurityEventModel):
+        assert "TimeToLiveSpecification" not in props(model)
+    assert indexes(UserModel) == {"by_email": {"HASH": "email"}, "by_role": {"HASH": "role", "RANGE": "id"}}
+    assert indexes(AuthSessionModel) == {"by_user": {"HASH": "user_id"}}
+    assert indexes(SecurityEventModel) == {
+        "by_user": {"HASH": "user_id", "RANGE": "id"},
+        "by_type": {"HASH": "type", "RANGE": "id"},
+    }
+    assert {k["KeyType"]: k["AttributeName"] for k in props(SecurityEventModel)["KeySchema"]} == {
+        "HASH": "day",
+        "RANGE": "id",
+    }
+
+
 def test_table_env_var_is_the_one_the_code_reads(monkeypatch: pytest.MonkeyPatch) -> None:
     for model in ALL_MODELS:
         name = model.Meta.logical_name
@@ -227,19 +268,64 @@ def test_table_env_var_is_the_one_the_code_reads(monkeypatch: pytest.MonkeyPatch
 
 
 # ------------------------------------------------------------------------------------ least privilege
-# handler -> (tables it may write, tables it may only read), as the code uses them
-EXPECTED_TABLES: dict[str, tuple[set[Any], set[Any]]] = {
-    api_handler("platform"): (set(), set()),
-    "functions.identity.authorizer.handler": (set(), set()),
-    api_handler("identity"): ({UserModel}, set()),
-    api_handler("devices"): ({DeviceModel}, set()),
-    "functions.telemetry.ingest.handler": (
-        {LatestReadingModel, RawReadingModel, RollupModel, DeadLetterModel},
-        {DeviceModel},
-    ),
+# How a function may use a table, as the code uses it:
+#   "read" - reads only; "rw" - reads and writes; "append" - PutItem on the table itself and nothing else
+#   (not even a read); "read+append" - reads and PutItem, never Update/Delete/BatchWrite (append-only log).
+READ, RW, APPEND, READ_APPEND = "read", "rw", "append", "read+append"
+# What the route guard of every API function with protected routes needs (gridshare.http.api._authenticate):
+# the revocation check reads users; a refused token is recorded as a security event.
+ROUTE_GUARD: dict[Any, str] = {UserModel: READ, SecurityEventModel: APPEND}
+EXPECTED_TABLES: dict[str, dict[Any, str]] = {
+    api_handler("platform"): {},
+    "functions.identity.authorizer.handler": {UserModel: READ},
+    api_handler("identity"): {
+        UserModel: RW,
+        AuthSessionModel: RW,
+        RateLimitModel: RW,
+        SecurityEventModel: READ_APPEND,
+    },
+    api_handler("devices"): {DeviceModel: RW, **ROUTE_GUARD},
+    "functions.telemetry.ingest.handler": {
+        LatestReadingModel: RW,
+        RawReadingModel: RW,
+        RollupModel: RW,
+        DeadLetterModel: RW,
+        DeviceModel: READ,
+    },
     # the dead-letter replay route runs ingest in-process, so the API writes what ingest writes
-    api_handler("telemetry"): ({LatestReadingModel, RawReadingModel, RollupModel, DeadLetterModel}, {DeviceModel}),
+    api_handler("telemetry"): {
+        LatestReadingModel: RW,
+        RawReadingModel: RW,
+        RollupModel: RW,
+        DeadLetterModel: RW,
+        DeviceModel: READ,
+        **ROUTE_GUARD,
+    },
 }
+
+
+def table_actions(template: dict[str, Any], function_logical_id: str) -> dict[str, set[str]]:
+    """Table logical name -> every DynamoDB action the function may take on it (or on its indexes)."""
+    names_by_id = {v: k for k, v in table_ids(template).items()}
+    found: dict[str, set[str]] = {}
+    for statement in statements_of(template, function_logical_id):
+        actions = {a for a in as_list(statement["Action"]) if a.startswith("dynamodb:")}
+        if not actions:
+            continue
+        for table_id in referenced_ids(statement["Resource"]):
+            if table_id in names_by_id:
+                found.setdefault(names_by_id[table_id], set()).update(actions)
+    return found
+
+
+def access_level(actions: set[str]) -> str:
+    writes = actions & WRITE_ACTIONS
+    reads = actions - WRITE_ACTIONS
+    if not writes:
+        return READ
+    if writes == {"dynamodb:PutItem"}:
+        return READ_APPEND if reads else APPEND
+    return RW
 
 
 def test_every_function_is_accounted_for(template: dict[str, Any]) -> None:
@@ -250,29 +336,66 @@ def test_every_function_is_accounted_for(template: dict[str, Any]) -> None:
 @pytest.mark.parametrize("handler", sorted(EXPECTED_TABLES))
 def test_function_reaches_only_its_own_tables(template: dict[str, Any], handler: str) -> None:
     # Given what the function's code touches
-    writes, reads = EXPECTED_TABLES[handler]
+    expected = {model.Meta.logical_name: level for model, level in EXPECTED_TABLES[handler].items()}
     ids = table_ids(template)
-    names_by_id = {v: k for k, v in ids.items()}
     fn = function_id(template, handler)
     # When its IAM statements and environment are read
-    touched: set[str] = set()
-    written: set[str] = set()
-    for statement in statements_of(template, fn):
-        actions = set(as_list(statement["Action"]))
-        if not any(a.startswith("dynamodb:") for a in actions):
-            continue
-        tables = {names_by_id[i] for i in referenced_ids(statement["Resource"]) if i in names_by_id}
-        touched |= tables
-        if actions & WRITE_ACTIONS:
-            written |= tables
+    actions = table_actions(template, fn)
     env = template["Resources"][fn]["Properties"].get("Environment", {}).get("Variables", {})
     named = {name for name in ids if constants.table_env_var(name) in env}
-    # Then it may read and write exactly those tables, and knows the names of those only
-    assert touched == {m.Meta.logical_name for m in writes | reads}
-    assert written == {m.Meta.logical_name for m in writes}
-    assert named == touched
+    # Then it reaches exactly those tables, each at exactly its level, and knows the names of those only
+    assert {name: access_level(a) for name, a in actions.items()} == expected
+    assert named == set(expected)
     for name in named:
         assert env[constants.table_env_var(name)] == {"Ref": ids[name]}
+
+
+def test_append_grants_are_put_item_on_the_table_itself(template: dict[str, Any]) -> None:
+    """An append grant names the table's own ARN only: PutItem on an index means nothing, and a wildcard
+    would reach other tables."""
+    ids = table_ids(template)
+    for handler, tables in EXPECTED_TABLES.items():
+        for model, level in tables.items():
+            if level not in (APPEND, READ_APPEND):
+                continue
+            table_id = ids[model.Meta.logical_name]
+            puts = [
+                s
+                for s in statements_of(template, function_id(template, handler))
+                if "dynamodb:PutItem" in as_list(s["Action"]) and table_id in referenced_ids(s["Resource"])
+            ]
+            assert len(puts) == 1, handler
+            assert as_list(puts[0]["Action"]) == ["dynamodb:PutItem"], handler
+            assert {"Fn::GetAtt": [table_id, "Arn"]} in as_list(puts[0]["Resource"]), handler
+            assert all("index" not in str(render(r)) for r in as_list(puts[0]["Resource"])), handler
+
+
+def test_every_api_function_with_protected_routes_runs_the_route_guard(template: dict[str, Any]) -> None:
+    """Each API Lambda with a protected route reads users (revocation) and writes security events, and only
+    the identity Lambda may write users or read the security log."""
+    ids = table_ids(template)
+    users, events = UserModel.Meta.logical_name, SecurityEventModel.Meta.logical_name
+    protected = sorted({r.context for r in deployed_routes() if r.protected})
+    assert {"identity", "devices", "telemetry"} <= set(protected)
+    for context in protected:
+        fn = function_id(template, api_handler(context))
+        actions = table_actions(template, fn)
+        assert "dynamodb:GetItem" in actions.get(users, set()), context
+        assert "dynamodb:PutItem" in actions.get(events, set()), context
+        env = template["Resources"][fn]["Properties"]["Environment"]["Variables"]
+        assert env[constants.table_env_var(users)] == {"Ref": ids[users]}, context
+        assert env[constants.table_env_var(events)] == {"Ref": ids[events]}, context
+        if context != "identity":
+            assert not actions[users] & WRITE_ACTIONS, context
+            assert actions[events] == {"dynamodb:PutItem"}, context
+    # Nobody else reaches identity's tables at all, and nobody may rewrite or delete a security event.
+    identity_tables = {m.Meta.logical_name for m in OWNERS["identity"]}
+    for fn in of_type(template, "AWS::Lambda::Function"):
+        actions = table_actions(template, fn)
+        assert not actions.get(events, set()) & (WRITE_ACTIONS - {"dynamodb:PutItem"}), fn
+        handler = template["Resources"][fn]["Properties"]["Handler"]
+        if handler != api_handler("identity"):
+            assert set(actions) & identity_tables <= {users, events}, handler
 
 
 def test_identity_function_has_no_access_to_telemetry_tables(template: dict[str, Any]) -> None:
@@ -296,12 +419,48 @@ def test_no_function_has_wildcard_dynamodb_access(template: dict[str, Any]) -> N
                 assert "*" not in as_list(statement["Resource"]), policy_id
 
 
+# Cognito APIs a public app client calls without IAM (the user's password, refresh or access token is
+# the credential), and admin calls only the CLI makes (create_admin, with operator credentials).
+COGNITO_CALLS_WITHOUT_IAM = {
+    "sign_up",
+    "confirm_sign_up",
+    "resend_confirmation_code",
+    "initiate_auth",
+    "respond_to_auth_challenge",
+    "associate_software_token",
+    "verify_software_token",
+    "set_user_mfa_preference",
+    "get_user",
+    "change_password",
+    "forgot_password",
+    "confirm_forgot_password",
+    "global_sign_out",
+    "revoke_token",
+}
+COGNITO_CLI_ONLY = {"admin_create_user"}
+
+
+def cognito_calls_needing_iam() -> set[str]:
+    """IAM actions of the calls gridshare.adapters.cognito makes on its boto3 client (`self._idp.x(`)."""
+    source = (REPO / "layers" / "gridshare" / "gridshare" / "adapters" / "cognito.py").read_text()
+    calls = set(re.findall(r"self\._idp\.([a-z_]+)\(", source))
+    assert calls, "no Cognito calls found: did the adapter move?"
+    return {
+        "cognito-idp:" + "".join(part.capitalize() for part in call.split("_"))
+        for call in calls - COGNITO_CALLS_WITHOUT_IAM - COGNITO_CLI_ONLY
+    }
+
+
 def test_identity_cognito_and_ses_grants_are_scoped(template: dict[str, Any]) -> None:
     pool = next(iter(of_type(template, "AWS::Cognito::UserPool")))
     statements = statements_of(template, function_id(template, api_handler("identity")))
     cognito = [s for s in statements if any(a.startswith("cognito-idp:") for a in as_list(s["Action"]))]
     assert cognito and all(s["Resource"] == {"Fn::GetAtt": [pool, "Arn"]} for s in cognito)
-    assert all(a.startswith("cognito-idp:Admin") for s in cognito for a in as_list(s["Action"]))
+    # exactly the admin calls the adapter makes, and none the API never makes (AdminCreateUser: CLI only)
+    granted = {a for s in cognito for a in as_list(s["Action"])}
+    assert granted == cognito_calls_needing_iam()
+    assert "cognito-idp:AdminCreateUser" not in granted
+    assert {"cognito-idp:AdminUserGlobalSignOut", "cognito-idp:AdminSetUserPassword"} <= granted
     ses = [s for s in statements if "ses:SendEmail" in as_list(s["Action"])]
     assert len(ses) == 1 and "ses:FromAddress" in ses[0]["Condition"]["StringEquals"]
 
@@ -473,6 +632,89 @@ def test_stage_is_throttled_traced_and_access_logged(template: dict[str, Any]) -
     assert props["AccessLogSetting"]["DestinationArn"]
 
 
+def test_auth_methods_have_tighter_throttling(template: dict[str, Any]) -> None:
+    (stage,) = of_type(template, "AWS::ApiGateway::Stage").values()
+    # ResourcePath is "/" + the path with each "/" escaped as "~1" ("/~1v1~1auth~1login"); "/*" is every method
+    settings = {
+        (m["HttpMethod"], m["ResourcePath"][1:].replace("~1", "/")): m for m in stage["Properties"]["MethodSettings"]
+    }
+    auth = [r for r in deployed_routes() if r.path.startswith(constants.AUTH_PATH_PREFIX) and r.method.upper() != "GET"]
+    assert {("POST", "/v1/auth/login"), ("POST", "/v1/auth/register"), ("POST", "/v1/auth/refresh")} <= {
+        (r.method.upper(), r.path) for r in auth
+    }
+    for route in auth:
+        method = settings[(route.method.upper(), route.path)]
+        assert (method["ThrottlingRateLimit"], method["ThrottlingBurstLimit"]) == (
+            constants.AUTH_RATE_LIMIT,
+            constants.AUTH_BURST_LIMIT,
+        ), route.path
+    assert constants.AUTH_RATE_LIMIT < constants.API_RATE_LIMIT
+    # everything else keeps the stage-wide default
+    assert len(settings) == len(auth) + 1 and ("*", "*") in settings
+
+
+# ------------------------------------------------------------------------------------------------ WAF
+def _byte_matches(statement: dict[str, Any]) -> list[dict[str, Any]]:
+    if "ByteMatchStatement" in statement:
+        return [statement["ByteMatchStatement"]]
+    if "OrStatement" in statement:
+        return [m for s in statement["OrStatement"]["Statements"] for m in _byte_matches(s)]
+    raise AssertionError(f"unexpected scope-down statement {sorted(statement)}")
+
+
+def test_waf_rate_limits_each_ip_and_tighter_on_auth(template: dict[str, Any]) -> None:
+    (acl,) = of_type(template, "AWS::WAFv2::WebACL").values()
+    props = acl["Properties"]
+    assert props["Scope"] == "REGIONAL"
+    assert props["DefaultAction"] == {"Allow": {}}
+    assert props["VisibilityConfig"]["CloudWatchMetricsEnabled"] is True
+    rules = {r["Name"]: r for r in props["Rules"]}
+    assert len(rules) == 2 and len({r["Priority"] for r in rules.values()}) == 2
+    api, auth = rules["api-rate-per-ip"], rules["auth-rate-per-ip"]
+    assert auth["Priority"] < api["Priority"]  # the tighter rule is evaluated first
+    for rule, limit in ((api, constants.WAF_API_LIMIT_PER_IP), (auth, constants.WAF_AUTH_LIMIT_PER_IP)):
+        rate = rule["Statement"]["RateBasedStatement"]
+        assert rate["AggregateKeyType"] == "IP"
+        assert rate["Limit"] == limit
+        assert rate["EvaluationWindowSec"] == constants.WAF_WINDOW_S
+        assert rule["VisibilityConfig"] == {
+            "CloudWatchMetricsEnabled": True,
+            "MetricName": f"{constants.WAF_METRIC_PREFIX}-{rule['Name']}",
+            "SampledRequestsEnabled": True,
+        }
+        block = rule["Action"]["Block"]["CustomResponse"]
+        assert block["ResponseCode"] == 429
+        body = props["CustomResponseBodies"][block["CustomResponseBodyKey"]]
+        assert body["ContentType"] == "APPLICATION_JSON"
+        assert json.loads(body["Content"])["status"] == 429
+    assert constants.WAF_AUTH_LIMIT_PER_IP < constants.WAF_API_LIMIT_PER_IP
+    assert "ScopeDownStatement" not in api["Statement"]["RateBasedStatement"]
+    # the auth rule counts only requests whose path starts with /v1/auth/, with or without the stage
+    matches = _byte_matches(auth["Statement"]["RateBasedStatement"]["ScopeDownStatement"])
+    assert matches
+    prefixes = set()
+    for match in matches:
+        assert match["FieldToMatch"] == {"UriPath": {}}
+        assert match["PositionalConstraint"] == "STARTS_WITH"
+        assert {t["Type"] for t in match["TextTransformations"]} >= {"URL_DECODE", "NORMALIZE_PATH"}
+        prefixes.add(render(match["SearchString"]))
+    (stage_id,) = of_type(template, "AWS::ApiGateway::Stage")
+    assert prefixes == {constants.AUTH_PATH_PREFIX, "/${" + stage_id + "}" + constants.AUTH_PATH_PREFIX}
+
+
+def test_waf_is_associated_with_the_api_stage(template: dict[str, Any]) -> None:
+    (acl_id,) = of_type(template, "AWS::WAFv2::WebACL")
+    (association,) = of_type(template, "AWS::WAFv2::WebACLAssociation").values()
+    (api_id,) = of_type(template, "AWS::ApiGateway::RestApi")
+    (stage_id,) = of_type(template, "AWS::ApiGateway::Stage")
+    props = association["Properties"]
+    assert props["WebACLArn"] == {"Fn::GetAtt": [acl_id, "Arn"]}
+    arn = render(props["ResourceArn"])
+    assert arn.endswith(f":apigateway:${{AWS::Region}}::/restapis/${{{api_id}}}/stages/${{{stage_id}}}")
+    # a Ref to the stage, so CloudFormation associates only once the stage exists
+    assert stage_id in referenced_ids(props["ResourceArn"])
+
+
 @pytest.mark.parametrize("response_type", ["DEFAULT_4XX", "DEFAULT_5XX", "UNAUTHORIZED", "ACCESS_DENIED"])
 def test_gateway_errors_are_problem_json(template: dict[str, Any], response_type: str) -> None:
     responses = {
@@ -571,6 +813,37 @@ def test_cors_origins_add_unauthenticated_preflights(flagged: tuple[dict[str, An
     }
     headers = responses["UNAUTHORIZED"]["ResponseParameters"]
     assert headers["gatewayresponse.header.Access-Control-Allow-Origin"] == "'https://app.gridshare.dev'"
+
+
+def test_cors_origins_reach_every_api_function(
+    template: dict[str, Any],
+    flagged: tuple[dict[str, Any], list[str]],
+) -> None:
+    """gridshare.http.api answers with the allowed origin from GS_CORS_ORIGINS (comma-separated)."""
+    contexts = {r.context for r in deployed_routes()}
+    assert contexts >= {"platform", "identity", "devices", "telemetry"}
+    flagged_template, _ = flagged
+    for context in contexts:
+        handler = api_handler(context)
+        env = flagged_template["Resources"][function_id(flagged_template, handler)]["Properties"]["Environment"]
+        assert env["Variables"][CORS_ORIGINS_ENV] == "https://app.gridshare.dev", handler
+        default_env = template["Resources"][function_id(template, handler)]["Properties"]["Environment"]
+        assert CORS_ORIGINS_ENV not in default_env["Variables"], handler  # no origin configured: none allowed
+    for handler in ("functions.identity.authorizer.handler", "functions.telemetry.ingest.handler"):
+        env = flagged_template["Resources"][function_id(flagged_template, handler)]["Properties"]["Environment"]
+        assert CORS_ORIGINS_ENV not in env["Variables"], handler
+
+
+def test_cors_variable_is_the_one_the_code_reads(monkeypatch: pytest.MonkeyPatch) -> None:
+    from gridshare.settings import get_settings, reset_settings
+
+    monkeypatch.setenv(CORS_ORIGINS_ENV, "https://a.example, https://b.example")
+    reset_settings()
+    try:
+        assert get_settings().cors_origin_list == ["https://a.example", "https://b.example"]
+    finally:
+        monkeypatch.delenv(CORS_ORIGINS_ENV)
+        reset_settings()
 
 
 def test_timestream_flag_provisions_nothing_but_says_so(

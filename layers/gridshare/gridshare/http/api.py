@@ -136,7 +136,7 @@ def _client(request: Any) -> ClientInfo:
 def _cors_headers(request: Any) -> dict[str, str]:
     origin = request.headers.get("origin")
     allowed = get_settings().cors_origin_list
-    if origin and (origin in allowed or "*" in allowed):
+    if origin and origin in allowed:  # exact origins only: a wildcard with credentials would trust any site
         return {"Access-Control-Allow-Origin": origin, "Vary": "Origin", "Access-Control-Allow-Credentials": "true"}
     return {}
 
@@ -157,7 +157,9 @@ def _authenticate(request: Any) -> Caller:
             from gridshare.services import security_log
 
             security_log.record(
-                "token_refused", client=_client(request), user_id=caller.user_id if caller else None,
+                "token_refused",
+                client=_client(request),
+                user_id=caller.user_id if caller else None,
                 detail={"reason": exc.detail, "path": _instance(request)},
             )
         raise

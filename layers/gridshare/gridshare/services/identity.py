@@ -240,8 +240,18 @@ class IdentityService:
             raise invalid
         assert user is not None
         CognitoAdmin().set_password(user.id, new_password)
-        # single use: the code is gone, and every session of the old password ends
-        user.update(actions=[UserModel.reset_code_hash.remove(), UserModel.reset_expires_at.remove()])
+        # Single use: the code is gone, and every session of the old password ends. 2FA is cleared too: the
+        # reset proves control of the email, and an authenticator enrolled by someone holding a stolen
+        # token must not outlive the owner's recovery.
+        user.update(
+            actions=[
+                UserModel.reset_code_hash.remove(),
+                UserModel.reset_expires_at.remove(),
+                UserModel.totp_enabled.set(False),
+                UserModel.totp_secret.remove(),
+                UserModel.totp_pending_secret.remove(),
+            ]
+        )
         sessions.revoke_tokens(user.id)
         throttling.reset(key)
         throttling.reset(f"login:acct:{email_hash(email)}")

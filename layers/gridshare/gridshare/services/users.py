@@ -60,6 +60,19 @@ class UserAdminService:
             )
         return user_view(IdentityService.get_user(user_id))
 
+    def reset_2fa(self, caller: Caller, user_id: str, client: ClientInfo | None = None) -> dict[str, Any]:
+        user = IdentityService.get_user(user_id)
+        user.update(
+            actions=[
+                UserModel.totp_enabled.set(False),
+                UserModel.totp_secret.remove(),
+                UserModel.totp_pending_secret.remove(),
+            ]
+        )
+        sessions.revoke_tokens(user.id)
+        record("2fa_disabled", client=client, user_id=user.id, detail={"by": caller.user_id, "reason": "admin reset"})
+        return user_view(IdentityService.get_user(user_id))
+
     def update_profile(self, caller: Caller, changes: dict[str, Any]) -> dict[str, Any]:
         user = IdentityService.get_user(caller.user_id)
         actions = []
