@@ -117,6 +117,17 @@ class MfaService:
             raise
         throttling.reset(f"totp:{user.id}")
         record("2fa_enabled", client=client, user_id=user.id)
+        # Tell the owner: someone holding a stolen token could enrol their own authenticator. The email
+        # points to the recovery path (a password reset clears 2FA; an admin can too).
+        from gridshare.adapters.notifications import EmailSender
+
+        EmailSender().send(
+            user.email,
+            "Two-factor authentication was turned on",
+            "Two-factor authentication was just turned on for your Gridshare account.\n"
+            "If this was not you, reset your password now: that turns it off and ends every "
+            "session.\n",
+        )
         return {"twoFactorEnabled": True}
 
     def disable(self, caller: Caller, code: str, client: ClientInfo | None = None) -> dict[str, Any]:
