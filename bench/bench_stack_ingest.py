@@ -31,8 +31,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--readings", type=int, default=50, help="readings per device")
     args = parser.parse_args(argv)
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "ERROR")
-    import requests
 
+    from gridshare_local.api_client import verified_session
     from gridshare_local.device_client import DeviceConnection
     from gridshare_local.simulator import SimulatedDevice
     from gridshare_local.stack import LocalStack
@@ -44,17 +44,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     endpoints = stack.start()
     try:
-        api, s = endpoints.api, requests.Session()
-        email, password = "bench@example.com", "Bench-Passw0rd"
-        s.post(
-            f"{api}/v1/auth/register",
-            json={"email": email, "password": password, "name": "Bench", "role": "prosumer"},
-            timeout=30,
-        ).raise_for_status()
-        code = s.get(f"{api}/_local/outbox", params={"to": email}, timeout=30).json()["data"][-1]["code"]
-        s.post(f"{api}/v1/auth/verify-email", json={"email": email, "code": code}, timeout=30).raise_for_status()
-        login = s.post(f"{api}/v1/auth/login", json={"email": email, "password": password}, timeout=30)
-        s.headers["Authorization"] = f"Bearer {login.json()['data']['accessToken']}"
+        api = endpoints.api
+        s, _ = verified_session(api, "bench@example.com", "Bench-Passw0rd", "Bench")
         fleet = []
         for i in range(args.devices):
             data = s.post(f"{api}/v1/devices", json={"name": f"bench {i}", "type": "meter"}, timeout=30).json()["data"]

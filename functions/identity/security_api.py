@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import Field, field_validator
 
 from gridshare.clock import parse_time
-from gridshare.http.api import ADMIN, ApiBlueprint, QueryModel
+from gridshare.http.api import ADMIN, ApiBlueprint, QueryModel, TimeRangeQuery
 from gridshare.http.auth import Caller
 from gridshare.http.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from gridshare.services.security import SecurityService
@@ -14,13 +14,11 @@ from gridshare.services.security_log import EVENT_TYPES
 api = ApiBlueprint("identity")
 
 
-class EventsQuery(QueryModel):
+class EventsQuery(TimeRangeQuery):
+    """Defaults: `to` now, `from` 7 days before `to`."""
+
     user_id: str | None = Field(default=None, min_length=1, max_length=64)
     type: str | None = Field(default=None, description=f"one of {', '.join(EVENT_TYPES)}")
-    from_: str | None = Field(
-        default=None, alias="from", description="ISO 8601 or epoch ms; default 7 days before 'to'"
-    )
-    to: str | None = Field(default=None, description="ISO 8601 or epoch ms (exclusive); default now")
     limit: int = Field(default=DEFAULT_LIMIT, ge=1, le=MAX_LIMIT)
     cursor: str | None = None
 
@@ -29,13 +27,6 @@ class EventsQuery(QueryModel):
     def _type(cls, value: str | None) -> str | None:
         if value is not None and value not in EVENT_TYPES:
             raise ValueError(f"one of {', '.join(EVENT_TYPES)}")
-        return value
-
-    @field_validator("from_", "to")
-    @classmethod
-    def _time(cls, value: str | None) -> str | None:
-        if value is not None:
-            parse_time(value)
         return value
 
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from gridshare.clock import now_ms, parse_time
-from gridshare.http.api import ADMIN, ANY_ROLE, ApiBlueprint, QueryModel
+from gridshare.http.api import ADMIN, ANY_ROLE, ApiBlueprint, QueryModel, TimeRangeQuery
 from gridshare.http.auth import Caller
 from gridshare.http.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from gridshare.services.telemetry import TelemetryService
@@ -16,20 +16,13 @@ api = ApiBlueprint("telemetry")
 DAY_MS = 86_400_000
 
 
-class HistoryQuery(QueryModel):
+class HistoryQuery(TimeRangeQuery):
+    """Defaults: `to` now, `from` 24 h before `to`."""
+
     metric: str = Field(min_length=1, max_length=64)
-    from_: str | None = Field(default=None, alias="from", description="ISO 8601 or epoch ms; default 24 h before 'to'")
-    to: str | None = Field(default=None, description="ISO 8601 or epoch ms; default now")
     resolution: Literal["raw", "15m", "1h", "1d"] = "raw"
     limit: int = Field(default=DEFAULT_LIMIT, ge=1, le=1000)
     cursor: str | None = None
-
-    @field_validator("from_", "to")
-    @classmethod
-    def _time(cls, value: str | None) -> str | None:
-        if value is not None:
-            parse_time(value)
-        return value
 
 
 class DeadLetterQuery(QueryModel):

@@ -22,8 +22,8 @@ def _free_port() -> int:
 
 
 def run_demo(devices: int = 3, readings: int = 10) -> int:
-    import requests
 
+    from gridshare_local.api_client import verified_session
     from gridshare_local.device_client import DeviceConnection
     from gridshare_local.simulator import SimulatedDevice
     from gridshare_local.stack import LocalStack
@@ -41,19 +41,8 @@ def run_demo(devices: int = 3, readings: int = 10) -> int:
     try:
         api = endpoints.api
         print(f"local stack up: API {api}, MQTT {endpoints.mqtt_host}:{endpoints.mqtt_port}")
-        s = requests.Session()
-        email, password = "demo@example.com", "Demo-Passw0rd"
-        s.post(
-            f"{api}/v1/auth/register",
-            json={"email": email, "password": password, "name": "Demo Host", "role": "prosumer"},
-            timeout=30,
-        ).raise_for_status()
-        code = s.get(f"{api}/_local/outbox", params={"to": email}, timeout=30).json()["data"][-1]["code"]
-        s.post(f"{api}/v1/auth/verify-email", json={"email": email, "code": code}, timeout=30).raise_for_status()
-        token = s.post(f"{api}/v1/auth/login", json={"email": email, "password": password}, timeout=30).json()["data"][
-            "accessToken"
-        ]
-        s.headers["Authorization"] = f"Bearer {token}"
+        email = "demo@example.com"
+        s, code = verified_session(api, email, "Demo-Passw0rd", "Demo Host")
         print(f"registered and verified {email} (code {code} from the outbox), logged in")
         kinds = ["meter", "battery", "gas_sensor", "inverter"]
         fleet: list[tuple[dict[str, Any], DeviceConnection, SimulatedDevice]] = []

@@ -17,10 +17,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from chalice import Blueprint, Response
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic.alias_generators import to_camel
 
 from gridshare import errors
+from gridshare.clock import parse_time
 from gridshare.http import problems
 from gridshare.http.auth import ROLE_ORDER, Caller, verify_access_token
 from gridshare.services.security_log import ClientInfo
@@ -49,6 +50,20 @@ class ApiModel(BaseModel):
 
 class QueryModel(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True)
+
+
+class TimeRangeQuery(QueryModel):
+    """`from`/`to` as ISO 8601 or epoch milliseconds (UTC); each route documents its defaults."""
+
+    from_: str | None = Field(default=None, alias="from", description="ISO 8601 or epoch ms (inclusive)")
+    to: str | None = Field(default=None, description="ISO 8601 or epoch ms (exclusive); default now")
+
+    @field_validator("from_", "to")
+    @classmethod
+    def _time(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_time(value)
+        return value
 
 
 @dataclass(frozen=True)
