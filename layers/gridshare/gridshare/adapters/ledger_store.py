@@ -74,6 +74,10 @@ _TRANSIENT_CODES = frozenset(
 )
 
 
+# Cancellation reasons that mean "not now" rather than "not like this" (nothing was applied).
+_CANCELLED_BY_CAPACITY = frozenset({"ThrottlingError", "ProvisionedThroughputExceeded", "RequestLimitExceeded"})
+
+
 class LedgerUnavailable(Unavailable):
     """DynamoDB did not confirm the write (503): it may or may not be applied; retry with the same id."""
 
@@ -146,6 +150,8 @@ class LedgerStore:
                 return None  # the item vanished between the write and the read: only a test does that
             if "TransactionConflict" in codes or "ConditionalCheckFailed" in codes[1:]:
                 return None  # another post moved a head (or holds an item): re-read and retry
+            if any(code in _CANCELLED_BY_CAPACITY for code in codes):
+                raise LedgerUnavailable(f"transaction {tx.id} throttled; retry with the same id") from exc
             raise
         return PostResult(tx, replayed=False)
 
