@@ -103,4 +103,12 @@ def test_forged_tokens_are_refused_on_every_protected_route(stack: Stack) -> Non
         assert missing.status_code == 401, f"no token on {method} {path}"
     # the genuine token still works, so the 401s above are about the forgeries
     assert stack.call("GET", "/v1/me", token=user["accessToken"]).status_code == 200
-    print(f"forged-token cases: {cases} ({len(protected)} routes x {len(tokens)} forgeries), all 401")
+    # and after logout the genuine token is refused everywhere too
+    assert stack.call("POST", "/v1/auth/logout", token=user["accessToken"]).status_code == 204
+    for method, path in protected:
+        concrete = re.sub(r"{\w+}", "01J00000000000000000000000", path)
+        body = {} if method in ("POST", "PUT", "PATCH", "DELETE") else None
+        response = stack.call(method, concrete, body, token=user["accessToken"])
+        assert response.status_code == 401, f"revoked token on {method} {path}: {response.status_code}"
+        cases += 1
+    print(f"token attack cases: {cases} ({len(protected)} routes x ({len(tokens)} forgeries + after logout)), all 401")
