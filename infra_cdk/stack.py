@@ -20,6 +20,7 @@ from infra_cdk.constructs.identity import IdentityContext
 from infra_cdk.constructs.platform import PlatformContext
 from infra_cdk.constructs.shared import SharedRuntime
 from infra_cdk.constructs.telemetry import TelemetryContext
+from infra_cdk.constructs.wallets import WalletsContext
 from infra_cdk.routes import api_contexts, has_protected_routes
 from infra_cdk.settings import DeploySettings
 from infra_cdk.tables import logical_name
@@ -27,7 +28,7 @@ from infra_cdk.tables import logical_name
 CORS_ORIGINS_ENV = "GS_CORS_ORIGINS"  # gridshare.settings.Settings.cors_origins
 
 # Contexts this app deploys; a context in OWNERS or EVENT_SOURCES that is not here fails the synth.
-DEPLOYED_CONTEXTS = ("platform", "identity", "devices", "telemetry")
+DEPLOYED_CONTEXTS = ("platform", "identity", "devices", "telemetry", "wallets")
 
 
 def check_sources_of_truth() -> None:
@@ -55,12 +56,14 @@ class GridshareStack(Stack):
         self.identity = IdentityContext(self, "identity", runtime=runtime)
         self.devices = DevicesContext(self, "devices", runtime=runtime)
         self.telemetry = TelemetryContext(self, "telemetry", runtime=runtime, devices_tables=self.devices.tables)
+        self.wallets = WalletsContext(self, "wallets", runtime=runtime)
 
         api_functions = {
             "platform": self.platform.api_function,
             "identity": self.identity.api_function,
             "devices": self.devices.api_function,
             "telemetry": self.telemetry.api_function,
+            "wallets": self.wallets.api_function,
         }
         # Every protected route verifies the token again inside its Lambda (gridshare.http.api), so each
         # context with one needs the pool's ids, a read of users (revocation) and PutItem on security
@@ -80,6 +83,7 @@ class GridshareStack(Stack):
             authorizer_function=self.identity.authorizer_function,
         )
         self.firewall = ApiFirewall(self, "firewall", stage=self.api.stage)
+        self.wallets.add_webhook_alarms(self.api.rest_api, self.api.stage)
 
         CfnOutput(self, constants.OUTPUT_API_URL, value=self.api.url)
         CfnOutput(self, constants.OUTPUT_USER_POOL_ID, value=self.identity.user_pool.user_pool_id)

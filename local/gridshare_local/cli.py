@@ -1,4 +1,4 @@
-"""The `gridshare` command: run the local stack, a demo, a device fleet, and local admin tasks."""
+"""The `gridshare` command: run the local stack, a demo, a device fleet, test payments, and local admin tasks."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ def _cmd_up(args: argparse.Namespace) -> int:
     print(f"  API       {endpoints.api}   (GET /health, docs: /v1/openapi.json)")
     print(f"  AWS/moto  {endpoints.moto}   (AWS_ENDPOINT_URL)")
     print(f"  MQTT      {endpoints.as_dict()['mqtt'] or 'not started (install mosquitto)'}   (mutual TLS)")
+    print(f"  Stripe    {endpoints.stripe}   (stand-in; signed webhooks to {endpoints.api}/v1/payments/stripe/webhook)")
     print(f"  outbox    {endpoints.api}/_local/outbox?to=<address>")
     print(f"  state     {endpoints.state_dir}")
     print("Ctrl-C stops everything.", flush=True)
@@ -72,6 +73,74 @@ def _cmd_admin_create(args: argparse.Namespace) -> int:
     password = args.password or os.environ.get("GS_ADMIN_PASSWORD") or getpass.getpass("Password: ")
     user = IdentityService.default().create_admin(args.email, password, args.name)
     print(json.dumps({"data": user}, indent=2))
+    return 0
+
+
+TEST_CARDS = {"visa": "pm_card_visa", "declined": "pm_card_chargeDeclined"}  # Stripe's test payment methods
+
+
+def _cmd_pay_confirm(args: argparse.Namespace) -> int:
+    """Complete a top-up's payment as the card holder would: confirm its PaymentIntent with a test card,
+    through the official Stripe SDK, against the running stack's Stripe stand-in. The stand-in then delivers
+    the signed webhook (payment_intent.succeeded or .payment_failed) to the API. Exit 0 when it succeeded."""
+    import stripe
+
+    from gridshare_local.provision import read_stripe_secret
+    from gridshare_local.stack import REGION, attach_to_running_stack
+
+    env = attach_to_running_stack()
+    if not env.get("GS_STRIPE_API_BASE") or not env.get("GS_STRIPE_SECRET_ARN"):
+        print("The running local stack has no Stripe stand-in (restart it with this version of `gridshare up`).")
+        return 2
+    api_key = read_stripe_secret(REGION, env["GS_STRIPE_SECRET_ARN"]).api_key
+    client = stripe.StripeClient(api_key, base_addresses={"api": env["GS_STRIPE_API_BASE"]}, max_network_retries=2)
+    try:
+        intent = client.v1.payment_intents.confirm(
+            args.payment_intent_id, params={"payment_method": TEST_CARDS[args.card]}
+        )
+    except stripe.CardError as exc:
+        error = exc.error
+        intent_status = getattr(getattr(error, "payment_intent", None), "status", None) or "requires_payment_method"
+        print(f"{args.payment_intent_id}: {intent_status} ({getattr(error, 'code', None)}: {exc.user_message})")
+        return 1
+    except stripe.StripeError as exc:
+        print(f"{args.payment_intent_id}: refused by Stripe: {exc.user_message or exc}")
+        return 1
+    print(f"{intent.id}: {intent.status} ({intent.amount} {str(intent.currency).upper()})")
+    return 0 if intent.status == "succeeded" else 1
+
+
+def _cmd_ledger_verify(args: argparse.Namespace) -> int:
+    """Verify the running stack's ledger: every account's hash chain, running balances and head, every
+    transaction against the chains, every asset summing to zero. Exit 0 when nothing is wrong."""
+    from gridshare_local.stack import attach_to_running_stack
+
+    attach_to_running_stack()
+    from gridshare.adapters.aws import client
+    from gridshare.adapters.ledger_store import LedgerStore
+    from gridshare.adapters.tables import LedgerEntryModel, LedgerTransactionModel
+
+    store = LedgerStore()
+    problems = store.verify()
+    if problems:
+        print(f"ledger verify FAILED: {len(problems)} problem(s)")
+        for problem in problems:
+            print(f"  - {problem}")
+        return 1
+
+    def count(table: str) -> int:
+        total, kwargs = 0, {"TableName": table, "Select": "COUNT", "ConsistentRead": True}
+        while True:
+            page = client("dynamodb").scan(**kwargs)
+            total += int(page["Count"])
+            if "LastEvaluatedKey" not in page:
+                return total
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    accounts = len(store.balances())
+    entries = count(LedgerEntryModel.Meta.table_name)
+    transactions = count(LedgerTransactionModel.Meta.table_name)
+    print(f"ledger OK: {transactions} transactions, {entries} entries, {accounts} accounts; every chain verified")
     return 0
 
 
@@ -130,6 +199,16 @@ def main(argv: list[str] | None = None) -> int:
     create.add_argument("--name", default="Administrator")
     create.add_argument("--password", help="or GS_ADMIN_PASSWORD, or asked for")
     create.set_defaults(func=_cmd_admin_create)
+    pay = sub.add_parser("pay", help="test payments against the running stack's Stripe stand-in")
+    pay_sub = pay.add_subparsers(dest="pay_command", required=True)
+    confirm = pay_sub.add_parser("confirm", help="pay a top-up's PaymentIntent as the card holder (exit 0: succeeded)")
+    confirm.add_argument("payment_intent_id", metavar="paymentIntentId", help="from POST /v1/wallet/topups")
+    confirm.add_argument("--card", choices=sorted(TEST_CARDS), default="visa", help="test card (default: visa)")
+    confirm.set_defaults(func=_cmd_pay_confirm)
+    ledger = sub.add_parser("ledger", help="the wallets ledger").add_subparsers(dest="ledger_command", required=True)
+    ledger.add_parser(
+        "verify", help="verify every hash chain, balance and transaction of the running stack (exit 0: intact)"
+    ).set_defaults(func=_cmd_ledger_verify)
     sub.add_parser("openapi", help="print the OpenAPI document").set_defaults(func=_cmd_openapi)
     args = parser.parse_args(argv)
     return int(args.func(args))

@@ -60,15 +60,25 @@ def is_due(expression: str, now: datetime, last_fired: datetime | None, created:
         if last_fired is not None and last_fired >= minute_start:
             return False
         aws_weekday = (now.isoweekday() % 7) + 1  # AWS cron: 1 = Sunday
-        return (_cron_field_matches(minute, now.minute) and _cron_field_matches(hour, now.hour)
-                and _cron_field_matches(day, now.day) and _cron_field_matches(month, now.month)
-                and _cron_field_matches(weekday, aws_weekday) and _cron_field_matches(year, now.year))
+        return (
+            _cron_field_matches(minute, now.minute)
+            and _cron_field_matches(hour, now.hour)
+            and _cron_field_matches(day, now.day)
+            and _cron_field_matches(month, now.month)
+            and _cron_field_matches(weekday, aws_weekday)
+            and _cron_field_matches(year, now.year)
+        )
     raise ValueError(f"unsupported schedule expression: {expression}")
 
 
 class LocalClock(threading.Thread):
-    def __init__(self, region: str, invoke_lambda: Callable[[str, dict[str, Any]], Any], tick_s: float = 1.0,
-                 now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+    def __init__(
+        self,
+        region: str,
+        invoke_lambda: Callable[[str, dict[str, Any]], Any],
+        tick_s: float = 1.0,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
         super().__init__(name="clock", daemon=True)
         self.region, self.invoke_lambda, self.tick_s, self.now = region, invoke_lambda, tick_s, now
         self._stop = threading.Event()

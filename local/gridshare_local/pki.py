@@ -122,9 +122,7 @@ def serial_number_of(cert_pem: str | bytes) -> int:
 def validate_thing_name(name: str) -> None:
     """Raise ValueError unless ``name`` is a valid AWS IoT thing name (and so a safe MQTT username)."""
     if not THING_NAME_RE.fullmatch(name):
-        raise ValueError(
-            f"invalid thing name {name!r}: expected 1-128 characters of letters, digits, ':', '_' or '-'"
-        )
+        raise ValueError(f"invalid thing name {name!r}: expected 1-128 characters of letters, digits, ':', '_' or '-'")
 
 
 class LocalCA:
@@ -133,8 +131,9 @@ class LocalCA:
     Use :meth:`ensure`; the constructor takes already-loaded material.
     """
 
-    def __init__(self, directory: Path, key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey,
-                 cert: x509.Certificate) -> None:
+    def __init__(
+        self, directory: Path, key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey, cert: x509.Certificate
+    ) -> None:
         self.directory = directory
         self._key = key
         self._cert = cert
@@ -190,9 +189,15 @@ class LocalCA:
             .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
             .add_extension(
                 x509.KeyUsage(
-                    digital_signature=False, content_commitment=False, key_encipherment=False,
-                    data_encipherment=False, key_agreement=False, key_cert_sign=True, crl_sign=True,
-                    encipher_only=False, decipher_only=False,
+                    digital_signature=False,
+                    content_commitment=False,
+                    key_encipherment=False,
+                    data_encipherment=False,
+                    key_agreement=False,
+                    key_cert_sign=True,
+                    crl_sign=True,
+                    encipher_only=False,
+                    decipher_only=False,
                 ),
                 critical=True,
             )
@@ -240,19 +245,22 @@ class LocalCA:
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             .add_extension(
                 x509.KeyUsage(
-                    digital_signature=True, content_commitment=False,
+                    digital_signature=True,
+                    content_commitment=False,
                     # RSA key exchange needs keyEncipherment; EC keys only sign (ECDHE).
                     key_encipherment=isinstance(public_key, rsa.RSAPublicKey),
-                    data_encipherment=False, key_agreement=False, key_cert_sign=False, crl_sign=False,
-                    encipher_only=False, decipher_only=False,
+                    data_encipherment=False,
+                    key_agreement=False,
+                    key_cert_sign=False,
+                    crl_sign=False,
+                    encipher_only=False,
+                    decipher_only=False,
                 ),
                 critical=True,
             )
             .add_extension(x509.ExtendedKeyUsage([eku]), critical=False)
             .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
-            .add_extension(
-                x509.AuthorityKeyIdentifier.from_issuer_public_key(self._key.public_key()), critical=False
-            )
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(self._key.public_key()), critical=False)
         )
         if san is not None:
             builder = builder.add_extension(san, critical=False)
@@ -273,8 +281,11 @@ class LocalCA:
         names += [x509.IPAddress(ipaddress.ip_address(ip)) for ip in ips]
         key = _new_key()
         cert = self._build_leaf(
-            hostnames[0] if hostnames else ips[0], key.public_key(), ExtendedKeyUsageOID.SERVER_AUTH,
-            SERVER_VALIDITY, x509.SubjectAlternativeName(names),
+            hostnames[0] if hostnames else ips[0],
+            key.public_key(),
+            ExtendedKeyUsageOID.SERVER_AUTH,
+            SERVER_VALIDITY,
+            x509.SubjectAlternativeName(names),
         )
         return _cert_pem(cert), _key_pem(key)
 
@@ -299,13 +310,9 @@ class LocalCA:
             return
         for prefix in self.reserved_cn_prefixes:
             if common_name.startswith(prefix):
-                raise ValueError(
-                    f"CN {common_name!r} is reserved for the backend's clients (prefix {prefix!r})"
-                )
+                raise ValueError(f"CN {common_name!r} is reserved for the backend's clients (prefix {prefix!r})")
 
-    def sign_csr(
-        self, csr_pem: str | bytes, common_name: str, validity: dt.timedelta = DEVICE_VALIDITY
-    ) -> str:
+    def sign_csr(self, csr_pem: str | bytes, common_name: str, validity: dt.timedelta = DEVICE_VALIDITY) -> str:
         """Issue a device certificate for the key in a CSR, bound to ``common_name`` (the thing name).
 
         The CSR proves possession of the key (its signature is verified); its subject is ignored, so a
@@ -352,9 +359,7 @@ class LocalCA:
             .last_update(now - CLOCK_SKEW)
             .next_update(self._cert.not_valid_after_utc)
             .add_extension(x509.CRLNumber(int(now.timestamp() * 1000)), critical=False)
-            .add_extension(
-                x509.AuthorityKeyIdentifier.from_issuer_public_key(self._key.public_key()), critical=False
-            )
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(self._key.public_key()), critical=False)
         )
         for serial in sorted(set(revoked_serials)):
             builder = builder.add_revoked_certificate(

@@ -1,7 +1,8 @@
 """Creates, in moto, the resources the CDK app defines, from the same sources.
 
 Tables from the PynamoDB models, Cognito groups and password policy, queues and event sources from
-gridshare.resources, the device policy and CA registration for IoT. Returns the environment the
+gridshare.resources, the device policy and CA registration for IoT, the Stripe secret (the JSON shape
+infra_cdk/constructs/wallets.py creates; tests/infra checks the two agree). Returns the environment the
 functions need (what CDK passes as Lambda environment variables).
 """
 
@@ -17,6 +18,20 @@ from gridshare import resources
 from gridshare.adapters.tables import ensure_tables
 
 ACCOUNT = "123456789012"
+STRIPE_SECRET_NAME = "gridshare/stripe"
+
+
+@dataclass(frozen=True)
+class StripeCredentials:
+    """What the wallets function reads from the Stripe secret: the API key and the webhook signing secrets
+    (several during a rotation; a signature made with any of them is accepted)."""
+
+    api_key: str
+    webhook_secrets: tuple[str, ...]
+
+    def secret_value(self) -> dict[str, Any]:
+        """The secret's JSON: `{"apiKey": "sk_...", "webhookSecrets": ["whsec_...", ...]}`."""
+        return {"apiKey": self.api_key, "webhookSecrets": list(self.webhook_secrets)}
 
 
 @dataclass
@@ -25,7 +40,13 @@ class Provisioned:
     queue_urls: dict[str, str] = field(default_factory=dict)
 
 
-def provision(region: str, *, email_sender: str, ca_cert_pem: str | None = None) -> Provisioned:
+def provision(
+    region: str,
+    *,
+    email_sender: str,
+    ca_cert_pem: str | None = None,
+    stripe: StripeCredentials | None = None,
+) -> Provisioned:
     out = Provisioned()
     ensure_tables()
 
@@ -85,7 +106,29 @@ def provision(region: str, *, email_sender: str, ca_cert_pem: str | None = None)
     ses = boto3.client("ses", region_name=region)
     ses.verify_email_identity(EmailAddress=email_sender)
     out.env["GS_EMAIL_SENDER"] = email_sender
+
+    if stripe is not None:
+        out.env["GS_STRIPE_SECRET_ARN"] = provision_stripe_secret(region, stripe)
     return out
+
+
+def provision_stripe_secret(region: str, stripe: StripeCredentials) -> str:
+    """The Stripe secret in moto's Secrets Manager; returns its ARN (GS_STRIPE_SECRET_ARN)."""
+    secrets = boto3.client("secretsmanager", region_name=region)
+    created = secrets.create_secret(
+        Name=STRIPE_SECRET_NAME,
+        Description="Stripe credentials of the wallets context (local stack: the Stripe stand-in's keys)",
+        SecretString=json.dumps(stripe.secret_value()),
+    )
+    return str(created["ARN"])
+
+
+def read_stripe_secret(region: str, arn: str) -> StripeCredentials:
+    """The Stripe secret as the wallets function reads it (`gridshare pay confirm` uses its API key)."""
+    value = json.loads(
+        boto3.client("secretsmanager", region_name=region).get_secret_value(SecretId=arn)["SecretString"]
+    )
+    return StripeCredentials(api_key=str(value["apiKey"]), webhook_secrets=tuple(value["webhookSecrets"]))
 
 
 def _rule_payload(rule: dict[str, Any], region: str, queue_urls: dict[str, str]) -> dict[str, Any]:

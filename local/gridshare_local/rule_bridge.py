@@ -115,9 +115,7 @@ def _tokenize(sql: str) -> list[_Token]:
         if kind is None:
             break
         if kind == "bad":
-            raise RuleError(
-                f"unexpected character {match.group(kind)!r} in SQL at offset {match.start(kind)}"
-            )
+            raise RuleError(f"unexpected character {match.group(kind)!r} in SQL at offset {match.start(kind)}")
         value = match.group(kind)
         if kind == "string":
             value = value[1:-1].replace("''", "'")
@@ -165,8 +163,10 @@ class _Parser:
             self.take()
             items.append(self.item())
         if not self.keyword(self.take(), "FROM"):
-            raise RuleError("expected FROM after the SELECT list (supported items: *, encode(*, 'base64'), "
-                            "topic(), topic(n), timestamp(), clientid())")
+            raise RuleError(
+                "expected FROM after the SELECT list (supported items: *, encode(*, 'base64'), "
+                "topic(), topic(n), timestamp(), clientid())"
+            )
         source = self.take()
         if source.kind != "string":
             raise RuleError("FROM needs a quoted topic filter, e.g. FROM 'gs/v1/+/telemetry'")
@@ -175,8 +175,9 @@ class _Parser:
         if trailing.kind == "punct" and trailing.value == ";":
             trailing = self.take()
         if self.keyword(trailing, "WHERE"):
-            raise RuleError("WHERE clauses are not supported by the local rule bridge; filter in the "
-                            "target function instead")
+            raise RuleError(
+                "WHERE clauses are not supported by the local rule bridge; filter in the target function instead"
+            )
         if trailing.kind != "end":
             raise RuleError(f"unexpected {trailing.value!r} after FROM '{source.value}'")
         aliases = [item.alias for item in items if item.alias is not None]
@@ -195,8 +196,10 @@ class _Parser:
             raise RuleError(f"unsupported SELECT item starting with {token.value or 'end of SQL'!r}")
         function = token.value.lower()
         if self.peek().kind != "punct" or self.peek().value != "(":
-            raise RuleError(f"unsupported SELECT item {token.value!r}: payload fields are not supported, "
-                            "only *, encode(*, 'base64'), topic(), topic(n), timestamp(), clientid()")
+            raise RuleError(
+                f"unsupported SELECT item {token.value!r}: payload fields are not supported, "
+                "only *, encode(*, 'base64'), topic(), topic(n), timestamp(), clientid()"
+            )
         self.take()
         argument: int | None = None
         if function == "encode":
@@ -211,8 +214,7 @@ class _Parser:
                 if argument < 1:
                     raise RuleError("topic(n) counts levels from 1")
         elif function not in ("timestamp", "clientid"):
-            raise RuleError(f"unsupported SQL function {token.value}(); supported: encode, topic, "
-                            "timestamp, clientid")
+            raise RuleError(f"unsupported SQL function {token.value}(); supported: encode, topic, timestamp, clientid")
         self.expect_punct(")", f"to close {token.value}(")
         if not self.keyword(self.take(), "AS"):
             raise RuleError(f"{token.value}() needs an alias: {token.value}(...) AS name")
@@ -256,11 +258,11 @@ class TopicRule:
         if not self.actions:
             raise RuleError(f"{where}: a rule needs at least one action")
         for action in [*self.actions, *([self.error_action] if self.error_action else [])]:
-            if not isinstance(action, dict) or len(action) != 1 or not isinstance(
-                next(iter(action.values())), dict
-            ):
-                raise RuleError(f"{where}: each action is an object with one key, e.g. "
-                                f'{{"sqs": {{"queue": "name"}}}}; got {action!r}')
+            if not isinstance(action, dict) or len(action) != 1 or not isinstance(next(iter(action.values())), dict):
+                raise RuleError(
+                    f"{where}: each action is an object with one key, e.g. "
+                    f'{{"sqs": {{"queue": "name"}}}}; got {action!r}'
+                )
         try:
             self.select, self.topic_filter = parse_sql(self.sql)
         except RuleError as exc:
@@ -291,9 +293,7 @@ class TopicRule:
         """True if a message on ``topic`` triggers this rule (its FROM filter matches)."""
         return topic_matches(self.topic_filter, topic)
 
-    def project(
-        self, topic: str, payload: bytes, client_id: str | None = None, now_ms: int | None = None
-    ) -> Message:
+    def project(self, topic: str, payload: bytes, client_id: str | None = None, now_ms: int | None = None) -> Message:
         """Evaluate the SELECT list on one message. Raises RuleError if ``*`` meets a non-JSON payload."""
         now = int(time.time() * 1000) if now_ms is None else now_ms
         result: Message = {}
@@ -355,8 +355,7 @@ def _failure(action: Action, message: str) -> dict[str, str]:
     kind = _action_kind(action)
     config = action[kind]
     resource = next((str(config[k]) for k in _RESOURCE_KEYS if k in config), "")
-    return {"failedAction": f"{kind[:1].upper()}{kind[1:]}Action", "failedResource": resource,
-            "errorMessage": message}
+    return {"failedAction": f"{kind[:1].upper()}{kind[1:]}Action", "failedResource": resource, "errorMessage": message}
 
 
 @dataclass
@@ -422,9 +421,7 @@ class RuleBridge:
             raise RuntimeError("rule bridge already started")
         if not self._filters:
             logger.warning("rule bridge has no enabled rules: nothing to subscribe to")
-        client = mqtt.Client(
-            CallbackAPIVersion.VERSION2, client_id=self.client_id, protocol=mqtt.MQTTv5
-        )
+        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=self.client_id, protocol=mqtt.MQTTv5)
         context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(self.ca_path))
         context.load_cert_chain(str(self.cert_path), str(self.key_path))
         client.tls_set_context(context)
@@ -478,8 +475,14 @@ class RuleBridge:
         self.stop()
 
     # ------------------------------------------------------------------ paho callbacks
-    def _on_connect(self, client: mqtt.Client, userdata: Any, flags: mqtt.ConnectFlags,
-                    reason_code: ReasonCode, properties: Properties | None) -> None:
+    def _on_connect(
+        self,
+        client: mqtt.Client,
+        userdata: Any,
+        flags: mqtt.ConnectFlags,
+        reason_code: ReasonCode,
+        properties: Properties | None,
+    ) -> None:
         if reason_code.is_failure:
             self._failure = f"CONNECT refused: {reason_code}"
             logger.error("rule bridge connection refused: %s", reason_code)
@@ -500,8 +503,14 @@ class RuleBridge:
                     return
                 self._pending[mid] = topic_filter
 
-    def _on_subscribe(self, client: mqtt.Client, userdata: Any, mid: int,
-                      reason_codes: list[ReasonCode], properties: Properties | None) -> None:
+    def _on_subscribe(
+        self,
+        client: mqtt.Client,
+        userdata: Any,
+        mid: int,
+        reason_codes: list[ReasonCode],
+        properties: Properties | None,
+    ) -> None:
         with self._lock:
             topic_filter = self._pending.pop(mid, None)
             if topic_filter is None:
@@ -513,8 +522,14 @@ class RuleBridge:
             elif not self._pending:
                 self._ready.set()
 
-    def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: mqtt.DisconnectFlags,
-                       reason_code: ReasonCode, properties: Properties | None) -> None:
+    def _on_disconnect(
+        self,
+        client: mqtt.Client,
+        userdata: Any,
+        flags: mqtt.DisconnectFlags,
+        reason_code: ReasonCode,
+        properties: Properties | None,
+    ) -> None:
         if self._client is None:  # start() failing, or our own stop()
             return
         logger.warning("rule bridge disconnected (%s); paho reconnects", reason_code)
@@ -564,8 +579,9 @@ class RuleBridge:
             if failures:
                 self._report(rule, topic, payload, client_id, failures)
 
-    def _report(self, rule: TopicRule, topic: str, payload: bytes, client_id: str | None,
-                failures: list[dict[str, str]]) -> None:
+    def _report(
+        self, rule: TopicRule, topic: str, payload: bytes, client_id: str | None, failures: list[dict[str, str]]
+    ) -> None:
         encoded = base64.b64encode(payload).decode("ascii")
         error: Message = {
             "ruleName": rule.name,
@@ -588,5 +604,4 @@ class RuleBridge:
             self.stats.errors += 1
         except Exception:
             self.stats.dropped += 1
-            logger.exception("rule %s: errorAction failed too; message on %s lost: %s",
-                             rule.name, topic, failures)
+            logger.exception("rule %s: errorAction failed too; message on %s lost: %s", rule.name, topic, failures)

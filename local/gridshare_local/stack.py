@@ -1,16 +1,18 @@
 """The local stack: the whole system on loopback, against moto (DESIGN.md section 4).
 
 Started by `gridshare up`; tests start it too. One process holds moto (ThreadedMotoServer), the API
-(the Chalice app on a local HTTP server), the rule bridge, the queue pollers and the Lambda dispatcher;
-Mosquitto runs as a child process. Every piece reaches moto through AWS_ENDPOINT_URL, as a Lambda
-reaches AWS.
+(the Chalice app on a local HTTP server), the rule bridge, the queue pollers, the Lambda dispatcher and
+the Stripe stand-in (signed webhooks to the API); Mosquitto runs as a child process. Every piece reaches
+moto through AWS_ENDPOINT_URL, as a Lambda reaches AWS.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
+import secrets
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +20,9 @@ from typing import Any
 
 logger = logging.getLogger("gridshare.local")
 REGION = "us-east-1"
+STRIPE_PORT_ENV = "GS_STRIPE_PORT"
+DEFAULT_STRIPE_PORT = 12111  # localstripe's and stripe-mock's port: a developer's habit
+WEBHOOK_PATH = "/v1/payments/stripe/webhook"
 
 
 def _port(name: str, default: int) -> int:
@@ -31,12 +36,14 @@ class Endpoints:
     mqtt_host: str
     mqtt_port: int | None
     state_dir: Path
+    stripe: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "api": self.api,
             "aws": self.moto,
             "mqtt": f"mqtts://{self.mqtt_host}:{self.mqtt_port}" if self.mqtt_port else None,
+            "stripe": self.stripe,
             "stateDir": str(self.state_dir),
         }
 
@@ -48,6 +55,8 @@ class LocalStack:
     api_port: int = field(default_factory=lambda: _port("GS_API_PORT", 8000))
     mqtt_port: int = field(default_factory=lambda: _port("GS_MQTT_PORT", 8883))
     moto_port: int = field(default_factory=lambda: _port("GS_MOTO_PORT", 4566))
+    # None: GS_STRIPE_PORT, else 12111 when free, else any free port (env.json says which).
+    stripe_port: int | None = None
     with_broker: bool = True
     access_log: bool = True
 
@@ -58,6 +67,7 @@ class LocalStack:
         self._broker: Any = None
         self._bridge: Any = None
         self._pollers: list[Any] = []
+        self.stripe: Any = None
         self.clock: Any = None
         self.queue_urls: dict[str, str] = {}
         self.env: dict[str, str] = {}
@@ -71,15 +81,23 @@ class LocalStack:
         ca = self._local_ca()
         from gridshare.adapters.aws import reset_clients
         from gridshare.settings import reset_settings
-        from gridshare_local.provision import provision
+        from gridshare_local.provision import StripeCredentials, provision
 
         reset_settings()
         reset_clients()
-        provisioned = provision(REGION, email_sender="no-reply@gridshare.local", ca_cert_pem=ca.ca_cert_pem)
+        # Fresh test keys per start, the same JSON shape as the deployed secret (infra_cdk/constructs/wallets.py).
+        stripe = StripeCredentials(
+            api_key="sk_test_local_" + secrets.token_hex(16),
+            webhook_secrets=("whsec_" + secrets.token_hex(24),),
+        )
+        provisioned = provision(
+            REGION, email_sender="no-reply@gridshare.local", ca_cert_pem=ca.ca_cert_pem, stripe=stripe
+        )
         self.queue_urls = provisioned.queue_urls
         self._set_env(provisioned.env)
         pool = provisioned.env["GS_USER_POOL_ID"]
         self._set_env({"GS_JWKS_URL": f"http://{self.host}:{self.moto_port}/{pool}/.well-known/jwks.json"})
+        self._start_stripe(stripe.webhook_secrets[0])
         reset_settings()
         self._start_broker(ca)
         self._start_pollers()
@@ -92,6 +110,8 @@ class LocalStack:
     def stop(self) -> None:
         if self.clock is not None:
             self.clock.stop()
+        if self.stripe is not None:
+            self.stripe.stop()
         for poller in self._pollers:
             poller.stop()
         if self._bridge is not None:
@@ -119,6 +139,7 @@ class LocalStack:
             mqtt_host=self.host,
             mqtt_port=self.mqtt_port if self._broker else None,
             state_dir=self.state_dir,
+            stripe=self.stripe.url if self.stripe is not None else None,
         )
 
     # ------------------------------------------------------------ pieces
@@ -174,6 +195,29 @@ class LocalStack:
         from gridshare_local.lambda_runtime import install_lambda_dispatcher
 
         install_lambda_dispatcher({})
+
+    def _start_stripe(self, webhook_secret: str) -> None:
+        """The Stripe stand-in: the wallets function's SDK calls reach it through GS_STRIPE_API_BASE, and it
+        delivers each event, signed with the webhook secret the API reads from the Stripe secret, to the
+        local API's webhook route (the API starts later; nothing is delivered before a payment)."""
+        from gridshare_local.stripe_standin import StripeStandIn
+
+        explicit = self.stripe_port if self.stripe_port is not None else _optional_port(STRIPE_PORT_ENV)
+        webhook_url = f"http://{self.host}:{self.api_port}{WEBHOOK_PATH}"
+        standin = StripeStandIn(
+            self.host, explicit if explicit is not None else DEFAULT_STRIPE_PORT, webhook_url, webhook_secret
+        )
+        try:
+            standin.start()
+        except OSError as exc:
+            if explicit is not None or exc.errno != errno.EADDRINUSE:
+                raise
+            # Another stack (a demo, an e2e run) holds the default port: take any free one.
+            logger.info("port %s is in use: the Stripe stand-in takes a free port", DEFAULT_STRIPE_PORT)
+            standin = StripeStandIn(self.host, 0, webhook_url, webhook_secret)
+            standin.start()
+        self.stripe = standin
+        self._set_env({"GS_STRIPE_API_BASE": standin.url})
 
     def _local_ca(self) -> Any:
         from gridshare_local.pki import LocalCA
@@ -245,6 +289,11 @@ class LocalStack:
         )
         self._api_thread = threading.Thread(target=self._api.server.serve_forever, name="api", daemon=True)
         self._api_thread.start()
+
+
+def _optional_port(name: str) -> int | None:
+    value = os.environ.get(name)
+    return int(value) if value else None
 
 
 def attach_to_running_stack(state_dir: Path | None = None) -> dict[str, str]:

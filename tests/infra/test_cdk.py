@@ -26,12 +26,20 @@ from gridshare.adapters.tables import (
     AuthSessionModel,
     DeadLetterModel,
     DeviceModel,
+    IdempotencyKeyModel,
     LatestReadingModel,
+    LedgerAccountModel,
+    LedgerEntryModel,
+    LedgerTransactionModel,
+    PaymentModel,
     RateLimitModel,
     RawReadingModel,
+    RefundModel,
     RollupModel,
     SecurityEventModel,
+    StripeEventModel,
     UserModel,
+    WithdrawalModel,
     table_name,
 )
 from gridshare.http.api import ROUTES, RouteSpec
@@ -301,6 +309,18 @@ EXPECTED_TABLES: dict[str, dict[Any, str]] = {
         DeviceModel: READ,
         **ROUTE_GUARD,
     },
+    # The ledger's transactions and entries are append-only (corrections are reversals): read + PutItem.
+    api_handler("wallets"): {
+        LedgerTransactionModel: READ_APPEND,
+        LedgerEntryModel: READ_APPEND,
+        LedgerAccountModel: RW,
+        PaymentModel: RW,
+        WithdrawalModel: RW,
+        StripeEventModel: RW,
+        IdempotencyKeyModel: RW,
+        RefundModel: RW,
+        **ROUTE_GUARD,
+    },
 }
 
 
@@ -376,7 +396,7 @@ def test_every_api_function_with_protected_routes_runs_the_route_guard(template:
     ids = table_ids(template)
     users, events = UserModel.Meta.logical_name, SecurityEventModel.Meta.logical_name
     protected = sorted({r.context for r in deployed_routes() if r.protected})
-    assert {"identity", "devices", "telemetry"} <= set(protected)
+    assert {"identity", "devices", "telemetry", "wallets"} <= set(protected)
     for context in protected:
         fn = function_id(template, api_handler(context))
         actions = table_actions(template, fn)
@@ -560,7 +580,7 @@ def test_queue_has_a_dead_letter_queue_and_alarm(template: dict[str, Any], spec:
     assert queue["SqsManagedSseEnabled"] is True and dlq["SqsManagedSseEnabled"] is True
     alarms = [a["Properties"] for a in of_type(template, "AWS::CloudWatch::Alarm").values()]
     dimensions = [{"Name": "QueueName", "Value": {"Fn::GetAtt": [dlq_id, "QueueName"]}}]
-    dlq_alarms = [a for a in alarms if a["Dimensions"] == dimensions]
+    dlq_alarms = [a for a in alarms if a.get("Dimensions") == dimensions]
     assert len(dlq_alarms) == 1
     alarm = dlq_alarms[0]
     assert alarm["MetricName"] == "ApproximateNumberOfMessagesVisible"
@@ -749,6 +769,210 @@ def test_user_pool_follows_resources(template: dict[str, Any]) -> None:
     assert client_props["AllowedOAuthFlowsUserPoolClient"] is False
 
 
+# ------------------------------------------------------------------------------------------- wallets
+WALLETS = "functions.wallets.lambda_app.app"
+WEBHOOK = ("POST", "/v1/payments/stripe/webhook")
+# The routes issue 5 names (an acceptance client outside this repo calls them); path parameter names are
+# the code's choice, so they are compared as "{}".
+ISSUE_5_ROUTES = {
+    ("GET", "/v1/wallet"),
+    ("GET", "/v1/wallet/transactions"),
+    ("POST", "/v1/wallet/topups"),
+    WEBHOOK,
+    ("POST", "/v1/wallet/withdrawals"),
+    ("POST", "/v1/admin/withdrawals/{}/approve"),
+    ("POST", "/v1/admin/withdrawals/{}/reject"),
+    ("POST", "/v1/admin/refunds"),
+    ("POST", "/v1/admin/sales"),
+    ("GET", "/v1/statements"),
+    ("GET", "/v1/admin/metrics"),
+}
+# Something that looks like a real Stripe key or signing secret (not a documented placeholder like "sk_...").
+STRIPE_KEY_PATTERN = re.compile(r"\b(sk|rk|pk)_(live|test)_[A-Za-z0-9]{8,}|\bwhsec_[A-Za-z0-9]{8,}")
+
+
+def _normalized(path: str) -> str:
+    return re.sub(r"\{[^}]+\}", "{}", path)
+
+
+def _stripe_secret_id(template: dict[str, Any]) -> str:
+    env = template["Resources"][function_id(template, WALLETS)]["Properties"]["Environment"]["Variables"]
+    secret_ref = env["GS_STRIPE_SECRET_ARN"]
+    assert set(secret_ref) == {"Ref"}, secret_ref  # the ARN, by reference: never a value in the template
+    secret_id = str(secret_ref["Ref"])
+    assert template["Resources"][secret_id]["Type"] == "AWS::SecretsManager::Secret"
+    return secret_id
+
+
+def test_wallet_tables_are_the_models_recoverable_and_never_expire_money(template: dict[str, Any]) -> None:
+    ids = table_ids(template)
+    names = {m.Meta.logical_name for m in OWNERS["wallets"]}
+    assert names == {
+        "ledger_transactions",
+        "ledger_accounts",
+        "ledger_entries",
+        "payments",
+        "withdrawals",
+        "stripe_events",
+        "idempotency_keys",
+        "refunds",
+    }
+    for name in names:
+        table = template["Resources"][ids[name]]
+        props = table["Properties"]
+        assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}, name
+        assert table["DeletionPolicy"] == "Retain", name
+        assert props["SSESpecification"] == {"SSEEnabled": True}, name
+        # Only client idempotency keys expire; the ledger, payments, withdrawals and event ids never do.
+        if name == "idempotency_keys":
+            assert props["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+        else:
+            assert "TimeToLiveSpecification" not in props, name
+    keys = {
+        k["KeyType"]: k["AttributeName"]
+        for k in template["Resources"][ids["ledger_entries"]]["Properties"]["KeySchema"]
+    }
+    assert keys == {"HASH": "pk", "RANGE": "seq"}
+
+
+def test_ledger_history_is_append_only_for_every_function(template: dict[str, Any]) -> None:
+    """Corrections are reversals, never edits: no function may update or delete a posted transaction or
+    an entry (IAM backs the hash chain), and only the wallets function may touch the ledger at all."""
+    history = {LedgerTransactionModel.Meta.logical_name, LedgerEntryModel.Meta.logical_name}
+    wallet_tables = {m.Meta.logical_name for m in OWNERS["wallets"]}
+    for fn, props in of_type(template, "AWS::Lambda::Function").items():
+        actions = table_actions(template, fn)
+        for name in history:
+            assert not actions.get(name, set()) & (WRITE_ACTIONS - {"dynamodb:PutItem"}), (fn, name)
+        if props["Properties"]["Handler"] != WALLETS:
+            assert not set(actions) & wallet_tables, props["Properties"]["Handler"]
+
+
+def test_stripe_secret_is_read_by_the_wallets_function_only(template: dict[str, Any]) -> None:
+    secret_id = _stripe_secret_id(template)
+    statements = statements_of(template, function_id(template, WALLETS))
+    secret_statements = [s for s in statements if any(a.startswith("secretsmanager:") for a in as_list(s["Action"]))]
+    # GetSecretValue on exactly this secret's ARN: no DescribeSecret, no wildcard, no other secret
+    assert len(secret_statements) == 1
+    assert as_list(secret_statements[0]["Action"]) == ["secretsmanager:GetSecretValue"]
+    assert as_list(secret_statements[0]["Resource"]) == [{"Ref": secret_id}]
+    assert secret_statements[0]["Effect"] == "Allow" and "Condition" not in secret_statements[0]
+    # No other function may read any secret (the cursor secret reaches functions as a dynamic reference).
+    for fn, props in of_type(template, "AWS::Lambda::Function").items():
+        if props["Properties"]["Handler"] == WALLETS:
+            continue
+        actions = {a for s in statements_of(template, fn) for a in as_list(s["Action"])}
+        assert not any(a.startswith("secretsmanager:") for a in actions), props["Properties"]["Handler"]
+    # The deployed function talks to api.stripe.com: the stand-in's base URL is the local stack's only.
+    env = template["Resources"][function_id(template, WALLETS)]["Properties"]["Environment"]["Variables"]
+    assert "GS_STRIPE_API_BASE" not in env
+    assert "{{resolve:secretsmanager:" in render(env["GS_CURSOR_SECRET"])  # transactions are cursor-paginated
+
+
+def test_stripe_secret_has_the_shape_the_local_stack_provisions_and_no_real_key(template: dict[str, Any]) -> None:
+    from gridshare_local.provision import StripeCredentials
+
+    secret = template["Resources"][_stripe_secret_id(template)]["Properties"]
+    assert "SecretString" not in secret  # generated by Secrets Manager, never a value in the template
+    generated = secret["GenerateSecretString"]
+    shape = {**json.loads(generated["SecretStringTemplate"]), generated["GenerateStringKey"]: "generated"}
+    local = StripeCredentials(api_key="sk_test_x", webhook_secrets=("whsec_x",)).secret_value()
+    assert set(shape) == set(local) == {"apiKey", "webhookSecrets"}
+    assert all(isinstance(shape[k], type(local[k])) for k in local)
+    # Until an operator puts the real value, no webhook secret exists, so every delivery is refused: a
+    # known placeholder secret would let anyone sign a `payment_intent.succeeded`.
+    assert shape["webhookSecrets"] == []
+    assert '"apiKey"' in secret["Description"] and '"webhookSecrets"' in secret["Description"]
+    body = json.dumps({k: v for k, v in template.items() if k != "__outdir__"})
+    assert not STRIPE_KEY_PATTERN.search(body), STRIPE_KEY_PATTERN.search(body)
+
+
+def test_stripe_settings_are_the_ones_the_code_reads(monkeypatch: pytest.MonkeyPatch) -> None:
+    from gridshare.settings import get_settings, reset_settings
+
+    monkeypatch.setenv("GS_STRIPE_SECRET_ARN", "arn:aws:secretsmanager:eu-west-1:1:secret:stripe-AbCdEf")
+    monkeypatch.setenv("GS_STRIPE_API_BASE", "http://127.0.0.1:12111")
+    reset_settings()
+    try:
+        assert get_settings().stripe_secret_arn == "arn:aws:secretsmanager:eu-west-1:1:secret:stripe-AbCdEf"
+        assert get_settings().stripe_api_base == "http://127.0.0.1:12111"
+    finally:
+        monkeypatch.delenv("GS_STRIPE_SECRET_ARN")
+        monkeypatch.delenv("GS_STRIPE_API_BASE")
+        reset_settings()
+
+
+def test_wallet_routes_are_deployed_and_only_the_webhook_is_public(template: dict[str, Any]) -> None:
+    wallets = [r for r in deployed_routes() if r.context == "wallets"]
+    assert {(r.method.upper(), _normalized(r.path)) for r in wallets} >= ISSUE_5_ROUTES
+    methods = method_paths(template)
+    fn = function_id(template, WALLETS)
+    for route in wallets:
+        method = methods[(route.method.upper(), route.path)]
+        assert fn in referenced_ids(method["Integration"]["Uri"]), route.path
+        if (route.method.upper(), route.path) == WEBHOOK:
+            # Stripe signs the body; it has no bearer token. The signature is the authentication.
+            assert not route.protected
+            assert method["AuthorizationType"] == "NONE" and "AuthorizerId" not in method
+        else:
+            assert route.protected, route.path
+            assert method["AuthorizationType"] == "CUSTOM", route.path
+
+
+def test_money_alarms_watch_the_wallets_function_and_the_webhook(template: dict[str, Any]) -> None:
+    from infra_cdk.constructs import wallets
+
+    fn = function_id(template, WALLETS)
+    alarms = {k: v["Properties"] for k, v in of_type(template, "AWS::CloudWatch::Alarm").items()}
+    # the function failed (crash, timeout): API Gateway answered 502/504
+    (errors,) = [a for a in alarms.values() if a.get("Dimensions") == [{"Name": "FunctionName", "Value": {"Ref": fn}}]]
+    assert (errors["Namespace"], errors["MetricName"], errors["Statistic"]) == ("AWS/Lambda", "Errors", "Sum")
+    assert errors["ComparisonOperator"] == "GreaterThanThreshold" and errors["Threshold"] == 0
+    # a view raised (the API answered 500): counted from the function's own log group, by the message
+    # gridshare.http.api logs then
+    log_group = template["Resources"][fn]["Properties"]["LoggingConfig"]["LogGroup"]
+    (metric_filter,) = [
+        f["Properties"]
+        for f in of_type(template, "AWS::Logs::MetricFilter").values()
+        if f["Properties"]["LogGroupName"] == log_group
+    ]
+    source = (REPO / "layers" / "gridshare" / "gridshare" / "http" / "api.py").read_text()
+    assert f'logger.exception("{wallets.UNHANDLED_ERROR_LOG_TERM}' in source
+    assert metric_filter["FilterPattern"] == f'"{wallets.UNHANDLED_ERROR_LOG_TERM}"'
+    (transformation,) = metric_filter["MetricTransformations"]
+    (unhandled,) = [
+        a
+        for a in alarms.values()
+        if (a.get("Namespace"), a.get("MetricName"))
+        == (transformation["MetricNamespace"], transformation["MetricName"])
+    ]
+    assert unhandled["Statistic"] == "Sum" and unhandled["Threshold"] == 0
+    # the webhook answered 5xx (no credit posted), or keeps refusing deliveries (a wrong signing secret)
+    (api_id,) = of_type(template, "AWS::ApiGateway::RestApi")
+    (stage_id,) = of_type(template, "AWS::ApiGateway::Stage")
+    api_name = template["Resources"][api_id]["Properties"]["Name"]
+    webhook = {
+        a["MetricName"]: a
+        for a in alarms.values()
+        if a.get("Namespace") == "AWS/ApiGateway"
+        and {"Name": "Resource", "Value": WEBHOOK[1]} in a.get("Dimensions", [])
+    }
+    assert set(webhook) == {"5XXError", "4XXError"}
+    for alarm in webhook.values():
+        assert {d["Name"]: d["Value"] for d in alarm["Dimensions"]} == {
+            "ApiName": api_name,
+            "Stage": {"Ref": stage_id},
+            "Method": WEBHOOK[0],
+            "Resource": WEBHOOK[1],
+        }
+        assert alarm["TreatMissingData"] == "notBreaching"
+    assert webhook["5XXError"]["Threshold"] == 0
+    assert webhook["4XXError"]["Threshold"] == wallets.WEBHOOK_REFUSALS_THRESHOLD - 1
+    # per-method metrics exist only with detailed metrics on the stage
+    (stage,) = of_type(template, "AWS::ApiGateway::Stage").values()
+    assert all(m.get("MetricsEnabled") for m in stage["Properties"]["MethodSettings"] if m["HttpMethod"] == "*")
+
+
 # ------------------------------------------------------------------------------------------- functions
 def test_functions_share_the_platform_defaults(template: dict[str, Any]) -> None:
     (layer_id,) = of_type(template, "AWS::Lambda::LayerVersion")
@@ -821,7 +1045,7 @@ def test_cors_origins_reach_every_api_function(
 ) -> None:
     """gridshare.http.api answers with the allowed origin from GS_CORS_ORIGINS (comma-separated)."""
     contexts = {r.context for r in deployed_routes()}
-    assert contexts >= {"platform", "identity", "devices", "telemetry"}
+    assert contexts >= {"platform", "identity", "devices", "telemetry", "wallets"}
     flagged_template, _ = flagged
     for context in contexts:
         handler = api_handler(context)

@@ -45,7 +45,7 @@ class Family:
     """Routes under `prefix` act on one object kind, which fills every path parameter of the prefix."""
 
     prefix: str
-    kind: str  # "device" | "user" | "bystander" | "dead_letter": which object fills the parameter
+    kind: str  # "device" | "user" | "bystander" | "dead_letter" | "absent": which object fills the parameter
     owned: bool  # the object belongs to a user: another user's answers 404
     sees_all: frozenset[str] = frozenset()  # roles the service lets act on every user's objects
 
@@ -58,6 +58,8 @@ OBJECT_FAMILIES: tuple[Family, ...] = (
     Family("/v1/users/{id}/2fa", "bystander", owned=True, sees_all=frozenset({"admin"})),
     # dead letters belong to the platform, not to a user (the routes admit admins only)
     Family("/v1/telemetry/dead-letters/{id}", "dead_letter", owned=False),
+    # platform objects behind admin-only routes: an id that does not exist (the role check comes first)
+    Family("/v1/admin/withdrawals/{id}", "absent", owned=False),
 )
 
 # Bodies: a minimal valid body is generated from the route's pydantic model (required fields only); list a
@@ -72,6 +74,13 @@ SAMPLE_QUERIES: dict[tuple[str, str], dict[str, str]] = {
 ALLOWED_STATUS: dict[tuple[str, str], set[int]] = {
     # the dead letter names a thing nobody registered, so a replay is refused as still invalid
     ("POST", "/v1/telemetry/dead-letters/{id}/replay"): {422},
+    # money routes: authorized callers get business answers here, not 2xx (authorization is what is tested)
+    ("POST", "/v1/wallet/topups"): {503},  # no Stripe in this test: the gateway is unavailable
+    ("POST", "/v1/wallet/withdrawals"): {409},  # empty wallets: insufficient funds
+    ("POST", "/v1/admin/refunds"): {404},  # no such top-up
+    ("POST", "/v1/admin/sales"): {422},  # sample parties do not exist
+    ("POST", "/v1/admin/withdrawals/{id}/approve"): {404},
+    ("POST", "/v1/admin/withdrawals/{id}/reject"): {404},
 }
 # Later phases run after every earlier case: state they change would break other cases.
 PHASES: dict[tuple[str, str], int] = {
@@ -387,9 +396,13 @@ def query_string(case: Case) -> str:
 def concrete_path(case: Case, owner: Member, dead_letter: str, bystander: str) -> str:
     if case.family is None:
         return case.path
-    value = {"device": owner.device_id, "user": owner.user_id, "dead_letter": dead_letter, "bystander": bystander}[
-        case.family.kind
-    ]
+    value = {
+        "device": owner.device_id,
+        "user": owner.user_id,
+        "dead_letter": dead_letter,
+        "bystander": bystander,
+        "absent": "01J00000000000000000000000",
+    }[case.family.kind]
     return re.sub(r"\{\w+\}", value, case.path, count=1)
 
 

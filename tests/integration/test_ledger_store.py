@@ -33,7 +33,7 @@ from moto.core.models import botocore_stubber
 
 from gridshare.adapters import aws
 from gridshare.adapters.ledger_store import LedgerBusy, LedgerStore, LedgerUnavailable
-from gridshare.adapters.ledger_tables import LEDGER_MODELS, LedgerAccountModel, LedgerEntryModel, entry_pk
+from gridshare.adapters.tables import LEDGER_MODELS, LedgerAccountModel, LedgerEntryModel, entry_pk
 from gridshare.domain import ledger as L
 from gridshare.domain.ledger import (
     DuplicateTransactionConflict,

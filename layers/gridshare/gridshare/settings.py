@@ -43,6 +43,11 @@ class Settings(BaseSettings):
     mfa_session_ttl_s: int = 300
     refresh_session_days: int = 30
     cors_origins: str = ""  # comma-separated origins allowed to call the API from a browser
+    # Wallets (Stripe)
+    stripe_secret_arn: str = ""  # Secrets Manager: {"apiKey": "sk_...", "webhookSecrets": ["whsec_...", ...]}
+    stripe_api_base: str = ""  # the local stack's Stripe stand-in; empty on AWS (api.stripe.com)
+    webhook_tolerance_s: int = 300
+    default_currency: str = "EUR"
     # Local stack only: exposes /_local routes (outbox). Never set in a deployment.
     local_stack: bool = False
 

@@ -32,7 +32,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from gridshare.adapters.aws import client
-from gridshare.adapters.ledger_tables import (
+from gridshare.adapters.tables import (
     LedgerAccountModel,
     LedgerEntryModel,
     LedgerTransactionModel,

@@ -290,6 +290,221 @@ class DeadLetterModel(Model):
     by_status = DeadLettersByStatus()
 
 
+# ---------------------------------------------------------------- wallets (ledger)
+def entry_pk(account: str, asset: str) -> str:
+    """Partition key of one account's chain of entries."""
+    return f"ACCT#{account}#{asset}"
+
+
+class LedgerTransactionModel(Model):
+    """One posted transaction, keyed by its idempotency id.
+
+    Written with ``attribute_not_exists(id)``: its existence is what makes a retry a no-op, and
+    ``body_hash`` is what tells a retry (same body) from a reused id (another body). ``entries`` and
+    ``metadata`` are canonical JSON, so the first result can be returned to every replay.
+    """
+
+    class Meta:
+        table_name = table_name("ledger_transactions")
+        region = _region()
+        logical_name = "ledger_transactions"
+
+    id = UnicodeAttribute(hash_key=True)
+    type = UnicodeAttribute()
+    body_hash = UnicodeAttribute()
+    entries = UnicodeAttribute()  # JSON: [[account, asset, amount], ...] in posting order
+    metadata = UnicodeAttribute()  # JSON object of scalars
+    created_at = NumberAttribute()
+
+
+class LedgerAccountModel(Model):
+    """An account's balance and the head of its entry chain.
+
+    ``seq`` (entries so far) and ``head_hash`` (the last entry's chain hash) are what the next post links
+    to; the post's update is conditioned on ``seq`` so two concurrent posts cannot both extend the chain
+    from the same head. ``balance`` may go negative only for external counterparties.
+    """
+
+    class Meta:
+        table_name = table_name("ledger_accounts")
+        region = _region()
+        logical_name = "ledger_accounts"
+
+    account = UnicodeAttribute(hash_key=True)
+    asset = UnicodeAttribute(range_key=True)
+    balance = NumberAttribute(default=0)
+    seq = NumberAttribute(default=0)
+    head_hash = UnicodeAttribute()
+    updated_at = NumberAttribute()
+
+
+class LedgerEntryModel(Model):
+    """One entry of one account's chain: pk ``ACCT#<account>#<asset>``, sk = sequence (1, 2, ...).
+
+    Append-only (put with ``attribute_not_exists``); statements read an account's entries in sequence
+    order, and ``gridshare ledger verify`` recomputes every ``hash`` from ``prev_hash`` and the entry.
+    """
+
+    class Meta:
+        table_name = table_name("ledger_entries")
+        region = _region()
+        logical_name = "ledger_entries"
+
+    pk = UnicodeAttribute(hash_key=True)
+    seq = NumberAttribute(range_key=True)
+    account = UnicodeAttribute()
+    asset = UnicodeAttribute()
+    amount = NumberAttribute()
+    tx_id = UnicodeAttribute()
+    tx_type = UnicodeAttribute()
+    prev_hash = UnicodeAttribute()
+    hash = UnicodeAttribute()
+    balance_after = NumberAttribute()
+    created_at = NumberAttribute()
+
+
+class PaymentsByIntent(GlobalSecondaryIndex["PaymentModel"]):
+    class Meta:
+        index_name = "by_intent"
+        projection = AllProjection()
+
+    payment_intent_id = UnicodeAttribute(hash_key=True)
+
+
+class PaymentsByUser(GlobalSecondaryIndex["PaymentModel"]):
+    class Meta:
+        index_name = "by_user"
+        projection = AllProjection()
+
+    user_id = UnicodeAttribute(hash_key=True)
+    id = UnicodeAttribute(range_key=True)
+
+
+class PaymentModel(Model):
+    """A top-up: our id, the Stripe PaymentIntent, its status, and how much of it was refunded."""
+
+    class Meta:
+        table_name = table_name("payments")
+        region = _region()
+        logical_name = "payments"
+
+    id = UnicodeAttribute(hash_key=True)
+    user_id = UnicodeAttribute()
+    amount = NumberAttribute()
+    currency = UnicodeAttribute()
+    payment_intent_id = UnicodeAttribute()
+    status = UnicodeAttribute(default="pending")  # pending | succeeded | failed | canceled
+    refunded_amount = NumberAttribute(default=0)
+    ledger_tx_id = UnicodeAttribute(null=True)
+    failure_reason = UnicodeAttribute(null=True)
+    created_at = NumberAttribute()
+    updated_at = NumberAttribute()
+    by_intent = PaymentsByIntent()
+    by_user = PaymentsByUser()
+
+
+class WithdrawalsByStatus(GlobalSecondaryIndex["WithdrawalModel"]):
+    class Meta:
+        index_name = "by_status"
+        projection = AllProjection()
+
+    status = UnicodeAttribute(hash_key=True)
+    id = UnicodeAttribute(range_key=True)
+
+
+class WithdrawalModel(Model):
+    """A withdrawal request: funds held in pending withdrawals until an admin approves or rejects."""
+
+    class Meta:
+        table_name = table_name("withdrawals")
+        region = _region()
+        logical_name = "withdrawals"
+
+    id = UnicodeAttribute(hash_key=True)
+    user_id = UnicodeAttribute()
+    amount = NumberAttribute()
+    currency = UnicodeAttribute()
+    status = UnicodeAttribute(default="requested")  # requested | approved | rejected
+    request_tx_id = UnicodeAttribute()
+    decision_tx_id = UnicodeAttribute(null=True)
+    decided_by = UnicodeAttribute(null=True)
+    payout_ref = UnicodeAttribute(null=True)
+    reason = UnicodeAttribute(null=True)
+    created_at = NumberAttribute()
+    decided_at = NumberAttribute(null=True)
+    by_status = WithdrawalsByStatus()
+
+
+class RefundModel(Model):
+    """A refund of (part of) a top-up, reserved on its payment before anything moves.
+
+    The reservation (``PaymentModel.refunded_amount`` raised, conditioned on its previous value) and this
+    item are written in one transaction, so two concurrent refunds can never exceed the original, and a
+    refund interrupted half-way is resumed from here: ``already_refunded`` rebuilds the same ledger
+    transaction, the id the same Stripe idempotency key.
+    """
+
+    class Meta:
+        table_name = table_name("refunds")
+        region = _region()
+        logical_name = "refunds"
+
+    id = UnicodeAttribute(hash_key=True)
+    payment_id = UnicodeAttribute()
+    user_id = UnicodeAttribute()
+    amount = NumberAttribute()
+    currency = UnicodeAttribute()
+    already_refunded = NumberAttribute()  # the payment's refunded amount before this refund
+    status = UnicodeAttribute(default="pending")  # pending | succeeded | failed
+    ledger_tx_id = UnicodeAttribute(null=True)
+    stripe_refund_id = UnicodeAttribute(null=True)
+    requested_by = UnicodeAttribute()
+    failure_reason = UnicodeAttribute(null=True)
+    created_at = NumberAttribute()
+    updated_at = NumberAttribute()
+
+
+class StripeEventModel(Model):
+    """Webhook events by Stripe event id: the first delivery is processed, every later one is a no-op."""
+
+    class Meta:
+        table_name = table_name("stripe_events")
+        region = _region()
+        logical_name = "stripe_events"
+
+    id = UnicodeAttribute(hash_key=True)
+    type = UnicodeAttribute()
+    received_at = NumberAttribute()
+    outcome = UnicodeAttribute(null=True)
+
+
+class IdempotencyKeyModel(Model):
+    """Client Idempotency-Key per user and route: the same key and body replays the first response;
+    the same key with another body is refused."""
+
+    class Meta:
+        table_name = table_name("idempotency_keys")
+        region = _region()
+        logical_name = "idempotency_keys"
+
+    key = UnicodeAttribute(hash_key=True)  # <user>:<route>:<client key>
+    body_hash = UnicodeAttribute()
+    status = NumberAttribute(null=True)
+    response = UnicodeAttribute(null=True)  # JSON of the first response
+    created_at = NumberAttribute()
+    expires_at = TTLAttribute()
+
+
+LEDGER_MODELS: tuple[type[Model], ...] = (LedgerTransactionModel, LedgerAccountModel, LedgerEntryModel)
+WALLET_MODELS: tuple[type[Model], ...] = (
+    *LEDGER_MODELS,
+    PaymentModel,
+    WithdrawalModel,
+    StripeEventModel,
+    IdempotencyKeyModel,
+    RefundModel,
+)
+
 ALL_MODELS: tuple[type[Model], ...] = (
     UserModel,
     AuthSessionModel,
@@ -300,17 +515,20 @@ ALL_MODELS: tuple[type[Model], ...] = (
     RawReadingModel,
     RollupModel,
     DeadLetterModel,
+    *WALLET_MODELS,
 )
 # Which context owns which table (least-privilege grants in CDK follow this).
 OWNERS: dict[str, tuple[type[Model], ...]] = {
     "identity": (UserModel, AuthSessionModel, RateLimitModel, SecurityEventModel),
     "devices": (DeviceModel,),
     "telemetry": (LatestReadingModel, RawReadingModel, RollupModel, DeadLetterModel),
+    "wallets": WALLET_MODELS,
 }
 TTL_ATTRIBUTES: dict[str, str] = {
     "telemetry_raw": "expires_at",
     "auth_sessions": "expires_at",
     "rate_limits": "expires_at",
+    "idempotency_keys": "expires_at",
 }
 
 

@@ -181,7 +181,8 @@ def _authenticate(request: Any) -> Caller:
 
 
 def _make_view(blueprint: Blueprint, spec: RouteSpec, view: Callable[..., Any]) -> Callable[..., Response]:
-    wants_client = "client" in inspect.signature(view).parameters
+    parameters = inspect.signature(view).parameters
+    wants_client, wants_request = "client" in parameters, "request" in parameters
 
     @functools.wraps(view)
     def handle(**path_params: str) -> Response:
@@ -199,6 +200,8 @@ def _make_view(blueprint: Blueprint, spec: RouteSpec, view: Callable[..., Any]) 
                 kwargs["query"] = _parse_query(request.query_params, spec.query)
             if wants_client:
                 kwargs["client"] = _client(request)
+            if wants_request:  # e.g. a webhook that verifies a signature over the raw body and its headers
+                kwargs["request"] = request
             result = view(**kwargs)
             if not isinstance(result, Response):
                 result = Response(

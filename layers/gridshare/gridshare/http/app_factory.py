@@ -62,6 +62,7 @@ CONTEXT_MODULES: dict[str, tuple[str, ...]] = {
     ),
     "devices": ("functions.devices.api",),
     "telemetry": ("functions.telemetry.api",),
+    "wallets": ("functions.wallets.api", "functions.wallets.admin_api"),
 }
 
 
