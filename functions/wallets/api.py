@@ -17,7 +17,7 @@ from chalice import Response
 from pydantic import Field, StrictInt, field_validator
 
 from gridshare.clock import parse_time
-from gridshare.domain.ledger import CURRENCIES, KWH
+from gridshare.domain.ledger import CURRENCIES, KWH, TX_TYPES
 from gridshare.http.api import ApiBlueprint, ApiModel, QueryModel, TimeRangeQuery
 from gridshare.http.auth import Caller
 from gridshare.http.pagination import DEFAULT_LIMIT, MAX_LIMIT
@@ -29,18 +29,8 @@ api = ApiBlueprint("wallets")
 WALLET_ROLES: frozenset[str] = frozenset({"admin", "operator", "prosumer", "consumer", "investor"})
 """Every role that owns a wallet; viewers only look."""
 
-TxType = Literal[
-    "topup",
-    "transfer",
-    "withdrawal_request",
-    "withdrawal_approve",
-    "withdrawal_reject",
-    "refund",
-    "reversal",
-    "sale",
-    "energy_credit",
-    "pool_payout",
-]
+# The ledger's transaction types, as an enum in the query model and the OpenAPI document.
+TxType = Literal[tuple(sorted(TX_TYPES))]  # type: ignore[valid-type]
 
 
 def supported_currency(value: str | None) -> str | None:
