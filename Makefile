@@ -48,7 +48,7 @@ e2e: install
 
 test: install
 	$(BIN)/ruff check .
-	$(BIN)/pytest -q tests/unit tests/integration
+	$(BIN)/pytest -q -n 2 tests/unit tests/integration
 	$(BIN)/pytest -q tests/infra
 	$(BIN)/pytest -q tests/e2e
 

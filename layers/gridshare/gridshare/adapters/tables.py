@@ -21,6 +21,10 @@ from pynamodb.attributes import (
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
 
+from gridshare.adapters.aws import share_session_with_pynamodb
+
+share_session_with_pynamodb()
+
 
 def table_name(logical: str) -> str:
     return os.environ.get(f"GS_TABLE_{logical.upper()}", f"gridshare-{logical.replace('_', '-')}")
