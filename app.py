@@ -3,6 +3,6 @@
 On AWS each context runs as its own Lambda (functions/<context>/lambda_app.py), built the same way.
 """
 
-from gridshare.http.app_factory import make_app
+from gridshare.app_factory import make_app
 
 app = make_app("gridshare")

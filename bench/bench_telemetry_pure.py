@@ -22,7 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "layers" / "gridshare"))
 
-from gridshare.domain.telemetry import (  # noqa: E402 - the layer is not installed when run as a script
+from gridshare.telemetry.readings import (  # noqa: E402 - the layer is not installed when run as a script
     CounterState,
     TelemetryValidator,
     counter_state,

@@ -68,5 +68,5 @@ def stack_name(stage: str) -> str:
 
 
 def table_env_var(logical_name: str) -> str:
-    """The variable gridshare.adapters.tables.table_name() reads (tests check the two agree)."""
+    """The variable gridshare.kernel.tables.table_name() reads (tests check the two agree)."""
     return f"GS_TABLE_{logical_name.upper()}"

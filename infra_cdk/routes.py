@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from functools import cache
 
+from gridshare.app_factory import make_app
+from gridshare.contexts import CONTEXTS
 from gridshare.http.api import ROUTES, RouteSpec
-from gridshare.http.app_factory import CONTEXT_MODULES, make_app
 
 
 @cache
@@ -28,9 +29,9 @@ def deployed_routes() -> tuple[RouteSpec, ...]:
 
 
 def api_contexts() -> tuple[str, ...]:
-    """Contexts whose Lambda serves API routes, in CONTEXT_MODULES order."""
+    """Contexts whose Lambda serves API routes, in CONTEXTS order."""
     with_routes = {spec.context for spec in deployed_routes()}
-    return tuple(context for context in CONTEXT_MODULES if context in with_routes)
+    return tuple(context for context in CONTEXTS if context in with_routes)
 
 
 def has_protected_routes(context: str) -> bool:
@@ -43,5 +44,4 @@ def api_handler(context: str) -> str:
 
     A Chalice app object is itself an API Gateway proxy handler; it routes on the resource path.
     """
-    package = CONTEXT_MODULES[context][0].rsplit(".", 1)[0]
-    return f"{package}.lambda_app.app"
+    return f"functions.{context}.lambda_app.app"

@@ -7,42 +7,39 @@ the outputs clients and operators need.
 
 from __future__ import annotations
 
+import importlib
+
 from aws_cdk import Annotations, CfnOutput, Stack
 from constructs import Construct
 
-from gridshare.adapters.tables import ALL_MODELS, OWNERS
-from gridshare.resources import DEVICE_POLICY_NAME, EVENT_SOURCES
+from gridshare.contexts import CONTEXTS, all_tables, table_owners
+from gridshare.kernel.resources import DEVICE_POLICY_NAME, EVENT_SOURCES
 from infra_cdk import constants
 from infra_cdk.constructs.api import GatewayApi
-from infra_cdk.constructs.devices import DevicesContext
 from infra_cdk.constructs.firewall import ApiFirewall
-from infra_cdk.constructs.identity import IdentityContext
-from infra_cdk.constructs.platform import PlatformContext
 from infra_cdk.constructs.shared import SharedRuntime
-from infra_cdk.constructs.telemetry import TelemetryContext
-from infra_cdk.constructs.wallets import WalletsContext
 from infra_cdk.routes import api_contexts, has_protected_routes
 from infra_cdk.settings import DeploySettings
 from infra_cdk.tables import logical_name
 
-CORS_ORIGINS_ENV = "GS_CORS_ORIGINS"  # gridshare.settings.Settings.cors_origins
-
-# Contexts this app deploys; a context in OWNERS or EVENT_SOURCES that is not here fails the synth.
-DEPLOYED_CONTEXTS = ("platform", "identity", "devices", "telemetry", "wallets")
+CORS_ORIGINS_ENV = "GS_CORS_ORIGINS"  # gridshare.kernel.settings.Settings.cors_origins
 
 
 def check_sources_of_truth() -> None:
     """Fail the synth when a table or event source has no construct to create it."""
-    owned = [model for context in DEPLOYED_CONTEXTS for model in OWNERS.get(context, ())]
-    unowned = [logical_name(m) for m in ALL_MODELS if m not in owned]
+    owned = [model for tables in table_owners().values() for model in tables]
+    unowned = [logical_name(m) for m in all_tables() if owned.count(m) != 1]
     if unowned:
-        raise ValueError(f"tables without a deployed owner context (OWNERS): {unowned}")
-    extra = sorted(set(OWNERS) - set(DEPLOYED_CONTEXTS))
-    if extra:
-        raise ValueError(f"OWNERS has contexts infra_cdk does not deploy yet: {extra}")
-    orphans = sorted({s.handler for s in EVENT_SOURCES if s.context not in DEPLOYED_CONTEXTS})
+        raise ValueError(f"tables not owned by exactly one context: {unowned}")
+    orphans = sorted({s.handler for s in EVENT_SOURCES if s.context not in CONTEXTS})
     if orphans:
-        raise ValueError(f"event sources of contexts infra_cdk does not deploy yet: {orphans}")
+        raise ValueError(f"event sources of unknown contexts: {orphans}")
+
+
+def context_construct(context: str) -> type[Construct]:
+    """The construct class of a context: `CONSTRUCT` in infra_cdk/constructs/<context>.py."""
+    construct: type[Construct] = importlib.import_module(f"infra_cdk.constructs.{context}").CONSTRUCT
+    return construct
 
 
 class GridshareStack(Stack):
@@ -52,18 +49,16 @@ class GridshareStack(Stack):
         self.settings = settings
         runtime = SharedRuntime(self, "shared", settings=settings)
 
-        self.platform = PlatformContext(self, "platform", runtime=runtime)
-        self.identity = IdentityContext(self, "identity", runtime=runtime)
-        self.devices = DevicesContext(self, "devices", runtime=runtime)
-        self.telemetry = TelemetryContext(self, "telemetry", runtime=runtime, devices_tables=self.devices.tables)
-        self.wallets = WalletsContext(self, "wallets", runtime=runtime)
-
+        # In CONTEXTS order: a construct may use what an earlier one made (telemetry reads devices' table).
+        self.contexts: dict[str, Construct] = {}
+        for context in CONTEXTS:
+            self.contexts[context] = context_construct(context)(self, context, runtime=runtime, built=self.contexts)
+        self.identity = self.contexts["identity"]
+        self.wallets = self.contexts["wallets"]
         api_functions = {
-            "platform": self.platform.api_function,
-            "identity": self.identity.api_function,
-            "devices": self.devices.api_function,
-            "telemetry": self.telemetry.api_function,
-            "wallets": self.wallets.api_function,
+            context: construct.api_function  # type: ignore[attr-defined]
+            for context, construct in self.contexts.items()
+            if hasattr(construct, "api_function")
         }
         # Every protected route verifies the token again inside its Lambda (gridshare.http.api), so each
         # context with one needs the pool's ids, a read of users (revocation) and PutItem on security

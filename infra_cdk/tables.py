@@ -1,6 +1,6 @@
 """DynamoDB tables built from the PynamoDB models, and least-privilege access to them.
 
-The models in gridshare.adapters.tables are the one source of key schemas (DESIGN.md section 2): the
+The models in the context models (gridshare.contexts) are the one source of key schemas (DESIGN.md section 2): the
 local stack creates its moto tables from the same classes, so the deployed schema cannot drift from the
 one the tests run against. Nothing here names a key or an index by hand.
 """
@@ -20,7 +20,7 @@ from pynamodb.constants import BINARY, NUMBER, STRING
 from pynamodb.indexes import GlobalSecondaryIndex, Index
 from pynamodb.models import Model
 
-from gridshare.adapters.tables import TTL_ATTRIBUTES
+from gridshare.kernel.tables import ttl_attribute
 from infra_cdk import constants
 
 # The only DynamoDB types a key may have; PynamoDB attribute classes declare theirs in `attr_type`
@@ -86,7 +86,7 @@ def table_from_model(scope: Construct, model: type[Model]) -> dynamodb.Table:
     """The production table of one PynamoDB model.
 
     On demand (traffic is bursty and small per table), point-in-time recovery on, TTL where
-    TTL_ATTRIBUTES says so, and RETAIN: deleting the stack must never delete readings or the ledger.
+    the model has a TTLAttribute, and RETAIN: deleting the stack must never delete readings or the ledger.
     CloudFormation names the table; functions learn the name from GS_TABLE_<LOGICAL>.
     """
     name = logical_name(model)
@@ -103,7 +103,7 @@ def table_from_model(scope: Construct, model: type[Model]) -> dynamodb.Table:
             point_in_time_recovery_enabled=True,
         ),
         encryption=dynamodb.TableEncryption.AWS_MANAGED,
-        time_to_live_attribute=TTL_ATTRIBUTES.get(name),
+        time_to_live_attribute=ttl_attribute(model),
         removal_policy=RemovalPolicy.RETAIN,
     )
     for index in model._indexes.values():
@@ -139,7 +139,7 @@ def grant_table_access(
 
     Each table gets CDK's read or read/write grant (scoped to the table and its indexes, never `*`);
     APPEND is PutItem on the table's own ARN only (READ_APPEND adds the read grant). The function also
-    gets the GS_TABLE_<LOGICAL> variable gridshare.adapters.tables.table_name() reads. A table the
+    gets the GS_TABLE_<LOGICAL> variable gridshare.kernel.tables.table_name() reads. A table the
     function is not given here is neither granted nor named, so a model it was not meant to use fails
     loudly instead of quietly reaching a default-named table.
     """

@@ -1,29 +1,5 @@
-"""API Gateway TOKEN authorizer: the same verification the routes run (gridshare.http.auth)."""
+"""Lambda entry point of the API Gateway TOKEN authorizer."""
 
-from __future__ import annotations
+from gridshare.identity.authorizer import handler
 
-from typing import Any
-
-from gridshare.errors import AuthenticationFailed
-from gridshare.http.auth import verify_access_token
-from gridshare.services.sessions import assert_token_current
-
-
-def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    try:
-        caller = verify_access_token(event.get("authorizationToken", ""))
-        assert_token_current(caller)  # revoked (logout, role change) or disabled: refused here too
-    except AuthenticationFailed:
-        # API Gateway answers 401 only for this exact message.
-        raise Exception("Unauthorized") from None  # noqa: B904,TRY002
-    arn_parts = event["methodArn"].split(":")
-    api_id, stage = arn_parts[5].split("/")[:2]
-    resource = ":".join(arn_parts[:5]) + f":{api_id}/{stage}/*"
-    return {
-        "principalId": caller.user_id,
-        "policyDocument": {
-            "Version": "2012-10-17",
-            "Statement": [{"Action": "execute-api:Invoke", "Effect": "Allow", "Resource": resource}],
-        },
-        "context": caller.as_context(),
-    }
+__all__ = ["handler"]

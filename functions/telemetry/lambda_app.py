@@ -1,5 +1,5 @@
 """Lambda entry point of the telemetry context's routes (API Gateway proxy events)."""
 
-from gridshare.http.app_factory import make_app
+from gridshare.app_factory import make_app
 
 app = make_app("gridshare-telemetry", ["telemetry"])

@@ -17,9 +17,9 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from gridshare import errors
 from gridshare.http import problems
 from gridshare.http.api import RouteSpec
+from gridshare.kernel import errors
 from infra_cdk import constants
 from infra_cdk.constructs.shared import LOG_RETENTION
 from infra_cdk.routes import deployed_routes

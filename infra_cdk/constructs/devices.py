@@ -1,20 +1,23 @@
 """Devices context: the per-thing IoT policy, the devices table and the devices API function.
 
-The policy document is iot_rules/policies/device.json (via gridshare.resources), scoped by
+The policy document is iot_rules/policies/device.json (via gridshare.kernel.resources), scoped by
 ${iot:Connection.Thing.ThingName}: a certificate can only connect as its own thing and publish or
 subscribe on its own topics.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from aws_cdk import Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_iot as iot
 from constructs import Construct
 
-from gridshare import resources
-from gridshare.adapters.tables import OWNERS, DeviceModel
-from gridshare.services.devices import thing_name_for
+from gridshare.contexts import owned_tables
+from gridshare.devices.models import DeviceModel
+from gridshare.devices.service import thing_name_for
+from gridshare.kernel import resources
 from infra_cdk.constructs.shared import SharedRuntime
 from infra_cdk.routes import api_handler
 from infra_cdk.tables import Access, grant_table_access, tables_for
@@ -24,11 +27,13 @@ MQTT_PORT = 8883  # IoT Core's MQTT over mutual TLS
 
 
 class DevicesContext(Construct):
-    def __init__(self, scope: Construct, construct_id: str, *, runtime: SharedRuntime) -> None:
+    def __init__(
+        self, scope: Construct, construct_id: str, *, runtime: SharedRuntime, built: Mapping[str, Construct]
+    ) -> None:
         super().__init__(scope, construct_id)
         settings = runtime.settings
         stack = Stack.of(self)
-        self.tables = tables_for(self, OWNERS[CONTEXT])
+        self.tables = tables_for(self, owned_tables(CONTEXT))
 
         # Region and account are deploy-time tokens: the document is rendered for wherever it lands.
         self.device_policy = iot.CfnPolicy(
@@ -59,7 +64,7 @@ class DevicesContext(Construct):
 
 
 def provisioning_statements(stack: Stack) -> list[iam.PolicyStatement]:
-    """IoT permissions of provisioning (gridshare.adapters.iot), each as narrow as IAM allows.
+    """IoT permissions of provisioning (gridshare.devices.iot), each as narrow as IAM allows.
 
     Things are limited to the platform's name prefix (services.devices.thing_name_for). Certificate
     ids are chosen by IoT, so certificate actions take cert/*. CreateKeysAndCertificate and
@@ -96,3 +101,6 @@ def provisioning_statements(stack: Stack) -> list[iam.PolicyStatement]:
             resources=[certificates],
         ),
     ]
+
+
+CONSTRUCT = DevicesContext

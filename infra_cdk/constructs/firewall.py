@@ -3,7 +3,7 @@
 Two rate-based rules, both per client IP over `WAF_WINDOW_S`: a tight one on the auth flows (login,
 2FA, reset and verification codes are what an attacker guesses) and a looser one on the whole API.
 Both answer a blocked request with 429 and the API's own problem+json body. The in-app lockout and
-throttling counters (gridshare.services.throttling) stay the precise defence; this layer keeps floods
+throttling counters (gridshare.identity.throttling) stay the precise defence; this layer keeps floods
 from ever reaching a Lambda. API Gateway's stage and method throttling (constructs/api.py) caps all
 clients together.
 """
@@ -17,8 +17,8 @@ from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_wafv2 as wafv2
 from constructs import Construct
 
-from gridshare import errors
 from gridshare.http import problems
+from gridshare.kernel import errors
 from infra_cdk import constants
 
 BLOCKED_BODY_KEY = "too-many-requests"

@@ -2,12 +2,13 @@
 security events), the TOKEN authorizer and the identity API function, and the narrow grant every other
 API function's route guard needs (`grant_route_guard`).
 
-Pool rules come from gridshare.resources (USER_GROUPS, PASSWORD_POLICY, token validities), the same
+Pool rules come from gridshare.kernel.resources (USER_GROUPS, PASSWORD_POLICY, token validities), the same
 facts the local stack gives moto's Cognito.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from aws_cdk import Duration, RemovalPolicy, Stack
@@ -16,14 +17,9 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
-from gridshare import resources
-from gridshare.adapters.tables import (
-    OWNERS,
-    AuthSessionModel,
-    RateLimitModel,
-    SecurityEventModel,
-    UserModel,
-)
+from gridshare.contexts import owned_tables
+from gridshare.identity.models import AuthSessionModel, RateLimitModel, SecurityEventModel, UserModel
+from gridshare.kernel import resources
 from infra_cdk import constants
 from infra_cdk.constructs.shared import SharedRuntime
 from infra_cdk.routes import api_handler
@@ -32,7 +28,7 @@ from infra_cdk.tables import Access, grant_table_access, tables_for
 CONTEXT = "identity"
 AUTHORIZER_HANDLER = "functions.identity.authorizer.handler"
 
-# The IAM-governed calls the identity API makes (gridshare.adapters.cognito): register adds the user to its
+# The IAM-governed calls the identity API makes (gridshare.identity.cognito): register adds the user to its
 # group; verify-email confirms and marks the address verified; reset-password sets the new password;
 # logout, reset and role changes sign the user out everywhere; admins change groups (roles) and
 # enable/disable accounts. SignUp and InitiateAuth (password and refresh) are public Cognito APIs that
@@ -92,10 +88,12 @@ def password_policy(policy: dict[str, Any]) -> cognito.PasswordPolicy:
 
 
 class IdentityContext(Construct):
-    def __init__(self, scope: Construct, construct_id: str, *, runtime: SharedRuntime) -> None:
+    def __init__(
+        self, scope: Construct, construct_id: str, *, runtime: SharedRuntime, built: Mapping[str, Construct]
+    ) -> None:
         super().__init__(scope, construct_id)
         settings = runtime.settings
-        self.tables = tables_for(self, OWNERS[CONTEXT])
+        self.tables = tables_for(self, owned_tables(CONTEXT))
 
         # Usernames are our user ids (ULIDs); people sign in with their email through the alias.
         # Cognito sends no email of its own: the identity service mails and checks its own codes.
@@ -190,3 +188,6 @@ class IdentityContext(Construct):
         verification uses the pool's public JWKS, no IAM permission)."""
         function.add_environment("GS_USER_POOL_ID", self.user_pool.user_pool_id)
         function.add_environment("GS_USER_POOL_CLIENT_ID", self.user_pool_client.user_pool_client_id)
+
+
+CONSTRUCT = IdentityContext

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from constructs import Construct
 
 from infra_cdk.constructs.shared import SharedRuntime
@@ -11,7 +13,9 @@ CONTEXT = "platform"
 
 
 class PlatformContext(Construct):
-    def __init__(self, scope: Construct, construct_id: str, *, runtime: SharedRuntime) -> None:
+    def __init__(
+        self, scope: Construct, construct_id: str, *, runtime: SharedRuntime, built: Mapping[str, Construct]
+    ) -> None:
         super().__init__(scope, construct_id)
         self.api_function = runtime.create_function(
             self,
@@ -20,3 +24,6 @@ class PlatformContext(Construct):
             service="platform-api",
             description="Public routes: /health and /v1/openapi.json",
         )
+
+
+CONSTRUCT = PlatformContext

@@ -23,7 +23,7 @@ from constructs import Construct
 
 import functions as functions_package
 import gridshare as gridshare_package
-from gridshare.resources import REPO_ROOT
+from gridshare.kernel.resources import REPO_ROOT
 from infra_cdk import constants
 from infra_cdk.settings import DeploySettings
 

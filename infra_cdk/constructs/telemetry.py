@@ -1,6 +1,6 @@
 """Telemetry context: the IoT topic rules, the queues behind them, ingest, and the readings API.
 
-Queues and event sources come from gridshare.resources, rules from iot_rules/*.json (via
+Queues and event sources come from gridshare.kernel.resources, rules from iot_rules/*.json (via
 resources.topic_rules()): the same facts the local stack's rule bridge and pollers run on. Every queue
 has a dead-letter queue and an alarm on it; a queue nobody consumes (the rules' error queue) is alarmed
 on directly, since any message in it is a failure.
@@ -21,22 +21,17 @@ from aws_cdk import aws_lambda_event_sources as event_sources
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from gridshare import resources
-from gridshare.adapters.tables import (
-    OWNERS,
-    DeadLetterModel,
-    DeviceModel,
-    LatestReadingModel,
-    RawReadingModel,
-    RollupModel,
-)
+from gridshare.contexts import owned_tables
+from gridshare.devices.models import DeviceModel
+from gridshare.kernel import resources
+from gridshare.telemetry.models import DeadLetterModel, LatestReadingModel, RawReadingModel, RollupModel
 from infra_cdk.constructs.shared import SharedRuntime
 from infra_cdk.routes import api_handler
 from infra_cdk.tables import Access, grant_table_access, tables_for
 
 CONTEXT = "telemetry"
 
-# What each function's code touches (gridshare.services.telemetry and its adapters). Ingest writes
+# What each function's code touches (gridshare.telemetry.service and its adapters). Ingest writes
 # readings, rollups, the latest reading and dead letters, and looks devices up by thing name. The API
 # reads all of those, and its dead-letter replay runs the ingest path in-process, so it writes the
 # same tables ingest does. Neither may write the devices table.
@@ -72,11 +67,14 @@ class TelemetryContext(Construct):
         construct_id: str,
         *,
         runtime: SharedRuntime,
-        devices_tables: Mapping[str, dynamodb.Table],
+        built: Mapping[str, Construct],
     ) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
-        self.tables = tables_for(self, OWNERS[CONTEXT])
+        self.tables = tables_for(self, owned_tables(CONTEXT))
+        # Ingest resolves thing names through the devices service: a read-only grant on the devices table
+        # (docs/decisions/0005-context-first-layout.md).
+        devices_tables: Mapping[str, dynamodb.Table] = built["devices"].tables  # type: ignore[attr-defined]
         tables = {**self.tables, **devices_tables}
 
         self.queues: dict[str, sqs.Queue] = {}
@@ -250,3 +248,6 @@ class TimestreamHistory(Construct):
             "timestream=true: Timestream for LiveAnalytics is closed to new customers; nothing is "
             "provisioned. History is served from the DynamoDB rollups.",
         )
+
+
+CONSTRUCT = TelemetryContext

@@ -1,7 +1,7 @@
 """Wallets context: the ledger and wallet tables, the Stripe secret, the wallets API function, and the
 alarms that say when money stops moving.
 
-Tables come from gridshare.adapters.tables (OWNERS["wallets"]). The ledger's transactions and entries
+Tables come from the context models (gridshare.contexts) (OWNERS["wallets"]). The ledger's transactions and entries
 are append-only (issue 5: corrections are reversals, never edits), so the function may read them and
 PutItem them (a TransactWriteItems Put is authorized as PutItem), never update or delete one: IAM, not
 only the hash chain, keeps an intruder in the function from rewriting history. Balances (the account
@@ -9,7 +9,7 @@ items) are updated in place, so they are read/write, as are payments, withdrawal
 and idempotency keys.
 
 The Stripe secret holds `{"apiKey": "sk_live_or_test...", "webhookSecrets": ["whsec_...", ...]}` (the
-shape `gridshare.settings.Settings.stripe_secret_arn` documents and the local stack provisions). The
+shape `gridshare.kernel.settings.Settings.stripe_secret_arn` documents and the local stack provisions). The
 stack creates it with a generated placeholder key that Stripe refuses and no webhook secret (every delivery
 is refused), so an unconfigured deployment fails closed; an operator puts the real value once (see
 infra_cdk/README.md). The function reads it at run time (GS_STRIPE_SECRET_ARN, GetSecretValue on that
@@ -19,6 +19,7 @@ one secret), so the key never enters the template or the function's environment.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Final
 
 from aws_cdk import Duration
@@ -29,17 +30,10 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
-from gridshare.adapters.tables import (
-    OWNERS,
-    IdempotencyKeyModel,
-    LedgerAccountModel,
-    LedgerEntryModel,
-    LedgerTransactionModel,
-    PaymentModel,
-    RefundModel,
-    StripeEventModel,
-    WithdrawalModel,
-)
+from gridshare.contexts import owned_tables
+from gridshare.http.idempotency import IdempotencyKeyModel
+from gridshare.ledger.models import LedgerAccountModel, LedgerEntryModel, LedgerTransactionModel
+from gridshare.wallets.models import PaymentModel, RefundModel, StripeEventModel, WithdrawalModel
 from infra_cdk import constants
 from infra_cdk.constructs.shared import SharedRuntime
 from infra_cdk.routes import api_handler
@@ -47,7 +41,7 @@ from infra_cdk.tables import Access, grant_table_access, tables_for
 
 CONTEXT = "wallets"
 
-# What the wallets API touches (gridshare.services.wallets, gridshare.adapters.ledger_store).
+# What the wallets API touches (gridshare.wallets.service, gridshare.ledger.store).
 API_TABLES = {
     LedgerTransactionModel: Access.READ_APPEND,  # conditional put of the id; replays read it back
     LedgerEntryModel: Access.READ_APPEND,  # append-only, hash-chained per account
@@ -59,7 +53,7 @@ API_TABLES = {
     RefundModel: Access.READ_WRITE,  # reserved on the payment in one transaction, then settled
 }
 
-STRIPE_SECRET_ENV: Final = "GS_STRIPE_SECRET_ARN"  # gridshare.settings.Settings.stripe_secret_arn
+STRIPE_SECRET_ENV: Final = "GS_STRIPE_SECRET_ARN"  # gridshare.kernel.settings.Settings.stripe_secret_arn
 # The secret's JSON as the stack creates it: apiKey is generated (random, not an `sk_` key: Stripe refuses it)
 # and there is no webhook secret, so every delivery is refused until an operator puts the real value. Never a
 # known placeholder: a webhook signed with a secret anyone can read in this file would credit wallets.
@@ -74,14 +68,16 @@ WEBHOOK_REFUSALS_THRESHOLD: Final = 10  # 4xx answers to the webhook in 15 minut
 
 
 class WalletsContext(Construct):
-    def __init__(self, scope: Construct, construct_id: str, *, runtime: SharedRuntime) -> None:
+    def __init__(
+        self, scope: Construct, construct_id: str, *, runtime: SharedRuntime, built: Mapping[str, Construct]
+    ) -> None:
         super().__init__(scope, construct_id)
         # A wallet table the function is not granted would reach a default-named table and fail at run time:
         # fail the synth instead, and say which model needs a grant level here.
-        ungranted = sorted(m.Meta.logical_name for m in set(OWNERS[CONTEXT]) - set(API_TABLES))
+        ungranted = sorted(m.Meta.logical_name for m in set(owned_tables(CONTEXT)) - set(API_TABLES))
         if ungranted:
             raise ValueError(f"wallet tables without an access level in constructs/wallets.py API_TABLES: {ungranted}")
-        self.tables = tables_for(self, OWNERS[CONTEXT])
+        self.tables = tables_for(self, owned_tables(CONTEXT))
 
         self.stripe_secret = secretsmanager.Secret(
             self,
@@ -201,3 +197,6 @@ def _alarm_above(
         evaluation_periods=1,
         treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
     )
+
+
+CONSTRUCT = WalletsContext

@@ -68,7 +68,7 @@ def _cmd_admin_create(args: argparse.Namespace) -> int:
     from gridshare_local.stack import attach_to_running_stack
 
     attach_to_running_stack()
-    from gridshare.services.identity import IdentityService
+    from gridshare.identity.service import IdentityService
 
     password = args.password or os.environ.get("GS_ADMIN_PASSWORD") or getpass.getpass("Password: ")
     user = IdentityService.default().create_admin(args.email, password, args.name)
@@ -116,9 +116,9 @@ def _cmd_ledger_verify(args: argparse.Namespace) -> int:
     from gridshare_local.stack import attach_to_running_stack
 
     attach_to_running_stack()
-    from gridshare.adapters.aws import client
-    from gridshare.adapters.ledger_store import LedgerStore
-    from gridshare.adapters.tables import LedgerEntryModel, LedgerTransactionModel
+    from gridshare.kernel.aws import client
+    from gridshare.ledger.models import LedgerEntryModel, LedgerTransactionModel
+    from gridshare.ledger.store import LedgerStore
 
     store = LedgerStore()
     problems = store.verify()
@@ -145,7 +145,7 @@ def _cmd_ledger_verify(args: argparse.Namespace) -> int:
 
 
 def _cmd_openapi(args: argparse.Namespace) -> int:
-    from gridshare.http.app_factory import make_app
+    from gridshare.app_factory import make_app
     from gridshare.http.openapi import build_openapi
 
     make_app("gridshare")

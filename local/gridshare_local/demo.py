@@ -92,7 +92,7 @@ def _wait_stored(s: Any, api: str, fleet: list[Any], readings: int, timeout: flo
 def _dead_letters(stack: Any, api: str, timeout: float = 30) -> list[dict[str, Any]]:
     import requests
 
-    from gridshare.services.identity import IdentityService
+    from gridshare.identity.service import IdentityService
 
     IdentityService.default().create_admin("demo-admin@example.com", "Demo-Adm1n-Passw0rd", "Demo Admin")
     token = requests.post(

@@ -9,7 +9,7 @@ import re
 from typing import Any
 
 from gridshare.http.api import ApiBlueprint, QueryModel
-from gridshare.settings import get_settings
+from gridshare.kernel.settings import get_settings
 
 api = ApiBlueprint("local")
 CODE = re.compile(r"\b(\d{6})\b")

@@ -1,7 +1,7 @@
 """Creates, in moto, the resources the CDK app defines, from the same sources.
 
 Tables from the PynamoDB models, Cognito groups and password policy, queues and event sources from
-gridshare.resources, the device policy and CA registration for IoT, the Stripe secret (the JSON shape
+gridshare.kernel.resources, the device policy and CA registration for IoT, the Stripe secret (the JSON shape
 infra_cdk/constructs/wallets.py creates; tests/infra checks the two agree). Returns the environment the
 functions need (what CDK passes as Lambda environment variables).
 """
@@ -14,8 +14,8 @@ from typing import Any
 
 import boto3
 
-from gridshare import resources
-from gridshare.adapters.tables import ensure_tables
+from gridshare.contexts import ensure_tables
+from gridshare.kernel import resources
 
 ACCOUNT = "123456789012"
 STRIPE_SECRET_NAME = "gridshare/stripe"

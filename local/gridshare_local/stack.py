@@ -79,8 +79,8 @@ class LocalStack:
         self.state_dir.chmod(self.state_dir.stat().st_mode | 0o711)
         self._start_moto()
         ca = self._local_ca()
-        from gridshare.adapters.aws import reset_clients
-        from gridshare.settings import reset_settings
+        from gridshare.kernel.aws import reset_clients
+        from gridshare.kernel.settings import reset_settings
         from gridshare_local.provision import StripeCredentials, provision
 
         reset_settings()
@@ -236,7 +236,7 @@ class LocalStack:
         self._broker = MosquittoBroker(self.state_dir, ca, host=self.host, port=self.mqtt_port)
         self._broker.start()
         cert, key, ca_path = self._broker.client_credentials("gridshare-backend-bridge")
-        from gridshare import resources
+        from gridshare.kernel import resources
 
         self._bridge = RuleBridge(
             load_rules(resources.IOT_RULES_DIR), self.host, self.mqtt_port, cert, key, ca_path, self._deliver
@@ -255,7 +255,7 @@ class LocalStack:
     def _start_pollers(self) -> None:
         import boto3
 
-        from gridshare import resources
+        from gridshare.kernel import resources
         from gridshare_local.lambda_runtime import QueuePoller
 
         sqs = boto3.client("sqs", region_name=REGION)
@@ -279,7 +279,7 @@ class LocalStack:
 
         if not self.access_log:
             ChaliceRequestHandler.log_message = lambda *_args: None  # type: ignore[method-assign]
-        from gridshare.http.app_factory import make_app
+        from gridshare.app_factory import make_app
         from gridshare_local import outbox
 
         app = make_app("gridshare")
@@ -304,8 +304,8 @@ def attach_to_running_stack(state_dir: Path | None = None) -> dict[str, str]:
         raise SystemExit(f"No running local stack found ({path} is missing): start one with `gridshare up`.")
     env = json.loads(path.read_text())
     os.environ.update(env)
-    from gridshare.adapters.aws import reset_clients
-    from gridshare.settings import reset_settings
+    from gridshare.kernel.aws import reset_clients
+    from gridshare.kernel.settings import reset_settings
 
     reset_settings()
     reset_clients()

@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from gridshare.domain import totp
+from gridshare.identity import totp
 from tests.e2e.conftest import Stack
 
 pytestmark = pytest.mark.e2e

@@ -1,7 +1,7 @@
 """The synthesized CDK app: what it must hold, what each function may touch, and that cfn-lint accepts it.
 
 The app is synthesized once per module, in-process and offline (no bundling, no network). Expectations
-come from the same sources of truth the app reads (PynamoDB models, gridshare.resources, iot_rules/,
+come from the same sources of truth the app reads (PynamoDB models, gridshare.kernel.resources, iot_rules/,
 the route table), so these tests catch a construct that drifts from them, not a copy of them.
 """
 
@@ -18,38 +18,26 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Template
 
-from gridshare import resources
-from gridshare.adapters.tables import (
-    ALL_MODELS,
-    OWNERS,
-    TTL_ATTRIBUTES,
-    AuthSessionModel,
-    DeadLetterModel,
-    DeviceModel,
-    IdempotencyKeyModel,
-    LatestReadingModel,
-    LedgerAccountModel,
-    LedgerEntryModel,
-    LedgerTransactionModel,
-    PaymentModel,
-    RateLimitModel,
-    RawReadingModel,
-    RefundModel,
-    RollupModel,
-    SecurityEventModel,
-    StripeEventModel,
-    UserModel,
-    WithdrawalModel,
-    table_name,
-)
+from gridshare.app_factory import make_app
+from gridshare.contexts import all_tables, table_owners
+from gridshare.devices.models import DeviceModel
 from gridshare.http.api import ROUTES, RouteSpec
-from gridshare.http.app_factory import make_app
+from gridshare.http.idempotency import IdempotencyKeyModel
 from gridshare.http.problems import PROBLEM_CONTENT_TYPE
+from gridshare.identity.models import AuthSessionModel, RateLimitModel, SecurityEventModel, UserModel
+from gridshare.kernel import resources
+from gridshare.kernel.tables import table_name, ttl_attribute
+from gridshare.ledger.models import LedgerAccountModel, LedgerEntryModel, LedgerTransactionModel
+from gridshare.telemetry.models import DeadLetterModel, LatestReadingModel, RawReadingModel, RollupModel
+from gridshare.wallets.models import PaymentModel, RefundModel, StripeEventModel, WithdrawalModel
 from infra_cdk import constants
 from infra_cdk.app import build_app
 from infra_cdk.stack import CORS_ORIGINS_ENV
 
 REPO = Path(__file__).resolve().parents[2]
+ALL_MODELS = all_tables()
+OWNERS = table_owners()
+TTL_ATTRIBUTES = {m.Meta.logical_name: a for m in ALL_MODELS if (a := ttl_attribute(m))}
 WRITE_ACTIONS = {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"}
 IOT_DEVICE_ACTIONS = {"iot:Connect", "iot:Publish", "iot:Subscribe", "iot:Receive"}
 THING_VARIABLE = "${iot:Connection.Thing.ThingName}"
@@ -222,7 +210,12 @@ def test_tables_are_on_demand_recoverable_and_retained(template: dict[str, Any])
 
 
 def test_ttl_only_where_declared(template: dict[str, Any]) -> None:
-    assert TTL_ATTRIBUTES.get("telemetry_raw"), "raw readings must expire"
+    assert TTL_ATTRIBUTES == {
+        "telemetry_raw": "expires_at",
+        "auth_sessions": "expires_at",
+        "rate_limits": "expires_at",
+        "idempotency_keys": "expires_at",
+    }, "raw readings, sessions, rate counters and idempotency records expire; nothing else does"
     ids = table_ids(template)
     for name, logical_id in ids.items():
         ttl = template["Resources"][logical_id]["Properties"].get("TimeToLiveSpecification")
@@ -461,8 +454,8 @@ COGNITO_CLI_ONLY = {"admin_create_user"}
 
 
 def cognito_calls_needing_iam() -> set[str]:
-    """IAM actions of the calls gridshare.adapters.cognito makes on its boto3 client (`self._idp.x(`)."""
-    source = (REPO / "layers" / "gridshare" / "gridshare" / "adapters" / "cognito.py").read_text()
+    """IAM actions of the calls gridshare.identity.cognito makes on its boto3 client (`self._idp.x(`)."""
+    source = (REPO / "layers" / "gridshare" / "gridshare" / "identity" / "cognito.py").read_text()
     calls = set(re.findall(r"self\._idp\.([a-z_]+)\(", source))
     assert calls, "no Cognito calls found: did the adapter move?"
     return {
@@ -888,7 +881,7 @@ def test_stripe_secret_has_the_shape_the_local_stack_provisions_and_no_real_key(
 
 
 def test_stripe_settings_are_the_ones_the_code_reads(monkeypatch: pytest.MonkeyPatch) -> None:
-    from gridshare.settings import get_settings, reset_settings
+    from gridshare.kernel.settings import get_settings, reset_settings
 
     monkeypatch.setenv("GS_STRIPE_SECRET_ARN", "arn:aws:secretsmanager:eu-west-1:1:secret:stripe-AbCdEf")
     monkeypatch.setenv("GS_STRIPE_API_BASE", "http://127.0.0.1:12111")
@@ -1059,7 +1052,7 @@ def test_cors_origins_reach_every_api_function(
 
 
 def test_cors_variable_is_the_one_the_code_reads(monkeypatch: pytest.MonkeyPatch) -> None:
-    from gridshare.settings import get_settings, reset_settings
+    from gridshare.kernel.settings import get_settings, reset_settings
 
     monkeypatch.setenv(CORS_ORIGINS_ENV, "https://a.example, https://b.example")
     reset_settings()

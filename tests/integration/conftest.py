@@ -17,13 +17,13 @@ from moto import mock_aws
 
 
 def _reset_caches() -> None:
-    from gridshare.adapters.aws import reset_clients
-    from gridshare.adapters.tables import ALL_MODELS
-    from gridshare.settings import reset_settings
+    from gridshare.contexts import all_tables
+    from gridshare.kernel.aws import reset_clients
+    from gridshare.kernel.settings import reset_settings
 
     reset_settings()
     reset_clients()
-    for model in ALL_MODELS:
+    for model in all_tables():
         model._connection = None  # PynamoDB caches a botocore client per model
 
 
@@ -71,7 +71,7 @@ class Api:
 
 @pytest.fixture
 def api(aws: dict[str, str]) -> Iterator[Api]:
-    from gridshare.http.app_factory import make_app
+    from gridshare.app_factory import make_app
     from gridshare_local import outbox
 
     app = make_app("gridshare-test")
@@ -95,7 +95,7 @@ def register_user(api: Api, email: str, role: str = "prosumer", password: str = 
 
 
 def create_admin(email: str = "admin@example.com", password: str = "Adm1nPassw0rd") -> None:
-    from gridshare.services.identity import IdentityService
+    from gridshare.identity.service import IdentityService
 
     IdentityService.default().create_admin(email, password, "Admin")
 

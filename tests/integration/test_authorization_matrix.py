@@ -161,7 +161,7 @@ def _now_ms() -> int:
 
 
 def _ingest(thing: str, payload: str) -> None:
-    from functions.telemetry import ingest
+    from gridshare.telemetry import ingest
     from gridshare_local.lambda_runtime import LambdaContext
 
     ingest._service = None
@@ -175,7 +175,7 @@ def _set_up_members(api: Api, roles: tuple[str, ...]) -> dict[tuple[str, str], M
     registers as a prosumer, provisions its device, is promoted by an admin, and logs in again (a role
     change revokes the old tokens).
     """
-    from functions.identity.api import RegisterBody
+    from gridshare.identity.api import RegisterBody
 
     registrable = set(typing.get_args(RegisterBody.model_fields["role"].annotation))  # never admin or operator
     assert "prosumer" in registrable and not registrable & {"admin", "operator"}
@@ -211,7 +211,7 @@ def _set_up_members(api: Api, roles: tuple[str, ...]) -> dict[tuple[str, str], M
 
 
 def _dead_letter_id() -> str:
-    from gridshare.adapters.tables import DeadLetterModel
+    from gridshare.telemetry.models import DeadLetterModel
 
     _ingest(UNKNOWN_THING, json.dumps({"ts": _now_ms(), "seq": 1, "metrics": {"power_w": 1.0}}))
     letters = [letter for letter in DeadLetterModel.scan() if letter.thing_name == UNKNOWN_THING]
@@ -222,8 +222,8 @@ def _dead_letter_id() -> str:
 # ------------------------------------------------------------------------------------ the bodies
 def _totp_enable_body(member: Member | None) -> dict[str, Any]:
     """A real code of the pending secret from /v1/auth/2fa/setup (the set-up phase ran before)."""
-    from gridshare.adapters.tables import UserModel
-    from gridshare.domain import totp
+    from gridshare.identity import totp
+    from gridshare.identity.models import UserModel
 
     if member is None:
         return {"code": "000000"}
@@ -233,8 +233,8 @@ def _totp_enable_body(member: Member | None) -> dict[str, Any]:
 
 def _totp_disable_body(member: Member | None) -> dict[str, Any]:
     """A real code of the enabled secret, for a step after the one enabling used (a code works once)."""
-    from gridshare.adapters.tables import UserModel
-    from gridshare.domain import totp
+    from gridshare.identity import totp
+    from gridshare.identity.models import UserModel
 
     if member is None:
         return {"code": "000000"}
@@ -317,8 +317,8 @@ class Case:
 
 
 def deployed_routes() -> list[Any]:
+    from gridshare.app_factory import make_app
     from gridshare.http.api import ROUTES
-    from gridshare.http.app_factory import make_app
 
     make_app("authorization-matrix")
     seen: dict[tuple[str, str], Any] = {}
@@ -434,7 +434,7 @@ def leaks(body: str, caller: Member | None, members: dict[tuple[str, str], Membe
 def test_authorization_matrix(
     api: Api, capsys: pytest.CaptureFixture[str], record_property: Callable[[str, object], None]
 ) -> None:
-    from gridshare.http.auth import ROLE_ORDER
+    from gridshare.kernel.roles import ROLE_ORDER
 
     started = time.monotonic()
     roles = tuple(ROLE_ORDER)

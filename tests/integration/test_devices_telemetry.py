@@ -40,7 +40,7 @@ def _sqs_event(thing: str, payload: bytes | str, received_at: int | None = None)
 
 
 def _ingest(thing: str, payload: bytes | str) -> dict[str, Any]:
-    from functions.telemetry import ingest
+    from gridshare.telemetry import ingest
     from gridshare_local.lambda_runtime import LambdaContext
 
     ingest._service = None
@@ -225,7 +225,7 @@ def test_history_validates_its_query(api: Api) -> None:
 
 
 def test_replay_stores_a_message_once_its_device_is_known(api: Api) -> None:
-    from gridshare.adapters.tables import DeviceModel
+    from gridshare.devices.models import DeviceModel
 
     # Given a reading that arrived while the device's record was not written yet (provisioning race)
     token = register_user(api, "race@example.com")["accessToken"]
@@ -255,7 +255,7 @@ def test_replay_stores_a_message_once_its_device_is_known(api: Api) -> None:
 
 
 def test_an_sqs_body_that_is_not_the_rule_projection_is_dead_lettered_once(api: Api) -> None:
-    from functions.telemetry import ingest
+    from gridshare.telemetry import ingest
     from gridshare_local.lambda_runtime import LambdaContext
 
     event = _sqs_event("ignored", "{}")

@@ -130,7 +130,7 @@ def _bad_tokens(access_token: str, id_token: str) -> dict[str, str]:
 
 
 def test_authorizer_allows_a_real_token_for_the_whole_stage(api: Api) -> None:
-    from functions.identity import authorizer
+    from gridshare.identity import authorizer
 
     # Given a registered user's access token, sent by API Gateway as the TOKEN authorizer event
     login = register_user(api, "authorized@example.com", role="consumer")
@@ -159,7 +159,7 @@ def test_authorizer_allows_a_real_token_for_the_whole_stage(api: Api) -> None:
 
 
 def test_authorizer_refuses_forged_garbage_and_expired_tokens(api: Api) -> None:
-    from functions.identity import authorizer
+    from gridshare.identity import authorizer
 
     # Given a real user's tokens and forgeries built from them
     login = register_user(api, "forger@example.com")
@@ -272,7 +272,7 @@ def test_each_lambda_holds_only_its_own_contexts_routes(api: Api) -> None:
 
 
 def _ingest(event: dict[str, Any]) -> dict[str, Any]:
-    from functions.telemetry import ingest
+    from gridshare.telemetry import ingest
 
     ingest._service = None  # a fresh container: no device cached from an earlier delivery
     return ingest.handler(event, _context("telemetry-ingest"))
@@ -327,7 +327,7 @@ def test_ingest_stores_the_valid_reading_dead_letters_the_rest_and_is_idempotent
 
 
 def test_a_throttled_write_fails_only_its_record(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
-    from gridshare.adapters.telemetry_store import TelemetryStore
+    from gridshare.telemetry.store import TelemetryStore
 
     # Given the rule's batch plus a second valid reading, 5 s after the first
     token = register_user(api, "throttled@example.com")["accessToken"]

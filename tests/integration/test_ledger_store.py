@@ -31,16 +31,17 @@ from botocore.exceptions import EndpointConnectionError
 from moto import mock_aws
 from moto.core.models import botocore_stubber
 
-from gridshare.adapters import aws
-from gridshare.adapters.ledger_store import LedgerBusy, LedgerStore, LedgerUnavailable
-from gridshare.adapters.tables import LEDGER_MODELS, LedgerAccountModel, LedgerEntryModel, entry_pk
-from gridshare.domain import ledger as L
-from gridshare.domain.ledger import (
+from gridshare.kernel import aws
+from gridshare.ledger import core as L
+from gridshare.ledger.core import (
     DuplicateTransactionConflict,
     InsufficientFunds,
     Ledger,
     Transaction,
 )
+from gridshare.ledger.models import TABLES as LEDGER_MODELS
+from gridshare.ledger.models import LedgerAccountModel, LedgerEntryModel, entry_pk
+from gridshare.ledger.store import LedgerBusy, LedgerStore, LedgerUnavailable
 
 T0 = 1_767_225_600_000
 USERS = ("alice", "bob", "carol", "dave")
@@ -149,7 +150,7 @@ def test_the_balance_condition_is_enforced_by_dynamodb_too(store: LedgerStore, m
     (Without the pre-check the store cannot tell an overdraft from a moved head, so it retries and gives
     up: what matters here is that DynamoDB never applied it.)"""
     store.post(L.topup("t1", "alice", 100, "EUR", created_at=T0))
-    monkeypatch.setattr("gridshare.adapters.ledger_store.check_funds", lambda tx, heads: None)
+    monkeypatch.setattr("gridshare.ledger.store.check_funds", lambda tx, heads: None)
     with pytest.raises(LedgerBusy):
         store.post(L.transfer("x1", "alice", "bob", 101, "EUR", created_at=T0))
     assert store.balance("user:alice:wallet:EUR") == 100 and store.transaction("x1") is None
@@ -456,7 +457,7 @@ def test_random_history_matches_the_in_memory_ledger(fast_moto: None, store: Led
 # Faults
 # --------------------------------------------------------------------------------------------------
 
-MAX_SDK_ATTEMPTS = 5  # gridshare.adapters.aws._CONFIG
+MAX_SDK_ATTEMPTS = 5  # gridshare.kernel.aws._CONFIG
 
 
 class _Body:

@@ -16,8 +16,11 @@ def test_a_due_schedule_delivers_its_input_to_sqs(aws: dict[str, str]) -> None:
     url = sqs.create_queue(QueueName="clock-target")["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     boto3.client("scheduler").create_schedule(
-        Name="mark-offline", ScheduleExpression="rate(5 minutes)", FlexibleTimeWindow={"Mode": "OFF"},
-        Target={"Arn": arn, "RoleArn": "arn:aws:iam::123456789012:role/scheduler", "Input": '{"job": "offline"}'})
+        Name="mark-offline",
+        ScheduleExpression="rate(5 minutes)",
+        FlexibleTimeWindow={"Mode": "OFF"},
+        Target={"Arn": arn, "RoleArn": "arn:aws:iam::123456789012:role/scheduler", "Input": '{"job": "offline"}'},
+    )
     now = [datetime(2026, 11, 24, 12, 0, tzinfo=UTC)]
     clock = LocalClock("us-east-1", invoke_lambda=lambda *_: None, now=lambda: now[0])
 

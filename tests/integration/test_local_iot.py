@@ -66,9 +66,7 @@ class Collector:
         self, predicate: Callable[[str, dict[str, Any], dict[str, Any]], bool], timeout: float = TIMEOUT
     ) -> tuple[str, dict[str, Any], dict[str, Any]]:
         with self._condition:
-            found = self._condition.wait_for(
-                lambda: next((d for d in self.deliveries if predicate(*d)), None), timeout
-            )
+            found = self._condition.wait_for(lambda: next((d for d in self.deliveries if predicate(*d)), None), timeout)
         assert found, f"no matching delivery within {timeout}s; got {self.deliveries}"
         return found
 
@@ -76,8 +74,11 @@ class Collector:
         """The telemetry rule's message for a payload carrying ``marker``, sent by ``thing``."""
 
         def predicate(rule: str, action: dict[str, Any], message: dict[str, Any]) -> bool:
-            return (action == INGEST and message.get("thing_name") == thing
-                    and marker.encode() in base64.b64decode(message["payload"]))
+            return (
+                action == INGEST
+                and message.get("thing_name") == thing
+                and marker.encode() in base64.b64decode(message["payload"])
+            )
 
         return self.wait_for(predicate)[2]
 
@@ -136,8 +137,9 @@ def iot() -> Iterator[LocalIot]:
                 actions=[{"sqs": {"queue": "all"}}],
             )
             collector = Collector()
-            bridge = RuleBridge([*load_rules(REPO / "iot_rules"), everything], HOST, broker.port,
-                                cert, key, ca_path, collector)
+            bridge = RuleBridge(
+                [*load_rules(REPO / "iot_rules"), everything], HOST, broker.port, cert, key, ca_path, collector
+            )
             started = time.monotonic()
             bridge.start(timeout=TIMEOUT)
             timings["bridge_start_s"] = time.monotonic() - started
@@ -197,9 +199,7 @@ class Mqtt5Device:
         self.stopped.wait(TIMEOUT)
 
     def publish(self, topic: str, payload: bytes) -> mqtt5.PubackReasonCode:
-        future = self.client.publish(
-            mqtt5.PublishPacket(topic=topic, payload=payload, qos=mqtt5.QoS.AT_LEAST_ONCE)
-        )
+        future = self.client.publish(mqtt5.PublishPacket(topic=topic, payload=payload, qos=mqtt5.QoS.AT_LEAST_ONCE))
         return future.result(TIMEOUT).puback.reason_code
 
     def subscribe(self, *topic_filters: str) -> list[mqtt5.SubackReasonCode]:
@@ -210,17 +210,21 @@ class Mqtt5Device:
 
     def wait_received(self, topic: str, timeout: float = TIMEOUT) -> bytes:
         with self._condition:
-            found = self._condition.wait_for(
-                lambda: next((p for t, p in self.received if t == topic), None), timeout
-            )
+            found = self._condition.wait_for(lambda: next((p for t, p in self.received if t == topic), None), timeout)
         assert found is not None, f"nothing received on {topic}; got {self.received}"
         return found
 
 
 def mqtt311_connection(iot: LocalIot, thing: str, cert: Path, key: Path) -> mqtt.Connection:
     return mqtt_connection_builder.mtls_from_path(
-        cert_filepath=str(cert), pri_key_filepath=str(key), endpoint=HOST, port=iot.port,
-        ca_filepath=str(iot.broker.ca_path), client_id=thing, clean_session=True, keep_alive_secs=30,
+        cert_filepath=str(cert),
+        pri_key_filepath=str(key),
+        endpoint=HOST,
+        port=iot.port,
+        ca_filepath=str(iot.broker.ca_path),
+        client_id=thing,
+        clean_session=True,
+        keep_alive_secs=30,
     )
 
 
@@ -247,8 +251,7 @@ def mqtt_probe(port: int, ca: Path, cert: Path | None = None, key: Path | None =
 
 
 def telemetry(marker: str, **extra: Any) -> bytes:
-    return json.dumps({"marker": marker, "ts": int(time.time() * 1000), "metrics": {"power_w": 420},
-                       **extra}).encode()
+    return json.dumps({"marker": marker, "ts": int(time.time() * 1000), "metrics": {"power_w": 420}, **extra}).encode()
 
 
 class BrokerLog:
@@ -260,7 +263,7 @@ class BrokerLog:
 
     def wait_for(self, text: str, timeout: float = TIMEOUT) -> None:
         deadline = time.monotonic() + timeout
-        while text not in (content := self.path.read_bytes()[self.offset:].decode(errors="replace")):
+        while text not in (content := self.path.read_bytes()[self.offset :].decode(errors="replace")):
             assert time.monotonic() < deadline, f"{text!r} not in the broker log:\n{content}"
             time.sleep(0.02)
 
@@ -288,17 +291,24 @@ def test_device_telemetry_reaches_the_rule_target(iot: LocalIot) -> None:
         # A marker last: once both rules have seen it, every earlier copy has been delivered too.
         assert device.publish("gs/v1/meter-0001/telemetry", telemetry("t3")) == 0
         iot.collector.wait_ingest("meter-0001", "t3")
-        iot.collector.wait_for(lambda rule, action, msg: rule == "gs_all_v1"
-                               and msg["topic"] == "gs/v1/meter-0001/telemetry"
-                               and b'"t3"' in base64.b64decode(msg["raw"]))
+        iot.collector.wait_for(
+            lambda rule, action, msg: (
+                rule == "gs_all_v1"
+                and msg["topic"] == "gs/v1/meter-0001/telemetry"
+                and b'"t3"' in base64.b64decode(msg["raw"])
+            )
+        )
 
     # The overlapping gs/v1/# rule ran once per message, and so did the telemetry rule: Mosquitto sends
     # one copy per matching subscription, and the bridge uses subscription identifiers to tell them apart.
     def count(rule_name: str) -> int:
-        return len(iot.collector.matching(
-            lambda rule, action, msg: rule == rule_name
-            and "meter-0001" in (msg.get("topic") or msg.get("thing_name", ""))
-        ))
+        return len(
+            iot.collector.matching(
+                lambda rule, action, msg: (
+                    rule == rule_name and "meter-0001" in (msg.get("topic") or msg.get("thing_name", ""))
+                )
+            )
+        )
 
     assert count("gs_telemetry_v1") == 3
     assert count("gs_all_v1") == 3
@@ -342,8 +352,9 @@ def test_commands_reach_only_their_device(iot: LocalIot) -> None:
         backend.connect().result(TIMEOUT)
         try:
             for thing in ("battery-0002", "battery-0001"):  # the other device's first
-                future, _ = backend.publish(f"gs/v1/{thing}/commands", json.dumps({"for": thing}).encode(),
-                                            mqtt.QoS.AT_LEAST_ONCE)
+                future, _ = backend.publish(
+                    f"gs/v1/{thing}/commands", json.dumps({"for": thing}).encode(), mqtt.QoS.AT_LEAST_ONCE
+                )
                 future.result(TIMEOUT)
             assert json.loads(device.wait_received("gs/v1/battery-0001/commands")) == {"for": "battery-0001"}
             assert [t for t, _ in device.received] == ["gs/v1/battery-0001/commands"]
@@ -366,9 +377,7 @@ def test_certificate_from_another_ca_is_refused(iot: LocalIot, tmp_path: Path) -
     (tmp_path / "cert.pem").write_text(cert_pem)
     (tmp_path / "key.pem").write_text(key_pem)
     log = BrokerLog(iot.broker)
-    assert mqtt_probe(iot.port, iot.broker.ca_path, tmp_path / "cert.pem", tmp_path / "key.pem").startswith(
-        "refused"
-    )
+    assert mqtt_probe(iot.port, iot.broker.ca_path, tmp_path / "cert.pem", tmp_path / "key.pem").startswith("refused")
     log.wait_for("certificate verify failed")
     connection = mqtt311_connection(iot, "meter-0004", tmp_path / "cert.pem", tmp_path / "key.pem")
     with pytest.raises(AwsCrtError):
@@ -392,8 +401,9 @@ def test_device_certificate_from_csr(iot: LocalIot, tmp_path: Path) -> None:
     device_dir = tmp_path / "device"
     device_dir.mkdir(mode=0o700)
     device_key = ec.generate_private_key(ec.SECP256R1())
-    key_pem = device_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                       serialization.NoEncryption())
+    key_pem = device_key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
     (device_dir / "key.pem").write_bytes(key_pem)
     csr_pem = (
         x509.CertificateSigningRequestBuilder()
@@ -430,9 +440,11 @@ def test_device_certificate_from_csr(iot: LocalIot, tmp_path: Path) -> None:
 
 def test_sign_csr_rejects_bad_requests(iot: LocalIot) -> None:
     key = ec.generate_private_key(ec.SECP256R1())
-    csr = x509.CertificateSigningRequestBuilder().subject_name(
-        x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "x")])
-    ).sign(key, hashes.SHA256())
+    csr = (
+        x509.CertificateSigningRequestBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "x")]))
+        .sign(key, hashes.SHA256())
+    )
     der = bytearray(csr.public_bytes(serialization.Encoding.DER))
     der[-5] ^= 0x01  # inside the signature
     tampered = base64.encodebytes(bytes(der)).decode()
@@ -457,8 +469,9 @@ def test_rule_bridge_with_a_foreign_certificate_fails_fast(iot: LocalIot, tmp_pa
     cert_pem, key_pem = rogue.issue_client_cert("gridshare-backend-rogue", allow_reserved=True)
     (tmp_path / "cert.pem").write_text(cert_pem)
     (tmp_path / "key.pem").write_text(key_pem)
-    bridge = RuleBridge(iot.bridge.rules, HOST, iot.port, tmp_path / "cert.pem", tmp_path / "key.pem",
-                        iot.broker.ca_path, Collector())
+    bridge = RuleBridge(
+        iot.bridge.rules, HOST, iot.port, tmp_path / "cert.pem", tmp_path / "key.pem", iot.broker.ca_path, Collector()
+    )
     started = time.monotonic()
     with pytest.raises(RuntimeError, match="rule bridge"):
         bridge.start(timeout=TIMEOUT)
@@ -475,8 +488,7 @@ def test_broker_start_fails_clearly_when_the_port_is_taken(iot: LocalIot) -> Non
     with socket.socket() as taken:
         taken.bind((HOST, 0))
         taken.listen()
-        broker = MosquittoBroker(iot.broker.state_dir.parent / "busy", iot.ca, host=HOST,
-                                 port=taken.getsockname()[1])
+        broker = MosquittoBroker(iot.broker.state_dir.parent / "busy", iot.ca, host=HOST, port=taken.getsockname()[1])
         with pytest.raises(RuntimeError, match="Address already in use"):
             broker.start(timeout=TIMEOUT)
         assert not broker.running

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from gridshare.domain import totp
+from gridshare.identity import totp
 from tests.integration.conftest import Api, create_admin, register_user
 
 PASSWORD = "Passw0rd!x"
@@ -138,7 +138,7 @@ def test_totp_journey_setup_enable_login_reuse_disable(api: Api) -> None:
     assert direct["user"]["twoFactorEnabled"] is False
 
     # And every change was recorded in the security log
-    from gridshare.adapters.tables import SecurityEventModel
+    from gridshare.identity.models import SecurityEventModel
 
     user_id = first["user"]["id"]
     types = [e.type for e in sorted(SecurityEventModel.scan(), key=lambda e: e.id) if e.user_id == user_id]
@@ -182,8 +182,8 @@ def test_five_wrong_codes_lock_2fa_for_the_user(api: Api) -> None:
 
 def test_two_concurrent_uses_of_one_code_cannot_both_pass(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
     # Given two pending logins of one user, and the user as both requests read it (before either wrote)
-    from gridshare.adapters.tables import UserModel
-    from gridshare.services import mfa
+    from gridshare.identity import mfa
+    from gridshare.identity.models import UserModel
 
     email = "cy@example.com"
     login = register_user(api, email)
@@ -204,15 +204,15 @@ def test_two_concurrent_uses_of_one_code_cannot_both_pass(api: Api, monkeypatch:
     assert raced.status_code == 401, raced.body
     assert [e["field"] for e in body(raced)["errors"]] == ["code"]
     monkeypatch.undo()
-    from gridshare.adapters.tables import SecurityEventModel
+    from gridshare.identity.models import SecurityEventModel
 
     failures = [e.detail for e in SecurityEventModel.scan() if e.type == "login_2fa_failed" and e.user_id == user_id]
     assert failures == [{"flow": "login", "reason": "replay"}]
 
 
 def test_login_sessions_expire_and_die_with_logout(api: Api) -> None:
-    from gridshare.adapters.tables import AuthSessionModel
-    from gridshare.services.sessions import secret_hash
+    from gridshare.identity.models import AuthSessionModel
+    from gridshare.identity.sessions import secret_hash
 
     # Given a user with 2FA on and a token from before it was enabled
     email = "eve@example.com"

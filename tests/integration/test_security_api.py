@@ -24,7 +24,7 @@ DAY_MS = 86_400_000
 
 
 def _hash(email: str) -> str:
-    from gridshare.services.security_log import email_hash
+    from gridshare.identity.security_log import email_hash
 
     return email_hash(email)
 
@@ -32,7 +32,7 @@ def _hash(email: str) -> str:
 @pytest.fixture
 def generous_ip_limit(aws: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Many failures from 127.0.0.1 in one test: keep the per-IP limit out of the way."""
-    from gridshare.settings import reset_settings
+    from gridshare.kernel.settings import reset_settings
 
     monkeypatch.setenv("GS_IP_FAILURE_LIMIT", "1000")
     reset_settings()
@@ -174,7 +174,7 @@ def test_pagination_walks_every_event_once_for_each_kind_of_query(api: Api, admi
 
 
 def test_a_cursor_resumes_across_day_partitions(api: Api, admin: str) -> None:
-    from gridshare.adapters.tables import SecurityEventModel
+    from gridshare.identity.models import SecurityEventModel
 
     # Given events written on earlier UTC days, two of them a millisecond either side of midnight
     now = int(time.time() * 1000)
@@ -240,7 +240,7 @@ def test_dashboard_counts_locks_and_failing_ips(api: Api, admin: str) -> None:
 
 
 def test_dashboard_lists_a_throttled_ip(api: Api, admin: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    from gridshare.settings import reset_settings
+    from gridshare.kernel.settings import reset_settings
 
     monkeypatch.setenv("GS_IP_FAILURE_LIMIT", "3")
     reset_settings()

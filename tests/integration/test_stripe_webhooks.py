@@ -19,7 +19,7 @@ import boto3
 import pytest
 
 import tests.integration.test_wallets_api as harness
-from gridshare.domain.stripe_signature import compute_signature, signature_header
+from gridshare.wallets.stripe_signature import compute_signature, signature_header
 from tests.integration.test_wallets_api import (
     API_KEY,
     OLD_WEBHOOK_SECRET,
@@ -43,13 +43,13 @@ def paid_event(money: Money, who: Member, amount: int = 1000) -> tuple[dict[str,
 
 
 def payment_status(payment_id: str) -> str:
-    from gridshare.adapters.tables import PaymentModel
+    from gridshare.wallets.models import PaymentModel
 
     return str(PaymentModel.get(payment_id, consistent_read=True).status)
 
 
 def event_outcome(event_id: str) -> str | None:
-    from gridshare.adapters.tables import StripeEventModel
+    from gridshare.wallets.models import StripeEventModel
 
     return StripeEventModel.get(event_id, consistent_read=True).outcome
 
@@ -92,7 +92,7 @@ def test_signature_cases_accept_genuine_deliveries_only_and_never_credit_twice(m
     # Nothing was credited or recorded by any of those
     assert money.available(alice) == 0
     assert ledger_types()["topup"] == 0
-    from gridshare.adapters.tables import StripeEventModel
+    from gridshare.wallets.models import StripeEventModel
 
     assert StripeEventModel.count() == 0
 
@@ -121,7 +121,7 @@ def test_a_header_with_several_v1_signatures_is_accepted_when_any_matches(money:
 
 
 def test_a_secret_rotated_in_secrets_manager_is_picked_up_without_a_redeploy(money: Money) -> None:
-    from gridshare.adapters.stripe_gateway import stripe_gateway
+    from gridshare.wallets.stripe_gateway import stripe_gateway
 
     carol = money.member("carol@example.com")
     _, event = paid_event(money, carol, 800)
@@ -203,7 +203,7 @@ def test_a_declined_card_is_recorded_and_a_later_success_still_credits(money: Mo
     (failed,) = money.events("payment_intent.payment_failed", intent)
     assert _data(money.deliver(failed))["outcome"] == "recorded_failed"
     assert payment_status(created["id"]) == "failed"
-    from gridshare.adapters.tables import PaymentModel
+    from gridshare.wallets.models import PaymentModel
 
     assert PaymentModel.get(created["id"]).failure_reason == "Your card was declined."
     assert money.available(gina) == 0

@@ -99,7 +99,7 @@ class Money:
         signature: str | None = None,
         omit_signature: bool = False,
     ) -> Any:
-        from gridshare.domain.stripe_signature import signature_header
+        from gridshare.wallets.stripe_signature import signature_header
 
         body = payload if payload is not None else json.dumps(event)
         headers = {"Content-Type": "application/json; charset=utf-8", "User-Agent": "Stripe/1.0"}
@@ -155,7 +155,7 @@ def _problem(response: Any) -> dict[str, Any]:
 
 def ledger_types() -> Counter[str]:
     """Posted ledger transactions by type (what 'posted exactly once' is measured by)."""
-    from gridshare.adapters.tables import LedgerTransactionModel
+    from gridshare.ledger.models import LedgerTransactionModel
 
     return Counter(item.type for item in LedgerTransactionModel.scan(consistent_read=True))
 
@@ -173,9 +173,9 @@ def make_stripe_secret(secrets: list[str], name: str = "gridshare/stripe") -> st
 @pytest.fixture
 def money(api: Api, monkeypatch: pytest.MonkeyPatch) -> Iterator[Money]:
     """A Stripe stand-in (no webhook URL: deliveries are made by the test) and its secret in moto."""
-    import functions.wallets.api as wallet_api
-    from gridshare.adapters.stripe_gateway import reset_stripe_gateway
-    from gridshare.settings import reset_settings
+    import gridshare.wallets.api as wallet_api
+    from gridshare.kernel.settings import reset_settings
+    from gridshare.wallets.stripe_gateway import reset_stripe_gateway
 
     standin = StripeStandIn(port=0, webhook_url=None, webhook_secret=WEBHOOK_SECRET)
     standin.start()
@@ -276,9 +276,9 @@ def test_the_same_idempotency_key_with_another_body_is_refused_with_422(money: M
 
 def test_a_topup_whose_response_was_lost_is_resumed_by_its_retry_with_the_same_ids(money: Money) -> None:
     # Given Stripe creates the PaymentIntent but the answer never reaches us (a lost response)
-    import functions.wallets.api as wallet_api
-    from gridshare.adapters.stripe_gateway import PaymentProviderUnavailable, stripe_gateway
-    from gridshare.services.wallets import WalletService
+    import gridshare.wallets.api as wallet_api
+    from gridshare.wallets.service import WalletService
+    from gridshare.wallets.stripe_gateway import PaymentProviderUnavailable, stripe_gateway
 
     real = stripe_gateway()
     failures = [1]
@@ -304,7 +304,7 @@ def test_a_topup_whose_response_was_lost_is_resumed_by_its_retry_with_the_same_i
     assert retry.status_code == 201, retry.body
     assert len(stripe_objects(money.standin, "payment_intent")) == 1
     assert _data(retry)["paymentIntentId"] in money.standin.objects
-    from gridshare.adapters.tables import PaymentModel
+    from gridshare.wallets.models import PaymentModel
 
     assert [p.id for p in PaymentModel.scan()] == [_data(retry)["id"]]
 
@@ -349,10 +349,10 @@ def test_wallet_routes_admit_wallet_owners_only(money: Money) -> None:
 
 
 def test_a_viewer_has_no_wallet_and_investors_do() -> None:
+    from gridshare.contexts import import_all_routes
     from gridshare.http.api import ROUTES
-    from gridshare.http.app_factory import import_all_contexts
 
-    import_all_contexts()
+    import_all_routes()
     wallet_routes = [
         r for r in ROUTES if r.context == "wallets" and r.path.startswith(("/v1/wallet", "/v1/statements"))
     ]
@@ -462,9 +462,9 @@ def test_an_admin_rejection_releases_the_funds(money: Money) -> None:
 
 
 def test_an_approval_interrupted_after_the_payout_is_resumed_without_a_second_payout(money: Money) -> None:
-    import functions.wallets.api as wallet_api
-    from gridshare.adapters.stripe_gateway import PaymentProviderUnavailable, stripe_gateway
-    from gridshare.services.wallets import WalletService
+    import gridshare.wallets.api as wallet_api
+    from gridshare.wallets.service import WalletService
+    from gridshare.wallets.stripe_gateway import PaymentProviderUnavailable, stripe_gateway
 
     real = stripe_gateway()
     failures = [1]
@@ -639,8 +639,8 @@ def test_a_sale_without_investors_can_hold_their_part_in_the_site_pool(money: Mo
 
 def test_record_sale_is_the_service_the_settlement_context_calls() -> None:
     # Given the in-memory reference ledger with a funded buyer
-    from gridshare.domain import ledger as L
-    from gridshare.services.wallets import record_sale
+    from gridshare.ledger import core as L
+    from gridshare.wallets.service import record_sale
 
     ledger = L.Ledger()
     ledger.post(L.topup("t1", "buyer", 100_000, "EUR"))
@@ -765,7 +765,7 @@ def test_admin_metrics_report_volumes_fees_balances_and_pending_withdrawals(mone
 
 
 def test_ledger_verify_passes_and_reports_an_edited_entry(money: Money) -> None:
-    from gridshare.adapters.tables import LedgerEntryModel
+    from gridshare.ledger.models import LedgerEntryModel
 
     una = money.member("una@example.com")
     money.topup(una, 1234)
@@ -781,8 +781,7 @@ def test_ledger_verify_passes_and_reports_an_edited_entry(money: Money) -> None:
 
 # ------------------------------------------------------------------------------- idempotency keys
 def test_idempotency_keys_replay_refuse_resume_release_and_expire(aws: dict[str, str]) -> None:
-    from gridshare import errors
-    from gridshare.services.idempotency import (
+    from gridshare.http.idempotency import (
         IN_PROGRESS_MS,
         TTL_MS,
         IdempotencyKeyReused,
@@ -790,6 +789,7 @@ def test_idempotency_keys_replay_refuse_resume_release_and_expire(aws: dict[str,
         RequestInProgress,
         run_idempotent,
     )
+    from gridshare.kernel import errors
 
     now = [1_767_225_600_000]
     ids_seen: list[str] = []
@@ -859,7 +859,7 @@ def test_idempotency_keys_replay_refuse_resume_release_and_expire(aws: dict[str,
 
 # ---------------------------------------------------------------------------------- the gateway
 def test_the_gateway_turns_stripe_errors_into_domain_errors(money: Money) -> None:
-    from gridshare.adapters.stripe_gateway import (
+    from gridshare.wallets.stripe_gateway import (
         PaymentIdempotencyConflict,
         PaymentProviderUnavailable,
         PaymentRefused,

@@ -20,9 +20,9 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from gridshare import errors
-from gridshare.domain import ledger as L
-from gridshare.domain.ledger import (
+from gridshare.kernel import errors
+from gridshare.ledger import core as L
+from gridshare.ledger.core import (
     GENESIS_HASH,
     KWH,
     ChainedEntry,
@@ -34,7 +34,7 @@ from gridshare.domain.ledger import (
     RefundExceedsOriginal,
     Transaction,
 )
-from gridshare.domain.revenue_split import split_sale
+from gridshare.ledger.revenue_split import split_sale
 
 T0 = 1_767_225_600_000
 CLEARING = "stripe:clearing:EUR"

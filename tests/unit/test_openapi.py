@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from gridshare.http.app_factory import make_app
+from gridshare.app_factory import make_app
 from gridshare.http.openapi import build_openapi
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "openapi.json"

@@ -17,7 +17,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gridshare.domain.revenue_split import SplitResult, largest_remainder, split_sale
+from gridshare.ledger.revenue_split import SplitResult, largest_remainder, split_sale
 
 # --------------------------------------------------------------------------------------------------
 # Examples

@@ -22,8 +22,7 @@ from gridshare_local.rule_bridge import (
 
 REPO = Path(__file__).resolve().parents[2]
 TELEMETRY_SQL = (
-    "SELECT encode(*, 'base64') AS payload, topic(3) AS thing_name, timestamp() AS received_at "
-    "FROM 'gs/v1/+/telemetry'"
+    "SELECT encode(*, 'base64') AS payload, topic(3) AS thing_name, timestamp() AS received_at FROM 'gs/v1/+/telemetry'"
 )
 
 
@@ -147,7 +146,9 @@ def test_parse_sql_returns_items_and_filter() -> None:
     items, topic_filter = parse_sql(TELEMETRY_SQL)
     assert topic_filter == "gs/v1/+/telemetry"
     assert [(i.function, i.alias, i.argument) for i in items] == [
-        ("encode", "payload", None), ("topic", "thing_name", 3), ("timestamp", "received_at", None),
+        ("encode", "payload", None),
+        ("topic", "thing_name", 3),
+        ("timestamp", "received_at", None),
     ]
 
 
@@ -160,8 +161,12 @@ def test_repository_rules_load() -> None:
 
 
 def test_load_rules_reports_the_file(tmp_path: Path) -> None:
-    definition = {"name": "dup", "sql": TELEMETRY_SQL, "awsIotSqlVersion": "2016-03-23",
-                  "actions": [{"sqs": {"queue": "q"}}]}
+    definition = {
+        "name": "dup",
+        "sql": TELEMETRY_SQL,
+        "awsIotSqlVersion": "2016-03-23",
+        "actions": [{"sqs": {"queue": "q"}}],
+    }
     (tmp_path / "a.json").write_text(json.dumps(definition))
     (tmp_path / "b.json").write_text(json.dumps(definition))
     (tmp_path / "schemas").mkdir()
@@ -197,9 +202,14 @@ def bridge(rules: list[TopicRule], deliver: Recorder, tmp_path: Path) -> RuleBri
 
 
 def star_rule(**kwargs: Any) -> TopicRule:
-    return TopicRule(name="star", sql="SELECT *, topic(3) AS thing FROM 'gs/v1/+/telemetry'",
-                     sql_version="2016-03-23", actions=[{"sqs": {"queue": "ingest"}}],
-                     error_action={"sqs": {"queue": "errors"}}, **kwargs)
+    return TopicRule(
+        name="star",
+        sql="SELECT *, topic(3) AS thing FROM 'gs/v1/+/telemetry'",
+        sql_version="2016-03-23",
+        actions=[{"sqs": {"queue": "ingest"}}],
+        error_action={"sqs": {"queue": "errors"}},
+        **kwargs,
+    )
 
 
 def test_bridge_delivers_each_action(tmp_path: Path) -> None:

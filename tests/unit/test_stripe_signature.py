@@ -1,4 +1,4 @@
-"""Stripe-Signature verification (gridshare.domain.stripe_signature): every check, pure, no mocks.
+"""Stripe-Signature verification (gridshare.wallets.stripe_signature): every check, pure, no mocks.
 
 Signatures made here are checked against the Stripe stand-in's own signer (the local stack signs like
 Stripe) and, where the official SDK is installed, against `stripe.WebhookSignature`, so our verifier
@@ -13,7 +13,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gridshare.domain.stripe_signature import (
+from gridshare.kernel.errors import BadRequest
+from gridshare.wallets.stripe_signature import (
     MalformedSignatureHeader,
     MissingSignatureHeader,
     NoMatchingSignature,
@@ -25,7 +26,6 @@ from gridshare.domain.stripe_signature import (
     signature_header,
     verify_signature,
 )
-from gridshare.errors import BadRequest
 from gridshare_local.stripe_standin import sign
 
 NOW = 1_767_225_600

@@ -1,4 +1,4 @@
-"""Rollup deltas and counter state (gridshare.domain.telemetry): what each reading ADDs to 15m/1h/1d."""
+"""Rollup deltas and counter state (gridshare.telemetry.readings): what each reading ADDs to 15m/1h/1d."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gridshare.domain.telemetry import (
+from gridshare.telemetry.readings import (
     COUNTERS,
     RESOLUTIONS,
     SPLIT_CAP_MS,

@@ -1,4 +1,4 @@
-"""Validation of device telemetry messages (gridshare.domain.telemetry): every reason, no AWS."""
+"""Validation of device telemetry messages (gridshare.telemetry.readings): every reason, no AWS."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import gridshare
-from gridshare.domain import telemetry
-from gridshare.domain.telemetry import (
+from gridshare.telemetry import readings as telemetry
+from gridshare.telemetry.readings import (
     COUNTERS,
     MAX_PAYLOAD_BYTES,
     METRICS,

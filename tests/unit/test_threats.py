@@ -1,4 +1,4 @@
-"""Threat detection over security events (gridshare.domain.threats)."""
+"""Threat detection over security events (gridshare.identity.threats)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gridshare.domain.threats import (
+from gridshare.identity.threats import (
     BRUTE_FORCE,
     CREDENTIAL_STUFFING,
     TOKEN_REUSE_AFTER_LOGOUT,

@@ -7,7 +7,7 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from gridshare.domain import totp
+from gridshare.identity import totp
 
 # RFC 6238 Appendix B: the seeds are ASCII "1234567890" repeated to the hash's key size
 SEED_SHA1 = base64.b32encode(b"12345678901234567890").decode()

@@ -20,12 +20,12 @@ from chalice import Blueprint, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic.alias_generators import to_camel
 
-from gridshare import errors
-from gridshare.clock import parse_time
 from gridshare.http import problems
-from gridshare.http.auth import ROLE_ORDER, Caller, verify_access_token
-from gridshare.services.security_log import ClientInfo
-from gridshare.settings import get_settings
+from gridshare.http.auth import verify_access_token
+from gridshare.kernel import errors
+from gridshare.kernel.clock import parse_time
+from gridshare.kernel.roles import ROLE_ORDER, Caller, ClientInfo
+from gridshare.kernel.settings import get_settings
 
 logger = logging.getLogger("gridshare.http")
 
@@ -163,13 +163,13 @@ def _authenticate(request: Any) -> Caller:
     caller: Caller | None = None
     try:
         caller = verify_access_token(_bearer(request.headers))
-        from gridshare.services.sessions import assert_token_current
+        from gridshare.identity.sessions import assert_token_current
 
         assert_token_current(caller)
         return caller
     except errors.AuthenticationFailed as exc:
         if header:
-            from gridshare.services import security_log
+            from gridshare.identity import security_log
 
             security_log.record(
                 "token_refused",

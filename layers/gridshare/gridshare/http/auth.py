@@ -12,45 +12,16 @@ import json
 import threading
 import time
 import urllib.request
-from dataclasses import dataclass
 from typing import Any
 
 import jwt
 from jwt.algorithms import RSAAlgorithm
 
-from gridshare.errors import AuthenticationFailed
-from gridshare.settings import Settings, get_settings
+from gridshare.kernel.errors import AuthenticationFailed
+from gridshare.kernel.roles import ROLE_ORDER, Caller
+from gridshare.kernel.settings import Settings, get_settings
 
-# Highest privilege first: a user in several groups acts with the first one found here.
-ROLE_ORDER = ("admin", "operator", "prosumer", "consumer", "investor", "viewer")
 CLOCK_SKEW_S = 5
-
-
-@dataclass(frozen=True)
-class Caller:
-    """Who is calling, as proved by a verified access token."""
-
-    user_id: str
-    sub: str
-    role: str
-    groups: tuple[str, ...]
-    issued_at: int
-    token_id: str
-
-    @property
-    def is_admin(self) -> bool:
-        return self.role == "admin"
-
-    def as_context(self) -> dict[str, str]:
-        """Flat string context, as an API Gateway authorizer must return it."""
-        return {
-            "userId": self.user_id,
-            "sub": self.sub,
-            "role": self.role,
-            "groups": ",".join(self.groups),
-            "iat": str(self.issued_at),
-            "jti": self.token_id,
-        }
 
 
 class JwksCache:

@@ -14,7 +14,7 @@ import json
 import os
 from typing import Any
 
-from gridshare.errors import BadRequest, FieldError
+from gridshare.kernel.errors import BadRequest, FieldError
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200

@@ -7,7 +7,7 @@ from typing import Any
 
 from chalice import Response
 
-from gridshare import errors
+from gridshare.kernel import errors
 
 PROBLEM_BASE = "https://gridshare.dev/problems/"
 PROBLEM_CONTENT_TYPE = "application/problem+json"

@@ -1,0 +1,53 @@
+"""Device routes: provision, list, get."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from gridshare.devices.service import DeviceService
+from gridshare.http.api import ANY_ROLE, ApiBlueprint, ApiModel, QueryModel
+from gridshare.http.pagination import DEFAULT_LIMIT, MAX_LIMIT, page
+from gridshare.kernel.roles import Caller
+
+api = ApiBlueprint("devices")
+DEVICE_ROLES = frozenset({"admin", "operator", "prosumer", "consumer", "investor"})
+
+
+class CreateDeviceBody(ApiModel):
+    name: str = Field(min_length=1, max_length=120)
+    type: Literal["meter", "inverter", "battery", "gas_sensor"]
+    csr: str | None = Field(
+        default=None, max_length=16_384, description="PEM CSR; with it, the private key never leaves the device"
+    )
+
+
+class ListQuery(QueryModel):
+    limit: int = Field(default=DEFAULT_LIMIT, ge=1, le=MAX_LIMIT)
+    cursor: str | None = None
+
+
+@api.route(
+    "/v1/devices",
+    "POST",
+    roles=DEVICE_ROLES,
+    body=CreateDeviceBody,
+    status=201,
+    summary="Provision a device: IoT thing, X.509 certificate, per-thing policy",
+)
+def create_device(caller: Caller, body: CreateDeviceBody) -> dict:
+    return {"data": DeviceService().provision(caller, body.name, body.type, body.csr)}
+
+
+@api.route(
+    "/v1/devices", "GET", roles=ANY_ROLE, query=ListQuery, summary="The caller's devices (admins and operators: all)"
+)
+def list_devices(caller: Caller, query: ListQuery) -> dict:
+    items, next_key = DeviceService.list(caller, query.limit, query.cursor)
+    return page(items, query.limit, next_key)
+
+
+@api.route("/v1/devices/{id}", "GET", roles=ANY_ROLE, summary="One device (404 if not yours)")
+def get_device(caller: Caller, id: str) -> dict:  # noqa: A002 - the path parameter's name
+    return {"data": DeviceService().get(caller, id)}

@@ -1,0 +1,129 @@
+"""Device registry use cases: provision (thing + certificate + policy), list, get with ownership."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from pynamodb.exceptions import DoesNotExist
+
+from gridshare.devices.iot import CertificateIssuer, IotRegistry, default_issuer
+from gridshare.devices.models import DeviceModel
+from gridshare.http.pagination import decode_cursor
+from gridshare.kernel import errors
+from gridshare.kernel.clock import now_ms, to_iso
+from gridshare.kernel.ids import new_id
+from gridshare.kernel.roles import Caller
+from gridshare.kernel.settings import get_settings
+
+DEVICE_TYPES = ("meter", "inverter", "battery", "gas_sensor")
+
+
+def thing_name_for(device_id: str) -> str:
+    """IoT thing name = MQTT client id = certificate CN; derived from the id so it can never clash."""
+    return f"gs-{device_id.lower()}"
+
+
+def topics_for(thing_name: str) -> dict[str, str]:
+    base = f"gs/v1/{thing_name}"
+    return {
+        "telemetry": f"{base}/telemetry",
+        "heartbeat": f"{base}/heartbeat",
+        "commands": f"{base}/commands",
+        "commandsAck": f"{base}/commands/ack",
+    }
+
+
+def device_view(device: DeviceModel) -> dict[str, Any]:
+    return {
+        "id": device.id,
+        "name": device.name,
+        "type": device.type,
+        "thingName": device.thing_name,
+        "ownerId": device.owner_id,
+        "status": device.status,
+        "createdAt": to_iso(int(device.created_at)),
+        "topics": topics_for(device.thing_name),
+    }
+
+
+@dataclass
+class DeviceService:
+    registry: IotRegistry = field(default_factory=IotRegistry)
+    issuer: CertificateIssuer = field(default_factory=default_issuer)
+
+    def provision(self, caller: Caller, name: str, device_type: str, csr_pem: str | None) -> dict[str, Any]:
+        device_id = new_id()
+        thing = thing_name_for(device_id)
+        issued = None
+        try:
+            self.registry.create_thing(thing, device_type, caller.user_id)
+            issued = self.issuer.issue(thing, csr_pem)
+            self.registry.bind(thing, issued.certificate_arn)
+            device = DeviceModel(
+                id=device_id,
+                owner_id=caller.user_id,
+                name=name,
+                type=device_type,
+                thing_name=thing,
+                certificate_id=issued.certificate_id,
+                certificate_arn=issued.certificate_arn,
+                status="provisioned",
+                created_at=now_ms(),
+            )
+            device.save()
+        except Exception:
+            self.registry.remove(
+                thing, issued.certificate_arn if issued else None, issued.certificate_id if issued else None
+            )
+            raise
+        settings = get_settings()
+        view = device_view(device)
+        view.update(
+            {
+                "certificateId": issued.certificate_id,
+                "certificatePem": issued.certificate_pem,
+                "caCertificatePem": issued.ca_certificate_pem,
+                "mqtt": {"host": settings.mqtt_host, "port": settings.mqtt_port, "clientId": thing},
+            }
+        )
+        if issued.private_key_pem is not None:
+            view["privateKey"] = issued.private_key_pem
+        return view
+
+    @staticmethod
+    def get_owned(caller: Caller, device_id: str) -> DeviceModel:
+        """The device if the caller owns it (or is an admin/operator); 404 otherwise, never 403."""
+        try:
+            device = DeviceModel.get(device_id)
+        except DoesNotExist:
+            raise errors.NotFound("No such device.") from None
+        if device.owner_id != caller.user_id and caller.role not in ("admin", "operator"):
+            raise errors.NotFound("No such device.")
+        return device
+
+    def get(self, caller: Caller, device_id: str) -> dict[str, Any]:
+        return device_view(self.get_owned(caller, device_id))
+
+    @staticmethod
+    def list(caller: Caller, limit: int, cursor: str | None) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+        start = decode_cursor(cursor)
+        if caller.role in ("admin", "operator"):
+            result = DeviceModel.scan(limit=limit, last_evaluated_key=start)
+        else:
+            if start is not None and start.get("owner_id", {}).get("S") != caller.user_id:
+                raise errors.BadRequest(
+                    "The cursor does not belong to this listing.",
+                    errors=[errors.FieldError("cursor", "not from this listing")],
+                )
+            result = DeviceModel.by_owner.query(
+                caller.user_id, limit=limit, last_evaluated_key=start, scan_index_forward=False
+            )
+        items = [device_view(d) for d in result]
+        return items, result.last_evaluated_key
+
+    @staticmethod
+    def find_by_thing(thing_name: str) -> DeviceModel | None:
+        for device in DeviceModel.by_thing.query(thing_name, limit=1):
+            return device
+        return None

@@ -1,0 +1,135 @@
+"""Identity routes: parse -> IdentityService -> shape."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import EmailStr, Field
+
+from gridshare.http.api import ANY_ROLE, ApiBlueprint, ApiModel
+from gridshare.identity.service import IdentityService
+from gridshare.kernel.roles import Caller, ClientInfo
+
+api = ApiBlueprint("identity")
+
+
+class RegisterBody(ApiModel):
+    email: EmailStr
+    password: str = Field(min_length=8, max_length=256)
+    name: str = Field(min_length=1, max_length=120)
+    role: Literal["prosumer", "consumer", "investor"]
+
+
+class VerifyEmailBody(ApiModel):
+    email: EmailStr
+    code: str = Field(min_length=4, max_length=12)
+
+
+class LoginBody(ApiModel):
+    email: EmailStr
+    password: str = Field(min_length=1, max_length=256)
+
+
+def _service() -> IdentityService:
+    return IdentityService.default()
+
+
+@api.route(
+    "/v1/auth/register",
+    "POST",
+    roles=None,
+    body=RegisterBody,
+    status=201,
+    summary="Register a user; a verification code is emailed",
+)
+def register(body: RegisterBody) -> dict:
+    return {"data": _service().register(body.email, body.password, body.name, body.role)}
+
+
+@api.route(
+    "/v1/auth/verify-email",
+    "POST",
+    roles=None,
+    body=VerifyEmailBody,
+    summary="Verify the email address with the emailed code",
+)
+def verify_email(body: VerifyEmailBody) -> dict:
+    return {"data": _service().verify_email(body.email, body.code)}
+
+
+@api.route(
+    "/v1/auth/login",
+    "POST",
+    roles=None,
+    body=LoginBody,
+    summary="Log in; with 2FA on, answers {challenge: TOTP, session} (complete at /v1/auth/login/2fa)",
+)
+def login(body: LoginBody, client: ClientInfo) -> dict:
+    return {"data": _service().login(body.email, body.password, client)}
+
+
+class RefreshBody(ApiModel):
+    refresh_token: str = Field(min_length=1, max_length=8192)
+
+
+class EmailBody(ApiModel):
+    email: EmailStr
+
+
+class ResetPasswordBody(ApiModel):
+    email: EmailStr
+    code: str = Field(min_length=4, max_length=12)
+    new_password: str = Field(min_length=8, max_length=256)
+
+
+@api.route("/v1/auth/refresh", "POST", roles=None, body=RefreshBody, summary="New access token from a refresh token")
+def refresh(body: RefreshBody, client: ClientInfo) -> dict:
+    return {"data": _service().refresh(body.refresh_token, client)}
+
+
+@api.route(
+    "/v1/auth/logout", "POST", roles=ANY_ROLE, status=204, summary="Revoke every access and refresh token of the caller"
+)
+def logout(caller: Caller, client: ClientInfo) -> None:
+    _service().logout(caller, client)
+
+
+@api.route(
+    "/v1/auth/forgot-password",
+    "POST",
+    roles=None,
+    body=EmailBody,
+    status=202,
+    summary="Email a reset code (same answer whether the account exists or not)",
+)
+def forgot_password(body: EmailBody, client: ClientInfo) -> dict:
+    return {"data": _service().forgot_password(body.email, client)}
+
+
+@api.route(
+    "/v1/auth/reset-password",
+    "POST",
+    roles=None,
+    body=ResetPasswordBody,
+    status=204,
+    summary="Set a new password with the emailed code (single use; ends every session)",
+)
+def reset_password(body: ResetPasswordBody, client: ClientInfo) -> None:
+    _service().reset_password(body.email, body.code, body.new_password, client)
+
+
+@api.route(
+    "/v1/auth/resend-verification",
+    "POST",
+    roles=None,
+    body=EmailBody,
+    status=202,
+    summary="Email a new verification code (same answer whether the account exists or not)",
+)
+def resend_verification(body: EmailBody) -> dict:
+    return {"data": _service().resend_verification(body.email)}
+
+
+@api.route("/v1/me", "GET", roles=ANY_ROLE, summary="The caller's profile")
+def me(caller: Caller) -> dict:
+    return {"data": _service().me(caller)}

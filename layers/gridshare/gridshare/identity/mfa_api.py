@@ -1,0 +1,67 @@
+"""Identity routes (2FA): TOTP set-up, enable, disable, and the second step of a login -> MfaService."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from gridshare.http.api import ANY_ROLE, ApiBlueprint, ApiModel
+from gridshare.identity.mfa import MfaService
+from gridshare.kernel.roles import Caller, ClientInfo
+
+api = ApiBlueprint("identity")
+
+
+class CodeBody(ApiModel):
+    code: str = Field(min_length=6, max_length=12, description="The current 6-digit code of the authenticator app")
+
+
+class LoginTwoFactorBody(ApiModel):
+    session: str = Field(min_length=1, max_length=256, description="The `session` of the login's TOTP challenge")
+    code: str = Field(min_length=6, max_length=12, description="The current 6-digit code of the authenticator app")
+
+
+def _service() -> MfaService:
+    return MfaService.default()
+
+
+@api.route(
+    "/v1/auth/2fa/setup",
+    "POST",
+    roles=ANY_ROLE,
+    summary="Start TOTP set-up: a new secret and its otpauth URI (2FA is on once /v1/auth/2fa/verify succeeds)",
+)
+def setup_two_factor(caller: Caller, client: ClientInfo) -> dict:
+    return {"data": _service().setup(caller, client)}
+
+
+@api.route(
+    "/v1/auth/2fa/verify",
+    "POST",
+    roles=ANY_ROLE,
+    body=CodeBody,
+    summary="Enable 2FA with a code of the secret from /v1/auth/2fa/setup",
+)
+def verify_two_factor(caller: Caller, body: CodeBody, client: ClientInfo) -> dict:
+    return {"data": _service().enable(caller, body.code, client)}
+
+
+@api.route(
+    "/v1/auth/2fa",
+    "DELETE",
+    roles=ANY_ROLE,
+    body=CodeBody,
+    summary="Disable 2FA; a valid current code is required",
+)
+def disable_two_factor(caller: Caller, body: CodeBody, client: ClientInfo) -> dict:
+    return {"data": _service().disable(caller, body.code, client)}
+
+
+@api.route(
+    "/v1/auth/login/2fa",
+    "POST",
+    roles=None,
+    body=LoginTwoFactorBody,
+    summary="Complete a login that answered {challenge: TOTP, session}; a code is accepted once only",
+)
+def login_two_factor(body: LoginTwoFactorBody, client: ClientInfo) -> dict:
+    return {"data": _service().complete_login(body.session, body.code, client)}

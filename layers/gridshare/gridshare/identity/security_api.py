@@ -1,0 +1,79 @@
+"""Security routes (admin): the event log, the dashboard and derived threats."""
+
+from __future__ import annotations
+
+from pydantic import Field, field_validator
+
+from gridshare.http.api import ADMIN, ApiBlueprint, QueryModel, TimeRangeQuery
+from gridshare.http.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from gridshare.identity.security import SecurityService
+from gridshare.identity.security_log import EVENT_TYPES
+from gridshare.kernel.clock import parse_time
+from gridshare.kernel.roles import Caller
+
+api = ApiBlueprint("identity")
+
+
+class EventsQuery(TimeRangeQuery):
+    """Defaults: `to` now, `from` 7 days before `to`."""
+
+    user_id: str | None = Field(default=None, min_length=1, max_length=64)
+    type: str | None = Field(default=None, description=f"one of {', '.join(EVENT_TYPES)}")
+    limit: int = Field(default=DEFAULT_LIMIT, ge=1, le=MAX_LIMIT)
+    cursor: str | None = None
+
+    @field_validator("type")
+    @classmethod
+    def _type(cls, value: str | None) -> str | None:
+        if value is not None and value not in EVENT_TYPES:
+            raise ValueError(f"one of {', '.join(EVENT_TYPES)}")
+        return value
+
+
+class ThreatsQuery(QueryModel):
+    window_minutes: int = Field(default=60, ge=1, le=24 * 60, description="the window failures are counted in")
+    lookback_hours: int = Field(default=24, ge=1, le=7 * 24, description="how far back events are read")
+
+
+@api.route(
+    "/v1/security/events",
+    "GET",
+    roles=ADMIN,
+    query=EventsQuery,
+    summary="Security events newest first; filter by user, type and time (admin)",
+)
+def list_security_events(caller: Caller, query: EventsQuery) -> dict:
+    items, cursor = SecurityService().events(
+        user_id=query.user_id,
+        event_type=query.type,
+        from_ms=parse_time(query.from_) if query.from_ else None,
+        to_ms=parse_time(query.to) if query.to else None,
+        limit=query.limit,
+        cursor=query.cursor,
+    )
+    return {"data": items, "pagination": {"limit": query.limit, "nextCursor": cursor}}
+
+
+@api.route(
+    "/v1/security/dashboard",
+    "GET",
+    roles=ADMIN,
+    summary="Event counts by type over 24 h and 7 d, locked accounts, top failing IPs (admin)",
+)
+def security_dashboard(caller: Caller) -> dict:
+    return {"data": SecurityService().dashboard()}
+
+
+@api.route(
+    "/v1/security/threats",
+    "GET",
+    roles=ADMIN,
+    query=ThreatsQuery,
+    summary="Threats derived from recent events: brute force, credential stuffing, token reuse (admin)",
+)
+def security_threats(caller: Caller, query: ThreatsQuery) -> dict:
+    result = SecurityService().threats(
+        window_ms=query.window_minutes * 60_000, lookback_ms=query.lookback_hours * 3_600_000
+    )
+    threats = result.pop("threats")
+    return {"data": threats, "meta": result}

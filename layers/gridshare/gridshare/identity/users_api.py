@@ -1,0 +1,73 @@
+"""User administration (admin) and the caller's own profile."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, HttpUrl
+
+from gridshare.http.api import ADMIN, ANY_ROLE, ApiBlueprint, ApiModel, QueryModel
+from gridshare.http.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from gridshare.identity.users import UserAdminService
+from gridshare.kernel.roles import Caller, ClientInfo
+
+api = ApiBlueprint("identity")
+Role = Literal["admin", "operator", "prosumer", "consumer", "investor", "viewer"]
+
+
+class ListUsersQuery(QueryModel):
+    role: Role | None = None
+    limit: int = Field(default=DEFAULT_LIMIT, ge=1, le=MAX_LIMIT)
+    cursor: str | None = None
+
+
+class UpdateUserBody(ApiModel):
+    role: Role | None = None
+    status: Literal["active", "disabled"] | None = None
+
+
+class UpdateMeBody(ApiModel):
+    name: str | None = Field(default=None, min_length=1, max_length=120)
+    phone: str | None = Field(default=None, pattern=r"^\+[1-9]\d{6,14}$", description="E.164, e.g. +4915112345678")
+    avatar_url: HttpUrl | None = None
+    preferences: dict[str, Any] | None = Field(default=None, description="free-form app preferences (max 4 KiB)")
+
+
+@api.route("/v1/users", "GET", roles=ADMIN, query=ListUsersQuery, summary="Users, optionally by role (admin)")
+def list_users(caller: Caller, query: ListUsersQuery) -> dict:
+    items, cursor = UserAdminService().list(query.role, query.limit, query.cursor)
+    return {"data": items, "pagination": {"limit": query.limit, "nextCursor": cursor}}
+
+
+@api.route("/v1/users/{id}", "GET", roles=ADMIN, summary="One user (admin)")
+def get_user(caller: Caller, id: str) -> dict:  # noqa: A002
+    return {"data": UserAdminService().get(id)}
+
+
+@api.route(
+    "/v1/users/{id}",
+    "PATCH",
+    roles=ADMIN,
+    body=UpdateUserBody,
+    summary="Change a user's role, or disable/enable the account (admin)",
+)
+def update_user(caller: Caller, id: str, body: UpdateUserBody, client: ClientInfo) -> dict:  # noqa: A002
+    return {"data": UserAdminService().update(caller, id, body.role, body.status, client)}
+
+
+@api.route(
+    "/v1/me", "PATCH", roles=ANY_ROLE, body=UpdateMeBody, summary="Update the caller's profile (never role or email)"
+)
+def update_me(caller: Caller, body: UpdateMeBody) -> dict:
+    changes = body.model_dump(exclude_unset=True)
+    return {"data": UserAdminService().update_profile(caller, changes)}
+
+
+@api.route(
+    "/v1/users/{id}/2fa",
+    "DELETE",
+    roles=ADMIN,
+    summary="Clear a user's 2FA (admin; account recovery); the user's tokens are revoked",
+)
+def reset_user_2fa(caller: Caller, id: str, client: ClientInfo) -> dict:  # noqa: A002
+    return {"data": UserAdminService().reset_2fa(caller, id, client)}

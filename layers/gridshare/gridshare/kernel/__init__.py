@@ -1,0 +1,1 @@
+"""Shared kernel: errors, ids, the clock, settings, roles, AWS clients and table naming. Imports no context."""

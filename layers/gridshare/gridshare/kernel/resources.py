@@ -1,0 +1,71 @@
+"""What the platform's infrastructure is made of, read by both the CDK app and the local stack.
+
+Table keys come from the context models (gridshare.contexts); IoT rules and the device policy from `iot_rules/`;
+this module adds the rest (Cognito groups and password policy, queues, event sources), so that the
+deployed stack and the local one are built from the same facts.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from gridshare.kernel.roles import ROLE_ORDER
+
+REPO_ROOT = Path(__file__).resolve().parents[4]
+IOT_RULES_DIR = REPO_ROOT / "iot_rules"
+
+USER_GROUPS: tuple[tuple[str, int], ...] = tuple((role, i) for i, role in enumerate(ROLE_ORDER))
+PASSWORD_POLICY: dict[str, Any] = {
+    "MinimumLength": 8,
+    "RequireUppercase": True,
+    "RequireLowercase": True,
+    "RequireNumbers": True,
+    "RequireSymbols": False,
+    "TemporaryPasswordValidityDays": 7,
+}
+ACCESS_TOKEN_MINUTES = 60
+REFRESH_TOKEN_DAYS = 30
+
+
+@dataclass(frozen=True)
+class QueueSpec:
+    name: str
+    visibility_timeout_s: int = 60
+    max_receive_count: int = 5  # then the message moves to `<name>-dlq`
+
+
+@dataclass(frozen=True)
+class EventSource:
+    """An SQS queue that feeds a function (an event source mapping on AWS; a poller locally)."""
+
+    queue: str
+    context: str
+    handler: str  # dotted path of the Lambda handler
+    batch_size: int = 10
+
+
+QUEUES: tuple[QueueSpec, ...] = (
+    QueueSpec("telemetry-ingest", visibility_timeout_s=60),
+    QueueSpec("telemetry-rule-errors", visibility_timeout_s=60),
+)
+EVENT_SOURCES: tuple[EventSource, ...] = (
+    EventSource("telemetry-ingest", "telemetry", "functions.telemetry.ingest.handler"),
+)
+DEVICE_POLICY_NAME = "gridshare-device"
+
+
+def device_policy_document(region: str, account: str) -> dict[str, Any]:
+    """The per-thing IoT policy: every resource is scoped by ${iot:Connection.Thing.ThingName}."""
+    text = (IOT_RULES_DIR / "policies" / "device.json").read_text()
+    return json.loads(text.replace("{region}", region).replace("{account}", account))
+
+
+def rule_files() -> list[Path]:
+    return sorted(IOT_RULES_DIR.glob("*.json"), key=lambda p: p.name)
+
+
+def topic_rules() -> list[dict[str, Any]]:
+    return [json.loads(p.read_text()) for p in rule_files()]

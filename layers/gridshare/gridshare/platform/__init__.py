@@ -1,0 +1,1 @@
+"""Platform: health and the OpenAPI document."""

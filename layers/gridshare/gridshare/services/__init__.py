@@ -1,1 +1,0 @@
-"""services layer of the Gridshare library."""

@@ -1,0 +1,88 @@
+"""Readings and dead-letter routes."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from gridshare.http.api import ADMIN, ANY_ROLE, ApiBlueprint, QueryModel, TimeRangeQuery
+from gridshare.http.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from gridshare.kernel.clock import now_ms, parse_time
+from gridshare.kernel.roles import Caller
+from gridshare.telemetry.service import TelemetryService
+
+api = ApiBlueprint("telemetry")
+DAY_MS = 86_400_000
+
+
+class HistoryQuery(TimeRangeQuery):
+    """Defaults: `to` now, `from` 24 h before `to`."""
+
+    metric: str = Field(min_length=1, max_length=64)
+    resolution: Literal["raw", "15m", "1h", "1d"] = "raw"
+    limit: int = Field(default=DEFAULT_LIMIT, ge=1, le=1000)
+    cursor: str | None = None
+
+
+class DeadLetterQuery(QueryModel):
+    status: Literal["open", "replayed"] = "open"
+    limit: int = Field(default=DEFAULT_LIMIT, ge=1, le=MAX_LIMIT)
+    cursor: str | None = None
+
+
+_service: TelemetryService | None = None
+
+
+def service() -> TelemetryService:
+    global _service
+    if _service is None:
+        _service = TelemetryService()
+    return _service
+
+
+@api.route("/v1/devices/{id}/readings/latest", "GET", roles=ANY_ROLE, summary="The device's newest reading")
+def latest_reading(caller: Caller, id: str) -> dict:  # noqa: A002
+    return {"data": service().latest(caller, id)}
+
+
+@api.route(
+    "/v1/devices/{id}/readings",
+    "GET",
+    roles=ANY_ROLE,
+    query=HistoryQuery,
+    summary="History of one metric: raw readings or 15m/1h/1d rollups",
+)
+def reading_history(caller: Caller, id: str, query: HistoryQuery) -> dict:  # noqa: A002
+    end = parse_time(query.to) if query.to else now_ms() + 1
+    start = parse_time(query.from_) if query.from_ else end - DAY_MS
+    points, cursor = service().history(
+        caller, id, query.metric, start, end, query.resolution, query.limit, query.cursor
+    )
+    return {
+        "data": points,
+        "pagination": {"limit": query.limit, "nextCursor": cursor},
+        "meta": {"metric": query.metric, "resolution": query.resolution},
+    }
+
+
+@api.route(
+    "/v1/telemetry/dead-letters",
+    "GET",
+    roles=ADMIN,
+    query=DeadLetterQuery,
+    summary="Rejected device messages with every reason (admin)",
+)
+def list_dead_letters(caller: Caller, query: DeadLetterQuery) -> dict:
+    items, cursor = service().list_dead_letters(query.status, query.limit, query.cursor)
+    return {"data": items, "pagination": {"limit": query.limit, "nextCursor": cursor}}
+
+
+@api.route(
+    "/v1/telemetry/dead-letters/{id}/replay",
+    "POST",
+    roles=ADMIN,
+    summary="Run a dead letter through ingest again (admin)",
+)
+def replay_dead_letter(caller: Caller, id: str) -> dict:  # noqa: A002
+    return {"data": service().replay(id)}

@@ -1,0 +1,75 @@
+"""Ingest Lambda: SQS batches from the telemetry IoT rule, with partial batch failures.
+
+Each record body is the rule's projection: {"payload": base64 of the device's bytes, "thing_name",
+"received_at"}. Invalid messages are dead-lettered by the service (the record succeeds); only transient
+failures (throttling, a dependency down) fail the record, so SQS retries it and, past maxReceiveCount,
+moves it to the queue's DLQ.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+from gridshare.kernel.clock import now_ms
+from gridshare.telemetry.readings import Reason
+from gridshare.telemetry.service import IngestOutcome, TelemetryService
+
+logger = Logger(service="telemetry-ingest")
+metrics = Metrics(namespace="Gridshare", service="telemetry-ingest")
+processor = BatchProcessor(event_type=EventType.SQS)
+_service: TelemetryService | None = None
+
+
+def _telemetry() -> TelemetryService:
+    global _service
+    if _service is None:
+        _service = TelemetryService()
+    return _service
+
+
+def handle_record(record: SQSRecord) -> str:
+    try:
+        envelope: dict[str, Any] = json.loads(record.body)
+        thing_name = str(envelope["thing_name"])
+        payload = base64.b64decode(envelope["payload"], validate=True)
+        received_at = int(envelope.get("received_at") or now_ms())
+    except (ValueError, KeyError, binascii.Error, TypeError):
+        # Not the rule's projection at all: keep it, with the reason, as the bytes SQS holds. The arrival
+        # time is the SQS sent timestamp, so a redelivery maps to the same dead letter.
+        sent = int(record.attributes.sent_timestamp or now_ms())
+        letter = _telemetry().dead_letters.put(
+            thing_name=None,
+            device_id=None,
+            topic=None,
+            payload=record.body.encode(),
+            received_at=sent,
+            reasons=[Reason("$", "the SQS message is not the telemetry rule's projection {payload, thing_name}")],
+        )
+        logger.warning("malformed envelope dead-lettered", extra={"deadLetterId": letter})
+        return IngestOutcome.DEAD_LETTERED.value
+    result = _telemetry().process(thing_name, payload, received_at, topic=f"gs/v1/{thing_name}/telemetry")
+    metrics.add_metric(name=f"Readings_{result.outcome.value}", unit=MetricUnit.Count, value=1)
+    if result.outcome is IngestOutcome.DEAD_LETTERED:
+        logger.info(
+            "dead-lettered",
+            extra={
+                "thing": thing_name,
+                "deadLetterId": result.dead_letter_id,
+                "reasons": [r.field for r in result.reasons],
+            },
+        )
+    return result.outcome.value
+
+
+@metrics.log_metrics
+@logger.inject_lambda_context
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return process_partial_response(event=event, record_handler=handle_record, processor=processor, context=context)

@@ -1,0 +1,222 @@
+"""Telemetry use cases: ingest a device message, replay a dead letter, read latest and history."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+from gridshare.devices.models import DeviceModel
+from gridshare.devices.service import DeviceService
+from gridshare.http.pagination import decode_cursor, encode_cursor
+from gridshare.kernel import errors
+from gridshare.kernel.clock import now_ms, to_iso
+from gridshare.kernel.roles import Caller
+from gridshare.kernel.settings import get_settings
+from gridshare.telemetry.dead_letters import DeadLetterStore, dead_letter_view
+from gridshare.telemetry.readings import (
+    METRICS,
+    RESOLUTIONS,
+    CounterState,
+    Reason,
+    TelemetryValidator,
+    counter_state,
+    rollup_deltas,
+)
+from gridshare.telemetry.store import StoreOutcome, TelemetryStore
+
+MAX_STALE_RETRIES = 5
+
+
+class IngestOutcome(Enum):
+    STORED = "stored"
+    DUPLICATE = "duplicate"
+    DEAD_LETTERED = "dead_lettered"
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    outcome: IngestOutcome
+    device_id: str | None = None
+    dead_letter_id: str | None = None
+    reasons: tuple[Reason, ...] = ()
+
+
+def _validator() -> TelemetryValidator:
+    settings = get_settings()
+    return TelemetryValidator(
+        max_future_ms=settings.max_future_s * 1000, backfill_ms=settings.backfill_days * 86_400_000
+    )
+
+
+@dataclass
+class TelemetryService:
+    store: TelemetryStore = field(default_factory=lambda: TelemetryStore(raw_ttl_s=get_settings().raw_ttl_days * 86400))
+    dead_letters: DeadLetterStore = field(default_factory=DeadLetterStore)
+    validator: TelemetryValidator = field(default_factory=_validator)
+    _devices: dict[str, DeviceModel] = field(default_factory=dict)  # thing name -> device, per container
+    # device id -> the latest counter state this container wrote. Safe to trust: storing a newer reading
+    # is conditioned on the stored latest timestamp, so a stale entry ends in STALE_LATEST and a re-read.
+    _states: dict[str, CounterState] = field(default_factory=dict)
+
+    def _device(self, thing_name: str) -> DeviceModel | None:
+        if thing_name not in self._devices:
+            device = DeviceService.find_by_thing(thing_name)
+            if device is None:
+                return None
+            self._devices[thing_name] = device
+        return self._devices[thing_name]
+
+    def process(self, thing_name: str, payload: bytes, received_at: int, topic: str | None = None) -> IngestResult:
+        """Validate and store one message; what cannot be stored is dead-lettered with every reason."""
+        device = self._device(thing_name)
+        if device is None:
+            reasons = [Reason("thingName", f"no registered device is called '{thing_name}'")]
+            return self._reject(thing_name, None, topic, payload, received_at, reasons)
+        for _ in range(MAX_STALE_RETRIES):
+            previous = self._states.get(device.id) or self.store.counter_state(device.id)
+            result = self.validator.validate(payload, device_id=device.id, now_ms=now_ms(), previous=previous)
+            if not result.ok or result.reading is None:
+                return self._reject(thing_name, device.id, topic, payload, received_at, list(result.reasons))
+            reading = result.reading
+            new_state = counter_state(reading, previous)
+            outcome = self.store.store(reading, rollup_deltas(reading, previous), previous, new_state, received_at)
+            if outcome is StoreOutcome.STALE_LATEST:
+                self._states.pop(device.id, None)
+                continue
+            if outcome is StoreOutcome.STORED:
+                self._states[device.id] = new_state
+                return IngestResult(IngestOutcome.STORED, device.id)
+            if outcome is StoreOutcome.DUPLICATE:
+                return IngestResult(IngestOutcome.DUPLICATE, device.id)
+            if outcome is StoreOutcome.SEQ_REUSED:
+                reasons = [Reason("seq", f"sequence number {reading.seq} was already used by another reading")]
+                return self._reject(thing_name, device.id, topic, payload, received_at, reasons)
+        raise errors.Unavailable("The device's latest reading kept changing; the message will be retried.")
+
+    def _reject(
+        self,
+        thing_name: str,
+        device_id: str | None,
+        topic: str | None,
+        payload: bytes,
+        received_at: int,
+        reasons: list[Reason],
+    ) -> IngestResult:
+        letter_id = self.dead_letters.put(
+            thing_name=thing_name,
+            device_id=device_id,
+            topic=topic,
+            payload=payload,
+            received_at=received_at,
+            reasons=reasons,
+        )
+        return IngestResult(IngestOutcome.DEAD_LETTERED, device_id, letter_id, tuple(reasons))
+
+    # ------------------------------------------------------------ dead letters (admin)
+    def list_dead_letters(self, status: str, limit: int, cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:
+        items, next_key = self.dead_letters.list(status, limit, decode_cursor(cursor))
+        return [dead_letter_view(i) for i in items], encode_cursor(next_key)
+
+    def replay(self, letter_id: str) -> dict[str, Any]:
+        """Run a dead letter through ingest again (after the cause was fixed, e.g. a device registered)."""
+        import base64
+
+        letter = self.dead_letters.get(letter_id)
+        if letter is None:
+            raise errors.NotFound("No such dead letter.")
+        if letter.status != "open":
+            raise errors.Conflict("This dead letter was already replayed.")
+        payload = base64.b64decode(letter.payload)
+        device = self._device(letter.thing_name or "")
+        if device is None:
+            reasons = [Reason("thingName", f"no registered device is called '{letter.thing_name}'")]
+            self.dead_letters.record_failed_replay(letter, reasons)
+            raise errors.InvalidInput(
+                "The message is still invalid.", errors=[errors.FieldError(r.field, r.message) for r in reasons]
+            )
+        previous = self.store.counter_state(device.id)
+        result = self.validator.validate(payload, device_id=device.id, now_ms=now_ms(), previous=previous)
+        if not result.ok or result.reading is None:
+            self.dead_letters.record_failed_replay(letter, list(result.reasons))
+            raise errors.InvalidInput(
+                "The message is still invalid.", errors=[errors.FieldError(r.field, r.message) for r in result.reasons]
+            )
+        reading = result.reading
+        outcome = self.store.store(
+            reading,
+            rollup_deltas(reading, previous),
+            previous,
+            counter_state(reading, previous),
+            int(letter.received_at),
+        )
+        if outcome in (StoreOutcome.SEQ_REUSED, StoreOutcome.STALE_LATEST):
+            raise errors.Conflict(f"The reading could not be stored ({outcome.value}); try again.")
+        self.dead_letters.mark_replayed(letter)
+        refreshed = self.dead_letters.get(letter_id)
+        return {**dead_letter_view(refreshed or letter), "outcome": outcome.value}
+
+    # ------------------------------------------------------------ reads
+    def latest(self, caller: Caller, device_id: str) -> dict[str, Any]:
+        device = DeviceService.get_owned(caller, device_id)
+        latest = self.store.latest(device.id)
+        if latest is None:
+            raise errors.NotFound("This device has not reported a reading yet.")
+        return {
+            "deviceId": device.id,
+            "ts": to_iso(latest["ts"]),
+            "seq": latest["seq"],
+            "receivedAt": to_iso(latest["receivedAt"]),
+            "metrics": latest["metrics"],
+            "units": {m: METRICS[m].unit for m in latest["metrics"] if m in METRICS},
+        }
+
+    def history(
+        self,
+        caller: Caller,
+        device_id: str,
+        metric: str,
+        start: int,
+        end: int,
+        resolution: str,
+        limit: int,
+        cursor: str | None,
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        device = DeviceService.get_owned(caller, device_id)
+        if metric not in METRICS:
+            raise errors.InvalidInput(
+                "Unknown metric.", errors=[errors.FieldError("metric", f"one of {sorted(METRICS)}")]
+            )
+        if end <= start:
+            raise errors.InvalidInput(
+                "The time range is empty.", errors=[errors.FieldError("to", "must be after 'from'")]
+            )
+        position = decode_cursor(cursor) or {}
+        if resolution == "raw":
+            rows, after = self.store.raw(device.id, start, end, limit, position.get("after"))
+            points = [
+                {"ts": to_iso(r["ts"]), "seq": r["seq"], "value": r["metrics"][metric]}
+                for r in rows
+                if metric in r["metrics"]
+            ]
+            return points, encode_cursor({"after": after}) if after else None
+        buckets, last = self.store.rollups(device.id, resolution, start, end, limit, position.get("after"))
+        points = []
+        kind = METRICS[metric].kind
+        for b in buckets:
+            point: dict[str, Any] = {"ts": to_iso(b["bucket"]), "count": b["n"]}
+            if kind == "counter":
+                if metric not in b["energy"]:
+                    continue
+                point["energyWh"] = b["energy"][metric]
+            else:
+                count = b["counts"].get(metric, 0)
+                if metric not in b["sums"] or count == 0:
+                    continue
+                point["count"] = count
+                point["avg"] = b["sums"][metric] / count
+            points.append(point)
+        return points, encode_cursor({"after": last}) if last is not None else None
+
+
+RESOLUTION_NAMES = ("raw", *RESOLUTIONS)

@@ -1,0 +1,169 @@
+"""Admin wallet routes: withdrawal decisions, refunds, hand-recorded sales, metrics, ledger verification.
+
+The POST routes honour `Idempotency-Key` like the wallet's money routes (gridshare.wallets.api).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from chalice import Response
+from pydantic import Field, StrictInt, field_validator
+
+from gridshare.http.api import ADMIN, ApiBlueprint, ApiModel, QueryModel, TimeRangeQuery
+from gridshare.http.idempotency import RequestIds
+from gridshare.http.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from gridshare.kernel.clock import parse_time
+from gridshare.kernel.roles import Caller
+from gridshare.wallets.api import idempotent_response, service, supported_currency
+from gridshare.wallets.service import SALE_MAX
+
+api = ApiBlueprint("wallets")
+
+PartyId = Annotated[str, Field(min_length=1, max_length=128)]
+
+
+class WithdrawalsQuery(QueryModel):
+    status: Literal["requested", "approving", "rejecting", "approved", "rejected"] = "requested"
+    limit: int = Field(default=DEFAULT_LIMIT, ge=1, le=MAX_LIMIT)
+    cursor: str | None = None
+
+
+class RejectBody(ApiModel):
+    reason: str | None = Field(default=None, max_length=500)
+
+
+class RefundBody(ApiModel):
+    transaction_id: str = Field(
+        min_length=1,
+        max_length=200,
+        description="the top-up: its payment id (the id POST /v1/wallet/topups returned), its ledger "
+        "transaction id (topup:<paymentId>) or its PaymentIntent id (pi_...)",
+    )
+    amount: StrictInt | None = Field(default=None, ge=1, description="minor units; default all still refundable")
+
+
+class SaleBody(ApiModel):
+    host_id: PartyId
+    buyer_id: PartyId
+    site_id: PartyId
+    gross: StrictInt = Field(ge=1, le=SALE_MAX, description="what the buyer pays, minor units")
+    currency: str | None = Field(default=None, description="ISO 4217, default EUR")
+    investor_shares: dict[str, Annotated[Decimal, Field(gt=0, allow_inf_nan=False)]] = Field(
+        default_factory=dict, description="investor user id -> share (any positive number; only ratios matter)"
+    )
+    energy_wh: StrictInt | None = Field(default=None, ge=1, description="kWh credits moved host -> buyer, in Wh")
+    no_investors: Literal["refuse", "host", "pool"] = Field(
+        default="refuse", description="where the investors' 35 % goes when the share table is empty"
+    )
+    reference: str | None = Field(default=None, max_length=200)
+
+    @field_validator("currency")
+    @classmethod
+    def _supported(cls, value: str | None) -> str | None:
+        return supported_currency(value)
+
+
+@api.route(
+    "/v1/admin/withdrawals",
+    "GET",
+    roles=ADMIN,
+    query=WithdrawalsQuery,
+    summary="Withdrawals by status, newest first (admin)",
+)
+def list_withdrawals(caller: Caller, query: WithdrawalsQuery) -> dict:
+    items, cursor = service().list_withdrawals(query.status, query.limit, query.cursor)
+    return {"data": items, "pagination": {"limit": query.limit, "nextCursor": cursor}}
+
+
+@api.route(
+    "/v1/admin/withdrawals/{id}/approve",
+    "POST",
+    roles=ADMIN,
+    summary="Approve a withdrawal: pay out through Stripe and settle it (admin)",
+)
+def approve_withdrawal(caller: Caller, id: str, request: Any) -> Response:  # noqa: A002
+    def operation(_ids: RequestIds) -> tuple[int, dict[str, Any]]:
+        return 200, {"data": service().approve_withdrawal(caller.user_id, id)}
+
+    return idempotent_response(caller, request, f"POST /v1/admin/withdrawals/{id}/approve", None, operation)
+
+
+@api.route(
+    "/v1/admin/withdrawals/{id}/reject",
+    "POST",
+    roles=ADMIN,
+    body=RejectBody,
+    summary="Reject a withdrawal: the pending amount returns to the user's wallet (admin)",
+)
+def reject_withdrawal(caller: Caller, id: str, body: RejectBody, request: Any) -> Response:  # noqa: A002
+    def operation(_ids: RequestIds) -> tuple[int, dict[str, Any]]:
+        return 200, {"data": service().reject_withdrawal(caller.user_id, id, body.reason)}
+
+    return idempotent_response(caller, request, f"POST /v1/admin/withdrawals/{id}/reject", body, operation)
+
+
+@api.route(
+    "/v1/admin/refunds",
+    "POST",
+    roles=ADMIN,
+    body=RefundBody,
+    status=201,
+    summary="Refund (part of) a top-up through Stripe and post the ledger refund (admin)",
+)
+def create_refund(caller: Caller, body: RefundBody, request: Any) -> Response:
+    def operation(ids: RequestIds) -> tuple[int, dict[str, Any]]:
+        return 201, {"data": service().refund_topup(caller.user_id, body.transaction_id, body.amount, ids)}
+
+    return idempotent_response(caller, request, "POST /v1/admin/refunds", body, operation)
+
+
+@api.route(
+    "/v1/admin/sales",
+    "POST",
+    roles=ADMIN,
+    body=SaleBody,
+    status=201,
+    summary="Record an energy sale: host 45 %, investors 35 % pro rata, platform 20 %, one transaction (admin)",
+)
+def record_sale(caller: Caller, body: SaleBody, request: Any) -> Response:
+    def operation(ids: RequestIds) -> tuple[int, dict[str, Any]]:
+        sale = service().record_sale_for_admin(
+            ids.new("sale"),
+            buyer_id=body.buyer_id,
+            host_id=body.host_id,
+            site_id=body.site_id,
+            gross=body.gross,
+            currency=body.currency,
+            investor_shares=body.investor_shares,
+            energy_wh=body.energy_wh,
+            no_investors=body.no_investors,
+            reference=body.reference,
+        )
+        return 201, {"data": sale}
+
+    return idempotent_response(caller, request, "POST /v1/admin/sales", body, operation)
+
+
+@api.route(
+    "/v1/admin/metrics",
+    "GET",
+    roles=ADMIN,
+    query=TimeRangeQuery,
+    summary="Volumes by type, fees earned, balances held, pending withdrawals (admin)",
+)
+def get_metrics(caller: Caller, query: TimeRangeQuery) -> dict:
+    start = parse_time(query.from_) if query.from_ else None
+    end = parse_time(query.to) if query.to else None
+    return {"data": service().metrics(start, end)}
+
+
+@api.route(
+    "/v1/admin/ledger/verify",
+    "GET",
+    roles=ADMIN,
+    summary="Verify every hash chain, balance and transaction of the ledger (admin; a full scan)",
+)
+def verify_ledger(caller: Caller) -> dict:
+    return {"data": service().verify_ledger()}

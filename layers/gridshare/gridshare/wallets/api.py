@@ -1,0 +1,200 @@
+"""Wallet routes: balances, history, statements, top-ups, withdrawals, and the Stripe webhook.
+
+Money requests (`POST /v1/wallet/topups`, `POST /v1/wallet/withdrawals`, and the admin ones) honour an
+`Idempotency-Key` header: the same key and body replay the first response (with
+`Idempotent-Replayed: true`), the same key with another body is refused with 422 (see
+gridshare.http.idempotency). Amounts are integers in minor units (Wh for KWH); floats and strings
+are refused.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from typing import Any, Literal
+
+from chalice import Response
+from pydantic import Field, StrictInt, field_validator
+
+from gridshare.http.api import ApiBlueprint, ApiModel, QueryModel, TimeRangeQuery
+from gridshare.http.idempotency import HEADER, RequestIds, run_idempotent
+from gridshare.http.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from gridshare.kernel.clock import parse_time
+from gridshare.kernel.roles import Caller
+from gridshare.ledger.core import CURRENCIES, KWH, TX_TYPES
+from gridshare.wallets.service import TOPUP_MAX, TOPUP_MIN, WITHDRAWAL_MAX, WalletService
+
+api = ApiBlueprint("wallets")
+
+WALLET_ROLES: frozenset[str] = frozenset({"admin", "operator", "prosumer", "consumer", "investor"})
+"""Every role that owns a wallet; viewers only look."""
+
+# The ledger's transaction types, as an enum in the query model and the OpenAPI document.
+TxType = Literal[tuple(sorted(TX_TYPES))]  # type: ignore[valid-type]
+
+
+def supported_currency(value: str | None) -> str | None:
+    """Upper-cased ISO 4217 code the ledger knows, or None (the service then uses the default, EUR)."""
+    if value is None:
+        return None
+    if value.upper() not in CURRENCIES:
+        raise ValueError("not a supported ISO 4217 currency")
+    return value.upper()
+
+
+class TopupBody(ApiModel):
+    amount: StrictInt = Field(ge=TOPUP_MIN, le=TOPUP_MAX, description="minor units (cents), an integer")
+    currency: str | None = Field(default=None, description="ISO 4217, default EUR")
+
+    @field_validator("currency")
+    @classmethod
+    def _supported(cls, value: str | None) -> str | None:
+        return supported_currency(value)
+
+
+class WithdrawalBody(ApiModel):
+    amount: StrictInt = Field(ge=1, le=WITHDRAWAL_MAX, description="minor units, an integer")
+    currency: str | None = Field(default=None, description="ISO 4217, default EUR")
+
+    @field_validator("currency")
+    @classmethod
+    def _supported(cls, value: str | None) -> str | None:
+        return supported_currency(value)
+
+
+class TransactionsQuery(TimeRangeQuery):
+    """Newest first; `from`/`to` bound `createdAt`; without `asset`, every asset the caller holds."""
+
+    asset: str | None = Field(default=None, description="a currency or KWH")
+    type_: TxType | None = Field(default=None, alias="type")
+    limit: int = Field(default=DEFAULT_LIMIT, ge=1, le=MAX_LIMIT)
+    cursor: str | None = None
+
+    @field_validator("asset")
+    @classmethod
+    def _asset(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if value.upper() != KWH and value.upper() not in CURRENCIES:
+            raise ValueError("not a currency or KWH")
+        return value.upper()
+
+
+class StatementQuery(QueryModel):
+    day: date | None = Field(default=None, alias="date", description="YYYY-MM-DD (UTC); default today")
+
+
+_service: WalletService | None = None
+
+
+def service() -> WalletService:
+    global _service
+    if _service is None:
+        _service = WalletService()
+    return _service
+
+
+def idempotent_response(
+    caller: Caller,
+    request: Any,
+    route: str,
+    body: ApiModel | None,
+    operation: Callable[[RequestIds], tuple[int, dict[str, Any]]],
+) -> Response:
+    """Run a money operation under the request's Idempotency-Key (if any) and answer its response."""
+    outcome = run_idempotent(
+        caller.user_id,
+        route,
+        request.headers.get(HEADER),
+        body.model_dump(mode="json") if body is not None else None,
+        operation,
+    )
+    headers = {"Content-Type": "application/json"}
+    if outcome.replayed:
+        headers["Idempotent-Replayed"] = "true"
+    return Response(body=outcome.body, status_code=outcome.status, headers=headers)
+
+
+@api.route("/v1/wallet", "GET", roles=WALLET_ROLES, summary="The caller's balances per asset: available, pending")
+def get_wallet(caller: Caller) -> dict:
+    return {"data": service().wallet(caller.user_id)}
+
+
+@api.route(
+    "/v1/wallet/transactions",
+    "GET",
+    roles=WALLET_ROLES,
+    query=TransactionsQuery,
+    summary="The caller's ledger entries, newest first (filter by asset, type, time)",
+)
+def list_transactions(caller: Caller, query: TransactionsQuery) -> dict:
+    items, cursor = service().transactions(
+        caller.user_id,
+        asset=query.asset,
+        tx_type=query.type_,
+        start=parse_time(query.from_) if query.from_ else None,
+        end=parse_time(query.to) if query.to else None,
+        limit=query.limit,
+        cursor=query.cursor,
+    )
+    return {"data": items, "pagination": {"limit": query.limit, "nextCursor": cursor}}
+
+
+@api.route(
+    "/v1/statements",
+    "GET",
+    roles=WALLET_ROLES,
+    query=StatementQuery,
+    summary="The caller's daily statement per asset: opening, credits, debits, closing, lines",
+)
+def get_statement(caller: Caller, query: StatementQuery) -> dict:
+    day = query.day or datetime.now(tz=UTC).date()
+    return {"data": service().statement(caller.user_id, day)}
+
+
+@api.route(
+    "/v1/wallet/topups",
+    "POST",
+    roles=WALLET_ROLES,
+    body=TopupBody,
+    status=201,
+    summary="Start a top-up: a Stripe PaymentIntent whose client secret the app confirms",
+)
+def create_topup(caller: Caller, body: TopupBody, request: Any) -> Response:
+    def operation(ids: RequestIds) -> tuple[int, dict[str, Any]]:
+        return 201, {"data": service().create_topup(caller.user_id, body.amount, body.currency, ids)}
+
+    return idempotent_response(caller, request, "POST /v1/wallet/topups", body, operation)
+
+
+@api.route(
+    "/v1/wallet/withdrawals",
+    "POST",
+    roles=WALLET_ROLES,
+    body=WithdrawalBody,
+    status=201,
+    summary="Request a withdrawal: the amount moves from available to pending until an admin decides",
+)
+def request_withdrawal(caller: Caller, body: WithdrawalBody, request: Any) -> Response:
+    def operation(ids: RequestIds) -> tuple[int, dict[str, Any]]:
+        return 201, {"data": service().request_withdrawal(caller.user_id, body.amount, body.currency, ids)}
+
+    return idempotent_response(caller, request, "POST /v1/wallet/withdrawals", body, operation)
+
+
+@api.route(
+    "/v1/payments/stripe/webhook",
+    "POST",
+    roles=None,
+    summary="Stripe webhook: verified Stripe-Signature on the raw body, deduplicated by event id",
+)
+def stripe_webhook(request: Any) -> dict:
+    raw = request.raw_body or b""
+    return {
+        "data": service().handle_stripe_webhook(raw if isinstance(raw, bytes) else raw.encode(), _signature(request))
+    }
+
+
+def _signature(request: Any) -> str | None:
+    value = request.headers.get("stripe-signature")
+    return str(value) if value is not None else None

@@ -1,0 +1,141 @@
+"""The wallets context's own tables: payments, withdrawals, refunds, Stripe events."""
+
+from __future__ import annotations
+
+from pynamodb.attributes import (
+    NumberAttribute,
+    UnicodeAttribute,
+)
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.models import Model
+
+from gridshare.http.idempotency import IdempotencyKeyModel
+from gridshare.kernel.tables import table_name, table_region
+from gridshare.ledger.models import TABLES as LEDGER_TABLES
+
+
+class PaymentsByIntent(GlobalSecondaryIndex["PaymentModel"]):
+    class Meta:
+        index_name = "by_intent"
+        projection = AllProjection()
+
+    payment_intent_id = UnicodeAttribute(hash_key=True)
+
+
+class PaymentsByUser(GlobalSecondaryIndex["PaymentModel"]):
+    class Meta:
+        index_name = "by_user"
+        projection = AllProjection()
+
+    user_id = UnicodeAttribute(hash_key=True)
+    id = UnicodeAttribute(range_key=True)
+
+
+class PaymentModel(Model):
+    """A top-up: our id, the Stripe PaymentIntent, its status, and how much of it was refunded."""
+
+    class Meta:
+        table_name = table_name("payments")
+        region = table_region()
+        logical_name = "payments"
+
+    id = UnicodeAttribute(hash_key=True)
+    user_id = UnicodeAttribute()
+    amount = NumberAttribute()
+    currency = UnicodeAttribute()
+    payment_intent_id = UnicodeAttribute()
+    status = UnicodeAttribute(default="pending")  # pending | succeeded | failed | canceled
+    refunded_amount = NumberAttribute(default=0)
+    ledger_tx_id = UnicodeAttribute(null=True)
+    failure_reason = UnicodeAttribute(null=True)
+    created_at = NumberAttribute()
+    updated_at = NumberAttribute()
+    by_intent = PaymentsByIntent()
+    by_user = PaymentsByUser()
+
+
+class WithdrawalsByStatus(GlobalSecondaryIndex["WithdrawalModel"]):
+    class Meta:
+        index_name = "by_status"
+        projection = AllProjection()
+
+    status = UnicodeAttribute(hash_key=True)
+    id = UnicodeAttribute(range_key=True)
+
+
+class WithdrawalModel(Model):
+    """A withdrawal request: funds held in pending withdrawals until an admin approves or rejects."""
+
+    class Meta:
+        table_name = table_name("withdrawals")
+        region = table_region()
+        logical_name = "withdrawals"
+
+    id = UnicodeAttribute(hash_key=True)
+    user_id = UnicodeAttribute()
+    amount = NumberAttribute()
+    currency = UnicodeAttribute()
+    status = UnicodeAttribute(default="requested")  # requested | approved | rejected
+    request_tx_id = UnicodeAttribute()
+    decision_tx_id = UnicodeAttribute(null=True)
+    decided_by = UnicodeAttribute(null=True)
+    payout_ref = UnicodeAttribute(null=True)
+    reason = UnicodeAttribute(null=True)
+    created_at = NumberAttribute()
+    decided_at = NumberAttribute(null=True)
+    by_status = WithdrawalsByStatus()
+
+
+class RefundModel(Model):
+    """A refund of (part of) a top-up, reserved on its payment before anything moves.
+
+    The reservation (``PaymentModel.refunded_amount`` raised, conditioned on its previous value) and this
+    item are written in one transaction, so two concurrent refunds can never exceed the original, and a
+    refund interrupted half-way is resumed from here: ``already_refunded`` rebuilds the same ledger
+    transaction, the id the same Stripe idempotency key.
+    """
+
+    class Meta:
+        table_name = table_name("refunds")
+        region = table_region()
+        logical_name = "refunds"
+
+    id = UnicodeAttribute(hash_key=True)
+    payment_id = UnicodeAttribute()
+    user_id = UnicodeAttribute()
+    amount = NumberAttribute()
+    currency = UnicodeAttribute()
+    already_refunded = NumberAttribute()  # the payment's refunded amount before this refund
+    status = UnicodeAttribute(default="pending")  # pending | succeeded | failed
+    ledger_tx_id = UnicodeAttribute(null=True)
+    stripe_refund_id = UnicodeAttribute(null=True)
+    requested_by = UnicodeAttribute()
+    failure_reason = UnicodeAttribute(null=True)
+    created_at = NumberAttribute()
+    updated_at = NumberAttribute()
+
+
+class StripeEventModel(Model):
+    """Webhook events by Stripe event id: the first delivery is processed, every later one is a no-op."""
+
+    class Meta:
+        table_name = table_name("stripe_events")
+        region = table_region()
+        logical_name = "stripe_events"
+
+    id = UnicodeAttribute(hash_key=True)
+    type = UnicodeAttribute()
+    received_at = NumberAttribute()
+    outcome = UnicodeAttribute(null=True)
+
+
+# Wallets owns the ledger's tables (its only writer) and, for now, the Idempotency-Key records (its routes
+# are the only ones that take the header).
+TABLES: tuple[type[Model], ...] = (
+    *LEDGER_TABLES,
+    PaymentModel,
+    WithdrawalModel,
+    StripeEventModel,
+    IdempotencyKeyModel,
+    RefundModel,
+)
