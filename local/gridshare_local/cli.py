@@ -68,10 +68,10 @@ def _cmd_admin_create(args: argparse.Namespace) -> int:
     from gridshare_local.stack import attach_to_running_stack
 
     attach_to_running_stack()
-    from gridshare.identity.service import IdentityService
+    from gridshare.identity.service import identity_service
 
     password = args.password or os.environ.get("GS_ADMIN_PASSWORD") or getpass.getpass("Password: ")
-    user = IdentityService.default().create_admin(args.email, password, args.name)
+    user = identity_service().create_admin(args.email, password, args.name)
     print(json.dumps({"data": user}, indent=2))
     return 0
 

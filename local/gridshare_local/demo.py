@@ -92,9 +92,9 @@ def _wait_stored(s: Any, api: str, fleet: list[Any], readings: int, timeout: flo
 def _dead_letters(stack: Any, api: str, timeout: float = 30) -> list[dict[str, Any]]:
     import requests
 
-    from gridshare.identity.service import IdentityService
+    from gridshare.identity.service import identity_service
 
-    IdentityService.default().create_admin("demo-admin@example.com", "Demo-Adm1n-Passw0rd", "Demo Admin")
+    identity_service().create_admin("demo-admin@example.com", "Demo-Adm1n-Passw0rd", "Demo Admin")
     token = requests.post(
         f"{api}/v1/auth/login", json={"email": "demo-admin@example.com", "password": "Demo-Adm1n-Passw0rd"}, timeout=30
     )

@@ -19,10 +19,12 @@ from moto import mock_aws
 def _reset_caches() -> None:
     from gridshare.contexts import all_tables
     from gridshare.kernel.aws import reset_clients
+    from gridshare.kernel.factory import reset_services
     from gridshare.kernel.settings import reset_settings
 
     reset_settings()
     reset_clients()
+    reset_services()
     for model in all_tables():
         model._connection = None  # PynamoDB caches a botocore client per model
 
@@ -95,9 +97,9 @@ def register_user(api: Api, email: str, role: str = "prosumer", password: str = 
 
 
 def create_admin(email: str = "admin@example.com", password: str = "Adm1nPassw0rd") -> None:
-    from gridshare.identity.service import IdentityService
+    from gridshare.identity.service import identity_service
 
-    IdentityService.default().create_admin(email, password, "Admin")
+    identity_service().create_admin(email, password, "Admin")
 
 
 os.environ.setdefault("GS_CURSOR_SECRET", "test-cursor-secret")

@@ -164,7 +164,7 @@ def _ingest(thing: str, payload: str) -> None:
     from gridshare.telemetry import ingest
     from gridshare_local.lambda_runtime import LambdaContext
 
-    ingest._service = None
+    ingest.telemetry_service.reset()
     assert ingest.handler(_sqs_event(thing, payload), LambdaContext("ingest")) == {"batchItemFailures": []}
 
 

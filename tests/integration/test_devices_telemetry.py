@@ -43,7 +43,7 @@ def _ingest(thing: str, payload: bytes | str) -> dict[str, Any]:
     from gridshare.telemetry import ingest
     from gridshare_local.lambda_runtime import LambdaContext
 
-    ingest._service = None
+    ingest.telemetry_service.reset()
     return ingest.handler(_sqs_event(thing, payload), LambdaContext("ingest"))
 
 
@@ -261,7 +261,7 @@ def test_an_sqs_body_that_is_not_the_rule_projection_is_dead_lettered_once(api: 
     event = _sqs_event("ignored", "{}")
     event["Records"][0]["body"] = "hello"
     event["Records"][0]["attributes"] = {"SentTimestamp": "1795480000000"}
-    ingest._service = None
+    ingest.telemetry_service.reset()
     assert ingest.handler(event, LambdaContext("ingest")) == {"batchItemFailures": []}
     assert ingest.handler(event, LambdaContext("ingest")) == {"batchItemFailures": []}  # redelivered
     create_admin()

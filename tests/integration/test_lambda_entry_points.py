@@ -274,7 +274,7 @@ def test_each_lambda_holds_only_its_own_contexts_routes(api: Api) -> None:
 def _ingest(event: dict[str, Any]) -> dict[str, Any]:
     from gridshare.telemetry import ingest
 
-    ingest._service = None  # a fresh container: no device cached from an earlier delivery
+    ingest.telemetry_service.reset()  # a fresh container: no device cached from an earlier delivery
     return ingest.handler(event, _context("telemetry-ingest"))
 
 

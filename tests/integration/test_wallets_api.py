@@ -184,13 +184,13 @@ def money(api: Api, monkeypatch: pytest.MonkeyPatch) -> Iterator[Money]:
     monkeypatch.setenv("GS_STRIPE_API_BASE", standin.url)
     reset_settings()
     reset_stripe_gateway()
-    wallet_api._service = None
+    wallet_api.wallet_service.reset()
     try:
         yield Money(api, standin, arn)
     finally:
         standin.stop()
         reset_stripe_gateway()
-        wallet_api._service = None
+        wallet_api.wallet_service.reset()
 
 
 # --------------------------------------------------------------------------------------- top-ups
@@ -294,7 +294,7 @@ def test_a_topup_whose_response_was_lost_is_resumed_by_its_retry_with_the_same_i
                 raise PaymentProviderUnavailable("timed out")
             return result
 
-    wallet_api._service = WalletService(gateway_factory=LostResponse)
+    wallet_api.wallet_service.use(WalletService(gateway_factory=LostResponse))
     erin = money.member("erin@example.com")
     # When the client sends the top-up and gets a 503
     lost = money.call("POST", "/v1/wallet/topups", erin, {"amount": 1500}, key="retry-me")
@@ -483,7 +483,7 @@ def test_an_approval_interrupted_after_the_payout_is_resumed_without_a_second_pa
     liam = money.member("liam@example.com")
     money.topup(liam, 1000)
     withdrawal = _data(money.call("POST", "/v1/wallet/withdrawals", liam, {"amount": 700}))
-    wallet_api._service = WalletService(gateway_factory=LostPayoutResponse)
+    wallet_api.wallet_service.use(WalletService(gateway_factory=LostPayoutResponse))
     path = f"/v1/admin/withdrawals/{withdrawal['id']}/approve"
     # When the payout's answer is lost, the approval answers 503 and the withdrawal is being approved
     assert money.call("POST", path, money.admin).status_code == 503

@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import EmailStr, Field
 
 from gridshare.http.api import ANY_ROLE, ApiBlueprint, ApiModel
-from gridshare.identity.service import IdentityService
+from gridshare.identity.service import IdentityService, identity_service
 from gridshare.kernel.roles import Caller, ClientInfo
 
 api = ApiBlueprint("identity")
@@ -31,7 +31,7 @@ class LoginBody(ApiModel):
 
 
 def _service() -> IdentityService:
-    return IdentityService.default()
+    return identity_service()
 
 
 @api.route(

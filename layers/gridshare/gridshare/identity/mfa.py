@@ -37,6 +37,7 @@ from gridshare.identity.security_log import record
 from gridshare.identity.service import IdentityService
 from gridshare.kernel import errors
 from gridshare.kernel.clock import now_ms
+from gridshare.kernel.factory import ServiceFactory
 from gridshare.kernel.roles import Caller, ClientInfo
 from gridshare.kernel.settings import get_settings
 
@@ -61,10 +62,6 @@ def _invalid_code(status_401: bool) -> errors.GridshareError:
 @dataclass
 class MfaService:
     clock: Callable[[], float] = field(default=time.time)
-
-    @classmethod
-    def default(cls) -> MfaService:
-        return cls()
 
     # ------------------------------------------------------------ enrolment
     def setup(self, caller: Caller, client: ClientInfo | None = None) -> dict[str, str]:
@@ -282,3 +279,6 @@ class MfaService:
             pending.delete()
         except DeleteError:
             logger.warning("could not delete an mfa session")
+
+
+mfa_service = ServiceFactory(MfaService)

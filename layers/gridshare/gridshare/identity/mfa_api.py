@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from gridshare.http.api import ANY_ROLE, ApiBlueprint, ApiModel
-from gridshare.identity.mfa import MfaService
+from gridshare.identity.mfa import MfaService, mfa_service
 from gridshare.kernel.roles import Caller, ClientInfo
 
 api = ApiBlueprint("identity")
@@ -21,7 +21,7 @@ class LoginTwoFactorBody(ApiModel):
 
 
 def _service() -> MfaService:
-    return MfaService.default()
+    return mfa_service()
 
 
 @api.route(

@@ -17,6 +17,7 @@ from gridshare.identity.notifications import EmailSender
 from gridshare.identity.security_log import email_hash, record
 from gridshare.kernel import errors
 from gridshare.kernel.clock import now_ms, to_iso
+from gridshare.kernel.factory import ServiceFactory
 from gridshare.kernel.ids import new_id
 from gridshare.kernel.roles import Caller, ClientInfo
 from gridshare.kernel.settings import get_settings
@@ -56,10 +57,6 @@ RESEND_ACCEPTED = "If an account is waiting for verification, a new code has bee
 class IdentityService:
     directory: CognitoDirectory
     mailer: Mailer
-
-    @classmethod
-    def default(cls) -> IdentityService:
-        return cls(CognitoDirectory(), EmailSender())
 
     # ------------------------------------------------------------ lookups
     @staticmethod
@@ -151,9 +148,9 @@ class IdentityService:
             raise errors.AuthenticationFailed("Invalid email or password.") from None
         throttling.reset(account_key)
         if user.totp_enabled:
-            from gridshare.identity.mfa import MfaService
+            from gridshare.identity.mfa import mfa_service
 
-            session = MfaService.default().start_login(user, tokens.refresh_token or "")
+            session = mfa_service().start_login(user, tokens.refresh_token or "")
             record("login_2fa_challenged", client=client, user_id=user.id)
             return {"challenge": "TOTP", "session": session}
         record("login_succeeded", client=client, user_id=user.id)
@@ -277,3 +274,6 @@ class IdentityService:
         user = UserModel(id=user_id, email=email, name=name, role="admin", status="active", created_at=now_ms())
         user.save()
         return user_view(user)
+
+
+identity_service = ServiceFactory(lambda: IdentityService(CognitoDirectory(), EmailSender()))

@@ -10,7 +10,7 @@ from gridshare.http.api import ADMIN, ANY_ROLE, ApiBlueprint, QueryModel, TimeRa
 from gridshare.http.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from gridshare.kernel.clock import now_ms, parse_time
 from gridshare.kernel.roles import Caller
-from gridshare.telemetry.service import TelemetryService
+from gridshare.telemetry.service import TelemetryService, telemetry_service
 
 api = ApiBlueprint("telemetry")
 DAY_MS = 86_400_000
@@ -31,14 +31,8 @@ class DeadLetterQuery(QueryModel):
     cursor: str | None = None
 
 
-_service: TelemetryService | None = None
-
-
 def service() -> TelemetryService:
-    global _service
-    if _service is None:
-        _service = TelemetryService()
-    return _service
+    return telemetry_service()
 
 
 @api.route("/v1/devices/{id}/readings/latest", "GET", roles=ANY_ROLE, summary="The device's newest reading")

@@ -20,19 +20,15 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from gridshare.kernel.clock import now_ms
 from gridshare.telemetry.readings import Reason
-from gridshare.telemetry.service import IngestOutcome, TelemetryService
+from gridshare.telemetry.service import IngestOutcome, TelemetryService, telemetry_service
 
 logger = Logger(service="telemetry-ingest")
 metrics = Metrics(namespace="Gridshare", service="telemetry-ingest")
 processor = BatchProcessor(event_type=EventType.SQS)
-_service: TelemetryService | None = None
 
 
 def _telemetry() -> TelemetryService:
-    global _service
-    if _service is None:
-        _service = TelemetryService()
-    return _service
+    return telemetry_service()
 
 
 def handle_record(record: SQSRecord) -> str:

@@ -11,6 +11,7 @@ from gridshare.devices.service import DeviceService
 from gridshare.http.pagination import decode_cursor, encode_cursor
 from gridshare.kernel import errors
 from gridshare.kernel.clock import now_ms, to_iso
+from gridshare.kernel.factory import ServiceFactory
 from gridshare.kernel.roles import Caller
 from gridshare.kernel.settings import get_settings
 from gridshare.telemetry.dead_letters import DeadLetterStore, dead_letter_view
@@ -220,3 +221,6 @@ class TelemetryService:
 
 
 RESOLUTION_NAMES = ("raw", *RESOLUTIONS)
+
+
+telemetry_service = ServiceFactory(TelemetryService)

@@ -22,7 +22,7 @@ from gridshare.http.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from gridshare.kernel.clock import parse_time
 from gridshare.kernel.roles import Caller
 from gridshare.ledger.core import CURRENCIES, KWH, TX_TYPES
-from gridshare.wallets.service import TOPUP_MAX, TOPUP_MIN, WITHDRAWAL_MAX, WalletService
+from gridshare.wallets.service import TOPUP_MAX, TOPUP_MIN, WITHDRAWAL_MAX, WalletService, wallet_service
 
 api = ApiBlueprint("wallets")
 
@@ -84,14 +84,8 @@ class StatementQuery(QueryModel):
     day: date | None = Field(default=None, alias="date", description="YYYY-MM-DD (UTC); default today")
 
 
-_service: WalletService | None = None
-
-
 def service() -> WalletService:
-    global _service
-    if _service is None:
-        _service = WalletService()
-    return _service
+    return wallet_service()
 
 
 def idempotent_response(

@@ -55,6 +55,7 @@ from gridshare.http.idempotency import RequestIds
 from gridshare.http.pagination import decode_cursor, encode_cursor
 from gridshare.kernel import errors
 from gridshare.kernel.clock import now_ms, to_iso
+from gridshare.kernel.factory import ServiceFactory
 from gridshare.kernel.settings import get_settings
 from gridshare.ledger import core as L
 from gridshare.ledger.core import (
@@ -1062,3 +1063,6 @@ def day_bounds(day: date) -> tuple[int, int]:
     """[start, end) of a UTC day in epoch milliseconds."""
     start = datetime(day.year, day.month, day.day, tzinfo=UTC)
     return int(start.timestamp() * 1000), int((start + timedelta(days=1)).timestamp() * 1000)
+
+
+wallet_service = ServiceFactory(WalletService)
