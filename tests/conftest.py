@@ -12,3 +12,6 @@ os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "Gridshare")
 os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
 os.environ.pop("AWS_ENDPOINT_URL", None)
+
+# Fixtures shared by the suites that run against moto in-process (aws, api, money).
+pytest_plugins = ["tests.support.fixtures", "tests.support.wallets"]

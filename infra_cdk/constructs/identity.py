@@ -18,6 +18,7 @@ from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
 from gridshare.contexts import owned_tables
+from gridshare.http.revocations import TokenRevocationModel
 from gridshare.identity.models import AuthSessionModel, RateLimitModel, SecurityEventModel, UserModel
 from gridshare.kernel import resources
 from infra_cdk import constants
@@ -55,12 +56,13 @@ API_TABLES = {
     AuthSessionModel: Access.READ_WRITE,
     RateLimitModel: Access.READ_WRITE,
     SecurityEventModel: Access.READ_APPEND,
+    TokenRevocationModel: Access.READ_WRITE,
 }
 # The authorizer refuses revoked tokens and disabled users (services.sessions.assert_token_current).
-AUTHORIZER_TABLES = {UserModel: Access.READ}
-# The route guard of every other API function (gridshare.http.api._authenticate): the same revocation
-# check, and a `token_refused` security event when a presented token is refused (PutItem only).
-ROUTE_GUARD_TABLES = {UserModel: Access.READ, SecurityEventModel: Access.APPEND}
+AUTHORIZER_TABLES = {UserModel: Access.READ, TokenRevocationModel: Access.READ}
+# The route guard of every other API function (gridshare.http.api._authenticate): the revocation item
+# (gridshare.http.revocations), and a `token_refused` security event when a presented token is refused (PutItem only).
+ROUTE_GUARD_TABLES = {TokenRevocationModel: Access.READ, SecurityEventModel: Access.APPEND}
 
 
 def password_policy(policy: dict[str, Any]) -> cognito.PasswordPolicy:
@@ -179,7 +181,7 @@ class IdentityContext(Construct):
 
     def grant_route_guard(self, function: lambda_.Function) -> None:
         """What another context's API function needs to run the route guard on its protected routes: the
-        pool's ids, read on users (revocation, disabled accounts) and PutItem on security events."""
+        pool's ids, read on token revocations (never users) and PutItem on security events."""
         self.configure_token_verification(function)
         grant_table_access(function, self.tables, ROUTE_GUARD_TABLES)
 

@@ -24,6 +24,7 @@ from gridshare.devices.models import DeviceModel
 from gridshare.http.api import ROUTES, RouteSpec
 from gridshare.http.idempotency import IdempotencyKeyModel
 from gridshare.http.problems import PROBLEM_CONTENT_TYPE
+from gridshare.http.revocations import TokenRevocationModel
 from gridshare.identity.models import AuthSessionModel, RateLimitModel, SecurityEventModel, UserModel
 from gridshare.kernel import resources
 from gridshare.kernel.tables import table_name, ttl_attribute
@@ -244,6 +245,7 @@ def test_identity_tables_have_their_indexes_and_expiry(template: dict[str, Any])
         "auth_sessions",
         "rate_limits",
         "security_events",
+        "token_revocations",
     }
     for model in (AuthSessionModel, RateLimitModel):
         assert props(model)["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
@@ -274,16 +276,17 @@ def test_table_env_var_is_the_one_the_code_reads(monkeypatch: pytest.MonkeyPatch
 #   (not even a read); "read+append" - reads and PutItem, never Update/Delete/BatchWrite (append-only log).
 READ, RW, APPEND, READ_APPEND = "read", "rw", "append", "read+append"
 # What the route guard of every API function with protected routes needs (gridshare.http.api._authenticate):
-# the revocation check reads users; a refused token is recorded as a security event.
-ROUTE_GUARD: dict[Any, str] = {UserModel: READ, SecurityEventModel: APPEND}
+# the revocation check reads the revocations item (never users); a refused token is a security event.
+ROUTE_GUARD: dict[Any, str] = {TokenRevocationModel: READ, SecurityEventModel: APPEND}
 EXPECTED_TABLES: dict[str, dict[Any, str]] = {
     api_handler("platform"): {},
-    "functions.identity.authorizer.handler": {UserModel: READ},
+    "functions.identity.authorizer.handler": {UserModel: READ, TokenRevocationModel: READ},
     api_handler("identity"): {
         UserModel: RW,
         AuthSessionModel: RW,
         RateLimitModel: RW,
         SecurityEventModel: READ_APPEND,
+        TokenRevocationModel: RW,
     },
     api_handler("devices"): {DeviceModel: RW, **ROUTE_GUARD},
     "functions.telemetry.ingest.handler": {
@@ -384,31 +387,44 @@ def test_append_grants_are_put_item_on_the_table_itself(template: dict[str, Any]
 
 
 def test_every_api_function_with_protected_routes_runs_the_route_guard(template: dict[str, Any]) -> None:
-    """Each API Lambda with a protected route reads users (revocation) and writes security events, and only
-    the identity Lambda may write users or read the security log."""
+    """Each API Lambda with a protected route reads the revocations table and appends security events;
+    only identity's functions may touch the users table at all, and only identity writes revocations."""
     ids = table_ids(template)
-    users, events = UserModel.Meta.logical_name, SecurityEventModel.Meta.logical_name
+    events = SecurityEventModel.Meta.logical_name
+    revoked = TokenRevocationModel.Meta.logical_name
     protected = sorted({r.context for r in deployed_routes() if r.protected})
     assert {"identity", "devices", "telemetry", "wallets"} <= set(protected)
     for context in protected:
         fn = function_id(template, api_handler(context))
         actions = table_actions(template, fn)
-        assert "dynamodb:GetItem" in actions.get(users, set()), context
+        assert "dynamodb:GetItem" in actions.get(revoked, set()), context
         assert "dynamodb:PutItem" in actions.get(events, set()), context
         env = template["Resources"][fn]["Properties"]["Environment"]["Variables"]
-        assert env[constants.table_env_var(users)] == {"Ref": ids[users]}, context
+        assert env[constants.table_env_var(revoked)] == {"Ref": ids[revoked]}, context
         assert env[constants.table_env_var(events)] == {"Ref": ids[events]}, context
         if context != "identity":
-            assert not actions[users] & WRITE_ACTIONS, context
+            assert not actions[revoked] & WRITE_ACTIONS, context
             assert actions[events] == {"dynamodb:PutItem"}, context
     # Nobody else reaches identity's tables at all, and nobody may rewrite or delete a security event.
     identity_tables = {m.Meta.logical_name for m in OWNERS["identity"]}
+    identity_handlers = {api_handler("identity"), "functions.identity.authorizer.handler"}
     for fn in of_type(template, "AWS::Lambda::Function"):
         actions = table_actions(template, fn)
         assert not actions.get(events, set()) & (WRITE_ACTIONS - {"dynamodb:PutItem"}), fn
         handler = template["Resources"][fn]["Properties"]["Handler"]
-        if handler != api_handler("identity"):
-            assert set(actions) & identity_tables <= {users, events}, handler
+        if handler not in identity_handlers:
+            assert set(actions) & identity_tables <= {revoked, events}, handler
+
+
+def test_the_users_table_is_granted_to_identity_functions_only(template: dict[str, Any]) -> None:
+    users = table_ids(template)["users"]
+    identity_handlers = {api_handler("identity"), "functions.identity.authorizer.handler"}
+    granted = {
+        template["Resources"][fn]["Properties"]["Handler"]
+        for fn in of_type(template, "AWS::Lambda::Function")
+        if any(users in referenced_ids(st["Resource"]) for st in statements_of(template, fn))
+    }
+    assert granted and granted <= identity_handlers, granted
 
 
 def test_identity_function_has_no_access_to_telemetry_tables(template: dict[str, Any]) -> None:

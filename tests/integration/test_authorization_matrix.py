@@ -30,7 +30,8 @@ from typing import Any
 import pytest
 from pydantic import BaseModel, ValidationError
 
-from tests.integration.conftest import Api, create_admin, register_user
+from tests.support.api import Api, create_admin, register_user
+from tests.support.devices import ingest
 
 PASSWORD = "Matrix-Passw0rd!"
 ADMIN_PASSWORD = "Matrix-Adm1n-Passw0rd"
@@ -135,37 +136,8 @@ def _provision_device(api: Api, member: Member) -> None:
     member.device_id, member.thing_name = device["id"], device["thingName"]
 
 
-def _sqs_event(thing: str, payload: str) -> dict[str, Any]:
-    import base64
-
-    body = {"payload": base64.b64encode(payload.encode()).decode(), "thing_name": thing, "received_at": _now_ms()}
-    return {
-        "Records": [
-            {
-                "messageId": f"m-{uuid.uuid4()}",
-                "receiptHandle": "rh",
-                "body": json.dumps(body),
-                "attributes": {},
-                "messageAttributes": {},
-                "md5OfBody": "",
-                "eventSource": "aws:sqs",
-                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:telemetry-ingest",
-                "awsRegion": "us-east-1",
-            }
-        ]
-    }
-
-
 def _now_ms() -> int:
     return int(time.time() * 1000)
-
-
-def _ingest(thing: str, payload: str) -> None:
-    from gridshare.telemetry import ingest
-    from gridshare_local.lambda_runtime import LambdaContext
-
-    ingest.telemetry_service.reset()
-    assert ingest.handler(_sqs_event(thing, payload), LambdaContext("ingest")) == {"batchItemFailures": []}
 
 
 def _set_up_members(api: Api, roles: tuple[str, ...]) -> dict[tuple[str, str], Member]:
@@ -198,7 +170,9 @@ def _set_up_members(api: Api, roles: tuple[str, ...]) -> dict[tuple[str, str], M
     for member in members.values():
         member.user_id = str(_data(api.call("GET", "/v1/me", token=member.token))["id"])
         _provision_device(api, member)
-        _ingest(member.thing_name, json.dumps({"ts": _now_ms(), "seq": 1, "metrics": {"power_w": 100.0}}))
+        assert ingest(member.thing_name, json.dumps({"ts": _now_ms(), "seq": 1, "metrics": {"power_w": 100.0}})) == {
+            "batchItemFailures": []
+        }
     for member in members.values():
         if member.role not in registrable | {"admin"}:
             response = api.call("PATCH", f"/v1/users/{member.user_id}", {"role": member.role}, token=promoter.token)
@@ -213,7 +187,9 @@ def _set_up_members(api: Api, roles: tuple[str, ...]) -> dict[tuple[str, str], M
 def _dead_letter_id() -> str:
     from gridshare.telemetry.models import DeadLetterModel
 
-    _ingest(UNKNOWN_THING, json.dumps({"ts": _now_ms(), "seq": 1, "metrics": {"power_w": 1.0}}))
+    assert ingest(UNKNOWN_THING, json.dumps({"ts": _now_ms(), "seq": 1, "metrics": {"power_w": 1.0}})) == {
+        "batchItemFailures": []
+    }
     letters = [letter for letter in DeadLetterModel.scan() if letter.thing_name == UNKNOWN_THING]
     assert len(letters) == 1
     return str(letters[0].id)

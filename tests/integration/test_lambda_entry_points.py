@@ -25,7 +25,7 @@ from botocore.exceptions import ClientError
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
-from tests.integration.conftest import Api, create_admin, register_user
+from tests.support.api import Api, create_admin, register_user
 from tests.support.events import load_event, telemetry_batch
 
 MOTO_KEYS = Path(moto.cognitoidp.__file__).parent / "resources"

@@ -11,7 +11,7 @@ from typing import Any
 from chalice import Chalice
 
 from gridshare.contexts import CONTEXTS, import_routes
-from gridshare.http.api import SECURITY_HEADERS
+from gridshare.http.api import SECURITY_HEADERS, TOKEN_REFUSALS
 from gridshare.http.problems import PROBLEM_BASE, PROBLEM_CONTENT_TYPE
 
 _SLUGS = {
@@ -54,8 +54,16 @@ class GridshareChalice(Chalice):
         return response
 
 
+def _record_token_refused(**event: Any) -> None:
+    """A refused token is a security event (identity's log; the guard of every Lambda may append to it)."""
+    from gridshare.identity.security_log import record
+
+    record("token_refused", **event)
+
+
 def make_app(name: str, contexts: tuple[str, ...] | list[str] = CONTEXTS) -> Chalice:
     """The routes of `contexts` (default: every context) as one Chalice app."""
+    TOKEN_REFUSALS.connect(_record_token_refused)
     app = GridshareChalice(app_name=name)
     app.debug = False  # never a stack trace in a response
     for context in contexts:

@@ -47,6 +47,16 @@ def device_view(device: DeviceModel) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class DeviceRef:
+    """What another context may know of a device: who owns it and what it is."""
+
+    id: str
+    owner_id: str
+    thing_name: str
+    type: str
+
+
 @dataclass
 class DeviceService:
     registry: IotRegistry = field(default_factory=IotRegistry)
@@ -123,7 +133,8 @@ class DeviceService:
         return items, result.last_evaluated_key
 
     @staticmethod
-    def find_by_thing(thing_name: str) -> DeviceModel | None:
+    def find_by_thing(thing_name: str) -> DeviceRef | None:
+        """The device a certificate's thing name belongs to (telemetry ingest resolves senders with it)."""
         for device in DeviceModel.by_thing.query(thing_name, limit=1):
-            return device
+            return DeviceRef(device.id, device.owner_id, device.thing_name, device.type)
         return None

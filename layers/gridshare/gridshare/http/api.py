@@ -20,7 +20,7 @@ from chalice import Blueprint, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic.alias_generators import to_camel
 
-from gridshare.http import problems
+from gridshare.http import problems, revocations
 from gridshare.http.auth import verify_access_token
 from gridshare.kernel import errors
 from gridshare.kernel.clock import parse_time
@@ -143,6 +143,24 @@ def _instance(request: Any) -> str:
         return str(request.path)
 
 
+class TokenRefusalLog:
+    """Where the route guard reports a presented token it refused. gridshare.http knows no context: the app
+    factory (the composition root) connects it to identity's security log."""
+
+    def __init__(self) -> None:
+        self._sink: Callable[..., object] | None = None
+
+    def connect(self, sink: Callable[..., object]) -> None:
+        self._sink = sink
+
+    def record(self, **event: Any) -> None:
+        if self._sink is not None:
+            self._sink(**event)
+
+
+TOKEN_REFUSALS = TokenRefusalLog()
+
+
 def _client(request: Any) -> ClientInfo:
     context = request.context or {}
     return ClientInfo(ip=(context.get("identity") or {}).get("sourceIp"), user_agent=request.headers.get("user-agent"))
@@ -163,16 +181,11 @@ def _authenticate(request: Any) -> Caller:
     caller: Caller | None = None
     try:
         caller = verify_access_token(_bearer(request.headers))
-        from gridshare.identity.sessions import assert_token_current
-
-        assert_token_current(caller)
+        revocations.assert_token_current(caller)
         return caller
     except errors.AuthenticationFailed as exc:
         if header:
-            from gridshare.identity import security_log
-
-            security_log.record(
-                "token_refused",
+            TOKEN_REFUSALS.record(
                 client=_client(request),
                 user_id=caller.user_id if caller else None,
                 detail={"reason": exc.detail, "path": _instance(request)},

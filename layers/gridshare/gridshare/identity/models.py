@@ -12,6 +12,7 @@ from pynamodb.attributes import (
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
 
+from gridshare.http.revocations import TokenRevocationModel
 from gridshare.kernel.tables import table_name, table_region
 
 
@@ -148,9 +149,11 @@ class SecurityEventModel(Model):
     by_type = EventsByType()
 
 
+# Identity also owns (and alone writes) the token revocations every route guard reads (gridshare.http.revocations).
 TABLES: tuple[type[Model], ...] = (
     UserModel,
     AuthSessionModel,
     RateLimitModel,
     SecurityEventModel,
+    TokenRevocationModel,
 )

@@ -16,6 +16,7 @@ from typing import Any
 
 from pynamodb.exceptions import DoesNotExist
 
+from gridshare.http import revocations
 from gridshare.identity.models import AuthSessionModel, UserModel
 from gridshare.kernel import errors
 from gridshare.kernel.clock import now_ms
@@ -48,8 +49,13 @@ def assert_token_current(caller: Caller) -> None:
 
 
 def revoke_tokens(user_id: str) -> None:
-    """Every token issued up to this second stops working; every refresh session ends."""
-    UserModel(id=user_id).update(actions=[UserModel.tokens_revoked_at.set(int(time.time()))])
+    """Every token issued up to this second stops working; every refresh session ends.
+
+    The second goes to the revocations item first (what every other Lambda's route guard reads), then to
+    the user (what identity's own refresh and 2FA checks read)."""
+    at_s = int(time.time())
+    revocations.revoke(user_id, at_s)
+    UserModel(id=user_id).update(actions=[UserModel.tokens_revoked_at.set(at_s)])
     for key in AuthSessionModel.by_user.query(user_id):
         AuthSessionModel(id=key.id).delete()
 

@@ -6,8 +6,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
-from gridshare.devices.models import DeviceModel
-from gridshare.devices.service import DeviceService
+from gridshare.devices.service import DeviceRef, DeviceService
 from gridshare.http.pagination import decode_cursor, encode_cursor
 from gridshare.kernel import errors
 from gridshare.kernel.clock import now_ms, to_iso
@@ -55,12 +54,12 @@ class TelemetryService:
     store: TelemetryStore = field(default_factory=lambda: TelemetryStore(raw_ttl_s=get_settings().raw_ttl_days * 86400))
     dead_letters: DeadLetterStore = field(default_factory=DeadLetterStore)
     validator: TelemetryValidator = field(default_factory=_validator)
-    _devices: dict[str, DeviceModel] = field(default_factory=dict)  # thing name -> device, per container
+    _devices: dict[str, DeviceRef] = field(default_factory=dict)  # thing name -> device, per container
     # device id -> the latest counter state this container wrote. Safe to trust: storing a newer reading
     # is conditioned on the stored latest timestamp, so a stale entry ends in STALE_LATEST and a re-read.
     _states: dict[str, CounterState] = field(default_factory=dict)
 
-    def _device(self, thing_name: str) -> DeviceModel | None:
+    def _device(self, thing_name: str) -> DeviceRef | None:
         if thing_name not in self._devices:
             device = DeviceService.find_by_thing(thing_name)
             if device is None:

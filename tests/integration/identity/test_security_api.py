@@ -15,7 +15,7 @@ from urllib.parse import urlencode
 import pytest
 from ulid import ULID
 
-from tests.integration.conftest import Api, create_admin, register_user
+from tests.support.api import Api, create_admin, register_user
 
 UA = {"User-Agent": "gridshare-tests/1.0 (security)"}
 IP = "127.0.0.1"

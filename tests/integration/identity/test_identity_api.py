@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from tests.integration.conftest import Api, register_user
+from tests.support.api import Api, register_user
 
 
 def test_register_verify_login_me(api: Api) -> None:

@@ -18,9 +18,8 @@ from typing import Any
 import boto3
 import pytest
 
-import tests.integration.test_wallets_api as harness
 from gridshare.wallets.stripe_signature import compute_signature, signature_header
-from tests.integration.test_wallets_api import (
+from tests.support.wallets import (
     API_KEY,
     OLD_WEBHOOK_SECRET,
     WEBHOOK_SECRET,
@@ -30,8 +29,6 @@ from tests.integration.test_wallets_api import (
     _problem,
     ledger_types,
 )
-
-money = harness.money  # the same fixture: a Stripe stand-in and its secret in moto
 
 
 def paid_event(money: Money, who: Member, amount: int = 1000) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -8,7 +8,7 @@ from pathlib import Path
 from gridshare.app_factory import make_app
 from gridshare.http.openapi import build_openapi
 
-DOCS = Path(__file__).resolve().parents[2] / "docs" / "openapi.json"
+DOCS = Path(__file__).resolve().parents[3] / "docs" / "openapi.json"
 
 
 def test_every_route_is_documented() -> None:

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from gridshare.identity import totp
-from tests.integration.conftest import Api, create_admin, register_user
+from tests.support.api import Api, create_admin, register_user
 
 PASSWORD = "Passw0rd!x"
 

@@ -24,7 +24,7 @@ from gridshare.telemetry.readings import (
     TelemetryValidator,
 )
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 NOW = 1_767_225_600_000  # 2026-01-01T00:00:00Z
 DEVICE = "meter-0001"
 VALIDATOR = TelemetryValidator()

@@ -1,19 +1,20 @@
-"""Integration fixtures: moto in-process (mock_aws), resources made by the local stack's provisioning,
-and the whole API through Chalice's test client (which runs our route guard, not API Gateway's)."""
+"""Fixtures for tests against moto in-process (tests/integration, tests/local): mock_aws, resources made
+by the local stack's provisioning, and the whole API through Chalice's test client (which runs our route
+guard, not API Gateway's)."""
 
 from __future__ import annotations
 
 import json
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import moto.cognitoidp
 import pytest
 from chalice.test import Client
 from moto import mock_aws
+
+from tests.support.api import Api
 
 
 def _reset_caches() -> None:
@@ -56,21 +57,6 @@ def aws(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, s
     _reset_caches()
 
 
-@dataclass
-class Api:
-    client: Client
-
-    def call(
-        self, method: str, path: str, body: Any = None, token: str | None = None, headers: dict[str, str] | None = None
-    ) -> Any:
-        all_headers = {"Content-Type": "application/json"}
-        if token:
-            all_headers["Authorization"] = f"Bearer {token}"
-        all_headers.update(headers or {})
-        data = body if isinstance(body, str) or body is None else json.dumps(body)
-        return getattr(self.client.http, method.lower())(path, headers=all_headers, body=data)
-
-
 @pytest.fixture
 def api(aws: dict[str, str]) -> Iterator[Api]:
     from gridshare.app_factory import make_app
@@ -80,26 +66,6 @@ def api(aws: dict[str, str]) -> Iterator[Api]:
     app.register_blueprint(outbox.api.build())
     with Client(app) as client:
         yield Api(client)
-
-
-def register_user(api: Api, email: str, role: str = "prosumer", password: str = "Passw0rd!x") -> dict[str, Any]:
-    """Register, verify with the emailed code and log in: returns the login data."""
-    response = api.call(
-        "POST", "/v1/auth/register", {"email": email, "password": password, "name": email.split("@")[0], "role": role}
-    )
-    assert response.status_code == 201, response.body
-    outbox = json.loads(api.call("GET", f"/_local/outbox?to={email}").body)["data"]
-    code = outbox[-1]["code"]
-    assert api.call("POST", "/v1/auth/verify-email", {"email": email, "code": code}).status_code == 200
-    login = api.call("POST", "/v1/auth/login", {"email": email, "password": password})
-    assert login.status_code == 200, login.body
-    return json.loads(login.body)["data"]
-
-
-def create_admin(email: str = "admin@example.com", password: str = "Adm1nPassw0rd") -> None:
-    from gridshare.identity.service import identity_service
-
-    identity_service().create_admin(email, password, "Admin")
 
 
 os.environ.setdefault("GS_CURSOR_SECRET", "test-cursor-secret")

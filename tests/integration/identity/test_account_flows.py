@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.conftest import Api, create_admin, register_user
+from tests.support.api import Api, create_admin, register_user
 
 
 def _json(response: Any) -> Any:
