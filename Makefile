@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: up demo test lint unit integration infra e2e bench system-deps install clean openapi
+.PHONY: up demo test check lint types unit integration local infra e2e bench system-deps install clean openapi
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "needs Python 3.11 (python3.11 or python3 on PATH)"; exit 1; }
@@ -30,27 +30,42 @@ up: install
 demo: install
 	$(BIN)/gridshare demo
 
+# Pure code with no AWS: the kernel, the ledger and every context's domain modules.
+TYPED := layers/gridshare/gridshare/kernel layers/gridshare/gridshare/ledger/core.py \
+  layers/gridshare/gridshare/ledger/revenue_split.py layers/gridshare/gridshare/telemetry/readings.py \
+  layers/gridshare/gridshare/identity/totp.py layers/gridshare/gridshare/identity/threats.py \
+  layers/gridshare/gridshare/wallets/stripe_signature.py layers/gridshare/gridshare/contexts.py
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check . || true
+	$(BIN)/ruff format --check .
+
+types: $(STAMP)
+	$(BIN)/mypy --strict --ignore-missing-imports --follow-imports=silent $(TYPED)
+
+# The fast loop: lint, types, unit tests (seconds).
+check: lint types
+	$(BIN)/pytest -q -n 2 tests/unit
 
 unit: $(STAMP)
-	$(BIN)/pytest -q tests/unit
+	$(BIN)/pytest -q -n 2 tests/unit
 
 integration: $(STAMP)
-	$(BIN)/pytest -q tests/integration
+	$(BIN)/pytest -q -n 2 tests/integration
+
+local: install
+	$(BIN)/pytest -q -n 2 tests/local
 
 infra: $(STAMP)
-	$(BIN)/pytest -q tests/infra
+	$(BIN)/pytest -q -n 2 tests/infra
 
 e2e: install
-	$(BIN)/pytest -q tests/e2e
+	$(BIN)/pytest -q -n 2 tests/e2e
 
-test: install
-	$(BIN)/ruff check .
-	$(BIN)/pytest -q -n 2 tests/unit tests/integration
-	$(BIN)/pytest -q tests/infra
-	$(BIN)/pytest -q tests/e2e
+test: install lint types
+	$(BIN)/pytest -q -n 2 --durations=5 tests/unit tests/integration tests/local
+	$(BIN)/pytest -q -n 2 tests/infra
+	$(BIN)/pytest -q -n 2 tests/e2e
 
 bench: install
 	$(BIN)/python bench/run.py

@@ -30,7 +30,7 @@ def botocore_session() -> botocore.session.Session:
         with _CREATE_LOCK:
             return create_client(*args, **kwargs)
 
-    session.create_client = locked_create_client  # type: ignore[method-assign]
+    session.create_client = locked_create_client
     return session
 
 
@@ -38,7 +38,7 @@ def share_session_with_pynamodb() -> None:
     """Make PynamoDB's connections create their clients from the shared session."""
     import pynamodb.connection.base as pynamodb_base
 
-    pynamodb_base.get_session = botocore_session  # type: ignore[assignment]
+    pynamodb_base.get_session = botocore_session  # type: ignore[attr-defined]
 
 
 @cache

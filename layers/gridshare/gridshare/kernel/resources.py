@@ -60,7 +60,8 @@ DEVICE_POLICY_NAME = "gridshare-device"
 def device_policy_document(region: str, account: str) -> dict[str, Any]:
     """The per-thing IoT policy: every resource is scoped by ${iot:Connection.Thing.ThingName}."""
     text = (IOT_RULES_DIR / "policies" / "device.json").read_text()
-    return json.loads(text.replace("{region}", region).replace("{account}", account))
+    document: dict[str, Any] = json.loads(text.replace("{region}", region).replace("{account}", account))
+    return document
 
 
 def rule_files() -> list[Path]:

@@ -662,10 +662,10 @@ def rollup_deltas(reading: Reading, previous: CounterState | None) -> list[Rollu
     for res, size in _RESOLUTION_SIZES:  # finest first; within a resolution, buckets in time order
         own = ts - ts % size
         buckets: dict[int, dict[str, int]] = {own: {}}
-        for start, parts in fine.items():
-            slot = buckets.setdefault(start - start % size, {})
-            for name, wh in parts.items():
-                slot[name] = slot.get(name, 0) + wh
+        for fine_start, fine_parts in fine.items():
+            slot = buckets.setdefault(fine_start - fine_start % size, {})
+            for metric, energy in fine_parts.items():
+                slot[metric] = slot.get(metric, 0) + energy
         for start in sorted(buckets) if len(buckets) > 1 else buckets:
             if start == own:
                 deltas.append(RollupDelta(res, start, 1, dict(sums), buckets[start]))
