@@ -1,6 +1,6 @@
 """Identity context: the Cognito user pool (groups = roles), its tables (users, auth sessions, rate limits,
-security events), the TOKEN authorizer and the identity API function, and the narrow grant every other
-API function's route guard needs (`grant_route_guard`).
+security events), the TOKEN authorizer and the identity API function, the KMS key that seals its secrets
+at rest, and the narrow grant every other API function's route guard needs (`grant_route_guard`).
 
 Pool rules come from gridshare.kernel.resources (USER_GROUPS, PASSWORD_POLICY, token validities), the same
 facts the local stack gives moto's Cognito.
@@ -14,6 +14,7 @@ from typing import Any
 from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_cognito as cognito
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
@@ -58,6 +59,12 @@ API_TABLES = {
     SecurityEventModel: Access.READ_APPEND,
     TokenRevocationModel: Access.READ_WRITE,
 }
+# TOTP secrets and held-back refresh tokens are sealed with data keys of this context's own KMS key
+# (gridshare.kernel.envelope): the identity API creates (GenerateDataKey) and opens (Decrypt) them, and
+# nothing else may, so a table read alone (a backup, an export, another function's grant) reveals no secret.
+SECRETS_KEY_ENV = "GS_SECRETS_KEY_ID"  # gridshare.kernel.settings.Settings.secrets_key_id
+SECRETS_KEY_ACTIONS = ("kms:GenerateDataKey", "kms:Decrypt")
+
 # The authorizer refuses revoked tokens and disabled users (services.sessions.assert_token_current).
 AUTHORIZER_TABLES = {UserModel: Access.READ, TokenRevocationModel: Access.READ}
 # The route guard of every other API function (gridshare.http.api._authenticate): the revocation item
@@ -151,13 +158,21 @@ class IdentityContext(Construct):
         self.configure_token_verification(self.authorizer_function)
         grant_table_access(self.authorizer_function, self.tables, AUTHORIZER_TABLES)
 
+        # Retained: deleting it would make every sealed secret unreadable (everyone would re-enrol 2FA).
+        self.secrets_key = kms.Key(
+            self,
+            "secrets-key",
+            description="Identity: seals TOTP secrets and pending 2FA logins at rest (envelope encryption)",
+            enable_key_rotation=True,
+            removal_policy=RemovalPolicy.RETAIN,
+        )
         self.api_function = runtime.create_function(
             self,
             "api",
             handler=api_handler(CONTEXT),
             service="identity-api",
             description="Identity routes: auth flows, 2FA, profile, user admin, security events",
-            environment={"GS_EMAIL_SENDER": settings.email_sender},
+            environment={"GS_EMAIL_SENDER": settings.email_sender, SECRETS_KEY_ENV: self.secrets_key.key_arn},
         )
         self.configure_token_verification(self.api_function)
         grant_table_access(self.api_function, self.tables, API_TABLES)
@@ -166,6 +181,13 @@ class IdentityContext(Construct):
                 sid="CognitoAdminOnOwnPool",
                 actions=list(COGNITO_ADMIN_ACTIONS),
                 resources=[self.user_pool.user_pool_arn],
+            )
+        )
+        self.api_function.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="SealSecretsWithOwnKey",
+                actions=list(SECRETS_KEY_ACTIONS),
+                resources=[self.secrets_key.key_arn],
             )
         )
         self.api_function.add_to_role_policy(

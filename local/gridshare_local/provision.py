@@ -1,7 +1,8 @@
 """Creates, in moto, the resources the CDK app defines, from the same sources.
 
 Tables from the PynamoDB models, Cognito groups and password policy, queues and event sources from
-gridshare.kernel.resources, the device policy and CA registration for IoT, the Stripe secret (the JSON shape
+gridshare.kernel.resources, the device policy and CA registration for IoT, the KMS key that seals identity
+secrets (infra_cdk/constructs/identity.py), the Stripe secret (the JSON shape
 infra_cdk/constructs/wallets.py creates; tests/infra checks the two agree). Returns the environment the
 functions need (what CDK passes as Lambda environment variables).
 """
@@ -19,6 +20,7 @@ from gridshare.kernel import resources
 
 ACCOUNT = "123456789012"
 STRIPE_SECRET_NAME = "gridshare/stripe"
+SECRETS_KEY_ALIAS = "alias/gridshare-secrets"  # the deployed stack passes its key's ARN instead
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,7 @@ def provision(
         idp.create_group(UserPoolId=pool["Id"], GroupName=group, Precedence=precedence)
     out.env["GS_USER_POOL_ID"] = pool["Id"]
     out.env["GS_USER_POOL_CLIENT_ID"] = app_client["ClientId"]
+    out.env["GS_SECRETS_KEY_ID"] = provision_secrets_key(region)
 
     sqs = boto3.client("sqs", region_name=region)
     for spec in resources.QUEUES:
@@ -110,6 +113,16 @@ def provision(
     if stripe is not None:
         out.env["GS_STRIPE_SECRET_ARN"] = provision_stripe_secret(region, stripe)
     return out
+
+
+def provision_secrets_key(region: str) -> str:
+    """The identity context's KMS key (symmetric, rotated, as in CDK) under an alias; returns the alias."""
+    kms = boto3.client("kms", region_name=region)
+    created = kms.create_key(Description="Identity: seals TOTP secrets and pending 2FA logins at rest")
+    key_id = created["KeyMetadata"]["KeyId"]
+    kms.enable_key_rotation(KeyId=key_id)
+    kms.create_alias(AliasName=SECRETS_KEY_ALIAS, TargetKeyId=key_id)
+    return SECRETS_KEY_ALIAS
 
 
 def provision_stripe_secret(region: str, stripe: StripeCredentials) -> str:

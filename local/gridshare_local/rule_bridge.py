@@ -10,7 +10,8 @@ bridge cannot evaluate fails at start-up instead of silently dropping messages a
 * ``SELECT`` items: ``*`` (the JSON payload's fields), ``encode(*, 'base64')``, ``topic()``,
   ``topic(n)`` (1-based segment), ``timestamp()`` (epoch ms at receipt), ``clientid()``; function calls
   need ``AS alias``.
-* ``FROM '<topic filter>'`` with MQTT wildcards ``+`` and ``#``; no ``WHERE``.
+* ``FROM '<topic filter>'`` with MQTT wildcards ``+`` and ``#`` (matched by paho's ``topic_matches_sub``,
+  which, as IoT Core, never matches a ``$`` topic with a first-level wildcard); no ``WHERE``.
 * ``awsIotSqlVersion`` must be ``2016-03-23`` (the older default, 2015-10-08, evaluates differently).
 
 As in IoT SQL, a value that is undefined (``topic(5)`` of a 3-segment topic, ``clientid()`` when the
@@ -63,7 +64,11 @@ class RuleError(ValueError):
 
 # ---------------------------------------------------------------------- topic filters
 def validate_topic_filter(topic_filter: str) -> None:
-    """Raise RuleError unless ``topic_filter`` is a valid MQTT filter (``+`` and ``#`` whole levels)."""
+    """Raise RuleError unless ``topic_filter`` is a valid MQTT filter (``+`` and ``#`` whole levels).
+
+    paho matches any string as a filter (``a#`` literally) and offers no public validator, so a rule
+    with a filter Mosquitto or IoT Core would refuse is refused here, at load time.
+    """
     if not topic_filter:
         raise RuleError("empty topic filter")
     levels = topic_filter.split("/")
@@ -72,22 +77,6 @@ def validate_topic_filter(topic_filter: str) -> None:
             raise RuleError(f"topic filter {topic_filter!r}: '#' must be the whole last level")
         if "+" in level and level != "+":
             raise RuleError(f"topic filter {topic_filter!r}: '+' must be a whole level")
-
-
-def topic_matches(topic_filter: str, topic: str) -> bool:
-    """MQTT matching: ``+`` matches one level, ``#`` the rest (including the parent level itself).
-
-    Wildcards at the first level do not match topics starting with ``$`` (``$aws/...``, ``$SYS/...``).
-    """
-    filter_levels, topic_levels = topic_filter.split("/"), topic.split("/")
-    if topic.startswith("$") and filter_levels[0] in ("+", "#"):
-        return False
-    for index, level in enumerate(filter_levels):
-        if level == "#":
-            return True
-        if index >= len(topic_levels) or (level != "+" and level != topic_levels[index]):
-            return False
-    return len(filter_levels) == len(topic_levels)
 
 
 # ---------------------------------------------------------------------- SQL subset
@@ -291,7 +280,7 @@ class TopicRule:
 
     def matches(self, topic: str) -> bool:
         """True if a message on ``topic`` triggers this rule (its FROM filter matches)."""
-        return topic_matches(self.topic_filter, topic)
+        return mqtt.topic_matches_sub(self.topic_filter, topic)
 
     def project(self, topic: str, payload: bytes, client_id: str | None = None, now_ms: int | None = None) -> Message:
         """Evaluate the SELECT list on one message. Raises RuleError if ``*`` meets a non-JSON payload."""
@@ -548,7 +537,7 @@ class RuleBridge:
             filters = [self._filter_by_id[i] for i in subscription_ids if i in self._filter_by_id]
         else:  # broker without subscription identifiers: evaluate every matching filter
             filters = list(self._filters)
-        return [rule for f in filters if topic_matches(f, topic) for rule in self._filters[f]]
+        return [rule for f in filters if mqtt.topic_matches_sub(f, topic) for rule in self._filters[f]]
 
     def handle(
         self,

@@ -15,8 +15,6 @@ partial, never above the amount), Transfers and Payouts (create), Events (retrie
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import logging
 import secrets
@@ -43,9 +41,10 @@ def parse_form(body: str) -> dict[str, Any]:
 
 
 def sign(payload: str, secret: str, timestamp: int | None = None) -> str:
-    t = timestamp if timestamp is not None else int(time.time())
-    digest = hmac.new(secret.encode(), f"{t}.{payload}".encode(), hashlib.sha256).hexdigest()
-    return f"t={t},v1={digest}"
+    """A ``Stripe-Signature`` header made by the SDK's own signer, so the stand-in signs exactly as Stripe."""
+    import stripe
+
+    return stripe.WebhookSignature.generate_signature_header(payload, secret, timestamp)
 
 
 class StripeStandIn:

@@ -529,6 +529,47 @@ def test_other_functions_have_no_iot_cognito_or_ses_access(template: dict[str, A
                 assert not any(a.startswith(prefix) for a in actions), (handler, prefix)
 
 
+def test_secrets_key_is_rotated_retained_and_used_by_the_identity_api_only(template: dict[str, Any]) -> None:
+    from infra_cdk.constructs.identity import SECRETS_KEY_ACTIONS, SECRETS_KEY_ENV
+
+    (key_id,) = of_type(template, "AWS::KMS::Key")
+    key = template["Resources"][key_id]
+    assert key["Properties"]["EnableKeyRotation"] is True
+    assert key["DeletionPolicy"] == "Retain"  # deleting it would make every sealed secret unreadable
+    key_arn = {"Fn::GetAtt": [key_id, "Arn"]}
+    identity = function_id(template, api_handler("identity"))
+    # The identity API: exactly GenerateDataKey and Decrypt on this key (no Encrypt, no ReEncrypt, no "*")
+    statements = statements_of(template, identity)
+    kms_statements = [s for s in statements if any(a.startswith("kms:") for a in as_list(s["Action"]))]
+    assert len(kms_statements) == 1 and kms_statements[0]["Effect"] == "Allow"
+    assert sorted(as_list(kms_statements[0]["Action"])) == sorted(SECRETS_KEY_ACTIONS)
+    assert set(SECRETS_KEY_ACTIONS) == {"kms:GenerateDataKey", "kms:Decrypt"}
+    assert as_list(kms_statements[0]["Resource"]) == [key_arn]
+    env = template["Resources"][identity]["Properties"]["Environment"]["Variables"]
+    assert env[SECRETS_KEY_ENV] == key_arn
+    # No other function (the authorizer included) may use any KMS key or is told about this one
+    for fn, props in of_type(template, "AWS::Lambda::Function").items():
+        if fn == identity:
+            continue
+        actions = {a for s in statements_of(template, fn) for a in as_list(s["Action"])}
+        assert not any(a.startswith("kms:") for a in actions), props["Properties"]["Handler"]
+        assert SECRETS_KEY_ENV not in props["Properties"].get("Environment", {}).get("Variables", {})
+
+
+def test_secrets_key_setting_is_the_one_the_code_reads(monkeypatch: pytest.MonkeyPatch) -> None:
+    from gridshare.kernel.settings import get_settings, reset_settings
+    from gridshare_local.provision import SECRETS_KEY_ALIAS
+    from infra_cdk.constructs.identity import SECRETS_KEY_ENV
+
+    monkeypatch.setenv(SECRETS_KEY_ENV, SECRETS_KEY_ALIAS)
+    reset_settings()
+    try:
+        assert get_settings().secrets_key_id == SECRETS_KEY_ALIAS
+    finally:
+        monkeypatch.delenv(SECRETS_KEY_ENV)
+        reset_settings()
+
+
 # ------------------------------------------------------------------------------------------------ IoT
 def test_device_policy_is_the_iot_rules_document_scoped_by_thing_name(template: dict[str, Any]) -> None:
     (policy,) = of_type(template, "AWS::IoT::Policy").values()

@@ -199,11 +199,11 @@ def _dead_letter_id() -> str:
 def _totp_enable_body(member: Member | None) -> dict[str, Any]:
     """A real code of the pending secret from /v1/auth/2fa/setup (the set-up phase ran before)."""
     from gridshare.identity import totp
-    from gridshare.identity.models import UserModel
+    from tests.support.identity_secrets import stored_totp_secret
 
     if member is None:
         return {"code": "000000"}
-    secret = UserModel.get(member.user_id).totp_pending_secret
+    secret = stored_totp_secret(member.user_id, pending=True)
     return {"code": totp.code_at(secret, totp.current_step(time.time())) if secret else "000000"}
 
 
@@ -211,15 +211,17 @@ def _totp_disable_body(member: Member | None) -> dict[str, Any]:
     """A real code of the enabled secret, for a step after the one enabling used (a code works once)."""
     from gridshare.identity import totp
     from gridshare.identity.models import UserModel
+    from tests.support.identity_secrets import stored_totp_secret
 
     if member is None:
         return {"code": "000000"}
     user = UserModel.get(member.user_id)
-    if not user.totp_secret:
+    secret = stored_totp_secret(member.user_id)
+    if not secret:
         return {"code": "000000"}
     now = totp.current_step(time.time())
     step = max(int(user.totp_last_step) + 1, now) if user.totp_last_step is not None else now
-    return {"code": totp.code_at(user.totp_secret, step)}
+    return {"code": totp.code_at(secret, step)}
 
 
 SAMPLE_BODIES.update(

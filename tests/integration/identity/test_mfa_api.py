@@ -295,3 +295,83 @@ def test_an_admin_can_clear_2fa(api: Api) -> None:
     assert cleared.status_code == 200 and body(cleared)["data"]["twoFactorEnabled"] is False
     direct = body(api.call("POST", "/v1/auth/login", {"email": "locked2fa@example.com", "password": PASSWORD}))
     assert "accessToken" in direct["data"]
+
+
+# ------------------------------------------------------------------------------ secrets at rest
+def raw_item(model: Any, key: str) -> dict[str, Any]:
+    """The item exactly as DynamoDB holds it (what a backup, an export or a stray GetItem would show)."""
+    from gridshare.kernel.aws import client
+
+    answer = client("dynamodb").get_item(TableName=model.Meta.table_name, Key={"id": {"S": key}}, ConsistentRead=True)
+    return dict(answer["Item"])
+
+
+def test_totp_secrets_and_held_back_refresh_tokens_are_sealed_at_rest(api: Api) -> None:
+    from gridshare.identity.models import AuthSessionModel, UserModel
+    from gridshare.identity.sessions import secret_hash
+    from gridshare.kernel.envelope import VERSION
+
+    # Given a user who starts the 2FA set-up
+    email = "sealed@example.com"
+    first = register_user(api, email)
+    token, user_id = first["accessToken"], first["user"]["id"]
+    setup = api.call("POST", "/v1/auth/2fa/setup", token=token)
+    assert setup.status_code == 200, setup.body
+    secret = body(setup)["data"]["secret"]
+    # Then the users table holds the pending secret sealed, and the secret appears nowhere in the item
+    pending = raw_item(UserModel, user_id)
+    assert pending["totp_pending_secret"]["S"].startswith(f"{VERSION}.")
+    assert secret not in json.dumps(pending) and secret.lower() not in json.dumps(pending).lower()
+
+    # When they enable it with a real code of the secret they were given
+    step = fresh_step()
+    enabled = api.call("POST", "/v1/auth/2fa/verify", {"code": totp.code_at(secret, step - 1)}, token=token)
+    assert enabled.status_code == 200, enabled.body
+    # Then the enabled secret is sealed too
+    item = raw_item(UserModel, user_id)
+    assert item["totp_secret"]["S"].startswith(f"{VERSION}.") and "totp_pending_secret" not in item
+    assert secret not in json.dumps(item)
+
+    # When they log in with the password, Then the pending login holds the refresh token sealed
+    session = password_login(api, email)["session"]
+    held = raw_item(AuthSessionModel, secret_hash(session))
+    assert held["kind"]["S"] == "mfa" and held["refresh_token"]["S"].startswith(f"{VERSION}.")
+
+    # And the login completes with a code, giving a refresh token that was never stored in the clear
+    done = api.call("POST", "/v1/auth/login/2fa", {"session": session, "code": totp.code_at(secret, step)})
+    assert done.status_code == 200, done.body
+    tokens = body(done)["data"]
+    assert tokens["refreshToken"] and tokens["refreshToken"] not in json.dumps(held)
+    assert api.call("POST", "/v1/auth/refresh", {"refreshToken": tokens["refreshToken"]}).status_code == 200
+    assert api.call("GET", "/v1/me", token=tokens["accessToken"]).status_code == 200
+
+
+def test_sealed_values_that_cannot_be_opened_count_as_none(api: Api) -> None:
+    from gridshare.identity.models import AuthSessionModel, UserModel
+    from gridshare.identity.sessions import secret_hash
+
+    # Given a user with 2FA on and two logins waiting for a code
+    email = "plain@example.com"
+    first = register_user(api, email)
+    token, user_id = first["accessToken"], first["user"]["id"]
+    secret, step = enrol(api, token)
+    code = totp.code_at(secret, step)
+    session_a, session_b = password_login(api, email)["session"], password_login(api, email)["session"]
+
+    # When login B's held-back token is swapped for login A's (sealed for another session)
+    sealed_a = AuthSessionModel.get(secret_hash(session_a)).refresh_token
+    AuthSessionModel.get(secret_hash(session_b)).update(actions=[AuthSessionModel.refresh_token.set(sealed_a)])
+    swapped = api.call("POST", "/v1/auth/login/2fa", {"session": session_b, "code": code})
+    # Then B is refused as an invalid session, not a 500, and is gone
+    assert swapped.status_code == 401, swapped.body
+    assert AuthSessionModel.count(secret_hash(session_b)) == 0
+
+    # When the stored TOTP secret is plain text (as before sealing, or written by hand)
+    UserModel.get(user_id).update(actions=[UserModel.totp_secret.set(secret)])
+    # Then a code that would be right for it does not complete login A (fail closed: no secret)
+    plain = api.call("POST", "/v1/auth/login/2fa", {"session": session_a, "code": code})
+    assert plain.status_code == 401, plain.body
+    assert AuthSessionModel.count(secret_hash(session_a)) == 0
+    # And disabling is refused as "not enabled": no secret can be read to check the code against
+    off = api.call("DELETE", "/v1/auth/2fa", {"code": totp.code_at(secret, step + 1)}, token=token)
+    assert off.status_code == 409, off.body

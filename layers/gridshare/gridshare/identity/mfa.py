@@ -16,6 +16,10 @@ Rules:
   MAX_SESSION_ATTEMPTS codes and is then deleted.
 - An `mfa` session is single use (deleted with a condition before the tokens are issued), expires after
   `GS_MFA_SESSION_TTL_S`, and dies with every other session on logout, reset or disable of the account.
+- TOTP secrets (pending and enabled) and the held-back refresh token are stored sealed
+  (gridshare.kernel.envelope: KMS data key, AES-GCM), bound to the user (and to the session for the
+  token). A stored value that cannot be opened counts as no value: 2FA "not set up"/"not enabled", the
+  login session invalid. Fail closed, never a 500.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ from gridshare.identity.security_log import record
 from gridshare.identity.service import IdentityService
 from gridshare.kernel import errors
 from gridshare.kernel.clock import now_ms
+from gridshare.kernel.envelope import Envelope, UnreadableSecret, secrets_envelope
 from gridshare.kernel.factory import ServiceFactory
 from gridshare.kernel.roles import Caller, ClientInfo
 from gridshare.kernel.settings import get_settings
@@ -46,6 +51,15 @@ logger = logging.getLogger("gridshare.mfa")
 MAX_SESSION_ATTEMPTS = 5
 ISSUER = "Gridshare"
 INVALID_SESSION = "The 2FA session is invalid or has expired. Log in again."
+
+
+def totp_context(user_id: str) -> dict[str, str]:
+    """Pending and enabled secrets share it: enabling copies the sealed pending value as it is."""
+    return {"purpose": "totp", "user": user_id}
+
+
+def _login_context(session_id: str, user_id: str) -> dict[str, str]:
+    return {"purpose": "mfa-login", "user": user_id, "session": session_id}
 
 
 def _conditional_failed(exc: UpdateError | DeleteError) -> bool:
@@ -62,6 +76,7 @@ def _invalid_code(status_401: bool) -> errors.GridshareError:
 @dataclass
 class MfaService:
     clock: Callable[[], float] = field(default=time.time)
+    envelope: Envelope = field(default_factory=secrets_envelope)
 
     # ------------------------------------------------------------ enrolment
     def setup(self, caller: Caller, client: ClientInfo | None = None) -> dict[str, str]:
@@ -72,7 +87,7 @@ class MfaService:
         secret = totp.new_secret()
         try:
             user.update(
-                actions=[UserModel.totp_pending_secret.set(secret)],
+                actions=[UserModel.totp_pending_secret.set(self.envelope.seal(secret, totp_context(user.id)))],
                 condition=UserModel.id.exists()
                 & (UserModel.totp_enabled.does_not_exist() | (UserModel.totp_enabled == False)),  # noqa: E712
             )
@@ -88,18 +103,19 @@ class MfaService:
         user = IdentityService.get_user(caller.user_id)
         if user.totp_enabled:
             raise errors.Conflict("Two-factor authentication is already enabled.")
-        if not user.totp_pending_secret:
+        pending_secret = self._open(user.totp_pending_secret, totp_context(user.id))
+        if pending_secret is None:
             raise errors.Conflict("Start the set-up first (POST /v1/auth/2fa/setup).")
         self._check_locks(user.id, client)
         # a new secret: the steps of an earlier secret do not apply
-        step = totp.verify(user.totp_pending_secret, code, self.clock(), last_used_step=None)
+        step = totp.verify(pending_secret, code, self.clock(), last_used_step=None)
         if step is None:
             self._failed(user.id, client, "enable")
             raise _invalid_code(status_401=False)
         try:
             user.update(
                 actions=[
-                    UserModel.totp_secret.set(user.totp_pending_secret),
+                    UserModel.totp_secret.set(user.totp_pending_secret),  # sealed for the same context
                     UserModel.totp_pending_secret.remove(),
                     UserModel.totp_enabled.set(True),
                     UserModel.totp_last_step.set(step),
@@ -129,10 +145,11 @@ class MfaService:
     def disable(self, caller: Caller, code: str, client: ClientInfo | None = None) -> dict[str, Any]:
         """Turn 2FA off; a valid current code is required (a stolen access token alone is not enough)."""
         user = IdentityService.get_user(caller.user_id)
-        if not user.totp_enabled or not user.totp_secret:
+        secret = self._open(user.totp_secret, totp_context(user.id))
+        if not user.totp_enabled or secret is None:
             raise errors.Conflict("Two-factor authentication is not enabled.")
         self._check_locks(user.id, client)
-        step = self._match(user, code)
+        step = self._match(user, secret, code)
         if step is None:
             self._failed(user.id, client, "disable")
             raise _invalid_code(status_401=False)
@@ -167,13 +184,15 @@ class MfaService:
     def start_login(self, user: UserModel, refresh_token: str) -> str:
         """Hold a password-checked login until its code arrives; returns the session secret for the client."""
         session = secrets.token_urlsafe(32)
+        session_id = sessions.secret_hash(session)
+        sealed = self.envelope.seal(refresh_token, _login_context(session_id, user.id)) if refresh_token else None
         AuthSessionModel(
-            id=sessions.secret_hash(session),
+            id=session_id,
             kind="mfa",
             user_id=user.id,
             created_at=now_ms(),
             attempts=0,
-            refresh_token=refresh_token or None,
+            refresh_token=sealed,
             expires_at=timedelta(seconds=get_settings().mfa_session_ttl_s),
         ).save()
         return session
@@ -188,18 +207,24 @@ class MfaService:
         except DoesNotExist:
             self._drop(pending)
             raise errors.AuthenticationFailed(INVALID_SESSION) from None
-        if user.status == "disabled" or not user.totp_enabled or not user.totp_secret:
+        secret = self._open(user.totp_secret, totp_context(user.id))
+        if user.status == "disabled" or not user.totp_enabled or secret is None:
             self._drop(pending)
             raise errors.AuthenticationFailed(INVALID_SESSION)
         if user.tokens_revoked_at is not None and int(pending.created_at) // 1000 <= int(user.tokens_revoked_at):
             self._drop(pending)
             raise errors.AuthenticationFailed(INVALID_SESSION)
         throttling.check(f"totp:{user.id}")
-        step = self._match(user, code)
+        step = self._match(user, secret, code)
         if step is None:
             self._failed(user.id, client, "login")
             self._count_session_attempt(pending)
             raise _invalid_code(status_401=True)
+        # opened before the session is spent, so a KMS outage (503) leaves the login to retry
+        refresh_token = self._open(pending.refresh_token, _login_context(pending.id, user.id))
+        if refresh_token is None:
+            self._drop(pending)
+            raise errors.AuthenticationFailed(INVALID_SESSION)
         # single use of the session: of two concurrent completions, only one deletes it
         try:
             pending.delete(condition=AuthSessionModel.id.exists())
@@ -217,18 +242,27 @@ class MfaService:
                 self._failed(user.id, client, "login", reason="replay")
                 raise _invalid_code(status_401=True) from None
             raise
-        if not pending.refresh_token:
-            raise errors.AuthenticationFailed(INVALID_SESSION)
         sessions.wait_past_revocation(user)
-        tokens = CognitoAdmin().refresh(pending.refresh_token)
+        tokens = CognitoAdmin().refresh(refresh_token)
         throttling.reset(f"totp:{user.id}")
         record("login_succeeded", client=client, user_id=user.id, detail={"mfa": "totp"})
         return IdentityService.login_response(user, tokens)
 
     # ------------------------------------------------------------ helpers
-    def _match(self, user: UserModel, code: str) -> int | None:
+    def _match(self, user: UserModel, secret: str, code: str) -> int | None:
         last = int(user.totp_last_step) if user.totp_last_step is not None else None
-        return totp.verify(user.totp_secret or "", code, self.clock(), last_used_step=last)
+        return totp.verify(secret, code, self.clock(), last_used_step=last)
+
+    def _open(self, stored: str | None, context: dict[str, str]) -> str | None:
+        """A sealed value's plaintext, or None when absent or unreadable (fail closed: no secret, no token)."""
+        if not stored:
+            return None
+        try:
+            return self.envelope.open(stored, context)
+        except UnreadableSecret as exc:
+            # never expected: tampering, a value from elsewhere, or a key mix-up; say so, refuse quietly
+            logger.error("unreadable sealed %s value for user %s: %s", context["purpose"], context["user"], exc)
+            return None
 
     @staticmethod
     def _step_is_new(step: int) -> Any:

@@ -42,6 +42,8 @@ class Settings(BaseSettings):
     reset_code_ttl_s: int = 900
     mfa_session_ttl_s: int = 300
     refresh_session_days: int = 30
+    # KMS key (id, ARN or alias) sealing TOTP secrets and held-back refresh tokens (adapters.envelope)
+    secrets_key_id: str = ""
     cors_origins: str = ""  # comma-separated origins allowed to call the API from a browser
     # Wallets (Stripe)
     stripe_secret_arn: str = ""  # Secrets Manager: {"apiKey": "sk_...", "webhookSecrets": ["whsec_...", ...]}

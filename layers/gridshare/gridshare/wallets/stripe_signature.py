@@ -1,30 +1,21 @@
-"""Verification of Stripe's webhook signatures (the ``Stripe-Signature`` header), pure Python.
+"""Verification of Stripe's webhook signatures (``Stripe-Signature: t=<ts>,v1=<hex>[,v1=...]``).
 
-Stripe signs each webhook delivery with every endpoint secret that is currently valid and sends::
+The HMAC is the ``stripe`` SDK's (``WebhookSignature.verify_header``, constant-time). Ours around it:
+several secrets (during a roll we hold the old and the new one: genuine when ANY verifies; the SDK takes
+one); a strict parse with one error per failed check (the SDK raises one class and accepts two ``t=``, a
+negative ``t``, items without ``=``), made in order: header present, well-formed, a signature matches,
+timestamp within tolerance; and the clock: the SDK's tolerance reads ``time.time()`` and only refuses old
+timestamps, ours takes the injected ``now_s`` and refuses more than ``tolerance_s`` (300 s) either way,
+after the signature check so forgers learn nothing about our clock. Event-id deduplication covers
+replays inside the window.
 
-    Stripe-Signature: t=1700000000,v1=<hex HMAC-SHA256>,v1=<hex ...>,v0=<ignored>
-
-where each ``v1`` is ``HMAC-SHA256(secret, f"{t}.{raw body}")``. While a secret is being rolled, the
-header carries one ``v1`` per secret, and our side holds several secrets too (the old and the new one in
-the Secrets Manager secret), so a delivery is genuine when ANY of our secrets produced ANY of its ``v1``
-signatures. Every comparison is constant-time (:func:`hmac.compare_digest`).
-
-The signature covers the raw bytes exactly as received: a body that was parsed and re-serialized (key
-order, whitespace, unicode escapes) no longer verifies, so callers pass ``request.raw_body``.
-
-The timestamp bounds replays: a delivery signed more than ``tolerance_s`` (300 s, Stripe's default)
-before or after our clock is refused, even when its signature is genuine. Deduplication by event id
-covers replays inside the window.
-
-Each failed check raises its own :class:`SignatureVerificationError` subclass (a 400 problem that names
-the check), in the order they are made: header present, header well-formed, a signature matches, the
-timestamp is within tolerance.
+The signature covers the raw body as received (callers pass ``request.raw_body``); Stripe sends UTF-8
+JSON and the SDK signs text, so a body that is not UTF-8 is not Stripe's and is refused as not matching.
+:func:`signature_header` signs like Stripe for the tests and the local stack's Stripe stand-in.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -90,6 +81,10 @@ class SignatureHeader:
     timestamp: int
     signatures: tuple[str, ...]
 
+    def canonical(self) -> str:
+        """The header rebuilt from what we parsed, so the SDK reads exactly the signatures we did."""
+        return ",".join([f"t={self.timestamp}", *(f"{SCHEME}={s}" for s in self.signatures)])
+
 
 def parse_signature_header(header: str | None) -> SignatureHeader:
     """Parse ``t=<int>,v1=<hex>[,v1=<hex>...]``; other schemes (``v0``) and unknown keys are ignored.
@@ -101,35 +96,33 @@ def parse_signature_header(header: str | None) -> SignatureHeader:
         raise MissingSignatureHeader(f"The {HEADER} header is missing.")
     if len(header) > _MAX_HEADER_LENGTH:
         raise MalformedSignatureHeader(f"The {HEADER} header is too long.")
-    timestamps: list[str] = []
-    signatures: list[str] = []
-    for item in header.split(","):
-        key, sep, value = item.strip().partition("=")
-        if not sep or not key:
-            raise MalformedSignatureHeader(f"The {HEADER} header has an item that is not key=value.")
-        if key == "t":
-            timestamps.append(value.strip())
-        elif key == SCHEME:
-            signatures.append(value.strip())
+    items = [item.strip().partition("=") for item in header.split(",")]
+    if any(not sep or not key for key, sep, _ in items):
+        raise MalformedSignatureHeader(f"The {HEADER} header has an item that is not key=value.")
+    timestamps = [value.strip() for key, _, value in items if key == "t"]
+    signatures = tuple(value.strip() for key, _, value in items if key == SCHEME)
     if len(timestamps) != 1:
         raise MalformedSignatureHeader(f"The {HEADER} header must carry exactly one timestamp (t=).")
     if not timestamps[0].isascii() or not timestamps[0].isdigit():
         raise MalformedSignatureHeader(f"The {HEADER} timestamp is not an integer number of seconds.")
     if not signatures:
         raise MalformedSignatureHeader(f"The {HEADER} header carries no {SCHEME} signature.")
-    return SignatureHeader(int(timestamps[0]), tuple(signatures))
-
-
-def compute_signature(payload: bytes | str, secret: str, timestamp: int) -> str:
-    """The hex ``v1`` signature Stripe computes for ``payload`` signed with ``secret`` at ``timestamp``."""
-    body = payload.encode() if isinstance(payload, str) else payload
-    return hmac.new(secret.encode(), str(timestamp).encode() + b"." + body, hashlib.sha256).hexdigest()
+    return SignatureHeader(int(timestamps[0]), signatures)
 
 
 def signature_header(payload: bytes | str, secrets: Sequence[str], timestamp: int) -> str:
     """A ``Stripe-Signature`` header signed with each of ``secrets`` (what Stripe sends during a roll)."""
-    parts = [f"t={timestamp}"] + [f"{SCHEME}={compute_signature(payload, s, timestamp)}" for s in secrets]
-    return ",".join(parts)
+    import stripe  # ~100 ms: paid only where webhooks are signed or verified
+
+    text = payload.decode() if isinstance(payload, bytes) else payload
+    # The SDK signs one secret per header ("t=..,v1=.."); a roll sends one v1 per secret after one t.
+    signed = [stripe.WebhookSignature.generate_signature_header(text, s, timestamp) for s in secrets]
+    return ",".join([f"t={timestamp}", *(h.partition(",")[2] for h in signed)])
+
+
+def compute_signature(payload: bytes | str, secret: str, timestamp: int) -> str:
+    """The hex ``v1`` signature Stripe computes for ``payload`` signed with ``secret`` at ``timestamp``."""
+    return parse_signature_header(signature_header(payload, [secret], timestamp)).signatures[0]
 
 
 def verify_signature(
@@ -145,17 +138,24 @@ def verify_signature(
     Genuine when any of ``secrets`` signed the raw ``payload`` as any of the header's ``v1`` signatures,
     and the header's timestamp is at most ``tolerance_s`` away from ``now_s`` in either direction.
     """
+    import stripe
+
     parsed = parse_signature_header(header)
-    usable = [secret for secret in secrets if secret]
+    usable = [secret for secret in secrets if secret.strip()]  # the SDK refuses a blank secret outright
     if not usable:
         raise NoWebhookSecrets("No webhook secret is configured, so no delivery can be verified.")
-    expected = [compute_signature(payload, secret, parsed.timestamp).encode() for secret in usable]
+    try:
+        text = payload.decode() if isinstance(payload, bytes) else payload
+    except UnicodeDecodeError:
+        raise NoMatchingSignature("No signature can match: the payload is not UTF-8, so not Stripe's.") from None
     matched = False
-    for candidate in parsed.signatures:
-        given = candidate.encode()
-        for digest in expected:
-            # No early exit: the time taken does not depend on which pair matched.
-            matched |= hmac.compare_digest(digest, given)
+    for secret in usable:  # no early exit: the time taken does not depend on which secret matched
+        try:
+            # tolerance=None: the SDK would read time.time(); the age is checked below with our clock.
+            stripe.WebhookSignature.verify_header(text, parsed.canonical(), secret, tolerance=None)
+            matched = True
+        except stripe.SignatureVerificationError:
+            pass
     if not matched:
         raise NoMatchingSignature("No signature in the header matches the payload with any webhook secret.")
     age = now_s - parsed.timestamp
