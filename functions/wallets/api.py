@@ -10,13 +10,13 @@ are refused.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Any, Literal
 
 from chalice import Response
 from pydantic import Field, StrictInt, field_validator
 
-from gridshare.clock import parse_time
+from gridshare.clock import now, parse_time
 from gridshare.domain.ledger import CURRENCIES, KWH, TX_TYPES
 from gridshare.http.api import ApiBlueprint, ApiModel, QueryModel, TimeRangeQuery
 from gridshare.http.auth import Caller
@@ -148,7 +148,7 @@ def list_transactions(caller: Caller, query: TransactionsQuery) -> dict:
     summary="The caller's daily statement per asset: opening, credits, debits, closing, lines",
 )
 def get_statement(caller: Caller, query: StatementQuery) -> dict:
-    day = query.day or datetime.now(tz=UTC).date()
+    day = query.day or now().date()
     return {"data": service().statement(caller.user_id, day)}
 
 

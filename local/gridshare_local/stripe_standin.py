@@ -6,7 +6,8 @@ and runs on aiohttp in its own event loop; this stand-in is ~300 lines of stdlib
 format the official `stripe` SDK sends (form-encoded, nested `a[b]` keys, Bearer key), honours
 Idempotency-Key (same key + same body -> same object; different body -> 400 idempotency_error, as Stripe
 does), and signs each webhook exactly as Stripe does (`Stripe-Signature: t=<ts>,v1=<HMAC-SHA256 of
-"t.payload">`), so the API's real verification code runs locally.
+"t.payload">`), so the API's real verification code runs locally. Its times (`created`, the signature's `t`) are the
+stack's clock (gridshare.clock), as the API checks them on it: they follow `gridshare clock advance`.
 
 Supported: PaymentIntents (create, retrieve, confirm with the test payment methods `pm_card_visa` ->
 succeeded, `pm_card_chargeDeclined` -> payment_failed; cancel), Refunds (create against a PaymentIntent,
@@ -27,6 +28,8 @@ import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from gridshare.clock import now_s
+
 logger = logging.getLogger("gridshare.local.stripe")
 
 
@@ -43,7 +46,7 @@ def parse_form(body: str) -> dict[str, Any]:
 
 
 def sign(payload: str, secret: str, timestamp: int | None = None) -> str:
-    t = timestamp if timestamp is not None else int(time.time())
+    t = timestamp if timestamp is not None else int(now_s())
     digest = hmac.new(secret.encode(), f"{t}.{payload}".encode(), hashlib.sha256).hexdigest()
     return f"t={t},v1={digest}"
 
@@ -176,7 +179,7 @@ class StripeStandIn:
         obj = {
             "id": f"{prefix}_{secrets.token_hex(12)}",
             "object": kind,
-            "created": int(time.time()),
+            "created": int(now_s()),
             "livemode": False,
             **fields,
         }
@@ -291,7 +294,7 @@ class StripeStandIn:
             "object": "event",
             "type": event_type,
             "api_version": "2024-06-20",
-            "created": int(time.time()),
+            "created": int(now_s()),
             "livemode": False,
             "data": {"object": json.loads(json.dumps(obj))},
             "pending_webhooks": 1,

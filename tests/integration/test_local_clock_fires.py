@@ -155,3 +155,21 @@ def test_get_clock_reports_real_time_before_any_advance(clock_file: Path, client
 def test_advance_without_a_running_clock_is_a_problem_not_a_crash(clock_file: Path, client: Client) -> None:
     status, problem = _advance(client, {"seconds": 60})
     assert status == 503 and "not running" in problem["detail"]
+
+
+def test_tokens_are_issued_and_checked_on_the_moved_clock(api: Any) -> None:
+    """Moto's Cognito stamps tokens on the kernel clock in the local stack (moto_patches), and the platform
+    checks them on it: after a jump a fresh login works, and its token is 'from the future' to real time."""
+    import jwt
+
+    from gridshare_local.moto_patches import install_stack_time
+    from tests.integration.conftest import register_user
+
+    install_stack_time()  # process-wide; without an offset or a frozen clock it is real time
+    later = clock.now_ms() + 2 * 3600_000
+    with clock.frozen(later):
+        login = register_user(api, "later@example.com")
+        claims = jwt.decode(login["accessToken"], options={"verify_signature": False})
+        assert claims["iat"] == later // 1000 and claims["exp"] == later // 1000 + 3600
+        assert api.call("GET", "/v1/me", token=login["accessToken"]).status_code == 200
+    assert api.call("GET", "/v1/me", token=login["accessToken"]).status_code == 401  # real time: iat ahead

@@ -125,3 +125,15 @@ def test_a_naive_frozen_time_is_refused() -> None:
     with pytest.raises(ValueError), clock.frozen(datetime(2026, 1, 1)):
         pass
 
+
+def test_bound_defaults_still_follow_the_injected_clock() -> None:
+    """Services take `clock: Callable[[], int] = now_ms`: the default is bound once, yet follows time."""
+    from gridshare.ids import new_id
+    from gridshare.services.mfa import MfaService
+
+    service = MfaService()
+    with clock.frozen(T0_MS):
+        assert service.clock() == T0_MS / 1000
+        from ulid import ULID
+
+        assert ULID.from_str(new_id()).milliseconds == T0_MS

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import logging
 import secrets
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -33,7 +32,7 @@ from pynamodb.exceptions import DeleteError, DoesNotExist, UpdateError
 from gridshare import errors
 from gridshare.adapters.cognito import CognitoAdmin
 from gridshare.adapters.tables import AuthSessionModel, UserModel
-from gridshare.clock import now_ms
+from gridshare.clock import now, now_ms, now_s
 from gridshare.domain import totp
 from gridshare.http.auth import Caller
 from gridshare.services import sessions, throttling
@@ -61,7 +60,7 @@ def _invalid_code(status_401: bool) -> errors.GridshareError:
 
 @dataclass
 class MfaService:
-    clock: Callable[[], float] = field(default=time.time)
+    clock: Callable[[], float] = field(default=now_s)
 
     @classmethod
     def default(cls) -> MfaService:
@@ -178,7 +177,7 @@ class MfaService:
             created_at=now_ms(),
             attempts=0,
             refresh_token=refresh_token or None,
-            expires_at=timedelta(seconds=get_settings().mfa_session_ttl_s),
+            expires_at=now() + timedelta(seconds=get_settings().mfa_session_ttl_s),
         ).save()
         return session
 
@@ -257,7 +256,7 @@ class MfaService:
         except DoesNotExist:
             raise errors.AuthenticationFailed(INVALID_SESSION) from None
         # DynamoDB deletes expired items lazily (and moto never does): check the expiry ourselves
-        if pending.kind != "mfa" or pending.expires_at.timestamp() <= time.time():
+        if pending.kind != "mfa" or pending.expires_at.timestamp() <= now_s():
             if pending.kind == "mfa":
                 self._drop(pending)
             raise errors.AuthenticationFailed(INVALID_SESSION)

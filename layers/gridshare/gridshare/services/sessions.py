@@ -18,7 +18,7 @@ from pynamodb.exceptions import DoesNotExist
 
 from gridshare import errors
 from gridshare.adapters.tables import AuthSessionModel, UserModel
-from gridshare.clock import now_ms
+from gridshare.clock import now, now_ms, now_s
 from gridshare.http.auth import Caller
 from gridshare.settings import get_settings
 
@@ -49,7 +49,7 @@ def assert_token_current(caller: Caller) -> None:
 
 def revoke_tokens(user_id: str) -> None:
     """Every token issued up to this second stops working; every refresh session ends."""
-    UserModel(id=user_id).update(actions=[UserModel.tokens_revoked_at.set(int(time.time()))])
+    UserModel(id=user_id).update(actions=[UserModel.tokens_revoked_at.set(int(now_s()))])
     for key in AuthSessionModel.by_user.query(user_id):
         AuthSessionModel(id=key.id).delete()
 
@@ -57,7 +57,7 @@ def revoke_tokens(user_id: str) -> None:
 def wait_past_revocation(user: UserModel) -> None:
     """JWT `iat` has one-second resolution: a login in the same second as a logout would be refused."""
     if user.tokens_revoked_at is not None:
-        remaining = (int(user.tokens_revoked_at) + 1) - time.time()
+        remaining = (int(user.tokens_revoked_at) + 1) - now_s()
         if 0 < remaining <= 1:
             time.sleep(remaining)
 
@@ -71,7 +71,7 @@ def open_refresh_session(user_id: str, refresh_token: str | None) -> None:
         kind="refresh",
         user_id=user_id,
         created_at=now_ms(),
-        expires_at=timedelta(days=days),
+        expires_at=now() + timedelta(days=days),
     ).save()
 
 
@@ -81,7 +81,7 @@ def refresh_session_user(refresh_token: str) -> str:
         session = AuthSessionModel.get(secret_hash(refresh_token))
     except DoesNotExist:
         raise errors.AuthenticationFailed("The refresh token is not valid.") from None
-    if session.kind != "refresh" or session.expires_at.timestamp() < time.time():
+    if session.kind != "refresh" or session.expires_at.timestamp() < now_s():
         raise errors.AuthenticationFailed("The refresh token is not valid.")
     user = UserModel.get(session.user_id, attributes_to_get=["status", "tokens_revoked_at"])
     if user.status == "disabled" or (
