@@ -1,11 +1,14 @@
-"""Which schedules the local clock fires, when, and in which order (no AWS, no waiting)."""
+"""Which schedules the local clock fires, when, and in which order; how far `gridshare clock advance`
+moves it (no AWS, no waiting)."""
 
 from __future__ import annotations
 
+import argparse
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from gridshare_local.cli import parse_duration
 from gridshare_local.clock import Expression, Tracked, due, parse_expression
 
 T0 = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
@@ -86,3 +89,17 @@ def test_ties_are_fired_in_key_order() -> None:
 def test_an_at_in_the_past_when_first_seen_fires_at_once() -> None:
     schedule = tracked("default/late", "at(2026-11-24T11:00:00)")
     assert fire([schedule], T0) == ["default/late"]
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("45", 45), ("90s", 90), ("20m", 1200), ("2h", 7200), ("1d", 86400), ("1h30m", 5400), (" 20M ", 1200)],
+)
+def test_durations_of_clock_advance(text: str, seconds: int) -> None:
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["0", "0m", "-5m", "20x", "m", "1.5h", "", "1h30", "20 minutes"])
+def test_bad_durations_are_refused(text: str) -> None:
+    with pytest.raises(argparse.ArgumentTypeError):
+        parse_duration(text)
