@@ -315,6 +315,7 @@ class MosquittoBroker:
         pem = cert_path.read_bytes()
         if not self.ca.verify_issued(pem):
             return False
+        # real time: TLS checks certificates on the OS clock, not the stack's (see pki._now)
         remaining = x509.load_pem_x509_certificate(pem).not_valid_after_utc.timestamp() - time.time()
         return remaining > _MIN_REMAINING_VALIDITY_S and serial_number_of(pem) not in self._revoked
 

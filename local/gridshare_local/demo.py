@@ -22,7 +22,7 @@ def _free_port() -> int:
 
 
 def run_demo(devices: int = 3, readings: int = 10) -> int:
-
+    from gridshare.kernel.clock import now_ms  # the stack runs in this process: its clock, offset included
     from gridshare_local.api_client import verified_session
     from gridshare_local.device_client import DeviceConnection
     from gridshare_local.simulator import SimulatedDevice
@@ -53,13 +53,13 @@ def run_demo(devices: int = 3, readings: int = 10) -> int:
             data = created.json()["data"]
             fleet.append((data, DeviceConnection(data, state / "devices").connect(), SimulatedDevice(kind, seed=i)))
             print(f"provisioned {kind} {data['id']} -> connected over mutual TLS as {data['thingName']}")
-        start = int(time.time() * 1000) - readings * 60_000
+        start = now_ms() - readings * 60_000
         for n in range(readings):
             for _, connection, sim in fleet:
                 connection.send_telemetry(sim.reading(start + n * 60_000))
         first = fleet[0][1]
         first.send_telemetry(b"{not json")
-        first.send_telemetry({"ts": int(time.time() * 1000), "seq": 10_000, "metrics": {"voltage_v": 99_999}})
+        first.send_telemetry({"ts": now_ms(), "seq": 10_000, "metrics": {"voltage_v": 99_999}})
         expected = devices * readings
         stored = _wait_stored(s, api, fleet, readings)
         admin_view = _dead_letters(stack, api)

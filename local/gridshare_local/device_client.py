@@ -1,13 +1,18 @@
 """A device as firmware would be: the AWS IoT Device SDK (awscrt MQTT 5) over mutual TLS.
 
 Built from the provisioning response of `POST /v1/devices`; used by the simulator, the demo and the
-end-to-end tests.
+end-to-end tests. A device's clock (`StackClock`) is the local stack's, as firmware keeps NTP time: when
+the stack's clock is moved forward (`gridshare clock advance`), readings carry the moved time, so the
+backend, which reads the same clock, does not refuse them as coming from the future.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import os
 import threading
+import time
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
@@ -15,7 +20,43 @@ from typing import Any
 from awscrt import mqtt5
 from awsiot import mqtt5_client_builder
 
+from gridshare.kernel import clock
+
 TIMEOUT_S = 20.0
+logger = logging.getLogger("gridshare.local.device")
+
+
+class StackClock:
+    """Now (epoch ms) on the local stack's clock, for devices.
+
+    In a process that has the stack's GS_CLOCK_FILE (the stack itself, the demo, a process given the
+    stack's env.json) this is the kernel clock. Elsewhere it asks the stack's API (`GET /_local/clock`)
+    for the offset, at most once per `refresh_s`, and keeps the last answer if the API cannot be reached.
+    """
+
+    def __init__(self, api: str | None = None, refresh_s: float = 1.0) -> None:
+        self.api, self.refresh_s = api, refresh_s
+        self._offset_ms = 0
+        self._fetched_at: float | None = None
+
+    def now_ms(self) -> int:
+        if self.api is None or os.environ.get(clock.CLOCK_FILE_ENV):
+            return clock.now_ms()
+        if self._fetched_at is None or time.monotonic() - self._fetched_at >= self.refresh_s:
+            self._refresh()
+        return time.time_ns() // 1_000_000 + self._offset_ms  # real time + the stack's offset
+
+    def _refresh(self) -> None:
+        import requests
+
+        self._fetched_at = time.monotonic()
+        try:
+            response = requests.get(f"{self.api}/_local/clock", timeout=5)
+        except requests.RequestException as exc:
+            logger.warning("the stack's clock could not be read (%s): keeping offset %s ms", exc, self._offset_ms)
+            return
+        if response.status_code == 200:
+            self._offset_ms = round(float(response.json()["data"]["offsetS"]) * 1000)
 
 
 class DeviceConnection:

@@ -5,6 +5,11 @@ can roll back, which makes each write O(size of the table): ingest slowed to a f
 after a few thousand readings. Here the table copy is skipped and, instead, only the items the
 transaction touches are snapshotted and restored when it is cancelled. Atomicity is the same; the cost
 is O(items in the transaction).
+
+Cognito tokens on the stack's clock: moto stamps `iat`/`exp` with the real `time.time()`, while the
+platform checks them (and compares `iat` with a revocation second) on the kernel clock, which the stack
+can move forward (`gridshare clock advance`). Moto's Cognito module reads the kernel clock instead, so a
+token issued after an advance is issued "now" and expires an hour of stack time later, as on AWS.
 """
 
 from __future__ import annotations
@@ -14,6 +19,36 @@ import types
 from typing import Any
 
 _installed = False
+_stack_time_installed = False
+
+
+class _StackTime(types.ModuleType):
+    """The `time` module, except that `time()` is the kernel clock's now (seconds)."""
+
+    def __init__(self) -> None:
+        super().__init__("time")
+
+    def __getattr__(self, name: str) -> Any:
+        import time
+
+        return getattr(time, name)
+
+    @staticmethod
+    def time() -> float:
+        from gridshare.kernel.clock import now_s
+
+        return now_s()
+
+
+def install_stack_time() -> None:
+    """Moto's Cognito issues tokens on the kernel clock (the stack's offset included)."""
+    global _stack_time_installed
+    if _stack_time_installed:
+        return
+    import moto.cognitoidp.models as cognito_models
+
+    cognito_models.time = _StackTime()  # type: ignore[assignment]
+    _stack_time_installed = True
 
 
 def install_fast_transactions() -> None:

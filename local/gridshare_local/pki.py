@@ -56,6 +56,8 @@ _CA_CERT = "ca.crt"
 
 
 def _now() -> dt.datetime:
+    # Real time, not the stack's clock: certificate validity is checked by OpenSSL in Mosquitto and by
+    # awscrt on the OS clock, which `gridshare clock advance` does not move.
     return dt.datetime.now(dt.UTC)
 
 

@@ -8,8 +8,8 @@ Only the SQL the rules use is supported, and it is parsed when the rules are loa
 bridge cannot evaluate fails at start-up instead of silently dropping messages at run time:
 
 * ``SELECT`` items: ``*`` (the JSON payload's fields), ``encode(*, 'base64')``, ``topic()``,
-  ``topic(n)`` (1-based segment), ``timestamp()`` (epoch ms at receipt), ``clientid()``; function calls
-  need ``AS alias``.
+  ``topic(n)`` (1-based segment), ``timestamp()`` (epoch ms at receipt, on the stack's clock,
+  gridshare.kernel.clock), ````clientid()``; function calls need ``AS alias``.
 * ``FROM '<topic filter>'`` with MQTT wildcards ``+`` and ``#`` (matched by paho's ``topic_matches_sub``,
   which, as IoT Core, never matches a ``$`` topic with a first-level wildcard); no ``WHERE``.
 * ``awsIotSqlVersion`` must be ``2016-03-23`` (the older default, 2015-10-08, evaluates differently).
@@ -46,6 +46,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
+from gridshare.kernel import clock
 from gridshare_local.pki import common_name_of
 
 logger = logging.getLogger(__name__)
@@ -284,7 +285,7 @@ class TopicRule:
 
     def project(self, topic: str, payload: bytes, client_id: str | None = None, now_ms: int | None = None) -> Message:
         """Evaluate the SELECT list on one message. Raises RuleError if ``*`` meets a non-JSON payload."""
-        now = int(time.time() * 1000) if now_ms is None else now_ms
+        now = clock.now_ms() if now_ms is None else now_ms
         result: Message = {}
         for item in self.select:
             if item.function == "*":
@@ -549,7 +550,7 @@ class RuleBridge:
     ) -> None:
         """Apply every matching rule to one message: project, deliver to each action, report failures."""
         self.stats.messages += 1
-        now = int(time.time() * 1000) if now_ms is None else now_ms
+        now = clock.now_ms() if now_ms is None else now_ms
         for rule in self.rules_for(topic, subscription_ids):
             try:
                 projected = rule.project(topic, payload, client_id=client_id, now_ms=now)

@@ -1,7 +1,8 @@
 """Simulated devices: meters with PV and household load, batteries, LPG gas sensors.
 
 Profiles are deterministic for a seed, so a run can be reproduced; energy counters are cumulative and
-monotonic, as real meters are.
+monotonic, as real meters are. Timestamps come from the stack's clock (device_client.StackClock), so a
+fleet keeps streaming acceptable readings after `gridshare clock advance`.
 """
 
 from __future__ import annotations
@@ -84,9 +85,10 @@ def run_fleet(api: str, email: str, password: str, devices: int, interval_s: flo
     """Provision `devices` devices for an existing user and stream readings until Ctrl-C (or `count`)."""
     import requests
 
-    from gridshare_local.device_client import DeviceConnection
+    from gridshare_local.device_client import DeviceConnection, StackClock
 
     session = requests.Session()
+    stack_clock = StackClock(api)
     login = session.post(f"{api}/v1/auth/login", json={"email": email, "password": password}, timeout=30)
     login.raise_for_status()
     session.headers["Authorization"] = f"Bearer {login.json()['data']['accessToken']}"
@@ -105,7 +107,7 @@ def run_fleet(api: str, email: str, password: str, devices: int, interval_s: flo
         n = 0
         while count == 0 or n < count:
             n += 1
-            now = int(time.time() * 1000)
+            now = stack_clock.now_ms()
             for connection, state in fleet:
                 connection.send_telemetry(state.reading(now))
                 sent += 1

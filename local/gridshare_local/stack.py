@@ -4,6 +4,10 @@ Started by `gridshare up`; tests start it too. One process holds moto (ThreadedM
 (the Chalice app on a local HTTP server), the rule bridge, the queue pollers, the Lambda dispatcher and
 the Stripe stand-in (signed webhooks to the API); Mosquitto runs as a child process. Every piece reaches
 moto through AWS_ENDPOINT_URL, as a Lambda reaches AWS.
+
+Time: every process of the stack reads now through the kernel clock (gridshare.kernel.clock) with
+GS_CLOCK_FILE = `<state dir>/clock.json`, the offset `gridshare clock advance` moves. A start is a fresh
+world (moto keeps nothing), so the offset starts at 0; env.json hands GS_CLOCK_FILE to other processes.
 """
 
 from __future__ import annotations
@@ -73,10 +77,15 @@ class LocalStack:
         self.env: dict[str, str] = {}
 
     # ------------------------------------------------------------ lifecycle
+    @property
+    def clock_file(self) -> Path:
+        return self.state_dir / "clock.json"
+
     def start(self) -> Endpoints:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         # Mosquitto drops root and must still reach its files under the state directory.
         self.state_dir.chmod(self.state_dir.stat().st_mode | 0o711)
+        self._start_time()
         self._start_moto()
         ca = self._local_ca()
         from gridshare.kernel.aws import reset_clients
@@ -109,7 +118,11 @@ class LocalStack:
 
     def stop(self) -> None:
         if self.clock is not None:
+            from gridshare_local import clock as local_clock
+
             self.clock.stop()
+            if local_clock.current() is self.clock:
+                local_clock.install(None)
         if self.stripe is not None:
             self.stripe.stop()
         for poller in self._pollers:
@@ -147,6 +160,13 @@ class LocalStack:
         self.env.update(values)
         os.environ.update(values)
 
+    def _start_time(self) -> None:
+        """Before anything reads the clock: offset 0 in a fresh clock file, GS_CLOCK_FILE for every piece."""
+        from gridshare_local.clock import write_offset
+
+        write_offset(self.clock_file, 0)
+        self._set_env({"GS_CLOCK_FILE": str(self.clock_file)})
+
     def _start_moto(self) -> None:
         from moto.server import ThreadedMotoServer
 
@@ -177,9 +197,10 @@ class LocalStack:
                 "POWERTOOLS_LOG_LEVEL": os.environ.get("POWERTOOLS_LOG_LEVEL", "WARNING"),
             }
         )
-        from gridshare_local.moto_patches import install_fast_transactions
+        from gridshare_local.moto_patches import install_fast_transactions, install_stack_time
 
         install_fast_transactions()
+        install_stack_time()
         self._moto = ThreadedMotoServer(ip_address=self.host, port=self.moto_port, verbose=False)
         self._moto.start()
         import requests
@@ -267,10 +288,11 @@ class LocalStack:
             self._pollers.append(poller)
 
     def _start_clock(self) -> None:
-        from gridshare_local.clock import LocalClock
+        from gridshare_local.clock import LocalClock, install
         from gridshare_local.lambda_runtime import invoke_local
 
-        self.clock = LocalClock(REGION, invoke_local)
+        self.clock = LocalClock(REGION, invoke_local, clock_file=self.clock_file)
+        install(self.clock)  # for POST /_local/clock/advance
         self.clock.start()
 
     def _start_api(self) -> None:
@@ -280,10 +302,11 @@ class LocalStack:
         if not self.access_log:
             ChaliceRequestHandler.log_message = lambda *_args: None  # type: ignore[method-assign]
         from gridshare.app_factory import make_app
-        from gridshare_local import outbox
+        from gridshare_local import clock_api, outbox
 
         app = make_app("gridshare")
         app.register_blueprint(outbox.api.build())
+        app.register_blueprint(clock_api.api.build())
         self._api = create_local_server(
             app, Config(chalice_stage="local", user_provided_params={}), self.host, self.api_port
         )

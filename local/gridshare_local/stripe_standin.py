@@ -6,7 +6,8 @@ and runs on aiohttp in its own event loop; this stand-in is ~300 lines of stdlib
 format the official `stripe` SDK sends (form-encoded, nested `a[b]` keys, Bearer key), honours
 Idempotency-Key (same key + same body -> same object; different body -> 400 idempotency_error, as Stripe
 does), and signs each webhook exactly as Stripe does (`Stripe-Signature: t=<ts>,v1=<HMAC-SHA256 of
-"t.payload">`), so the API's real verification code runs locally.
+"t.payload">`), so the API's real verification code runs locally. Its times (`created`, the signature's `t`) are the
+stack's clock (gridshare.kernel.clock), as the API checks them on it: they follow `gridshare clock advance`.
 
 Supported: PaymentIntents (create, retrieve, confirm with the test payment methods `pm_card_visa` ->
 succeeded, `pm_card_chargeDeclined` -> payment_failed; cancel), Refunds (create against a PaymentIntent,
@@ -24,6 +25,8 @@ import urllib.parse
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from gridshare.kernel.clock import now_s
 
 logger = logging.getLogger("gridshare.local.stripe")
 
@@ -44,7 +47,9 @@ def sign(payload: str, secret: str, timestamp: int | None = None) -> str:
     """A ``Stripe-Signature`` header made by the SDK's own signer, so the stand-in signs exactly as Stripe."""
     import stripe
 
-    return stripe.WebhookSignature.generate_signature_header(payload, secret, timestamp)
+    return stripe.WebhookSignature.generate_signature_header(
+        payload, secret, timestamp if timestamp is not None else int(now_s())
+    )
 
 
 class StripeStandIn:
@@ -175,7 +180,7 @@ class StripeStandIn:
         obj = {
             "id": f"{prefix}_{secrets.token_hex(12)}",
             "object": kind,
-            "created": int(time.time()),
+            "created": int(now_s()),
             "livemode": False,
             **fields,
         }
@@ -290,7 +295,7 @@ class StripeStandIn:
             "object": "event",
             "type": event_type,
             "api_version": "2024-06-20",
-            "created": int(time.time()),
+            "created": int(now_s()),
             "livemode": False,
             "data": {"object": json.loads(json.dumps(obj))},
             "pending_webhooks": 1,

@@ -675,9 +675,27 @@ def test_every_route_has_its_method_with_the_right_authorization(template: dict[
 
 
 def test_local_only_routes_are_not_deployed(template: dict[str, Any]) -> None:
+    import gridshare_local.clock_api
+    import gridshare_local.outbox  # noqa: F401 - registers the local stack's routes, as the stack does
+
     make_app("gridshare")
     local = {(r.method.upper(), r.path) for r in ROUTES if r.local_only}
+    assert local >= {("GET", "/_local/outbox"), ("GET", "/_local/clock"), ("POST", "/_local/clock/advance")}
+    assert not any(r.path.startswith("/_local") for r in ROUTES if not r.local_only)
     assert not local & set(method_paths(template))
+    assert not any(path.startswith("/_local") for _, path in method_paths(template))
+
+
+def test_no_function_can_move_or_see_the_local_clock(template: dict[str, Any]) -> None:
+    """GS_CLOCK_FILE (the local stack's clock offset) and GS_LOCAL_STACK are never set in a deployment."""
+    for logical_id, fn in of_type(template, "AWS::Lambda::Function").items():
+        variables = fn["Properties"].get("Environment", {}).get("Variables", {})
+        assert "GS_CLOCK_FILE" not in variables and "GS_LOCAL_STACK" not in variables, logical_id
+    assert "GS_CLOCK_FILE" not in json.dumps(template)
+    # the code that serves /_local routes and moves the clock (gridshare_local) is never in an asset
+    shipped = list(Path(template["__outdir__"]).rglob("*.py"))
+    assert shipped and not any("gridshare_local" in p.parts for p in shipped)
+    assert not [p for p in shipped if "/_local/" in p.read_text(encoding="utf-8", errors="replace")]
 
 
 def test_authorizer_checks_every_request(template: dict[str, Any]) -> None:

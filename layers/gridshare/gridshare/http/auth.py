@@ -3,7 +3,8 @@
 API Gateway's Cognito authorizer is not enforced by Chalice locally, and moto's tokens are real RS256
 JWTs, so the same check runs everywhere: in the API Gateway TOKEN authorizer Lambda and again in every
 protected route (gridshare.http.api). Only RS256 is accepted; issuer, client, token_use and expiry are
-checked; the key comes from the pool's JWKS, fetched once per container and again on an unknown key id.
+checked (times on the kernel clock, gridshare.kernel.clock); the key comes from the pool's JWKS, fetched once per
+container and again on an unknown key id.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 import jwt
 from jwt.algorithms import RSAAlgorithm
 
+from gridshare.kernel import clock
 from gridshare.kernel.errors import AuthenticationFailed
 from gridshare.kernel.roles import ROLE_ORDER, Caller
 from gridshare.kernel.settings import Settings, get_settings
@@ -79,6 +81,18 @@ def role_of(groups: list[str] | tuple[str, ...]) -> str:
     return "viewer"
 
 
+def _check_times(claims: dict[str, Any]) -> None:
+    """`exp`, `iat` and `nbf` against the kernel clock, with CLOCK_SKEW_S of leeway (as PyJWT would)."""
+    times = {name: claims.get(name) for name in ("exp", "iat", "nbf") if name in claims}
+    if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in times.values()):
+        raise AuthenticationFailed("The token is not valid.")
+    now = clock.now_s()
+    if times["exp"] <= now - CLOCK_SKEW_S:
+        raise AuthenticationFailed("The token has expired.")
+    if times["iat"] > now + CLOCK_SKEW_S or times.get("nbf", 0) > now + CLOCK_SKEW_S:
+        raise AuthenticationFailed("The token is not valid.")
+
+
 def verify_access_token(token: str, settings: Settings | None = None) -> Caller:
     """Verify a Cognito access token and return the caller, or raise AuthenticationFailed."""
     settings = settings or get_settings()
@@ -99,13 +113,18 @@ def verify_access_token(token: str, settings: Settings | None = None) -> Caller:
             key=key,
             algorithms=["RS256"],
             issuer=settings.issuer,
-            leeway=CLOCK_SKEW_S,
-            options={"require": ["exp", "iat", "iss", "sub", "token_use"], "verify_aud": False},
+            options={
+                "require": ["exp", "iat", "iss", "sub", "token_use"],
+                "verify_aud": False,
+                # PyJWT reads the real time; times are checked below on the kernel clock (the local stack moves it)
+                "verify_exp": False,
+                "verify_iat": False,
+                "verify_nbf": False,
+            },
         )
-    except jwt.ExpiredSignatureError:
-        raise AuthenticationFailed("The token has expired.") from None
     except jwt.PyJWTError:
         raise AuthenticationFailed("The token is not valid.") from None
+    _check_times(claims)
     if claims.get("token_use") != "access":
         raise AuthenticationFailed("An access token is required.")
     if claims.get("client_id") != settings.user_pool_client_id:

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import logging
 import secrets
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -40,7 +39,7 @@ from gridshare.identity.models import AuthSessionModel, UserModel
 from gridshare.identity.security_log import record
 from gridshare.identity.service import IdentityService
 from gridshare.kernel import errors
-from gridshare.kernel.clock import now_ms
+from gridshare.kernel.clock import now, now_ms, now_s
 from gridshare.kernel.envelope import Envelope, UnreadableSecret, secrets_envelope
 from gridshare.kernel.factory import ServiceFactory
 from gridshare.kernel.roles import Caller, ClientInfo
@@ -75,7 +74,7 @@ def _invalid_code(status_401: bool) -> errors.GridshareError:
 
 @dataclass
 class MfaService:
-    clock: Callable[[], float] = field(default=time.time)
+    clock: Callable[[], float] = field(default=now_s)
     envelope: Envelope = field(default_factory=secrets_envelope)
 
     # ------------------------------------------------------------ enrolment
@@ -193,7 +192,7 @@ class MfaService:
             created_at=now_ms(),
             attempts=0,
             refresh_token=sealed,
-            expires_at=timedelta(seconds=get_settings().mfa_session_ttl_s),
+            expires_at=now() + timedelta(seconds=get_settings().mfa_session_ttl_s),
         ).save()
         return session
 
@@ -287,7 +286,7 @@ class MfaService:
         except DoesNotExist:
             raise errors.AuthenticationFailed(INVALID_SESSION) from None
         # DynamoDB deletes expired items lazily (and moto never does): check the expiry ourselves
-        if pending.kind != "mfa" or pending.expires_at.timestamp() <= time.time():
+        if pending.kind != "mfa" or pending.expires_at.timestamp() <= now_s():
             if pending.kind == "mfa":
                 self._drop(pending)
             raise errors.AuthenticationFailed(INVALID_SESSION)

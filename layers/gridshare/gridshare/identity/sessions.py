@@ -19,7 +19,7 @@ from pynamodb.exceptions import DoesNotExist
 from gridshare.http import revocations
 from gridshare.identity.models import AuthSessionModel, UserModel
 from gridshare.kernel import errors
-from gridshare.kernel.clock import now_ms
+from gridshare.kernel.clock import now, now_ms, now_s
 from gridshare.kernel.roles import Caller
 from gridshare.kernel.settings import get_settings
 
@@ -53,7 +53,7 @@ def revoke_tokens(user_id: str) -> None:
 
     The second goes to the revocations item first (what every other Lambda's route guard reads), then to
     the user (what identity's own refresh and 2FA checks read)."""
-    at_s = int(time.time())
+    at_s = int(now_s())
     revocations.revoke(user_id, at_s)
     UserModel(id=user_id).update(actions=[UserModel.tokens_revoked_at.set(at_s)])
     for key in AuthSessionModel.by_user.query(user_id):
@@ -63,7 +63,7 @@ def revoke_tokens(user_id: str) -> None:
 def wait_past_revocation(user: UserModel) -> None:
     """JWT `iat` has one-second resolution: a login in the same second as a logout would be refused."""
     if user.tokens_revoked_at is not None:
-        remaining = (int(user.tokens_revoked_at) + 1) - time.time()
+        remaining = (int(user.tokens_revoked_at) + 1) - now_s()
         if 0 < remaining <= 1:
             time.sleep(remaining)
 
@@ -77,7 +77,7 @@ def open_refresh_session(user_id: str, refresh_token: str | None) -> None:
         kind="refresh",
         user_id=user_id,
         created_at=now_ms(),
-        expires_at=timedelta(days=days),
+        expires_at=now() + timedelta(days=days),
     ).save()
 
 
@@ -87,7 +87,7 @@ def refresh_session_user(refresh_token: str) -> str:
         session = AuthSessionModel.get(secret_hash(refresh_token))
     except DoesNotExist:
         raise errors.AuthenticationFailed("The refresh token is not valid.") from None
-    if session.kind != "refresh" or session.expires_at.timestamp() < time.time():
+    if session.kind != "refresh" or session.expires_at.timestamp() < now_s():
         raise errors.AuthenticationFailed("The refresh token is not valid.")
     user = UserModel.get(session.user_id, attributes_to_get=["status", "tokens_revoked_at"])
     if user.status == "disabled" or (

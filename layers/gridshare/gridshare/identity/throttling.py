@@ -7,7 +7,6 @@ whether the account exists or not, so lockouts never reveal which emails are reg
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -15,6 +14,8 @@ from pynamodb.exceptions import DoesNotExist, UpdateError
 
 from gridshare.identity.models import RateLimitModel
 from gridshare.kernel import errors
+from gridshare.kernel.clock import now as clock_now
+from gridshare.kernel.clock import now_s
 from gridshare.kernel.settings import get_settings
 
 
@@ -54,14 +55,15 @@ def locked_until(key: str) -> int:
 def check(key: str) -> None:
     """Raise TooManyRequests while the key is locked."""
     until = locked_until(key)
-    if until > time.time():
-        raise errors.TooManyRequests(LOCKED_MESSAGE, retry_after_s=int(until - time.time()) + 1)
+    now = now_s()
+    if until > now:
+        raise errors.TooManyRequests(LOCKED_MESSAGE, retry_after_s=int(until - now) + 1)
 
 
 def fail(key: str, limit: Limit) -> bool:
     """Count one failure; True when this failure locked the key."""
-    now = int(time.time())
-    expiry = timedelta(seconds=limit.window_s + limit.lock_s)
+    now = int(now_s())
+    expiry = clock_now() + timedelta(seconds=limit.window_s + limit.lock_s)
     item = RateLimitModel(key=key)
     try:
         item.update(
@@ -90,4 +92,4 @@ def reset(key: str) -> None:
 
 
 def is_locked(key: str) -> bool:
-    return locked_until(key) > time.time()
+    return locked_until(key) > now_s()

@@ -10,7 +10,7 @@ are refused.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Any, Literal
 
 from chalice import Response
@@ -19,7 +19,7 @@ from pydantic import Field, StrictInt, field_validator
 from gridshare.http.api import ApiBlueprint, ApiModel, QueryModel, TimeRangeQuery
 from gridshare.http.idempotency import HEADER, RequestIds, run_idempotent
 from gridshare.http.pagination import DEFAULT_LIMIT, MAX_LIMIT
-from gridshare.kernel.clock import parse_time
+from gridshare.kernel.clock import now, parse_time
 from gridshare.kernel.roles import Caller
 from gridshare.ledger.core import CURRENCIES, KWH, TX_TYPES
 from gridshare.wallets.service import TOPUP_MAX, TOPUP_MIN, WITHDRAWAL_MAX, WalletService, wallet_service
@@ -142,7 +142,7 @@ def list_transactions(caller: Caller, query: TransactionsQuery) -> dict:
     summary="The caller's daily statement per asset: opening, credits, debits, closing, lines",
 )
 def get_statement(caller: Caller, query: StatementQuery) -> dict:
-    day = query.day or datetime.now(tz=UTC).date()
+    day = query.day or now().date()
     return {"data": service().statement(caller.user_id, day)}
 
 
