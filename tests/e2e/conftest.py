@@ -12,6 +12,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -85,6 +86,23 @@ class Stack:
 
 @pytest.fixture(scope="session")
 def stack() -> Iterator[Stack]:
+    """The stack every e2e test shares."""
+    with running_stack() as shared:
+        yield shared
+
+
+@pytest.fixture(scope="module")
+def private_stack() -> Iterator[Stack]:
+    """A stack of the test module's own, for tests that change what every later test would see: moving
+    its clock (`gridshare clock advance`) moves "now" for every process of the stack, while other e2e
+    tests compute times on the real clock (TOTP codes, reading timestamps)."""
+    with running_stack() as own:
+        yield own
+
+
+@contextmanager
+def running_stack() -> Iterator[Stack]:
+    """`gridshare up` in a subprocess on free ports, until /health answers; stopped with Ctrl-C after."""
     # Not pytest's tmp_path: its parents are mode 700 and Mosquitto (which drops root) must enter them.
     state = Path(tempfile.mkdtemp(prefix="gridshare-e2e-"))
     state.chmod(0o755)

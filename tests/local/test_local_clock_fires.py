@@ -173,3 +173,11 @@ def test_tokens_are_issued_and_checked_on_the_moved_clock(api: Any) -> None:
         assert claims["iat"] == later // 1000 and claims["exp"] == later // 1000 + 3600
         assert api.call("GET", "/v1/me", token=login["accessToken"]).status_code == 200
     assert api.call("GET", "/v1/me", token=login["accessToken"]).status_code == 401  # real time: iat ahead
+
+
+def test_advance_only_moves_forward_and_only_with_a_clock_file(clock_file: Path) -> None:
+    with pytest.raises(ValueError):
+        LocalClock("us-east-1", invoke_lambda=lambda *_: None, clock_file=clock_file).advance(0)
+    with pytest.raises(RuntimeError):
+        LocalClock("us-east-1", invoke_lambda=lambda *_: None).advance(60)
+    assert clock.offset_ms() == 0
