@@ -9,7 +9,7 @@ from pynamodb.attributes import (
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
-from gridshare.kernel.tables import table_name, table_region
+from gridshare.kernel.tables import TableMeta
 
 
 class DevicesByOwner(GlobalSecondaryIndex["DeviceModel"]):
@@ -30,9 +30,7 @@ class DevicesByThing(GlobalSecondaryIndex["DeviceModel"]):
 
 
 class DeviceModel(Model):
-    class Meta:
-        table_name = table_name("devices")
-        region = table_region()
+    class Meta(TableMeta):
         logical_name = "devices"
 
     id = UnicodeAttribute(hash_key=True)

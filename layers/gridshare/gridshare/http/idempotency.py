@@ -40,7 +40,7 @@ from ulid import ULID
 from gridshare.kernel import errors
 from gridshare.kernel.clock import now_ms
 from gridshare.kernel.ids import new_id
-from gridshare.kernel.tables import table_name, table_region
+from gridshare.kernel.tables import TableMeta
 
 __all__ = [
     "HEADER",
@@ -64,9 +64,7 @@ class IdempotencyKeyModel(Model):
     """Client Idempotency-Key per user and route: the same key and body replays the first response;
     the same key with another body is refused."""
 
-    class Meta:
-        table_name = table_name("idempotency_keys")
-        region = table_region()
+    class Meta(TableMeta):
         logical_name = "idempotency_keys"
 
     key = UnicodeAttribute(hash_key=True)  # <user>:<route>:<client key>

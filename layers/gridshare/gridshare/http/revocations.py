@@ -15,7 +15,7 @@ from pynamodb.models import Model
 
 from gridshare.kernel import errors
 from gridshare.kernel.roles import Caller
-from gridshare.kernel.tables import table_name, table_region
+from gridshare.kernel.tables import TableMeta
 
 
 class TokenRevocationModel(Model):
@@ -24,9 +24,7 @@ class TokenRevocationModel(Model):
     Owned and written by identity (gridshare.identity.sessions); read-only for every other API Lambda.
     """
 
-    class Meta:
-        table_name = table_name("token_revocations")
-        region = table_region()
+    class Meta(TableMeta):
         logical_name = "token_revocations"
 
     user_id = UnicodeAttribute(hash_key=True)

@@ -13,7 +13,7 @@ from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjec
 from pynamodb.models import Model
 
 from gridshare.http.revocations import TokenRevocationModel
-from gridshare.kernel.tables import table_name, table_region
+from gridshare.kernel.tables import TableMeta
 
 
 class UsersByEmail(GlobalSecondaryIndex["UserModel"]):
@@ -36,9 +36,7 @@ class UsersByRole(GlobalSecondaryIndex["UserModel"]):
 class UserModel(Model):
     """A platform user; Cognito holds the password, this table holds the profile and our codes."""
 
-    class Meta:
-        table_name = table_name("users")
-        region = table_region()
+    class Meta(TableMeta):
         logical_name = "users"
 
     id = UnicodeAttribute(hash_key=True)
@@ -80,9 +78,7 @@ class AuthSessionModel(Model):
     """Server-side sessions: `refresh` (one per login, so refresh can be revoked) and `mfa` (a login
     waiting for its TOTP code). The key is a SHA-256 of the secret the client holds."""
 
-    class Meta:
-        table_name = table_name("auth_sessions")
-        region = table_region()
+    class Meta(TableMeta):
         logical_name = "auth_sessions"
 
     id = UnicodeAttribute(hash_key=True)
@@ -98,9 +94,7 @@ class AuthSessionModel(Model):
 class RateLimitModel(Model):
     """Failure counters and lockouts (login per account and per IP, 2FA codes, reset codes)."""
 
-    class Meta:
-        table_name = table_name("rate_limits")
-        region = table_region()
+    class Meta(TableMeta):
         logical_name = "rate_limits"
 
     key = UnicodeAttribute(hash_key=True)
@@ -131,9 +125,7 @@ class EventsByType(GlobalSecondaryIndex["SecurityEventModel"]):
 class SecurityEventModel(Model):
     """Append-only security log, one partition per UTC day (`day` = YYYY-MM-DD), ids are ULIDs."""
 
-    class Meta:
-        table_name = table_name("security_events")
-        region = table_region()
+    class Meta(TableMeta):
         logical_name = "security_events"
 
     day = UnicodeAttribute(hash_key=True)

@@ -1,8 +1,10 @@
 """Table naming and the PynamoDB set-up every context's models share.
 
 Physical names come from `GS_TABLE_<LOGICAL>` (set by CDK on each function) or default to
-`gridshare-<logical>`, read when a models module is imported (the local stack and the tests set the
-environment first). Importing this module points PynamoDB at the process's shared botocore session.
+`gridshare-<logical>`. A model's `Meta` derives from `TableMeta`, so its `table_name` and `region` are read
+from the environment each time PynamoDB asks, never at import: the local stack and the tests may set the
+environment after the models are imported, and PynamoDB reconnects when the name changes. Importing this
+module points PynamoDB at the process's shared botocore session.
 """
 
 from __future__ import annotations
@@ -24,6 +26,26 @@ def table_name(logical: str) -> str:
 
 def table_region() -> str:
     return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+
+
+class _EnvironmentNames(type):
+    """Metaclass of `TableMeta`: the physical name and region as class properties, read when used."""
+
+    logical_name: str
+
+    @property
+    def table_name(cls) -> str:
+        return table_name(cls.logical_name)
+
+    @property
+    def region(cls) -> str:
+        return table_region()
+
+
+class TableMeta(metaclass=_EnvironmentNames):
+    """Base of every model's `Meta`: set `logical_name`; the name and region come from the environment."""
+
+    logical_name: str
 
 
 def logical_name(model: type[Model]) -> str:

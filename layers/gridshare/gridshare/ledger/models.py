@@ -11,7 +11,7 @@ from pynamodb.attributes import (
 )
 from pynamodb.models import Model
 
-from gridshare.kernel.tables import table_name, table_region
+from gridshare.kernel.tables import TableMeta
 
 
 def entry_pk(account: str, asset: str) -> str:
@@ -27,9 +27,7 @@ class LedgerTransactionModel(Model):
     ``metadata`` are canonical JSON, so the first result can be returned to every replay.
     """
 
-    class Meta:
-        table_name = table_name("ledger_transactions")
-        region = table_region()
+    class Meta(TableMeta):
         logical_name = "ledger_transactions"
 
     id = UnicodeAttribute(hash_key=True)
@@ -48,9 +46,7 @@ class LedgerAccountModel(Model):
     from the same head. ``balance`` may go negative only for external counterparties.
     """
 
-    class Meta:
-        table_name = table_name("ledger_accounts")
-        region = table_region()
+    class Meta(TableMeta):
         logical_name = "ledger_accounts"
 
     account = UnicodeAttribute(hash_key=True)
@@ -68,9 +64,7 @@ class LedgerEntryModel(Model):
     order, and ``gridshare ledger verify`` recomputes every ``hash`` from ``prev_hash`` and the entry.
     """
 
-    class Meta:
-        table_name = table_name("ledger_entries")
-        region = table_region()
+    class Meta(TableMeta):
         logical_name = "ledger_entries"
 
     pk = UnicodeAttribute(hash_key=True)

@@ -13,15 +13,13 @@ from pynamodb.attributes import (
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
-from gridshare.kernel.tables import table_name, table_region
+from gridshare.kernel.tables import TableMeta
 
 
 class LatestReadingModel(Model):
     """The newest reading per device, with the counters that validation and rollups compare against."""
 
-    class Meta:
-        table_name = table_name("telemetry_latest")
-        region = table_region()
+    class Meta(TableMeta):
         logical_name = "telemetry_latest"
 
     device_id = UnicodeAttribute(hash_key=True)
@@ -38,9 +36,7 @@ class RawReadingModel(Model):
     The same table holds sequence markers (`<device>#SEQ`, sk = seq) that make ingest idempotent.
     """
 
-    class Meta:
-        table_name = table_name("telemetry_raw")
-        region = table_region()
+    class Meta(TableMeta):
         logical_name = "telemetry_raw"
 
     pk = UnicodeAttribute(hash_key=True)
@@ -59,9 +55,7 @@ class RollupModel(Model):
     `e_<counter>` (interval energy in Wh from counter deltas).
     """
 
-    class Meta:
-        table_name = table_name("telemetry_rollups")
-        region = table_region()
+    class Meta(TableMeta):
         logical_name = "telemetry_rollups"
 
     pk = UnicodeAttribute(hash_key=True)
@@ -86,9 +80,7 @@ class ReasonMap(MapAttribute):  # type: ignore[type-arg]
 class DeadLetterModel(Model):
     """A rejected device message with every reason; kept until replayed or discarded by an admin."""
 
-    class Meta:
-        table_name = table_name("telemetry_dead_letters")
-        region = table_region()
+    class Meta(TableMeta):
         logical_name = "telemetry_dead_letters"
 
     id = UnicodeAttribute(hash_key=True)

@@ -10,7 +10,7 @@ from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
 from gridshare.http.idempotency import IdempotencyKeyModel
-from gridshare.kernel.tables import table_name, table_region
+from gridshare.kernel.tables import TableMeta
 from gridshare.ledger.models import TABLES as LEDGER_TABLES
 
 
@@ -34,9 +34,7 @@ class PaymentsByUser(GlobalSecondaryIndex["PaymentModel"]):
 class PaymentModel(Model):
     """A top-up: our id, the Stripe PaymentIntent, its status, and how much of it was refunded."""
 
-    class Meta:
-        table_name = table_name("payments")
-        region = table_region()
+    class Meta(TableMeta):
         logical_name = "payments"
 
     id = UnicodeAttribute(hash_key=True)
@@ -66,9 +64,7 @@ class WithdrawalsByStatus(GlobalSecondaryIndex["WithdrawalModel"]):
 class WithdrawalModel(Model):
     """A withdrawal request: funds held in pending withdrawals until an admin approves or rejects."""
 
-    class Meta:
-        table_name = table_name("withdrawals")
-        region = table_region()
+    class Meta(TableMeta):
         logical_name = "withdrawals"
 
     id = UnicodeAttribute(hash_key=True)
@@ -95,9 +91,7 @@ class RefundModel(Model):
     transaction, the id the same Stripe idempotency key.
     """
 
-    class Meta:
-        table_name = table_name("refunds")
-        region = table_region()
+    class Meta(TableMeta):
         logical_name = "refunds"
 
     id = UnicodeAttribute(hash_key=True)
@@ -118,9 +112,7 @@ class RefundModel(Model):
 class StripeEventModel(Model):
     """Webhook events by Stripe event id: the first delivery is processed, every later one is a no-op."""
 
-    class Meta:
-        table_name = table_name("stripe_events")
-        region = table_region()
+    class Meta(TableMeta):
         logical_name = "stripe_events"
 
     id = UnicodeAttribute(hash_key=True)
