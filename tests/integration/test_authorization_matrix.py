@@ -390,7 +390,7 @@ def status_ok(case: Case, status: int) -> bool:
     if case.expected == "unauthenticated":
         return status == 401
     if case.expected == "forbidden":
-        return status in (401, 403)
+        return status == 403
     if case.expected == "not_found":
         return status == 404
     return 200 <= status < 300 or status in ALLOWED_STATUS.get((case.method, case.path), set())

@@ -180,16 +180,20 @@ def test_wallet_routes_admit_wallet_owners_only(money: Money) -> None:
     assert money.call("POST", "/v1/admin/refunds", viewer, {"transactionId": "x"}).status_code == 403
 
 
-def test_a_viewer_has_no_wallet_and_investors_do() -> None:
-    from gridshare.contexts import import_all_routes
-    from gridshare.http.api import ROUTES
-
-    import_all_routes()
-    wallet_routes = [
-        r for r in ROUTES if r.context == "wallets" and r.path.startswith(("/v1/wallet", "/v1/statements"))
-    ]
-    assert wallet_routes and all("viewer" not in (r.roles or ()) for r in wallet_routes)
-    assert all("investor" in (r.roles or ()) for r in wallet_routes)
+def test_a_viewer_has_no_wallet_and_investors_do(money: Money) -> None:
+    # Given an investor, When they top up and read their wallet, Then it works as for any wallet owner
+    investor = money.member("iris@example.com", role="investor")
+    money.topup(investor, 1200)
+    assert money.available(investor) == 1200
+    # Given a user an admin turned into a viewer, When they log in again, Then every wallet route is refused
+    viewer = money.member("vic@example.com")
+    patched = money.call("PATCH", f"/v1/users/{viewer.user_id}", money.admin, {"role": "viewer"})
+    assert patched.status_code == 200, patched.body
+    login = money.api.call("POST", "/v1/auth/login", {"email": viewer.email, "password": "Passw0rd!x"})
+    token = json.loads(login.body)["data"]["accessToken"]
+    for method, path in (("GET", "/v1/wallet"), ("GET", "/v1/wallet/transactions"), ("GET", "/v1/statements")):
+        assert money.api.call(method, path, token=token).status_code == 403, path
+    assert money.api.call("POST", "/v1/wallet/topups", {"amount": 500}, token=token).status_code == 403
 
 
 # ------------------------------------------------------------------------------------ withdrawals
