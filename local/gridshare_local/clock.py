@@ -37,6 +37,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from gridshare.kernel import clock as kernel_clock
+from gridshare.kernel.aws import new_client
 
 logger = logging.getLogger("gridshare.local.clock")
 _RATE = re.compile(r"^rate\((\d+)\s+(minute|minutes|hour|hours|day|days)\)$")
@@ -187,9 +188,7 @@ class LocalClock(threading.Thread):
     # ------------------------------------------------------------ evaluation
     def _client(self) -> Any:
         if self._scheduler is None:
-            import boto3
-
-            self._scheduler = boto3.client("scheduler", region_name=self.region)
+            self._scheduler = new_client("scheduler", region_name=self.region)
         return self._scheduler
 
     def _schedules(self) -> list[dict[str, Any]]:
@@ -248,17 +247,16 @@ class LocalClock(threading.Thread):
         return fired
 
     def _fire(self, target: dict[str, Any]) -> None:
-        import boto3
 
         arn, payload = target["Arn"], target.get("Input") or "{}"
         service = arn.split(":")[2]
         if service == "sqs":
             name, account = arn.split(":")[5], arn.split(":")[4]
-            sqs = boto3.client("sqs", region_name=self.region)
+            sqs = new_client("sqs", region_name=self.region)
             url = sqs.get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)["QueueUrl"]
             sqs.send_message(QueueUrl=url, MessageBody=payload)
         elif service == "states":
-            boto3.client("stepfunctions", region_name=self.region).start_execution(stateMachineArn=arn, input=payload)
+            new_client("stepfunctions", region_name=self.region).start_execution(stateMachineArn=arn, input=payload)
         elif service == "lambda":
             self.invoke_lambda(arn, json.loads(payload))
         else:

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import boto3
+from gridshare.kernel.aws import new_client
 
 logger = logging.getLogger("gridshare.local.lambda")
 
@@ -61,7 +61,7 @@ class QueuePoller(threading.Thread):
         self._stop.set()
 
     def run(self) -> None:
-        sqs = boto3.client("sqs", region_name=self.region)
+        sqs = new_client("sqs", region_name=self.region)
         handler = load_handler(self.handler_path)
         while not self._stop.is_set():
             try:

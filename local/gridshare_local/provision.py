@@ -13,10 +13,9 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-import boto3
-
 from gridshare.contexts import ensure_tables
 from gridshare.kernel import resources
+from gridshare.kernel.aws import new_client
 
 ACCOUNT = "123456789012"
 STRIPE_SECRET_NAME = "gridshare/stripe"
@@ -52,7 +51,7 @@ def provision(
     out = Provisioned()
     ensure_tables()
 
-    idp = boto3.client("cognito-idp", region_name=region)
+    idp = new_client("cognito-idp", region_name=region)
     pool = idp.create_user_pool(
         PoolName="gridshare-users",
         Policies={"PasswordPolicy": resources.PASSWORD_POLICY},
@@ -79,7 +78,7 @@ def provision(
     out.env["GS_USER_POOL_CLIENT_ID"] = app_client["ClientId"]
     out.env["GS_SECRETS_KEY_ID"] = provision_secrets_key(region)
 
-    sqs = boto3.client("sqs", region_name=region)
+    sqs = new_client("sqs", region_name=region)
     for spec in resources.QUEUES:
         dlq_url = sqs.create_queue(QueueName=f"{spec.name}-dlq")["QueueUrl"]
         dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
@@ -95,7 +94,7 @@ def provision(
         out.queue_urls[spec.name] = url
         out.queue_urls[f"{spec.name}-dlq"] = dlq_url
 
-    iot = boto3.client("iot", region_name=region)
+    iot = new_client("iot", region_name=region)
     iot.create_policy(
         policyName=resources.DEVICE_POLICY_NAME,
         policyDocument=json.dumps(resources.device_policy_document(region, ACCOUNT)),
@@ -106,7 +105,7 @@ def provision(
         iot.create_topic_rule(ruleName=rule["name"], topicRulePayload=_rule_payload(rule, region, out.queue_urls))
     out.env["GS_DEVICE_POLICY_NAME"] = resources.DEVICE_POLICY_NAME
 
-    ses = boto3.client("ses", region_name=region)
+    ses = new_client("ses", region_name=region)
     ses.verify_email_identity(EmailAddress=email_sender)
     out.env["GS_EMAIL_SENDER"] = email_sender
 
@@ -117,7 +116,7 @@ def provision(
 
 def provision_secrets_key(region: str) -> str:
     """The identity context's KMS key (symmetric, rotated, as in CDK) under an alias; returns the alias."""
-    kms = boto3.client("kms", region_name=region)
+    kms = new_client("kms", region_name=region)
     created = kms.create_key(Description="Identity: seals TOTP secrets and pending 2FA logins at rest")
     key_id = created["KeyMetadata"]["KeyId"]
     kms.enable_key_rotation(KeyId=key_id)
@@ -127,7 +126,7 @@ def provision_secrets_key(region: str) -> str:
 
 def provision_stripe_secret(region: str, stripe: StripeCredentials) -> str:
     """The Stripe secret in moto's Secrets Manager; returns its ARN (GS_STRIPE_SECRET_ARN)."""
-    secrets = boto3.client("secretsmanager", region_name=region)
+    secrets = new_client("secretsmanager", region_name=region)
     created = secrets.create_secret(
         Name=STRIPE_SECRET_NAME,
         Description="Stripe credentials of the wallets context (local stack: the Stripe stand-in's keys)",
@@ -138,9 +137,7 @@ def provision_stripe_secret(region: str, stripe: StripeCredentials) -> str:
 
 def read_stripe_secret(region: str, arn: str) -> StripeCredentials:
     """The Stripe secret as the wallets function reads it (`gridshare pay confirm` uses its API key)."""
-    value = json.loads(
-        boto3.client("secretsmanager", region_name=region).get_secret_value(SecretId=arn)["SecretString"]
-    )
+    value = json.loads(new_client("secretsmanager", region_name=region).get_secret_value(SecretId=arn)["SecretString"])
     return StripeCredentials(api_key=str(value["apiKey"]), webhook_secrets=tuple(value["webhookSecrets"]))
 
 

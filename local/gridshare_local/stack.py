@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gridshare.kernel.aws import new_client
+
 logger = logging.getLogger("gridshare.local")
 REGION = "us-east-1"
 STRIPE_PORT_ENV = "GS_STRIPE_PORT"
@@ -265,21 +267,19 @@ class LocalStack:
         self._bridge.start()
 
     def _deliver(self, rule: Any, action: dict[str, Any], message: dict[str, Any]) -> None:
-        import boto3
 
         if "sqs" not in action:
             raise ValueError(f"rule action not supported locally: {sorted(action)}")
-        boto3.client("sqs", region_name=REGION).send_message(
+        new_client("sqs", region_name=REGION).send_message(
             QueueUrl=self.queue_urls[action["sqs"]["queue"]], MessageBody=json.dumps(message)
         )
 
     def _start_pollers(self) -> None:
-        import boto3
 
         from gridshare.kernel import resources
         from gridshare_local.lambda_runtime import QueuePoller
 
-        sqs = boto3.client("sqs", region_name=REGION)
+        sqs = new_client("sqs", region_name=REGION)
         for source in resources.EVENT_SOURCES:
             url = self.queue_urls[source.queue]
             arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]

@@ -54,5 +54,11 @@ def client(service: str) -> Any:
     return _boto3_session().client(service, config=_CONFIG)
 
 
+def new_client(service: str, **kwargs: Any) -> Any:
+    """An uncached boto3 client from the shared session (about 2 ms instead of 70-100 ms for a new session):
+    for the local stack and tools that pass their own region or endpoint."""
+    return _boto3_session().client(service, **kwargs)
+
+
 def reset_clients() -> None:
     client.cache_clear()
