@@ -22,6 +22,7 @@ import pytest
 from gridshare.kernel.clock import parse_time
 from gridshare_local.device_client import DeviceConnection, StackClock
 from tests.e2e.conftest import REPO, Stack, env_json, free_port
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -45,15 +46,6 @@ def _shown_now(stack: Stack) -> int:
     line = shown.stdout.strip()
     assert line.endswith("Z") and "T" in line, line
     return parse_time(line)
-
-
-def _wait(predicate: Any, timeout: float = 30.0, interval: float = 0.25) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if value := predicate():
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"condition not met within {timeout} s")
 
 
 def test_advance_fires_a_due_schedule_and_moves_now_for_every_process(private_stack: Stack, tmp_path: Path) -> None:
@@ -100,7 +92,7 @@ def test_advance_fires_a_due_schedule_and_moves_now_for_every_process(private_st
     def arrived() -> list[dict[str, Any]]:
         return sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", [])
 
-    messages = _wait(arrived, timeout=15)
+    messages = wait_for(arrived, timeout=15)
     assert [json.loads(m["Body"]) for m in messages] == [{"job": "e2e"}]
 
     # And `gridshare clock` shows the moved time, 20 minutes ahead of real time
@@ -119,7 +111,7 @@ def test_advance_fires_a_due_schedule_and_moves_now_for_every_process(private_st
         response = stack.call("GET", f"/v1/devices/{meter['id']}/readings/latest", token=token)
         return response.json()["data"] if response.status_code == 200 else None
 
-    reading = _wait(stored)
+    reading = wait_for(stored)
     assert reading["seq"] == 1 and parse_time(reading["ts"]) == stamped
     assert parse_time(reading["receivedAt"]) >= parse_time(lines[0])  # the rule's timestamp(): the stack's clock
     assert stack.call("GET", "/v1/me", token=token).status_code == 200  # issued before, expires an hour later

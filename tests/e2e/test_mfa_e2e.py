@@ -10,23 +10,14 @@ journey keeps its deliberate failures to two.
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from gridshare.identity import totp
 from tests.e2e.conftest import Stack
+from tests.support.totp import fresh_step
 
 pytestmark = pytest.mark.e2e
 PASSWORD = "Passw0rd!x"
-
-
-def fresh_step() -> int:
-    """The current step, after waiting out its last 1.5 s (the code must reach the server in the same step)."""
-    left = totp.PERIOD_S - (time.time() % totp.PERIOD_S)
-    if left < 1.5:
-        time.sleep(left + 0.05)
-    return totp.current_step(time.time())
 
 
 def test_totp_two_factor_journey_as_a_mobile_app(stack: Stack) -> None:

@@ -13,18 +13,9 @@ from awscrt import mqtt5
 
 from gridshare_local.device_client import DeviceConnection
 from tests.e2e.conftest import Stack
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.e2e
-
-
-def _wait(predicate: Any, timeout: float = 30.0, interval: float = 0.25) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"condition not met within {timeout} s")
 
 
 def test_health_answers_within_30_seconds(stack: Stack) -> None:
@@ -85,7 +76,7 @@ def test_user_provisions_a_device_that_streams_readings(stack: Stack, tmp_path: 
         response = stack.call("GET", f"/v1/devices/{meter['id']}/readings/latest", token=token)
         return response.json()["data"] if response.status_code == 200 and response.json()["data"]["seq"] == 8 else None
 
-    reading = _wait(latest)
+    reading = wait_for(latest)
     assert reading["metrics"]["energy_import_wh"] == 20_875
     history = stack.call(
         "GET",
@@ -111,7 +102,7 @@ def test_user_provisions_a_device_that_streams_readings(stack: Stack, tmp_path: 
         mine = [letter for letter in found if letter["thingName"] == meter["thingName"]]
         return mine if len(mine) >= 2 else None
 
-    mine = _wait(letters)
+    mine = wait_for(letters)
     fields = {r["field"] for letter in mine for r in letter["reasons"]}
     assert {"metrics.voltage_v", "metrics.frequency_hz", "$"} <= fields
     # And nothing reached the other device from the refused publish

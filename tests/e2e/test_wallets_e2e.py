@@ -16,6 +16,7 @@ import boto3
 import pytest
 
 from tests.e2e.conftest import REPO, Stack, env_json
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -32,16 +33,6 @@ def _gridshare(stack: Stack, *args: str, timeout: int = 60) -> subprocess.Comple
         timeout=timeout,
         check=False,
     )
-
-
-def _wait(predicate: Any, what: str, timeout: float = 30.0, interval: float = 0.25) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"{what}: not within {timeout} s")
 
 
 def _balance(stack: Stack, token: str, currency: str = CURRENCY) -> dict[str, int]:
@@ -83,7 +74,7 @@ def test_top_up_withdraw_approve_and_verify_the_ledger(stack: Stack) -> None:
     paid = _gridshare(stack, "pay", "confirm", topup["paymentIntentId"])
     assert paid.returncode == 0, paid.stdout + paid.stderr
     assert f"{topup['paymentIntentId']}: succeeded" in paid.stdout
-    _wait(lambda: _balance(stack, token)["available"] == 5000, "the top-up was not credited")
+    wait_for(lambda: _balance(stack, token)["available"] == 5000, "the top-up was not credited")
 
     # A declined card credits nothing (and the CLI says so with exit 1).
     declined = _money_call(

@@ -9,7 +9,6 @@ last 1.5 s of a step, so the step cannot change between computing a code and the
 from __future__ import annotations
 
 import json
-import time
 from datetime import timedelta
 from typing import Any
 
@@ -17,15 +16,9 @@ import pytest
 
 from gridshare.identity import totp
 from tests.support.api import Api, create_admin, register_user
+from tests.support.totp import fresh_step
 
 PASSWORD = "Passw0rd!x"
-
-
-def fresh_step() -> int:
-    left = totp.PERIOD_S - (time.time() % totp.PERIOD_S)
-    if left < 1.5:
-        time.sleep(left + 0.05)
-    return totp.current_step(time.time())
 
 
 def wrong_code(secret: str, step: int) -> str:
