@@ -68,3 +68,9 @@ def test_a_context_reaches_another_only_through_its_service() -> None:
                 parts = module.split(".")
                 if parts[0] == "gridshare" and len(parts) > 2 and parts[1] in CONTEXTS and parts[1] != context:
                     assert parts[2] == "service", f"{context}/{path.name} imports {module}"
+
+
+def test_list_responses_are_built_by_the_one_pagination_helper() -> None:
+    for context in CONTEXTS:
+        for path in (LAYER / context).glob("*.py"):
+            assert '"pagination"' not in path.read_text(), f"{context}/{path.name}: use gridshare.http.pagination.page"

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from gridshare.devices.service import DeviceService
+from gridshare.devices.service import device_service
 from gridshare.http.api import ANY_ROLE, ApiBlueprint, ApiModel, QueryModel
 from gridshare.http.pagination import DEFAULT_LIMIT, MAX_LIMIT, page
 from gridshare.kernel.roles import Caller
@@ -37,17 +37,17 @@ class ListQuery(QueryModel):
     summary="Provision a device: IoT thing, X.509 certificate, per-thing policy",
 )
 def create_device(caller: Caller, body: CreateDeviceBody) -> dict:
-    return {"data": DeviceService().provision(caller, body.name, body.type, body.csr)}
+    return {"data": device_service().provision(caller, body.name, body.type, body.csr)}
 
 
 @api.route(
     "/v1/devices", "GET", roles=ANY_ROLE, query=ListQuery, summary="The caller's devices (admins and operators: all)"
 )
 def list_devices(caller: Caller, query: ListQuery) -> dict:
-    items, next_key = DeviceService.list(caller, query.limit, query.cursor)
-    return page(items, query.limit, next_key)
+    items, cursor = device_service().list(caller, query.limit, query.cursor)
+    return page(items, query.limit, cursor)
 
 
 @api.route("/v1/devices/{id}", "GET", roles=ANY_ROLE, summary="One device (404 if not yours)")
 def get_device(caller: Caller, id: str) -> dict:  # noqa: A002 - the path parameter's name
-    return {"data": DeviceService().get(caller, id)}
+    return {"data": device_service().get(caller, id)}

@@ -9,9 +9,10 @@ from pynamodb.exceptions import DoesNotExist
 
 from gridshare.devices.iot import CertificateIssuer, IotRegistry, default_issuer
 from gridshare.devices.models import DeviceModel
-from gridshare.http.pagination import decode_cursor
+from gridshare.http.pagination import decode_cursor, encode_cursor
 from gridshare.kernel import errors
 from gridshare.kernel.clock import now_ms, to_iso
+from gridshare.kernel.factory import ServiceFactory
 from gridshare.kernel.ids import new_id
 from gridshare.kernel.roles import Caller
 from gridshare.kernel.settings import get_settings
@@ -116,7 +117,7 @@ class DeviceService:
         return device_view(self.get_owned(caller, device_id))
 
     @staticmethod
-    def list(caller: Caller, limit: int, cursor: str | None) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    def list(caller: Caller, limit: int, cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:
         start = decode_cursor(cursor)
         if caller.role in ("admin", "operator"):
             result = DeviceModel.scan(limit=limit, last_evaluated_key=start)
@@ -130,7 +131,7 @@ class DeviceService:
                 caller.user_id, limit=limit, last_evaluated_key=start, scan_index_forward=False
             )
         items = [device_view(d) for d in result]
-        return items, result.last_evaluated_key
+        return items, encode_cursor(result.last_evaluated_key)
 
     @staticmethod
     def find_by_thing(thing_name: str) -> DeviceRef | None:
@@ -138,3 +139,6 @@ class DeviceService:
         for device in DeviceModel.by_thing.query(thing_name, limit=1):
             return DeviceRef(device.id, device.owner_id, device.thing_name, device.type)
         return None
+
+
+device_service = ServiceFactory(DeviceService)

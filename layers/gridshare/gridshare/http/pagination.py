@@ -52,5 +52,6 @@ def decode_cursor(cursor: str | None) -> dict[str, Any] | None:
         ) from None
 
 
-def page(items: list[Any], limit: int, next_key: dict[str, Any] | None) -> dict[str, Any]:
-    return {"data": items, "pagination": {"limit": limit, "nextCursor": encode_cursor(next_key)}}
+def page(items: list[Any], limit: int, next_cursor: str | None, **extra: Any) -> dict[str, Any]:
+    """Every list response: `{"data": [...], "pagination": {"limit", "nextCursor"}}` (plus e.g. `meta`)."""
+    return {"data": items, "pagination": {"limit": limit, "nextCursor": next_cursor}, **extra}

@@ -31,6 +31,7 @@ from gridshare.identity.threats import (
     detect_threats,
 )
 from gridshare.kernel import clock, errors
+from gridshare.kernel.factory import ServiceFactory
 
 DAY_MS = 86_400_000
 DEFAULT_RANGE_MS = 7 * DAY_MS
@@ -348,3 +349,6 @@ class SecurityService:
             "eventsRead": len(events),
             "truncated": truncated,
         }
+
+
+security_service = ServiceFactory(SecurityService)

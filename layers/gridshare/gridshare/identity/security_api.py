@@ -5,8 +5,8 @@ from __future__ import annotations
 from pydantic import Field, field_validator
 
 from gridshare.http.api import ADMIN, ApiBlueprint, QueryModel, TimeRangeQuery
-from gridshare.http.pagination import DEFAULT_LIMIT, MAX_LIMIT
-from gridshare.identity.security import SecurityService
+from gridshare.http.pagination import DEFAULT_LIMIT, MAX_LIMIT, page
+from gridshare.identity.security import security_service
 from gridshare.identity.security_log import EVENT_TYPES
 from gridshare.kernel.clock import parse_time
 from gridshare.kernel.roles import Caller
@@ -43,7 +43,7 @@ class ThreatsQuery(QueryModel):
     summary="Security events newest first; filter by user, type and time (admin)",
 )
 def list_security_events(caller: Caller, query: EventsQuery) -> dict:
-    items, cursor = SecurityService().events(
+    items, cursor = security_service().events(
         user_id=query.user_id,
         event_type=query.type,
         from_ms=parse_time(query.from_) if query.from_ else None,
@@ -51,7 +51,7 @@ def list_security_events(caller: Caller, query: EventsQuery) -> dict:
         limit=query.limit,
         cursor=query.cursor,
     )
-    return {"data": items, "pagination": {"limit": query.limit, "nextCursor": cursor}}
+    return page(items, query.limit, cursor)
 
 
 @api.route(
@@ -61,7 +61,7 @@ def list_security_events(caller: Caller, query: EventsQuery) -> dict:
     summary="Event counts by type over 24 h and 7 d, locked accounts, top failing IPs (admin)",
 )
 def security_dashboard(caller: Caller) -> dict:
-    return {"data": SecurityService().dashboard()}
+    return {"data": security_service().dashboard()}
 
 
 @api.route(
@@ -72,7 +72,7 @@ def security_dashboard(caller: Caller) -> dict:
     summary="Threats derived from recent events: brute force, credential stuffing, token reuse (admin)",
 )
 def security_threats(caller: Caller, query: ThreatsQuery) -> dict:
-    result = SecurityService().threats(
+    result = security_service().threats(
         window_ms=query.window_minutes * 60_000, lookback_ms=query.lookback_hours * 3_600_000
     )
     threats = result.pop("threats")

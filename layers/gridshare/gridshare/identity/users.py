@@ -12,6 +12,7 @@ from gridshare.identity.models import UserModel
 from gridshare.identity.security_log import record
 from gridshare.identity.service import IdentityService, user_view
 from gridshare.kernel import errors
+from gridshare.kernel.factory import ServiceFactory
 from gridshare.kernel.roles import Caller, ClientInfo
 
 MAX_PREFERENCES_BYTES = 4096
@@ -94,3 +95,6 @@ class UserAdminService:
         if actions:
             user.update(actions=actions)
         return user_view(IdentityService.get_user(caller.user_id))
+
+
+user_admin_service = ServiceFactory(UserAdminService)

@@ -7,8 +7,8 @@ from typing import Any, Literal
 from pydantic import Field, HttpUrl
 
 from gridshare.http.api import ADMIN, ANY_ROLE, ApiBlueprint, ApiModel, QueryModel
-from gridshare.http.pagination import DEFAULT_LIMIT, MAX_LIMIT
-from gridshare.identity.users import UserAdminService
+from gridshare.http.pagination import DEFAULT_LIMIT, MAX_LIMIT, page
+from gridshare.identity.users import user_admin_service
 from gridshare.kernel.roles import Caller, ClientInfo
 
 api = ApiBlueprint("identity")
@@ -35,13 +35,13 @@ class UpdateMeBody(ApiModel):
 
 @api.route("/v1/users", "GET", roles=ADMIN, query=ListUsersQuery, summary="Users, optionally by role (admin)")
 def list_users(caller: Caller, query: ListUsersQuery) -> dict:
-    items, cursor = UserAdminService().list(query.role, query.limit, query.cursor)
-    return {"data": items, "pagination": {"limit": query.limit, "nextCursor": cursor}}
+    items, cursor = user_admin_service().list(query.role, query.limit, query.cursor)
+    return page(items, query.limit, cursor)
 
 
 @api.route("/v1/users/{id}", "GET", roles=ADMIN, summary="One user (admin)")
 def get_user(caller: Caller, id: str) -> dict:  # noqa: A002
-    return {"data": UserAdminService().get(id)}
+    return {"data": user_admin_service().get(id)}
 
 
 @api.route(
@@ -52,7 +52,7 @@ def get_user(caller: Caller, id: str) -> dict:  # noqa: A002
     summary="Change a user's role, or disable/enable the account (admin)",
 )
 def update_user(caller: Caller, id: str, body: UpdateUserBody, client: ClientInfo) -> dict:  # noqa: A002
-    return {"data": UserAdminService().update(caller, id, body.role, body.status, client)}
+    return {"data": user_admin_service().update(caller, id, body.role, body.status, client)}
 
 
 @api.route(
@@ -60,7 +60,7 @@ def update_user(caller: Caller, id: str, body: UpdateUserBody, client: ClientInf
 )
 def update_me(caller: Caller, body: UpdateMeBody) -> dict:
     changes = body.model_dump(exclude_unset=True)
-    return {"data": UserAdminService().update_profile(caller, changes)}
+    return {"data": user_admin_service().update_profile(caller, changes)}
 
 
 @api.route(
@@ -70,4 +70,4 @@ def update_me(caller: Caller, body: UpdateMeBody) -> dict:
     summary="Clear a user's 2FA (admin; account recovery); the user's tokens are revoked",
 )
 def reset_user_2fa(caller: Caller, id: str, client: ClientInfo) -> dict:  # noqa: A002
-    return {"data": UserAdminService().reset_2fa(caller, id, client)}
+    return {"data": user_admin_service().reset_2fa(caller, id, client)}

@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import Field
 
 from gridshare.http.api import ADMIN, ANY_ROLE, ApiBlueprint, QueryModel, TimeRangeQuery
-from gridshare.http.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from gridshare.http.pagination import DEFAULT_LIMIT, MAX_LIMIT, page
 from gridshare.kernel.clock import now_ms, parse_time
 from gridshare.kernel.roles import Caller
 from gridshare.telemetry.service import TelemetryService, telemetry_service
@@ -53,11 +53,7 @@ def reading_history(caller: Caller, id: str, query: HistoryQuery) -> dict:  # no
     points, cursor = service().history(
         caller, id, query.metric, start, end, query.resolution, query.limit, query.cursor
     )
-    return {
-        "data": points,
-        "pagination": {"limit": query.limit, "nextCursor": cursor},
-        "meta": {"metric": query.metric, "resolution": query.resolution},
-    }
+    return page(points, query.limit, cursor, meta={"metric": query.metric, "resolution": query.resolution})
 
 
 @api.route(
@@ -69,7 +65,7 @@ def reading_history(caller: Caller, id: str, query: HistoryQuery) -> dict:  # no
 )
 def list_dead_letters(caller: Caller, query: DeadLetterQuery) -> dict:
     items, cursor = service().list_dead_letters(query.status, query.limit, query.cursor)
-    return {"data": items, "pagination": {"limit": query.limit, "nextCursor": cursor}}
+    return page(items, query.limit, cursor)
 
 
 @api.route(

@@ -13,7 +13,7 @@ from pydantic import Field, StrictInt, field_validator
 
 from gridshare.http.api import ADMIN, ApiBlueprint, ApiModel, QueryModel, TimeRangeQuery
 from gridshare.http.idempotency import RequestIds
-from gridshare.http.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from gridshare.http.pagination import DEFAULT_LIMIT, MAX_LIMIT, page
 from gridshare.kernel.clock import parse_time
 from gridshare.kernel.roles import Caller
 from gridshare.wallets.api import idempotent_response, service, supported_currency
@@ -74,7 +74,7 @@ class SaleBody(ApiModel):
 )
 def list_withdrawals(caller: Caller, query: WithdrawalsQuery) -> dict:
     items, cursor = service().list_withdrawals(query.status, query.limit, query.cursor)
-    return {"data": items, "pagination": {"limit": query.limit, "nextCursor": cursor}}
+    return page(items, query.limit, cursor)
 
 
 @api.route(

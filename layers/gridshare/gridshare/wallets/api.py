@@ -18,7 +18,7 @@ from pydantic import Field, StrictInt, field_validator
 
 from gridshare.http.api import ApiBlueprint, ApiModel, QueryModel, TimeRangeQuery
 from gridshare.http.idempotency import HEADER, RequestIds, run_idempotent
-from gridshare.http.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from gridshare.http.pagination import DEFAULT_LIMIT, MAX_LIMIT, page
 from gridshare.kernel.clock import now, parse_time
 from gridshare.kernel.roles import Caller
 from gridshare.ledger.core import CURRENCIES, KWH, TX_TYPES
@@ -131,7 +131,7 @@ def list_transactions(caller: Caller, query: TransactionsQuery) -> dict:
         limit=query.limit,
         cursor=query.cursor,
     )
-    return {"data": items, "pagination": {"limit": query.limit, "nextCursor": cursor}}
+    return page(items, query.limit, cursor)
 
 
 @api.route(
