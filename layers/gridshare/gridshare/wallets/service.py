@@ -39,7 +39,6 @@ the reservation released.
 
 from __future__ import annotations
 
-import heapq
 import json
 import logging
 from collections.abc import Callable, Iterable, Mapping
@@ -66,7 +65,7 @@ from gridshare.ledger.core import (
     InsufficientFunds,
     Transaction,
 )
-from gridshare.ledger.models import LedgerAccountModel, LedgerEntryModel, LedgerTransactionModel, entry_pk
+from gridshare.ledger.history import HistoryPage, RecentEntries
 from gridshare.ledger.revenue_split import NoInvestors, SplitResult, Weight, split_sale
 from gridshare.ledger.store import LedgerStore
 from gridshare.wallets.models import PaymentModel, RefundModel, StripeEventModel, WithdrawalModel
@@ -105,9 +104,6 @@ TOPUP_MAX = 1_000_000
 WITHDRAWAL_MAX = 100_000_000
 SALE_MAX = 1_000_000_000
 MAX_WEBHOOK_BYTES = 512 * 1024
-TIME_SLACK_MS = 5 * 60 * 1000
-"""How far an entry's ``created_at`` may lag its position in the chain (it is stamped when the transaction
-is built, a little before it is posted): time-bounded reads go this much further back before stopping."""
 PENDING_STATUSES = ("requested", "approving", "rejecting")
 DECIDED = {"approving": "approved", "rejecting": "rejected"}
 EVENT_OUTCOMES_TO_RETRY = frozenset({"unknown_payment"})
@@ -280,16 +276,25 @@ def record_sale(
 
 # -------------------------------------------------------------------------------------- the service
 class WalletLedger(L.LedgerPort, Protocol):
+    """What the wallets need from the ledger: posting, and the paged reads of :class:`LedgerStore`."""
+
     def balances(self) -> dict[tuple[str, str], int]: ...
 
+    def balances_of(self, keys: list[tuple[str, str]]) -> dict[tuple[str, str], int]: ...
 
-@dataclass
-class _Page:
-    """One account's entries for a listing, newest first, and whether more remain beyond them."""
+    def history(
+        self,
+        below: Mapping[str, int | None],
+        *,
+        limit: int,
+        tx_type: str | None = None,
+        start: int | None = None,
+        end: int | None = None,
+    ) -> HistoryPage: ...
 
-    account: str
-    items: list[ChainedEntry]
-    more: bool
+    def entries_since(self, account: str, since: int) -> RecentEntries: ...
+
+    def transactions(self, start: int | None = None, end: int | None = None) -> Iterable[Transaction]: ...
 
 
 @dataclass
@@ -337,17 +342,9 @@ class WalletService:
         decoded = decode_cursor(cursor)
         if decoded is not None:
             bounds = self._cursor_bounds(decoded, user_id, accounts)
-        pages = [self._account_page(a, below, limit, tx_type, start, end) for a, below in bounds.items()]
-        taken = _merge_newest_first(pages, limit)
-        next_bounds: dict[str, int | None] = {}
-        for page in pages:
-            used = [e for e in taken if e.account == page.account]
-            if len(used) < len(page.items) or page.more:
-                # Continue below the last entry shown; an account none was shown from yet is pinned below
-                # its newest entry now, so entries posted meanwhile don't jump into later pages.
-                next_bounds[page.account] = (used[-1] if used else page.items[0]).sequence + (0 if used else 1)
-        items = [_entry_view(e) for e in taken]
-        return items, encode_cursor({"b": next_bounds}) if next_bounds else None
+        page = self.ledger.history(bounds, limit=limit, tx_type=tx_type, start=start, end=end)
+        items = [_entry_view(e) for e in page.entries]
+        return items, encode_cursor({"b": page.below}) if page.below else None
 
     def statement(self, user_id: str, day: date) -> dict[str, Any]:
         """The caller's statement for one UTC day, per asset: opening, credits, debits, closing, lines.
@@ -358,20 +355,9 @@ class WalletService:
         start, end = day_bounds(day)
         statements = []
         for asset in self._user_assets(user_id):
-            account = _user_account(user_id, asset)
-            newest: ChainedEntry | None = None
-            since_start = 0
-            lines: list[ChainedEntry] = []
-            for item in self._entries_newest_first(account):
-                newest = newest or item
-                if item.created_at < start - TIME_SLACK_MS:
-                    break
-                if item.created_at >= start:
-                    since_start += item.amount
-                    if item.created_at < end:
-                        lines.append(item)
-            opening = (newest.balance_after if newest else 0) - since_start
-            lines.reverse()
+            recent = self.ledger.entries_since(_user_account(user_id, asset), start)
+            opening = recent.balance - sum(e.amount for e in recent.entries)
+            lines = [e for e in reversed(recent.entries) if e.created_at < end]
             credits = sum(e.amount for e in lines if e.amount > 0)
             debits = -sum(e.amount for e in lines if e.amount < 0)
             statements.append(
@@ -830,19 +816,16 @@ class WalletService:
         volumes: dict[str, dict[str, dict[str, int]]] = {}
         fees: dict[str, int] = {}
         count = 0
-        for item in LedgerTransactionModel.scan():
-            at = int(item.created_at)
-            if (start is not None and at < start) or (end is not None and at >= end):
-                continue
+        for tx in self.ledger.transactions(start, end):
             count += 1
             moved: dict[str, int] = {}
-            for account, asset, amount in json.loads(item.entries):
-                if amount > 0:
-                    moved[asset] = moved.get(asset, 0) + amount
-                if account.startswith("platform:revenue:"):
-                    fees[asset] = fees.get(asset, 0) + amount
+            for entry in tx.entries:
+                if entry.amount > 0:
+                    moved[entry.asset] = moved.get(entry.asset, 0) + entry.amount
+                if entry.account.startswith("platform:revenue:"):
+                    fees[entry.asset] = fees.get(entry.asset, 0) + entry.amount
             for asset, amount in moved.items():
-                slot = volumes.setdefault(item.type, {}).setdefault(asset, {"count": 0, "amount": 0})
+                slot = volumes.setdefault(tx.type, {}).setdefault(asset, {"count": 0, "amount": 0})
                 slot["count"] += 1
                 slot["amount"] += amount
         held: dict[str, int] = {}
@@ -882,14 +865,10 @@ class WalletService:
         }
 
     # ------------------------------------------------------------------ reads of the ledger tables
-    @staticmethod
-    def _user_balances(user_id: str) -> dict[str, int]:
+    def _user_balances(self, user_id: str) -> dict[str, int]:
         """The user's accounts that exist -> balance: one consistent BatchGetItem over every asset."""
         keys = [(L.user_wallet(user_id, c), c) for c in CURRENCIES] + [(L.user_credits(user_id), KWH)]
-        return {
-            item.asset: int(item.balance)
-            for item in LedgerAccountModel.batch_get(keys, consistent_read=True)  # type: ignore[arg-type]
-        }
+        return {asset: balance for (_, asset), balance in self.ledger.balances_of(keys).items()}
 
     def _user_assets(self, user_id: str) -> list[str]:
         default = get_settings().default_currency
@@ -916,57 +895,8 @@ class WalletService:
             )
         return dict(bounds)
 
-    @staticmethod
-    def _entries_newest_first(
-        account: str, below: int | None = None, tx_type: str | None = None
-    ) -> Iterable[ChainedEntry]:
-        asset = L.account_asset(account)
-        return (
-            _chained(item)
-            for item in LedgerEntryModel.query(
-                entry_pk(account, asset),
-                range_key_condition=(LedgerEntryModel.seq < below) if below is not None else None,
-                filter_condition=(LedgerEntryModel.tx_type == tx_type) if tx_type else None,
-                scan_index_forward=False,
-                consistent_read=True,
-                page_size=100,
-            )
-        )
-
-    def _account_page(
-        self, account: str, below: int | None, limit: int, tx_type: str | None, start: int | None, end: int | None
-    ) -> _Page:
-        items: list[ChainedEntry] = []
-        for item in self._entries_newest_first(account, below, tx_type):
-            if start is not None and item.created_at < start - TIME_SLACK_MS:
-                return _Page(account, items, more=False)
-            if (start is not None and item.created_at < start) or (end is not None and item.created_at >= end):
-                continue
-            items.append(item)
-            if len(items) > limit:
-                return _Page(account, items, more=True)
-        return _Page(account, items, more=False)
-
 
 # ------------------------------------------------------------------------------------------ helpers
-def _merge_newest_first(pages: list[_Page], limit: int) -> list[ChainedEntry]:
-    """Up to ``limit`` entries over all pages, newest first; each page's order (by sequence) is kept, so
-    what is taken from an account is always a prefix of its page and the cursor can resume below it."""
-    heads: list[tuple[int, str, int, int]] = []
-    for index, page in enumerate(pages):
-        if page.items:
-            first = page.items[0]
-            heapq.heappush(heads, (-first.created_at, first.transaction_id, index, 0))
-    taken: list[ChainedEntry] = []
-    while heads and len(taken) < limit:
-        _, _, index, position = heapq.heappop(heads)
-        taken.append(pages[index].items[position])
-        if position + 1 < len(pages[index].items):
-            following = pages[index].items[position + 1]
-            heapq.heappush(heads, (-following.created_at, following.transaction_id, index, position + 1))
-    return taken
-
-
 def _entry_view(entry: ChainedEntry) -> dict[str, Any]:
     return {
         "id": entry.transaction_id,
@@ -976,21 +906,6 @@ def _entry_view(entry: ChainedEntry) -> dict[str, Any]:
         "balanceAfter": entry.balance_after,
         "createdAt": to_iso(entry.created_at),
     }
-
-
-def _chained(item: LedgerEntryModel) -> ChainedEntry:
-    return ChainedEntry(
-        account=item.account,
-        asset=item.asset,
-        amount=int(item.amount),
-        transaction_id=item.tx_id,
-        sequence=int(item.seq),
-        previous_hash=item.prev_hash,
-        hash=item.hash,
-        balance_after=int(item.balance_after),
-        created_at=int(item.created_at),
-        tx_type=item.tx_type,
-    )
 
 
 def _user_account(user_id: str, asset: str) -> str:
