@@ -25,7 +25,7 @@ case: the retry finds the transaction item and reports ``replayed=True``; nothin
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -248,7 +248,7 @@ class LedgerStore:
             heads[key] = AccountHead(int(item["seq"]["N"]), item["head_hash"]["S"], int(item["balance"]["N"]))
         return heads
 
-    def _account_items(self, keys: list[tuple[str, str]]) -> Iterator[dict[str, Any]]:
+    def _account_items(self, keys: Sequence[tuple[str, str]]) -> Iterator[dict[str, Any]]:
         """The account items of ``keys`` that exist: consistent BatchGetItems, unprocessed keys retried."""
         table = LedgerAccountModel.Meta.table_name
         for chunk in range(0, len(keys), _BATCH_GET_KEYS):
@@ -293,7 +293,7 @@ class LedgerStore:
             for item in self._scan(LedgerAccountModel.Meta.table_name)
         }
 
-    def balances_of(self, keys: list[tuple[str, str]]) -> dict[tuple[str, str], int]:
+    def balances_of(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], int]:
         """Those of the given (account, asset) that exist -> balance, read consistently (a user's wallets)."""
         return {
             (item["account"]["S"], item["asset"]["S"]): int(item["balance"]["N"]) for item in self._account_items(keys)

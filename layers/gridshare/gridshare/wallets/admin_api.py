@@ -73,7 +73,7 @@ class SaleBody(ApiModel):
     summary="Withdrawals by status, newest first (admin)",
 )
 def list_withdrawals(caller: Caller, query: WithdrawalsQuery) -> dict:
-    items, cursor = service().list_withdrawals(query.status, query.limit, query.cursor)
+    items, cursor = service().withdrawals.list_by_status(query.status, query.limit, query.cursor)
     return {"data": items, "pagination": {"limit": query.limit, "nextCursor": cursor}}
 
 
@@ -85,7 +85,7 @@ def list_withdrawals(caller: Caller, query: WithdrawalsQuery) -> dict:
 )
 def approve_withdrawal(caller: Caller, id: str, request: Any) -> Response:  # noqa: A002
     def operation(_ids: RequestIds) -> tuple[int, dict[str, Any]]:
-        return 200, {"data": service().approve_withdrawal(caller.user_id, id)}
+        return 200, {"data": service().withdrawals.approve(caller.user_id, id)}
 
     return idempotent_response(caller, request, f"POST /v1/admin/withdrawals/{id}/approve", None, operation)
 
@@ -99,7 +99,7 @@ def approve_withdrawal(caller: Caller, id: str, request: Any) -> Response:  # no
 )
 def reject_withdrawal(caller: Caller, id: str, body: RejectBody, request: Any) -> Response:  # noqa: A002
     def operation(_ids: RequestIds) -> tuple[int, dict[str, Any]]:
-        return 200, {"data": service().reject_withdrawal(caller.user_id, id, body.reason)}
+        return 200, {"data": service().withdrawals.reject(caller.user_id, id, body.reason)}
 
     return idempotent_response(caller, request, f"POST /v1/admin/withdrawals/{id}/reject", body, operation)
 
@@ -114,7 +114,7 @@ def reject_withdrawal(caller: Caller, id: str, body: RejectBody, request: Any) -
 )
 def create_refund(caller: Caller, body: RefundBody, request: Any) -> Response:
     def operation(ids: RequestIds) -> tuple[int, dict[str, Any]]:
-        return 201, {"data": service().refund_topup(caller.user_id, body.transaction_id, body.amount, ids)}
+        return 201, {"data": service().refunds.create(caller.user_id, body.transaction_id, body.amount, ids)}
 
     return idempotent_response(caller, request, "POST /v1/admin/refunds", body, operation)
 
@@ -129,7 +129,7 @@ def create_refund(caller: Caller, body: RefundBody, request: Any) -> Response:
 )
 def record_sale(caller: Caller, body: SaleBody, request: Any) -> Response:
     def operation(ids: RequestIds) -> tuple[int, dict[str, Any]]:
-        sale = service().record_sale_for_admin(
+        sale = service().sales.record_for_admin(
             ids.new("sale"),
             buyer_id=body.buyer_id,
             host_id=body.host_id,
@@ -156,7 +156,7 @@ def record_sale(caller: Caller, body: SaleBody, request: Any) -> Response:
 def get_metrics(caller: Caller, query: TimeRangeQuery) -> dict:
     start = parse_time(query.from_) if query.from_ else None
     end = parse_time(query.to) if query.to else None
-    return {"data": service().metrics(start, end)}
+    return {"data": service().reports.metrics(start, end)}
 
 
 @api.route(
@@ -166,4 +166,4 @@ def get_metrics(caller: Caller, query: TimeRangeQuery) -> dict:
     summary="Verify every hash chain, balance and transaction of the ledger (admin; a full scan)",
 )
 def verify_ledger(caller: Caller) -> dict:
-    return {"data": service().verify_ledger()}
+    return {"data": service().reports.verify_ledger()}

@@ -111,7 +111,7 @@ def idempotent_response(
 
 @api.route("/v1/wallet", "GET", roles=WALLET_ROLES, summary="The caller's balances per asset: available, pending")
 def get_wallet(caller: Caller) -> dict:
-    return {"data": service().wallet(caller.user_id)}
+    return {"data": service().statements.wallet(caller.user_id)}
 
 
 @api.route(
@@ -122,7 +122,7 @@ def get_wallet(caller: Caller) -> dict:
     summary="The caller's ledger entries, newest first (filter by asset, type, time)",
 )
 def list_transactions(caller: Caller, query: TransactionsQuery) -> dict:
-    items, cursor = service().transactions(
+    items, cursor = service().statements.transactions(
         caller.user_id,
         asset=query.asset,
         tx_type=query.type_,
@@ -143,7 +143,7 @@ def list_transactions(caller: Caller, query: TransactionsQuery) -> dict:
 )
 def get_statement(caller: Caller, query: StatementQuery) -> dict:
     day = query.day or now().date()
-    return {"data": service().statement(caller.user_id, day)}
+    return {"data": service().statements.statement(caller.user_id, day)}
 
 
 @api.route(
@@ -156,7 +156,7 @@ def get_statement(caller: Caller, query: StatementQuery) -> dict:
 )
 def create_topup(caller: Caller, body: TopupBody, request: Any) -> Response:
     def operation(ids: RequestIds) -> tuple[int, dict[str, Any]]:
-        return 201, {"data": service().create_topup(caller.user_id, body.amount, body.currency, ids)}
+        return 201, {"data": service().topups.create(caller.user_id, body.amount, body.currency, ids)}
 
     return idempotent_response(caller, request, "POST /v1/wallet/topups", body, operation)
 
@@ -171,7 +171,7 @@ def create_topup(caller: Caller, body: TopupBody, request: Any) -> Response:
 )
 def request_withdrawal(caller: Caller, body: WithdrawalBody, request: Any) -> Response:
     def operation(ids: RequestIds) -> tuple[int, dict[str, Any]]:
-        return 201, {"data": service().request_withdrawal(caller.user_id, body.amount, body.currency, ids)}
+        return 201, {"data": service().withdrawals.request(caller.user_id, body.amount, body.currency, ids)}
 
     return idempotent_response(caller, request, "POST /v1/wallet/withdrawals", body, operation)
 
@@ -185,7 +185,9 @@ def request_withdrawal(caller: Caller, body: WithdrawalBody, request: Any) -> Re
 def stripe_webhook(request: Any) -> dict:
     raw = request.raw_body or b""
     return {
-        "data": service().handle_stripe_webhook(raw if isinstance(raw, bytes) else raw.encode(), _signature(request))
+        "data": service().topups.handle_stripe_webhook(
+            raw if isinstance(raw, bytes) else raw.encode(), _signature(request)
+        )
     }
 
 

@@ -6,6 +6,7 @@ from pynamodb.attributes import (
     NumberAttribute,
     UnicodeAttribute,
 )
+from pynamodb.exceptions import PutError, UpdateError
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
@@ -130,7 +131,8 @@ class StripeEventModel(Model):
 
 
 # Wallets owns the ledger's tables (its only writer) and, for now, the Idempotency-Key records (its routes
-# are the only ones that take the header).
+# are the only ones that take the header). Owning is why this module names the ledger's models; wallets code
+# reads and writes them only through gridshare.ledger.store.
 TABLES: tuple[type[Model], ...] = (
     *LEDGER_TABLES,
     PaymentModel,
@@ -139,3 +141,8 @@ TABLES: tuple[type[Model], ...] = (
     IdempotencyKeyModel,
     RefundModel,
 )
+
+
+def failed_condition(exc: PutError | UpdateError) -> bool:
+    """Whether a conditional write was refused by its condition (the item exists, or moved on)."""
+    return exc.cause_response_code == "ConditionalCheckFailedException"
