@@ -1,23 +1,21 @@
 """Wallet routes: balances, history, statements, top-ups, withdrawals, and the Stripe webhook.
 
-Money requests (`POST /v1/wallet/topups`, `POST /v1/wallet/withdrawals`, and the admin ones) honour an
-`Idempotency-Key` header: the same key and body replay the first response (with
-`Idempotent-Replayed: true`), the same key with another body is refused with 422 (see
+Money requests (`POST /v1/wallet/topups`, `POST /v1/wallet/withdrawals`, and the admin ones) are declared
+`idempotent=True`, so they honour an `Idempotency-Key` header: the same key and body replay the first
+response (with `Idempotent-Replayed: true`), the same key with another body is refused with 422 (see
 gridshare.http.idempotency). Amounts are integers in minor units (Wh for KWH); floats and strings
 are refused.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import date
 from typing import Any, Literal
 
-from chalice import Response
 from pydantic import Field, StrictInt, field_validator
 
 from gridshare.http.api import ApiBlueprint, ApiModel, QueryModel, TimeRangeQuery
-from gridshare.http.idempotency import HEADER, RequestIds, run_idempotent
+from gridshare.http.idempotency import RequestIds
 from gridshare.http.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from gridshare.kernel.clock import now, parse_time
 from gridshare.kernel.roles import Caller
@@ -88,27 +86,6 @@ def service() -> WalletService:
     return wallet_service()
 
 
-def idempotent_response(
-    caller: Caller,
-    request: Any,
-    route: str,
-    body: ApiModel | None,
-    operation: Callable[[RequestIds], tuple[int, dict[str, Any]]],
-) -> Response:
-    """Run a money operation under the request's Idempotency-Key (if any) and answer its response."""
-    outcome = run_idempotent(
-        caller.user_id,
-        route,
-        request.headers.get(HEADER),
-        body.model_dump(mode="json") if body is not None else None,
-        operation,
-    )
-    headers = {"Content-Type": "application/json"}
-    if outcome.replayed:
-        headers["Idempotent-Replayed"] = "true"
-    return Response(body=outcome.body, status_code=outcome.status, headers=headers)
-
-
 @api.route("/v1/wallet", "GET", roles=WALLET_ROLES, summary="The caller's balances per asset: available, pending")
 def get_wallet(caller: Caller) -> dict:
     return {"data": service().statements.wallet(caller.user_id)}
@@ -152,13 +129,11 @@ def get_statement(caller: Caller, query: StatementQuery) -> dict:
     roles=WALLET_ROLES,
     body=TopupBody,
     status=201,
+    idempotent=True,
     summary="Start a top-up: a Stripe PaymentIntent whose client secret the app confirms",
 )
-def create_topup(caller: Caller, body: TopupBody, request: Any) -> Response:
-    def operation(ids: RequestIds) -> tuple[int, dict[str, Any]]:
-        return 201, {"data": service().topups.create(caller.user_id, body.amount, body.currency, ids)}
-
-    return idempotent_response(caller, request, "POST /v1/wallet/topups", body, operation)
+def create_topup(caller: Caller, body: TopupBody, ids: RequestIds) -> dict:
+    return {"data": service().topups.create(caller.user_id, body.amount, body.currency, ids)}
 
 
 @api.route(
@@ -167,13 +142,11 @@ def create_topup(caller: Caller, body: TopupBody, request: Any) -> Response:
     roles=WALLET_ROLES,
     body=WithdrawalBody,
     status=201,
+    idempotent=True,
     summary="Request a withdrawal: the amount moves from available to pending until an admin decides",
 )
-def request_withdrawal(caller: Caller, body: WithdrawalBody, request: Any) -> Response:
-    def operation(ids: RequestIds) -> tuple[int, dict[str, Any]]:
-        return 201, {"data": service().withdrawals.request(caller.user_id, body.amount, body.currency, ids)}
-
-    return idempotent_response(caller, request, "POST /v1/wallet/withdrawals", body, operation)
+def request_withdrawal(caller: Caller, body: WithdrawalBody, ids: RequestIds) -> dict:
+    return {"data": service().withdrawals.request(caller.user_id, body.amount, body.currency, ids)}
 
 
 @api.route(
