@@ -218,7 +218,7 @@ def _idempotent_response(
         body.model_dump(mode="json") if body is not None else None,
         lambda ids: (spec.status, run_view(ids)),
     )
-    headers = {"Content-Type": "application/json"}
+    headers: dict[str, str | list[str]] = {"Content-Type": "application/json"}
     if outcome.replayed:
         headers[REPLAYED_HEADER] = "true"
     return Response(body=outcome.body, status_code=outcome.status, headers=headers)
