@@ -17,7 +17,7 @@ from gridshare.http.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from gridshare.kernel.clock import parse_time
 from gridshare.kernel.roles import Caller
 from gridshare.wallets.api import service, supported_currency
-from gridshare.wallets.service import SALE_MAX
+from gridshare.wallets.movements import SALE_MAX
 
 api = ApiBlueprint("wallets")
 

@@ -20,7 +20,8 @@ from gridshare.http.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from gridshare.kernel.clock import now, parse_time
 from gridshare.kernel.roles import Caller
 from gridshare.ledger.core import CURRENCIES, KWH, TX_TYPES
-from gridshare.wallets.service import TOPUP_MAX, TOPUP_MIN, WITHDRAWAL_MAX, WalletService, wallet_service
+from gridshare.wallets.movements import TOPUP_MAX, TOPUP_MIN, WITHDRAWAL_MAX
+from gridshare.wallets.service import WalletService, wallet_service
 
 api = ApiBlueprint("wallets")
 

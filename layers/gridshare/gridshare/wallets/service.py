@@ -26,10 +26,6 @@ from gridshare.kernel.clock import now_ms
 from gridshare.kernel.factory import ServiceFactory
 from gridshare.ledger.store import LedgerStore
 from gridshare.wallets.movements import (
-    SALE_MAX,
-    TOPUP_MAX,
-    TOPUP_MIN,
-    WITHDRAWAL_MAX,
     InsufficientBalance,
     WalletLedger,
     refund_tx_id,
@@ -45,11 +41,8 @@ from gridshare.wallets.stripe_gateway import PaymentGateway, stripe_gateway
 from gridshare.wallets.topups import Topups
 from gridshare.wallets.withdrawals import Withdrawals
 
+# What other contexts (and tests) may import: the entry point, and what a sale's caller handles.
 __all__ = [
-    "SALE_MAX",
-    "TOPUP_MAX",
-    "TOPUP_MIN",
-    "WITHDRAWAL_MAX",
     "InsufficientBalance",
     "SaleRecorded",
     "WalletService",

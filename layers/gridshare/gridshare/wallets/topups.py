@@ -20,14 +20,14 @@ import json
 import logging
 from typing import Any
 
-from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
+from pynamodb.exceptions import DoesNotExist, UpdateError
 
 from gridshare.http.idempotency import RequestIds
 from gridshare.kernel import errors
 from gridshare.kernel.clock import to_iso
 from gridshare.kernel.settings import get_settings
 from gridshare.ledger import core as L
-from gridshare.wallets.models import PaymentModel, StripeEventModel, failed_condition
+from gridshare.wallets.models import PaymentModel, StripeEventModel, failed_condition, save_new
 from gridshare.wallets.movements import (
     TOPUP_MAX,
     TOPUP_MIN,
@@ -85,12 +85,7 @@ class Topups(WalletUseCases):
             created_at=now,
             updated_at=now,
         )
-        try:
-            payment.save(condition=PaymentModel.id.does_not_exist())
-        except PutError as exc:
-            if not failed_condition(exc):
-                raise errors.Unavailable("The top-up could not be recorded; retry with the same key.") from exc
-            payment = PaymentModel.get(payment_id, consistent_read=True)  # a resumed run had saved it
+        payment, _ = save_new(payment, "The top-up could not be recorded; retry with the same key.")
         return {**payment_view(payment), "clientSecret": intent.client_secret}
 
     # ------------------------------------------------------------------ Stripe webhooks
@@ -105,15 +100,12 @@ class Topups(WalletUseCases):
             raise
         event = _parse_event(raw_body)
         event_id, event_type = event["id"], event["type"]
-        record = StripeEventModel(id=event_id, type=event_type, received_at=self.clock())
-        try:
-            record.save(condition=StripeEventModel.id.does_not_exist())
-        except PutError as exc:
-            if not failed_condition(exc):
-                raise errors.Unavailable("The event could not be recorded; Stripe will retry.") from exc
-            record = StripeEventModel.get(event_id, consistent_read=True)
-            if record.outcome is not None and record.outcome not in EVENT_OUTCOMES_TO_RETRY:
-                return {"eventId": event_id, "type": event_type, "outcome": record.outcome, "duplicate": True}
+        record, first = save_new(
+            StripeEventModel(id=event_id, type=event_type, received_at=self.clock()),
+            "The event could not be recorded; Stripe will retry.",
+        )
+        if not first and record.outcome is not None and record.outcome not in EVENT_OUTCOMES_TO_RETRY:
+            return {"eventId": event_id, "type": event_type, "outcome": record.outcome, "duplicate": True}
         outcome = self._apply_event(event)
         record.update(actions=[StripeEventModel.outcome.set(outcome)])
         return {"eventId": event_id, "type": event_type, "outcome": outcome, "duplicate": False}

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
+from pynamodb.exceptions import DoesNotExist, UpdateError
 
 from gridshare.http.idempotency import RequestIds
 from gridshare.http.pagination import decode_cursor, encode_cursor
@@ -22,7 +22,7 @@ from gridshare.kernel import errors
 from gridshare.kernel.clock import to_iso
 from gridshare.ledger import core as L
 from gridshare.ledger.core import InsufficientFunds, Transaction
-from gridshare.wallets.models import WithdrawalModel, failed_condition
+from gridshare.wallets.models import WithdrawalModel, failed_condition, save_new
 from gridshare.wallets.movements import (
     WITHDRAWAL_MAX,
     InsufficientBalance,
@@ -92,12 +92,7 @@ class Withdrawals(WalletUseCases):
             request_tx_id=tx.id,
             created_at=now,
         )
-        try:
-            item.save(condition=WithdrawalModel.id.does_not_exist())
-        except PutError as exc:
-            if not failed_condition(exc):
-                raise errors.Unavailable("The withdrawal could not be recorded; retry with the same key.") from exc
-            item = WithdrawalModel.get(withdrawal_id, consistent_read=True)
+        item, _ = save_new(item, "The withdrawal could not be recorded; retry with the same key.")
         return withdrawal_view(item)
 
     def list_by_status(self, status: str, limit: int, cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:
