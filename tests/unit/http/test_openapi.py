@@ -31,3 +31,13 @@ def test_protected_routes_declare_bearer_auth_and_roles() -> None:
     assert me["security"] == [{"bearerAuth": []}] and "consumer" in me["x-gridshare-roles"]
     assert "security" not in spec["paths"]["/v1/auth/login"]["post"]
     assert spec["paths"]["/v1/telemetry/dead-letters"]["get"]["x-gridshare-roles"] == ["admin"]
+
+
+def test_idempotent_routes_declare_the_idempotency_key_header_and_the_replay_header() -> None:
+    make_app("spec-check")
+    spec = build_openapi()
+    topup = spec["paths"]["/v1/wallet/topups"]["post"]
+    (header,) = [p for p in topup["parameters"] if p["in"] == "header"]
+    assert (header["name"], header["required"]) == ("Idempotency-Key", False)
+    assert "Idempotent-Replayed" in topup["responses"]["201"]["headers"]
+    assert not any(p["in"] == "header" for p in spec["paths"]["/v1/wallet/transactions"]["get"]["parameters"])

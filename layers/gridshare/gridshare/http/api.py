@@ -4,6 +4,12 @@
 document, the CDK API (which methods get the authorizer) and the authorization tests are built from.
 The wrapper verifies the caller's token itself (see gridshare.http.auth), parses the body and query into
 pydantic models, and turns every error into an RFC 9457 problem; views only call a service.
+
+A route declared `idempotent=True` (money requests) honours an `Idempotency-Key` header: the wrapper runs
+the view under `gridshare.http.idempotency.run_idempotent`, keyed by caller, method and concrete path, so
+a retry replays the first response (`Idempotent-Replayed: true`) instead of acting twice. Such a view
+returns its response body (answered with the route's `status`) and may take `ids`, the `RequestIds` its
+new objects are named from: the same on every run of one key.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ import functools
 import inspect
 import json
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +29,7 @@ from pydantic.alias_generators import to_camel
 
 from gridshare.http import problems, revocations
 from gridshare.http.auth import verify_access_token
+from gridshare.http.idempotency import HEADER, REPLAYED_HEADER, RequestIds, run_idempotent
 from gridshare.kernel import errors
 from gridshare.kernel.clock import parse_time
 from gridshare.kernel.roles import ROLE_ORDER, Caller, ClientInfo
@@ -78,6 +86,7 @@ class RouteSpec:
     status: int
     view_name: str
     local_only: bool = False
+    idempotent: bool = False  # honours an Idempotency-Key header (money requests)
 
     @property
     def protected(self) -> bool:
@@ -193,9 +202,36 @@ def _authenticate(request: Any) -> Caller:
         raise
 
 
+def _idempotent_response(
+    spec: RouteSpec,
+    request: Any,
+    path_params: dict[str, str],
+    caller: Caller,
+    body: BaseModel | None,
+    run_view: Callable[[RequestIds], Any],
+) -> Response:
+    """Run the view at most once per caller, route, Idempotency-Key and body (gridshare.http.idempotency)."""
+    outcome = run_idempotent(
+        caller.user_id,
+        f"{spec.method} {_concrete_path(spec.path, path_params)}",  # a key is scoped to one object
+        request.headers.get(HEADER),
+        body.model_dump(mode="json") if body is not None else None,
+        lambda ids: (spec.status, run_view(ids)),
+    )
+    headers: dict[str, str | list[str]] = {"Content-Type": "application/json"}
+    if outcome.replayed:
+        headers[REPLAYED_HEADER] = "true"
+    return Response(body=outcome.body, status_code=outcome.status, headers=headers)
+
+
+def _concrete_path(template: str, path_params: dict[str, str]) -> str:
+    return re.sub(r"{(\w+)}", lambda match: path_params[match.group(1)], template)
+
+
 def _make_view(blueprint: Blueprint, spec: RouteSpec, view: Callable[..., Any]) -> Callable[..., Response]:
     parameters = inspect.signature(view).parameters
     wants_client, wants_request = "client" in parameters, "request" in parameters
+    wants_ids = "ids" in parameters  # an idempotent view that names new objects
 
     @functools.wraps(view)
     def handle(**path_params: str) -> Response:
@@ -215,7 +251,17 @@ def _make_view(blueprint: Blueprint, spec: RouteSpec, view: Callable[..., Any]) 
                 kwargs["client"] = _client(request)
             if wants_request:  # e.g. a webhook that verifies a signature over the raw body and its headers
                 kwargs["request"] = request
-            result = view(**kwargs)
+            if spec.idempotent:
+                result = _idempotent_response(
+                    spec,
+                    request,
+                    path_params,
+                    kwargs["caller"],
+                    kwargs.get("body"),
+                    lambda ids: view(**kwargs, **({"ids": ids} if wants_ids else {})),
+                )
+            else:
+                result = view(**kwargs)
             if not isinstance(result, Response):
                 result = Response(
                     body=json.dumps(result, default=str) if result is not None else "",
@@ -260,9 +306,15 @@ class ApiBlueprint:
         query: type[BaseModel] | None = None,
         status: int = 200,
         local_only: bool = False,
+        idempotent: bool = False,
     ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        if idempotent and roles is None:
+            raise ValueError(f"{method} {path}: an Idempotency-Key is scoped to the caller; the route needs roles")
+
         def register(view: Callable[..., Any]) -> Callable[..., Any]:
-            spec = RouteSpec(self.context, method, path, roles, summary, body, query, status, view.__name__, local_only)
+            spec = RouteSpec(
+                self.context, method, path, roles, summary, body, query, status, view.__name__, local_only, idempotent
+            )
             self._views.append((spec, view))
             ROUTES.append(spec)
             return view

@@ -44,6 +44,8 @@ from gridshare.kernel.tables import TableMeta
 
 __all__ = [
     "HEADER",
+    "MAX_KEY_LENGTH",
+    "REPLAYED_HEADER",
     "IdempotencyKeyReused",
     "IdempotentOutcome",
     "RequestIds",
@@ -54,6 +56,7 @@ __all__ = [
 logger = logging.getLogger("gridshare.idempotency")
 
 HEADER = "Idempotency-Key"
+REPLAYED_HEADER = "Idempotent-Replayed"  # "true" on a response that replays the first one
 TTL_MS = 24 * 3600 * 1000
 IN_PROGRESS_MS = 60_000  # longer than any API Lambda runs: after that the first run is dead
 INTERRUPTED = 0  # `status` of a record whose run failed with an unknown outcome

@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 from gridshare.http.api import ROUTES, RouteSpec
+from gridshare.http.idempotency import HEADER, MAX_KEY_LENGTH, REPLAYED_HEADER
 
 _PROBLEM = {"$ref": "#/components/schemas/Problem"}
 
@@ -30,6 +31,17 @@ def _operation(spec: RouteSpec, components: dict[str, Any]) -> dict[str, Any]:
         required = set(schema.get("required", []))
         for name, prop in schema.get("properties", {}).items():
             params.append({"name": name, "in": "query", "required": name in required, "schema": prop})
+    if spec.idempotent:
+        params.append(
+            {
+                "name": HEADER,
+                "in": "header",
+                "required": False,
+                "description": "Retry-safe: the same key and body replay the first response; the same key with "
+                "another body is refused (422). Keys are scoped to the caller and the path and kept 24 h.",
+                "schema": {"type": "string", "minLength": 1, "maxLength": MAX_KEY_LENGTH, "pattern": "^[ -~]+$"},
+            }
+        )
     if params:
         op["parameters"] = params
     if spec.body is not None:
@@ -51,6 +63,15 @@ def _operation(spec: RouteSpec, components: dict[str, Any]) -> dict[str, Any]:
         op["responses"]["403"] = _problem_response("Role not admitted")
     if "{" in spec.path:
         op["responses"]["404"] = _problem_response("Not found (or not yours)")
+    if spec.idempotent:
+        op["responses"][str(spec.status)]["headers"] = {
+            REPLAYED_HEADER: {
+                "description": "true when this response replays the first one sent for the Idempotency-Key",
+                "schema": {"type": "string", "enum": ["true"]},
+            }
+        }
+        op["responses"].setdefault("409", _problem_response("Conflict, or a request with this key still running"))
+        op["responses"].setdefault("422", _problem_response("Invalid fields, or the key reused with another body"))
     return op
 
 

@@ -25,7 +25,7 @@ case: the retry finds the transaction item and reports ``replayed=True``; nothin
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,6 +52,7 @@ from gridshare.ledger.core import (
     verify_chain,
     verify_transactions,
 )
+from gridshare.ledger.history import HistoryPage, RecentEntries, entry_page, merge_pages, recent_entries
 from gridshare.ledger.models import LedgerAccountModel, LedgerEntryModel, LedgerTransactionModel, entry_pk
 
 __all__ = ["LedgerBusy", "LedgerStore", "LedgerUnavailable"]
@@ -71,6 +72,9 @@ _TRANSIENT_CODES = frozenset(
 
 # Cancellation reasons that mean "not now" rather than "not like this" (nothing was applied).
 _CANCELLED_BY_CAPACITY = frozenset({"ThrottlingError", "ProvisionedThroughputExceeded", "RequestLimitExceeded"})
+
+_BATCH_GET_KEYS = 100  # BatchGetItem's limit per request
+_ENTRIES_PER_QUERY = 100  # a listing reads an account's chain a query page at a time, and stops early
 
 
 class LedgerUnavailable(Unavailable):
@@ -238,21 +242,29 @@ class LedgerStore:
 
     def _read_heads(self, keys: list[tuple[str, str]]) -> dict[tuple[str, str], AccountHead]:
         """Heads of the given accounts with consistent reads; a missing account is the genesis head."""
-        table = LedgerAccountModel.Meta.table_name
         heads = {key: AccountHead() for key in keys}
-        request: dict[str, Any] = {
-            table: {
-                "Keys": [{"account": _s(account), "asset": _s(asset)} for account, asset in keys],
-                "ConsistentRead": True,
-            }
-        }
-        while request:
-            response = self._ddb.batch_get_item(RequestItems=request)
-            for item in response.get("Responses", {}).get(table, []):
-                key = (item["account"]["S"], item["asset"]["S"])
-                heads[key] = AccountHead(int(item["seq"]["N"]), item["head_hash"]["S"], int(item["balance"]["N"]))
-            request = response.get("UnprocessedKeys") or {}
+        for item in self._account_items(keys):
+            key = (item["account"]["S"], item["asset"]["S"])
+            heads[key] = AccountHead(int(item["seq"]["N"]), item["head_hash"]["S"], int(item["balance"]["N"]))
         return heads
+
+    def _account_items(self, keys: Sequence[tuple[str, str]]) -> Iterator[dict[str, Any]]:
+        """The account items of ``keys`` that exist: consistent BatchGetItems, unprocessed keys retried."""
+        table = LedgerAccountModel.Meta.table_name
+        for chunk in range(0, len(keys), _BATCH_GET_KEYS):
+            request: dict[str, Any] = {
+                table: {
+                    "Keys": [
+                        {"account": _s(account), "asset": _s(asset)}
+                        for account, asset in keys[chunk : chunk + _BATCH_GET_KEYS]
+                    ],
+                    "ConsistentRead": True,
+                }
+            }
+            while request:
+                response = self._ddb.batch_get_item(RequestItems=request)
+                yield from response.get("Responses", {}).get(table, [])
+                request = response.get("UnprocessedKeys") or {}
 
     def _stored(self, tx_id: str) -> tuple[Transaction, str] | None:
         item = self._ddb.get_item(
@@ -281,21 +293,96 @@ class LedgerStore:
             for item in self._scan(LedgerAccountModel.Meta.table_name)
         }
 
+    def balances_of(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], int]:
+        """Those of the given (account, asset) that exist -> balance, read consistently (a user's wallets)."""
+        return {
+            (item["account"]["S"], item["asset"]["S"]): int(item["balance"]["N"]) for item in self._account_items(keys)
+        }
+
     def entries(self, account: str, asset: str | None = None) -> list[ChainedEntry]:
         """An account's whole chain, oldest first (consistent reads)."""
-        pk = entry_pk(account, asset or account_asset(account))
+        return list(self._chain(account, asset or account_asset(account), newest_first=False))
+
+    def history(
+        self,
+        below: Mapping[str, int | None],
+        *,
+        limit: int,
+        tx_type: str | None = None,
+        start: int | None = None,
+        end: int | None = None,
+    ) -> HistoryPage:
+        """One page of a listing over several accounts, newest first (:mod:`gridshare.ledger.history`).
+
+        ``below`` names each account to read and the sequence to continue below (None: from its newest
+        entry), as the previous page's ``HistoryPage.below`` returned it. Reads at most ``limit`` + 1
+        matching entries per account, and no further back than ``start`` allows.
+        """
+        pages = [
+            entry_page(
+                account,
+                self._chain(account, account_asset(account), newest_first=True, below=seq, tx_type=tx_type),
+                limit=limit,
+                start=start,
+                end=end,
+            )
+            for account, seq in below.items()
+        ]
+        return merge_pages(pages, limit)
+
+    def entries_since(self, account: str, since: int) -> RecentEntries:
+        """The account's balance and its entries stamped at or after ``since``, newest first, in one read
+        from the head back to a little before ``since`` (a statement's day)."""
+        return recent_entries(self._chain(account, account_asset(account), newest_first=True), since)
+
+    def transactions(self, start: int | None = None, end: int | None = None) -> Iterator[Transaction]:
+        """Every transaction created in [start, end) (either bound optional), in no order: a scan, for admin
+        reports, not a request path."""
+        conditions: list[str] = []
+        values: dict[str, Any] = {}
+        if start is not None:
+            conditions.append("created_at >= :start")
+            values[":start"] = _n(start)
+        if end is not None:
+            conditions.append("created_at < :end")
+            values[":end"] = _n(end)
+        where = {"FilterExpression": " AND ".join(conditions), "ExpressionAttributeValues": values} if values else {}
+        for item in self._scan(LedgerTransactionModel.Meta.table_name, **where):
+            yield _transaction_from_item(item)
+
+    def _chain(
+        self,
+        account: str,
+        asset: str,
+        *,
+        newest_first: bool,
+        below: int | None = None,
+        tx_type: str | None = None,
+    ) -> Iterator[ChainedEntry]:
+        """An account's chain in order (optionally below a sequence, of one transaction type), read lazily a
+        query page at a time with consistent reads: a caller that stops early reads no further."""
+        key = "pk = :pk" + (" AND #seq < :below" if below is not None else "")
         kwargs: dict[str, Any] = {
             "TableName": LedgerEntryModel.Meta.table_name,
-            "KeyConditionExpression": "pk = :pk",
-            "ExpressionAttributeValues": {":pk": _s(pk)},
+            "KeyConditionExpression": key,
+            "ExpressionAttributeValues": {":pk": _s(entry_pk(account, asset))},
+            "ScanIndexForward": not newest_first,
             "ConsistentRead": True,
         }
-        out: list[ChainedEntry] = []
+        if below is not None:
+            kwargs["ExpressionAttributeNames"] = {"#seq": "seq"}
+            kwargs["ExpressionAttributeValues"][":below"] = _n(below)
+        if newest_first:
+            kwargs["Limit"] = _ENTRIES_PER_QUERY
+        if tx_type:
+            kwargs["FilterExpression"] = "tx_type = :type"
+            kwargs["ExpressionAttributeValues"][":type"] = _s(tx_type)
         while True:
             result = self._ddb.query(**kwargs)
-            out += [_entry_from_item(item) for item in result.get("Items", [])]
+            for item in result.get("Items", []):
+                yield _entry_from_item(item)
             if "LastEvaluatedKey" not in result:
-                return out
+                return
             kwargs["ExclusiveStartKey"] = result["LastEvaluatedKey"]
 
     # ------------------------------------------------------------ verification
@@ -341,8 +428,8 @@ class LedgerStore:
                 problems.append(ChainProblem("*", "*", None, f"transaction {item.get('id')} is malformed: {exc}"))
         return problems + verify_transactions(transactions, chains)
 
-    def _scan(self, table: str) -> Iterator[dict[str, Any]]:
-        kwargs: dict[str, Any] = {"TableName": table, "ConsistentRead": True}
+    def _scan(self, table: str, **where: Any) -> Iterator[dict[str, Any]]:
+        kwargs: dict[str, Any] = {"TableName": table, "ConsistentRead": True, **where}
         while True:
             result = self._ddb.scan(**kwargs)
             yield from result.get("Items", [])

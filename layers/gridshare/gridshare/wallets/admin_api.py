@@ -1,14 +1,14 @@
 """Admin wallet routes: withdrawal decisions, refunds, hand-recorded sales, metrics, ledger verification.
 
-The POST routes honour `Idempotency-Key` like the wallet's money routes (gridshare.wallets.api).
+The POST routes are idempotent like the wallet's money routes (gridshare.wallets.api): they honour an
+`Idempotency-Key` header.
 """
 
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-from chalice import Response
 from pydantic import Field, StrictInt, field_validator
 
 from gridshare.http.api import ADMIN, ApiBlueprint, ApiModel, QueryModel, TimeRangeQuery
@@ -16,8 +16,8 @@ from gridshare.http.idempotency import RequestIds
 from gridshare.http.pagination import DEFAULT_LIMIT, MAX_LIMIT, page
 from gridshare.kernel.clock import parse_time
 from gridshare.kernel.roles import Caller
-from gridshare.wallets.api import idempotent_response, service, supported_currency
-from gridshare.wallets.service import SALE_MAX
+from gridshare.wallets.api import service, supported_currency
+from gridshare.wallets.movements import SALE_MAX
 
 api = ApiBlueprint("wallets")
 
@@ -73,7 +73,7 @@ class SaleBody(ApiModel):
     summary="Withdrawals by status, newest first (admin)",
 )
 def list_withdrawals(caller: Caller, query: WithdrawalsQuery) -> dict:
-    items, cursor = service().list_withdrawals(query.status, query.limit, query.cursor)
+    items, cursor = service().withdrawals.list_by_status(query.status, query.limit, query.cursor)
     return page(items, query.limit, cursor)
 
 
@@ -81,13 +81,11 @@ def list_withdrawals(caller: Caller, query: WithdrawalsQuery) -> dict:
     "/v1/admin/withdrawals/{id}/approve",
     "POST",
     roles=ADMIN,
+    idempotent=True,
     summary="Approve a withdrawal: pay out through Stripe and settle it (admin)",
 )
-def approve_withdrawal(caller: Caller, id: str, request: Any) -> Response:  # noqa: A002
-    def operation(_ids: RequestIds) -> tuple[int, dict[str, Any]]:
-        return 200, {"data": service().approve_withdrawal(caller.user_id, id)}
-
-    return idempotent_response(caller, request, f"POST /v1/admin/withdrawals/{id}/approve", None, operation)
+def approve_withdrawal(caller: Caller, id: str) -> dict:  # noqa: A002
+    return {"data": service().withdrawals.approve(caller.user_id, id)}
 
 
 @api.route(
@@ -95,13 +93,11 @@ def approve_withdrawal(caller: Caller, id: str, request: Any) -> Response:  # no
     "POST",
     roles=ADMIN,
     body=RejectBody,
+    idempotent=True,
     summary="Reject a withdrawal: the pending amount returns to the user's wallet (admin)",
 )
-def reject_withdrawal(caller: Caller, id: str, body: RejectBody, request: Any) -> Response:  # noqa: A002
-    def operation(_ids: RequestIds) -> tuple[int, dict[str, Any]]:
-        return 200, {"data": service().reject_withdrawal(caller.user_id, id, body.reason)}
-
-    return idempotent_response(caller, request, f"POST /v1/admin/withdrawals/{id}/reject", body, operation)
+def reject_withdrawal(caller: Caller, id: str, body: RejectBody) -> dict:  # noqa: A002
+    return {"data": service().withdrawals.reject(caller.user_id, id, body.reason)}
 
 
 @api.route(
@@ -110,13 +106,11 @@ def reject_withdrawal(caller: Caller, id: str, body: RejectBody, request: Any) -
     roles=ADMIN,
     body=RefundBody,
     status=201,
+    idempotent=True,
     summary="Refund (part of) a top-up through Stripe and post the ledger refund (admin)",
 )
-def create_refund(caller: Caller, body: RefundBody, request: Any) -> Response:
-    def operation(ids: RequestIds) -> tuple[int, dict[str, Any]]:
-        return 201, {"data": service().refund_topup(caller.user_id, body.transaction_id, body.amount, ids)}
-
-    return idempotent_response(caller, request, "POST /v1/admin/refunds", body, operation)
+def create_refund(caller: Caller, body: RefundBody, ids: RequestIds) -> dict:
+    return {"data": service().refunds.create(caller.user_id, body.transaction_id, body.amount, ids)}
 
 
 @api.route(
@@ -125,25 +119,23 @@ def create_refund(caller: Caller, body: RefundBody, request: Any) -> Response:
     roles=ADMIN,
     body=SaleBody,
     status=201,
+    idempotent=True,
     summary="Record an energy sale: host 45 %, investors 35 % pro rata, platform 20 %, one transaction (admin)",
 )
-def record_sale(caller: Caller, body: SaleBody, request: Any) -> Response:
-    def operation(ids: RequestIds) -> tuple[int, dict[str, Any]]:
-        sale = service().record_sale_for_admin(
-            ids.new("sale"),
-            buyer_id=body.buyer_id,
-            host_id=body.host_id,
-            site_id=body.site_id,
-            gross=body.gross,
-            currency=body.currency,
-            investor_shares=body.investor_shares,
-            energy_wh=body.energy_wh,
-            no_investors=body.no_investors,
-            reference=body.reference,
-        )
-        return 201, {"data": sale}
-
-    return idempotent_response(caller, request, "POST /v1/admin/sales", body, operation)
+def record_sale(caller: Caller, body: SaleBody, ids: RequestIds) -> dict:
+    sale = service().sales.record_for_admin(
+        ids.new("sale"),
+        buyer_id=body.buyer_id,
+        host_id=body.host_id,
+        site_id=body.site_id,
+        gross=body.gross,
+        currency=body.currency,
+        investor_shares=body.investor_shares,
+        energy_wh=body.energy_wh,
+        no_investors=body.no_investors,
+        reference=body.reference,
+    )
+    return {"data": sale}
 
 
 @api.route(
@@ -156,7 +148,7 @@ def record_sale(caller: Caller, body: SaleBody, request: Any) -> Response:
 def get_metrics(caller: Caller, query: TimeRangeQuery) -> dict:
     start = parse_time(query.from_) if query.from_ else None
     end = parse_time(query.to) if query.to else None
-    return {"data": service().metrics(start, end)}
+    return {"data": service().reports.metrics(start, end)}
 
 
 @api.route(
@@ -166,4 +158,4 @@ def get_metrics(caller: Caller, query: TimeRangeQuery) -> dict:
     summary="Verify every hash chain, balance and transaction of the ledger (admin; a full scan)",
 )
 def verify_ledger(caller: Caller) -> dict:
-    return {"data": service().verify_ledger()}
+    return {"data": service().reports.verify_ledger()}

@@ -1,28 +1,27 @@
 """Wallet routes: balances, history, statements, top-ups, withdrawals, and the Stripe webhook.
 
-Money requests (`POST /v1/wallet/topups`, `POST /v1/wallet/withdrawals`, and the admin ones) honour an
-`Idempotency-Key` header: the same key and body replay the first response (with
-`Idempotent-Replayed: true`), the same key with another body is refused with 422 (see
+Money requests (`POST /v1/wallet/topups`, `POST /v1/wallet/withdrawals`, and the admin ones) are declared
+`idempotent=True`, so they honour an `Idempotency-Key` header: the same key and body replay the first
+response (with `Idempotent-Replayed: true`), the same key with another body is refused with 422 (see
 gridshare.http.idempotency). Amounts are integers in minor units (Wh for KWH); floats and strings
 are refused.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import date
 from typing import Any, Literal
 
-from chalice import Response
 from pydantic import Field, StrictInt, field_validator
 
 from gridshare.http.api import ApiBlueprint, ApiModel, QueryModel, TimeRangeQuery
-from gridshare.http.idempotency import HEADER, RequestIds, run_idempotent
+from gridshare.http.idempotency import RequestIds
 from gridshare.http.pagination import DEFAULT_LIMIT, MAX_LIMIT, page
 from gridshare.kernel.clock import now, parse_time
 from gridshare.kernel.roles import Caller
 from gridshare.ledger.core import CURRENCIES, KWH, TX_TYPES
-from gridshare.wallets.service import TOPUP_MAX, TOPUP_MIN, WITHDRAWAL_MAX, WalletService, wallet_service
+from gridshare.wallets.movements import TOPUP_MAX, TOPUP_MIN, WITHDRAWAL_MAX
+from gridshare.wallets.service import WalletService, wallet_service
 
 api = ApiBlueprint("wallets")
 
@@ -88,30 +87,9 @@ def service() -> WalletService:
     return wallet_service()
 
 
-def idempotent_response(
-    caller: Caller,
-    request: Any,
-    route: str,
-    body: ApiModel | None,
-    operation: Callable[[RequestIds], tuple[int, dict[str, Any]]],
-) -> Response:
-    """Run a money operation under the request's Idempotency-Key (if any) and answer its response."""
-    outcome = run_idempotent(
-        caller.user_id,
-        route,
-        request.headers.get(HEADER),
-        body.model_dump(mode="json") if body is not None else None,
-        operation,
-    )
-    headers = {"Content-Type": "application/json"}
-    if outcome.replayed:
-        headers["Idempotent-Replayed"] = "true"
-    return Response(body=outcome.body, status_code=outcome.status, headers=headers)
-
-
 @api.route("/v1/wallet", "GET", roles=WALLET_ROLES, summary="The caller's balances per asset: available, pending")
 def get_wallet(caller: Caller) -> dict:
-    return {"data": service().wallet(caller.user_id)}
+    return {"data": service().statements.wallet(caller.user_id)}
 
 
 @api.route(
@@ -122,7 +100,7 @@ def get_wallet(caller: Caller) -> dict:
     summary="The caller's ledger entries, newest first (filter by asset, type, time)",
 )
 def list_transactions(caller: Caller, query: TransactionsQuery) -> dict:
-    items, cursor = service().transactions(
+    items, cursor = service().statements.transactions(
         caller.user_id,
         asset=query.asset,
         tx_type=query.type_,
@@ -143,7 +121,7 @@ def list_transactions(caller: Caller, query: TransactionsQuery) -> dict:
 )
 def get_statement(caller: Caller, query: StatementQuery) -> dict:
     day = query.day or now().date()
-    return {"data": service().statement(caller.user_id, day)}
+    return {"data": service().statements.statement(caller.user_id, day)}
 
 
 @api.route(
@@ -152,13 +130,11 @@ def get_statement(caller: Caller, query: StatementQuery) -> dict:
     roles=WALLET_ROLES,
     body=TopupBody,
     status=201,
+    idempotent=True,
     summary="Start a top-up: a Stripe PaymentIntent whose client secret the app confirms",
 )
-def create_topup(caller: Caller, body: TopupBody, request: Any) -> Response:
-    def operation(ids: RequestIds) -> tuple[int, dict[str, Any]]:
-        return 201, {"data": service().create_topup(caller.user_id, body.amount, body.currency, ids)}
-
-    return idempotent_response(caller, request, "POST /v1/wallet/topups", body, operation)
+def create_topup(caller: Caller, body: TopupBody, ids: RequestIds) -> dict:
+    return {"data": service().topups.create(caller.user_id, body.amount, body.currency, ids)}
 
 
 @api.route(
@@ -167,13 +143,11 @@ def create_topup(caller: Caller, body: TopupBody, request: Any) -> Response:
     roles=WALLET_ROLES,
     body=WithdrawalBody,
     status=201,
+    idempotent=True,
     summary="Request a withdrawal: the amount moves from available to pending until an admin decides",
 )
-def request_withdrawal(caller: Caller, body: WithdrawalBody, request: Any) -> Response:
-    def operation(ids: RequestIds) -> tuple[int, dict[str, Any]]:
-        return 201, {"data": service().request_withdrawal(caller.user_id, body.amount, body.currency, ids)}
-
-    return idempotent_response(caller, request, "POST /v1/wallet/withdrawals", body, operation)
+def request_withdrawal(caller: Caller, body: WithdrawalBody, ids: RequestIds) -> dict:
+    return {"data": service().withdrawals.request(caller.user_id, body.amount, body.currency, ids)}
 
 
 @api.route(
@@ -185,7 +159,9 @@ def request_withdrawal(caller: Caller, body: WithdrawalBody, request: Any) -> Re
 def stripe_webhook(request: Any) -> dict:
     raw = request.raw_body or b""
     return {
-        "data": service().handle_stripe_webhook(raw if isinstance(raw, bytes) else raw.encode(), _signature(request))
+        "data": service().topups.handle_stripe_webhook(
+            raw if isinstance(raw, bytes) else raw.encode(), _signature(request)
+        )
     }
 
 

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 from pynamodb.attributes import (
     NumberAttribute,
     UnicodeAttribute,
 )
+from pynamodb.exceptions import PutError, UpdateError
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
 from gridshare.http.idempotency import IdempotencyKeyModel
+from gridshare.kernel import errors
 from gridshare.kernel.tables import TableMeta
 from gridshare.ledger.models import TABLES as LEDGER_TABLES
 
@@ -122,7 +126,8 @@ class StripeEventModel(Model):
 
 
 # Wallets owns the ledger's tables (its only writer) and, for now, the Idempotency-Key records (its routes
-# are the only ones that take the header).
+# are the only ones that take the header). Owning is why this module names the ledger's models; wallets code
+# reads and writes them only through gridshare.ledger.store.
 TABLES: tuple[type[Model], ...] = (
     *LEDGER_TABLES,
     PaymentModel,
@@ -131,3 +136,27 @@ TABLES: tuple[type[Model], ...] = (
     IdempotencyKeyModel,
     RefundModel,
 )
+
+
+def failed_condition(exc: PutError | UpdateError) -> bool:
+    """Whether a conditional write was refused by its condition (the item exists, or moved on)."""
+    return exc.cause_response_code == "ConditionalCheckFailedException"
+
+
+_Item = TypeVar("_Item", PaymentModel, WithdrawalModel, StripeEventModel)
+
+
+def save_new(item: _Item, unavailable: str) -> tuple[_Item, bool]:
+    """Put ``item`` unless one with its id exists; returns the stored item and whether this call created it.
+
+    A resumed or repeated run (same id) gets what the first run saved. Any other failure leaves the
+    outcome unknown: :class:`errors.Unavailable` with ``unavailable`` as its detail (retry with the same id).
+    """
+    model = type(item)
+    try:
+        item.save(condition=model.id.does_not_exist())
+    except PutError as exc:
+        if not failed_condition(exc):
+            raise errors.Unavailable(unavailable) from exc
+        return model.get(item.id, consistent_read=True), False
+    return item, True
