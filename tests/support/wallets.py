@@ -186,3 +186,30 @@ def money(api: Api, monkeypatch: pytest.MonkeyPatch) -> Iterator[Money]:
 
 
 # --------------------------------------------------------------------------------------- top-ups
+
+
+def lose_first_answer(operation: str) -> None:
+    """Serve a wallet service whose Stripe gateway performs `operation` but loses its first answer, as a
+    timeout after Stripe acted would (the next call answers normally). Reset by the fixtures."""
+    from gridshare.wallets.service import WalletService, wallet_service
+    from gridshare.wallets.stripe_gateway import PaymentProviderUnavailable, stripe_gateway
+
+    real = stripe_gateway()
+    failures = [1]
+
+    class LosesFirstAnswer:
+        def __getattr__(self, name: str) -> Any:
+            attribute = getattr(real, name)
+            if name != operation:
+                return attribute
+
+            def call(*args: Any, **kwargs: Any) -> Any:
+                result = attribute(*args, **kwargs)
+                if failures:
+                    failures.pop()
+                    raise PaymentProviderUnavailable("timed out")
+                return result
+
+            return call
+
+    wallet_service.use(WalletService(gateway_factory=LosesFirstAnswer))

@@ -22,6 +22,7 @@ from tests.support.wallets import (
     _data,
     _problem,
     ledger_types,
+    lose_first_answer,
     stripe_objects,
 )
 
@@ -108,25 +109,7 @@ def test_the_same_idempotency_key_with_another_body_is_refused_with_422(money: M
 
 def test_a_topup_whose_response_was_lost_is_resumed_by_its_retry_with_the_same_ids(money: Money) -> None:
     # Given Stripe creates the PaymentIntent but the answer never reaches us (a lost response)
-    import gridshare.wallets.api as wallet_api
-    from gridshare.wallets.service import WalletService
-    from gridshare.wallets.stripe_gateway import PaymentProviderUnavailable, stripe_gateway
-
-    real = stripe_gateway()
-    failures = [1]
-
-    class LostResponse:
-        def __getattr__(self, name: str) -> Any:
-            return getattr(real, name)
-
-        def create_payment_intent(self, *args: Any, **kwargs: Any) -> Any:
-            result = real.create_payment_intent(*args, **kwargs)
-            if failures:
-                failures.pop()
-                raise PaymentProviderUnavailable("timed out")
-            return result
-
-    wallet_api.wallet_service.use(WalletService(gateway_factory=LostResponse))
+    lose_first_answer("create_payment_intent")
     erin = money.member("erin@example.com")
     # When the client sends the top-up and gets a 503
     lost = money.call("POST", "/v1/wallet/topups", erin, {"amount": 1500}, key="retry-me")
@@ -298,28 +281,10 @@ def test_an_admin_rejection_releases_the_funds(money: Money) -> None:
 
 
 def test_an_approval_interrupted_after_the_payout_is_resumed_without_a_second_payout(money: Money) -> None:
-    import gridshare.wallets.api as wallet_api
-    from gridshare.wallets.service import WalletService
-    from gridshare.wallets.stripe_gateway import PaymentProviderUnavailable, stripe_gateway
-
-    real = stripe_gateway()
-    failures = [1]
-
-    class LostPayoutResponse:
-        def __getattr__(self, name: str) -> Any:
-            return getattr(real, name)
-
-        def payout(self, *args: Any, **kwargs: Any) -> Any:
-            result = real.payout(*args, **kwargs)
-            if failures:
-                failures.pop()
-                raise PaymentProviderUnavailable("timed out")
-            return result
-
     liam = money.member("liam@example.com")
     money.topup(liam, 1000)
     withdrawal = _data(money.call("POST", "/v1/wallet/withdrawals", liam, {"amount": 700}))
-    wallet_api.wallet_service.use(WalletService(gateway_factory=LostPayoutResponse))
+    lose_first_answer("payout")
     path = f"/v1/admin/withdrawals/{withdrawal['id']}/approve"
     # When the payout's answer is lost, the approval answers 503 and the withdrawal is being approved
     assert money.call("POST", path, money.admin).status_code == 503
