@@ -40,7 +40,7 @@ from ulid import ULID
 from gridshare.kernel import errors
 from gridshare.kernel.clock import now_ms
 from gridshare.kernel.ids import new_id
-from gridshare.kernel.tables import TableMeta
+from gridshare.kernel.tables import TableMeta, failed_condition
 
 __all__ = [
     "HEADER",
@@ -142,10 +142,6 @@ def _dump(body: dict[str, Any]) -> str:
     return json.dumps(body, default=str)
 
 
-def _failed_condition(exc: PutError | UpdateError | DeleteError) -> bool:
-    return exc.cause_response_code == "ConditionalCheckFailedException"
-
-
 def run_idempotent(
     user_id: str,
     route: str,
@@ -173,7 +169,7 @@ def run_idempotent(
         record.save(condition=IdempotencyKeyModel.key.does_not_exist() | (IdempotencyKeyModel.expires_at < _at(now)))
         started_at = now
     except PutError as exc:
-        if not _failed_condition(exc):
+        if not failed_condition(exc):
             raise errors.Unavailable("The request could not be recorded; retry it.") from exc
         try:
             existing = IdempotencyKeyModel.get(key, consistent_read=True)
@@ -219,5 +215,5 @@ def _release(record: IdempotencyKeyModel) -> None:
     try:
         record.delete(condition=IdempotencyKeyModel.created_at == record.created_at)
     except DeleteError as exc:
-        if not _failed_condition(exc):
+        if not failed_condition(exc):
             logger.exception("could not release %s", record.key)

@@ -15,7 +15,7 @@ from pynamodb.models import Model
 
 from gridshare.kernel import errors
 from gridshare.kernel.roles import Caller
-from gridshare.kernel.tables import TableMeta
+from gridshare.kernel.tables import TableMeta, failed_condition
 
 
 class TokenRevocationModel(Model):
@@ -39,7 +39,7 @@ def revoke(user_id: str, at_s: int) -> None:
             condition=TokenRevocationModel.revoked_at.does_not_exist() | (TokenRevocationModel.revoked_at < at_s),
         )
     except UpdateError as exc:
-        if exc.cause_response_code != "ConditionalCheckFailedException":
+        if not failed_condition(exc):
             raise
 
 

@@ -44,6 +44,7 @@ from gridshare.kernel.envelope import Envelope, UnreadableSecret, secrets_envelo
 from gridshare.kernel.factory import ServiceFactory
 from gridshare.kernel.roles import Caller, ClientInfo
 from gridshare.kernel.settings import get_settings
+from gridshare.kernel.tables import failed_condition
 
 logger = logging.getLogger("gridshare.mfa")
 
@@ -59,10 +60,6 @@ def totp_context(user_id: str) -> dict[str, str]:
 
 def _login_context(session_id: str, user_id: str) -> dict[str, str]:
     return {"purpose": "mfa-login", "user": user_id, "session": session_id}
-
-
-def _conditional_failed(exc: UpdateError | DeleteError) -> bool:
-    return exc.cause_response_code == "ConditionalCheckFailedException"
 
 
 def _invalid_code(status_401: bool) -> errors.GridshareError:
@@ -91,7 +88,7 @@ class MfaService:
                 & (UserModel.totp_enabled.does_not_exist() | (UserModel.totp_enabled == False)),  # noqa: E712
             )
         except UpdateError as exc:
-            if _conditional_failed(exc):  # enabled meanwhile
+            if failed_condition(exc):  # enabled meanwhile
                 raise errors.Conflict("Two-factor authentication is already enabled; disable it first.") from None
             raise
         record("2fa_setup_started", client=client, user_id=user.id)
@@ -123,7 +120,7 @@ class MfaService:
                 condition=UserModel.totp_pending_secret == user.totp_pending_secret,
             )
         except UpdateError as exc:
-            if _conditional_failed(exc):
+            if failed_condition(exc):
                 raise errors.Conflict("The set-up changed meanwhile; start it again.") from None
             raise
         throttling.reset(f"totp:{user.id}")
@@ -163,7 +160,7 @@ class MfaService:
                 condition=self._step_is_new(step) & (UserModel.totp_enabled == True),  # noqa: E712
             )
         except UpdateError as exc:
-            if _conditional_failed(exc):  # the same code was used meanwhile
+            if failed_condition(exc):  # the same code was used meanwhile
                 self._failed(user.id, client, "disable")
                 raise _invalid_code(status_401=False) from None
             raise
@@ -228,7 +225,7 @@ class MfaService:
         try:
             pending.delete(condition=AuthSessionModel.id.exists())
         except DeleteError as exc:
-            if _conditional_failed(exc):
+            if failed_condition(exc):
                 raise errors.AuthenticationFailed(INVALID_SESSION) from None
             raise
         try:
@@ -237,7 +234,7 @@ class MfaService:
                 condition=self._step_is_new(step) & (UserModel.totp_enabled == True),  # noqa: E712
             )
         except UpdateError as exc:
-            if _conditional_failed(exc):  # the same code won a concurrent request
+            if failed_condition(exc):  # the same code won a concurrent request
                 self._failed(user.id, client, "login", reason="replay")
                 raise _invalid_code(status_401=True) from None
             raise
@@ -300,7 +297,7 @@ class MfaService:
         try:
             pending.update(actions=[AuthSessionModel.attempts.add(1)], condition=AuthSessionModel.id.exists())
         except UpdateError as exc:
-            if _conditional_failed(exc):  # gone meanwhile
+            if failed_condition(exc):  # gone meanwhile
                 return
             raise
         if int(pending.attempts) >= MAX_SESSION_ATTEMPTS:

@@ -13,6 +13,7 @@ import os
 from typing import Any
 
 from pynamodb.attributes import TTLAttribute
+from pynamodb.exceptions import PynamoDBException
 from pynamodb.models import Model
 
 from gridshare.kernel.aws import share_session_with_pynamodb
@@ -60,3 +61,8 @@ def ttl_attribute(model: type[Model]) -> str | None:
         if isinstance(attribute, TTLAttribute):
             return attribute.attr_name or name
     return None
+
+
+def failed_condition(exc: PynamoDBException) -> bool:
+    """Whether a conditional write was refused by its condition (the item exists, or moved on)."""
+    return exc.cause_response_code == "ConditionalCheckFailedException"

@@ -8,13 +8,13 @@ from pynamodb.attributes import (
     NumberAttribute,
     UnicodeAttribute,
 )
-from pynamodb.exceptions import PutError, UpdateError
+from pynamodb.exceptions import PutError
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
 from gridshare.http.idempotency import IdempotencyKeyModel
 from gridshare.kernel import errors
-from gridshare.kernel.tables import TableMeta
+from gridshare.kernel.tables import TableMeta, failed_condition
 from gridshare.ledger.models import TABLES as LEDGER_TABLES
 
 
@@ -136,11 +136,6 @@ TABLES: tuple[type[Model], ...] = (
     IdempotencyKeyModel,
     RefundModel,
 )
-
-
-def failed_condition(exc: PutError | UpdateError) -> bool:
-    """Whether a conditional write was refused by its condition (the item exists, or moved on)."""
-    return exc.cause_response_code == "ConditionalCheckFailedException"
 
 
 _Item = TypeVar("_Item", PaymentModel, WithdrawalModel, StripeEventModel)

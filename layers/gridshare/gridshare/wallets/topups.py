@@ -26,8 +26,9 @@ from gridshare.http.idempotency import RequestIds
 from gridshare.kernel import errors
 from gridshare.kernel.clock import to_iso
 from gridshare.kernel.settings import get_settings
+from gridshare.kernel.tables import failed_condition
 from gridshare.ledger import core as L
-from gridshare.wallets.models import PaymentModel, StripeEventModel, failed_condition, save_new
+from gridshare.wallets.models import PaymentModel, StripeEventModel, save_new
 from gridshare.wallets.movements import (
     TOPUP_MAX,
     TOPUP_MIN,

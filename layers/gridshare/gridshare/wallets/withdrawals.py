@@ -20,9 +20,10 @@ from gridshare.http.idempotency import RequestIds
 from gridshare.http.pagination import decode_cursor, encode_cursor
 from gridshare.kernel import errors
 from gridshare.kernel.clock import to_iso
+from gridshare.kernel.tables import failed_condition
 from gridshare.ledger import core as L
 from gridshare.ledger.core import InsufficientFunds, Transaction
-from gridshare.wallets.models import WithdrawalModel, failed_condition, save_new
+from gridshare.wallets.models import WithdrawalModel, save_new
 from gridshare.wallets.movements import (
     WITHDRAWAL_MAX,
     InsufficientBalance,
