@@ -349,6 +349,35 @@ def test_every_function_is_accounted_for(template: dict[str, Any]) -> None:
     assert handlers == set(EXPECTED_TABLES)
 
 
+XRAY_WRITE_ACTIONS = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
+
+
+def test_every_function_is_traced_and_names_its_service(template: dict[str, Any]) -> None:
+    """gridshare.kernel.observability reads the service and namespace from the environment and traces only
+    where Lambda's active tracing gives it a trace; a function missing one of them logs as
+    "service_undefined" or runs untraced."""
+    services = {}
+    for logical_id, function in of_type(template, "AWS::Lambda::Function").items():
+        props = function["Properties"]
+        env = props["Environment"]["Variables"]
+        # Then it is traced actively, with a service name of its own and the platform's metrics namespace
+        assert props["TracingConfig"] == {"Mode": "Active"}, logical_id
+        assert isinstance(env.get("POWERTOOLS_SERVICE_NAME"), str) and env["POWERTOOLS_SERVICE_NAME"], logical_id
+        assert env["POWERTOOLS_METRICS_NAMESPACE"] == constants.SERVICE_NAMESPACE, logical_id
+        services[props["Handler"]] = env["POWERTOOLS_SERVICE_NAME"]
+        # And X-Ray may only receive its segments: the two write actions CDK adds, nothing to read traces
+        xray = [
+            s
+            for s in statements_of(template, logical_id)
+            if any(str(a).startswith("xray:") for a in as_list(s["Action"]))
+        ]
+        assert len(xray) == 1, logical_id
+        assert set(as_list(xray[0]["Action"])) == XRAY_WRITE_ACTIONS, logical_id
+        assert xray[0]["Resource"] == "*", logical_id  # X-Ray's write actions have no resource-level scope
+    # Each function's metrics and logs are told apart by its service name
+    assert len(set(services.values())) == len(services), services
+
+
 @pytest.mark.parametrize("handler", sorted(EXPECTED_TABLES))
 def test_function_reaches_only_its_own_tables(template: dict[str, Any], handler: str) -> None:
     # Given what the function's code touches
@@ -717,6 +746,8 @@ def test_stage_is_throttled_traced_and_access_logged(template: dict[str, Any]) -
     )
     assert props["TracingEnabled"] is True
     assert "$context.requestId" in props["AccessLogSetting"]["Format"]
+    # joins the authorizer's log lines (correlated by its own invocation id) to the request
+    assert "$context.authorizer.requestId" in props["AccessLogSetting"]["Format"]
     assert props["AccessLogSetting"]["DestinationArn"]
 
 
