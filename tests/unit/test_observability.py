@@ -5,6 +5,7 @@ The JSON lines each real entry prints are checked in tests/integration/test_lamb
 
 from __future__ import annotations
 
+import logging
 import sys
 import uuid
 from collections.abc import Callable
@@ -14,6 +15,7 @@ import pytest
 
 from gridshare.kernel import observability
 from gridshare_local.lambda_runtime import LambdaContext
+from tests.support.logs import log_lines
 
 TRACE_ID = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"
 
@@ -140,3 +142,26 @@ def test_api_events_are_correlated_by_api_gateways_request_id() -> None:
     assert observability.api_gateway_request_id({"requestContext": {"requestId": "r-1"}}, context) == "r-1"
     # an event without one (Chalice's local server builds its own): the invocation's id
     assert observability.api_gateway_request_id({"requestContext": {}}, context) == context.aws_request_id
+
+
+def test_gridshare_lines_are_json_on_stdout_once_even_without_a_service_name(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    # Given a function with no POWERTOOLS_SERVICE_NAME, whose code logs through the gridshare logger tree
+    monkeypatch.delenv("POWERTOOLS_SERVICE_NAME", raising=False)
+
+    def handler(event: dict[str, Any], context: Any) -> None:
+        logging.getLogger("gridshare.unit.somewhere").warning("something to see")
+
+    entry = observability.LambdaEntry(handler, correlation_id=observability.api_gateway_request_id)
+    capsys.readouterr()
+
+    # When it is invoked
+    entry({"requestContext": {"requestId": "r-42"}}, LambdaContext("gridshare-unit"))
+
+    # Then the line is JSON on stdout under Powertools' default service name, with the request's id
+    (line,) = log_lines(capsys.readouterr().out, "something to see")
+    assert line["service"] == "service_undefined" and line["correlation_id"] == "r-42"
+    assert line["name"] == "gridshare.unit.somewhere"
+    # And it did not also reach the root logger (on Lambda: the runtime's handler would print it again)
+    assert not [r for r in caplog.records if r.getMessage() == "something to see"]

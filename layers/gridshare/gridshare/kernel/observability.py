@@ -133,7 +133,9 @@ _build_lock = threading.Lock()
 
 def instruments() -> Instruments:
     """The current service's instruments (POWERTOOLS_SERVICE_NAME), built on first use."""
-    key = (os.environ.get(SERVICE_ENV) or "gridshare", tracing_enabled())
+    # Unnamed: Powertools' own default. Never "gridshare": that Logger would be the tree's root itself, which
+    # Powertools leaves propagating to the root logger.
+    key = (os.environ.get(SERVICE_ENV) or "service_undefined", tracing_enabled())
     found = _built.get(key)
     if found is None:
         # Built once: a second Powertools Logger for the same service would get a handler nobody attached.
