@@ -349,6 +349,29 @@ def test_every_function_is_accounted_for(template: dict[str, Any]) -> None:
     assert handlers == set(EXPECTED_TABLES)
 
 
+def test_every_api_function_with_a_list_route_signs_cursors_with_the_stacks_secret(template: dict[str, Any]) -> None:
+    """gridshare.http.pagination has no default key: a function with a list route and no GS_CURSOR_SECRET
+    answers 500 on every next page. Generated from the route table, so a new list route is checked too."""
+    (secret_id,) = [
+        k
+        for k, v in of_type(template, "AWS::SecretsManager::Secret").items()
+        if "GS_CURSOR_SECRET" in v["Properties"].get("Description", "")
+    ]
+    paginated = {r.context for r in deployed_routes() if r.paginated}
+    assert {"identity", "devices", "telemetry", "wallets"} <= paginated
+    for function in of_type(template, "AWS::Lambda::Function").values():
+        handler = function["Properties"]["Handler"]
+        env = function["Properties"]["Environment"]["Variables"]
+        if handler in {api_handler(context) for context in paginated}:
+            # a CloudFormation dynamic reference to this secret: resolved at deploy time, never a value
+            value = render(env.get("GS_CURSOR_SECRET"))
+            assert isinstance(value, str) and value.startswith("{{resolve:secretsmanager:"), handler
+            assert "${" + secret_id + "}" in value, handler
+        else:
+            # and no other function holds the key
+            assert "GS_CURSOR_SECRET" not in env, handler
+
+
 XRAY_WRITE_ACTIONS = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
 
 
