@@ -126,6 +126,9 @@ class GatewayApi(Construct):
                             "length": apigw.AccessLogField.context_response_length(),
                             "latencyMs": apigw.AccessLogField.context_response_latency(),
                             "principal": apigw.AccessLogField.context_authorizer_principal_id(),
+                            # The authorizer's Lambda request id: its log lines' correlation id (a TOKEN
+                            # authorizer never sees the request's id), so the two can be joined.
+                            "authorizerRequestId": apigw.AccessLogField.context_authorizer_request_id(),
                             "error": apigw.AccessLogField.context_error_message(),
                             "xray": apigw.AccessLogField.context_xray_trace_id(),
                         }

@@ -172,7 +172,11 @@ class IdentityContext(Construct):
             handler=api_handler(CONTEXT),
             service="identity-api",
             description="Identity routes: auth flows, 2FA, profile, user admin, security events",
-            environment={"GS_EMAIL_SENDER": settings.email_sender, SECRETS_KEY_ENV: self.secrets_key.key_arn},
+            environment={
+                "GS_EMAIL_SENDER": settings.email_sender,
+                SECRETS_KEY_ENV: self.secrets_key.key_arn,
+                **runtime.cursor_secret_environment(),  # users and security events are cursor-paginated
+            },
         )
         self.configure_token_verification(self.api_function)
         grant_table_access(self.api_function, self.tables, API_TABLES)

@@ -114,7 +114,8 @@ class SharedRuntime(Construct):
                 "or the functions cannot import pydantic, chalice or pynamodb.",
             )
         # Pagination cursors are HMAC-signed (gridshare.http.pagination) so a client cannot forge a key
-        # into another user's partition; the code's default key is public, so a deployment needs its own.
+        # into another user's partition; the code has no key of its own, so every function with a list
+        # route needs this one (tests/infra checks it against the route table).
         self.cursor_secret = secretsmanager.Secret(
             self,
             "cursor-secret",

@@ -45,10 +45,14 @@ def provision(
     region: str,
     *,
     email_sender: str,
+    cursor_secret: str,
     ca_cert_pem: str | None = None,
     stripe: StripeCredentials | None = None,
 ) -> Provisioned:
+    """Create the resources; `cursor_secret` is the functions' GS_CURSOR_SECRET (CDK generates one per
+    stack; the local stack keeps one per state directory, gridshare_local.state_secrets)."""
     out = Provisioned()
+    out.env["GS_CURSOR_SECRET"] = cursor_secret
     ensure_tables()
 
     idp = new_client("cognito-idp", region_name=region)

@@ -8,6 +8,10 @@ moto through AWS_ENDPOINT_URL, as a Lambda reaches AWS.
 Time: every process of the stack reads now through the kernel clock (gridshare.kernel.clock) with
 GS_CLOCK_FILE = `<state dir>/clock.json`, the offset `gridshare clock advance` moves. A start is a fresh
 world (moto keeps nothing), so the offset starts at 0; env.json hands GS_CLOCK_FILE to other processes.
+
+Cursors: the state directory keeps its own random GS_CURSOR_SECRET (`cursor.key`, owner-only, made on the
+first start; gridshare_local.state_secrets), so a restart of the same directory keeps cursors valid and
+another directory's stack refuses them. env.json carries it, so env.json is owner-only too.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from gridshare.kernel.aws import new_client
+from gridshare_local.state_secrets import ensure_cursor_key, write_owner_only
 
 logger = logging.getLogger("gridshare.local")
 REGION = "us-east-1"
@@ -102,7 +107,11 @@ class LocalStack:
             webhook_secrets=("whsec_" + secrets.token_hex(24),),
         )
         provisioned = provision(
-            REGION, email_sender="no-reply@gridshare.local", ca_cert_pem=ca.ca_cert_pem, stripe=stripe
+            REGION,
+            email_sender="no-reply@gridshare.local",
+            cursor_secret=ensure_cursor_key(self.state_dir),
+            ca_cert_pem=ca.ca_cert_pem,
+            stripe=stripe,
         )
         self.queue_urls = provisioned.queue_urls
         self._set_env(provisioned.env)
@@ -115,7 +124,7 @@ class LocalStack:
         self._start_clock()
         self._start_api()
         self._set_env({"GS_API_URL": self.endpoints.api})
-        (self.state_dir / "env.json").write_text(json.dumps(self.env, indent=2))
+        write_owner_only(self.state_dir / "env.json", json.dumps(self.env, indent=2))  # holds the cursor key
         return self.endpoints
 
     def stop(self) -> None:

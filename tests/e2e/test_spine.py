@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import ssl
+import stat
 import time
 from pathlib import Path
 from typing import Any
@@ -11,8 +12,10 @@ from typing import Any
 import pytest
 from awscrt import mqtt5
 
+from gridshare.http.pagination import encode_cursor
 from gridshare_local.device_client import DeviceConnection
-from tests.e2e.conftest import Stack
+from gridshare_local.state_secrets import CURSOR_KEY_FILE
+from tests.e2e.conftest import Stack, env_json
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.e2e
@@ -23,6 +26,34 @@ def test_health_answers_within_30_seconds(stack: Stack) -> None:
     response = stack.call("GET", "/health")
     assert response.status_code == 200 and response.json() == {"status": "ok"}
     assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_cursors_are_signed_with_the_state_dirs_own_key(stack: Stack) -> None:
+    # Given the running stack's state directory
+    key_file = stack.state_dir / CURSOR_KEY_FILE
+
+    # Then it made its own cursor key, owner-only, and handed it to the API and other processes (env.json,
+    # owner-only too since it holds the key)
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    assert env_json(stack)["GS_CURSOR_SECRET"] == key_file.read_text().strip()
+    assert stat.S_IMODE((stack.state_dir / "env.json").stat().st_mode) == 0o600
+
+    # And a page's cursor opens the next page
+    token = stack.register("pages@example.com")["accessToken"]
+    for name in ("p1", "p2"):
+        assert stack.call("POST", "/v1/devices", {"name": name, "type": "meter"}, token=token).status_code == 201
+    first = stack.call("GET", "/v1/devices", params={"limit": 1}, token=token).json()
+    cursor = first["pagination"]["nextCursor"]
+    second = stack.call("GET", "/v1/devices", params={"limit": 1, "cursor": cursor}, token=token)
+    assert second.status_code == 200, second.text
+    assert {d["id"] for d in first["data"] + second.json()["data"]} == {
+        d["id"] for d in stack.call("GET", "/v1/devices", token=token).json()["data"]
+    }
+
+    # And a cursor signed with any other key (this test process's own random one) is refused
+    forged = encode_cursor({"k": "v"})
+    refused = stack.call("GET", "/v1/devices", params={"limit": 1, "cursor": forged}, token=token)
+    assert refused.status_code == 400 and refused.json()["errors"][0]["field"] == "cursor"
 
 
 def test_user_provisions_a_device_that_streams_readings(stack: Stack, tmp_path: Path) -> None:

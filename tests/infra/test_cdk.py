@@ -349,6 +349,58 @@ def test_every_function_is_accounted_for(template: dict[str, Any]) -> None:
     assert handlers == set(EXPECTED_TABLES)
 
 
+def test_every_api_function_with_a_list_route_signs_cursors_with_the_stacks_secret(template: dict[str, Any]) -> None:
+    """gridshare.http.pagination has no default key: a function with a list route and no GS_CURSOR_SECRET
+    answers 500 on every next page. Generated from the route table, so a new list route is checked too."""
+    (secret_id,) = [
+        k
+        for k, v in of_type(template, "AWS::SecretsManager::Secret").items()
+        if "GS_CURSOR_SECRET" in v["Properties"].get("Description", "")
+    ]
+    paginated = {r.context for r in deployed_routes() if r.paginated}
+    assert {"identity", "devices", "telemetry", "wallets"} <= paginated
+    for function in of_type(template, "AWS::Lambda::Function").values():
+        handler = function["Properties"]["Handler"]
+        env = function["Properties"]["Environment"]["Variables"]
+        if handler in {api_handler(context) for context in paginated}:
+            # a CloudFormation dynamic reference to this secret: resolved at deploy time, never a value
+            value = render(env.get("GS_CURSOR_SECRET"))
+            assert isinstance(value, str) and value.startswith("{{resolve:secretsmanager:"), handler
+            assert "${" + secret_id + "}" in value, handler
+        else:
+            # and no other function holds the key
+            assert "GS_CURSOR_SECRET" not in env, handler
+
+
+XRAY_WRITE_ACTIONS = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
+
+
+def test_every_function_is_traced_and_names_its_service(template: dict[str, Any]) -> None:
+    """gridshare.kernel.observability reads the service and namespace from the environment and traces only
+    where Lambda's active tracing gives it a trace; a function missing one of them logs as
+    "service_undefined" or runs untraced."""
+    services = {}
+    for logical_id, function in of_type(template, "AWS::Lambda::Function").items():
+        props = function["Properties"]
+        env = props["Environment"]["Variables"]
+        # Then it is traced actively, with a service name of its own and the platform's metrics namespace
+        assert props["TracingConfig"] == {"Mode": "Active"}, logical_id
+        assert isinstance(env.get("POWERTOOLS_SERVICE_NAME"), str) and env["POWERTOOLS_SERVICE_NAME"], logical_id
+        assert env["POWERTOOLS_METRICS_NAMESPACE"] == constants.SERVICE_NAMESPACE, logical_id
+        services[props["Handler"]] = env["POWERTOOLS_SERVICE_NAME"]
+        # And X-Ray may only receive its segments: the two write actions CDK adds, nothing to read traces
+        xray = [
+            s
+            for s in statements_of(template, logical_id)
+            if any(str(a).startswith("xray:") for a in as_list(s["Action"]))
+        ]
+        assert len(xray) == 1, logical_id
+        assert set(as_list(xray[0]["Action"])) == XRAY_WRITE_ACTIONS, logical_id
+        assert xray[0]["Resource"] == "*", logical_id  # X-Ray's write actions have no resource-level scope
+    # Each function's metrics and logs are told apart by its service name
+    assert len(set(services.values())) == len(services), services
+
+
 @pytest.mark.parametrize("handler", sorted(EXPECTED_TABLES))
 def test_function_reaches_only_its_own_tables(template: dict[str, Any], handler: str) -> None:
     # Given what the function's code touches
@@ -717,6 +769,8 @@ def test_stage_is_throttled_traced_and_access_logged(template: dict[str, Any]) -
     )
     assert props["TracingEnabled"] is True
     assert "$context.requestId" in props["AccessLogSetting"]["Format"]
+    # joins the authorizer's log lines (correlated by its own invocation id) to the request
+    assert "$context.authorizer.requestId" in props["AccessLogSetting"]["Format"]
     assert props["AccessLogSetting"]["DestinationArn"]
 
 

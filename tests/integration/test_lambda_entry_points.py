@@ -2,7 +2,9 @@
 
 Other integration tests go through Chalice's test client, which builds its own events; these feed the
 authorizer, each context's `lambda_app.app` and the ingest handler the payloads that API Gateway and SQS
-send, so a handler that only works with the test client's events fails here.
+send, so a handler that only works with the test client's events fails here. The last section checks
+what every entry prints (gridshare.kernel.observability): JSON lines with its service and correlation id,
+and its metrics.
 """
 
 from __future__ import annotations
@@ -12,7 +14,10 @@ import copy
 import fnmatch
 import gzip
 import hashlib
+import importlib
 import json
+import logging
+import re
 import time
 import uuid
 from pathlib import Path
@@ -25,8 +30,11 @@ from botocore.exceptions import ClientError
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
+from gridshare.contexts import CONTEXTS
+from gridshare.http.api import ROUTES, RouteSpec
 from tests.support.api import Api, create_admin, register_user
 from tests.support.events import load_event, telemetry_batch
+from tests.support.logs import log_lines, metric_documents
 
 MOTO_KEYS = Path(moto.cognitoidp.__file__).parent / "resources"
 
@@ -271,11 +279,11 @@ def test_each_lambda_holds_only_its_own_contexts_routes(api: Api) -> None:
 # ------------------------------------------------------------------ telemetry ingest (SQS)
 
 
-def _ingest(event: dict[str, Any]) -> dict[str, Any]:
+def _ingest(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     from gridshare.telemetry import ingest
 
     ingest.telemetry_service.reset()  # a fresh container: no device cached from an earlier delivery
-    return ingest.handler(event, _context("telemetry-ingest"))
+    return ingest.handler(event, context or _context("telemetry-ingest"))
 
 
 def test_ingest_stores_the_valid_reading_dead_letters_the_rest_and_is_idempotent(api: Api) -> None:
@@ -380,3 +388,126 @@ def test_a_throttled_write_fails_only_its_record(api: Api, monkeypatch: pytest.M
     )["data"]
     assert [point["seq"] for point in history] == [message["seq"], later["seq"]]
     assert _get(api, f"/v1/devices/{device['id']}/readings/latest", token)["data"]["seq"] == later["seq"]
+
+
+# ------------------------------------------------------------------ every entry: JSON logs and metrics
+FINISHED = "invocation finished"  # gridshare.kernel.observability's DEBUG line, one per invocation
+
+
+@pytest.fixture
+def entry_logs(caplog: pytest.LogCaptureFixture) -> None:
+    """Entries log at WARNING in tests (conftest); show the per-invocation DEBUG line too."""
+    caplog.set_level(logging.DEBUG, logger="gridshare.lambda")
+
+
+def _route_event(spec: RouteSpec, request_id: str) -> dict[str, Any]:
+    """A proxy event for a route of the table, as API Gateway sends it (path parameters filled in)."""
+    names = re.findall(r"\{(\w+)\}", spec.path)
+    path = re.sub(r"\{\w+\}", "unknown", spec.path)
+    sample = load_event("apigw_rest_proxy_get_health")
+    stage = sample["requestContext"]["stage"]
+    return load_event(
+        "apigw_rest_proxy_get_health",
+        **{
+            "resource": spec.path,
+            "path": path,
+            "httpMethod": spec.method.upper(),
+            "pathParameters": {name: "unknown" for name in names} or None,
+            "requestContext.resourcePath": spec.path,
+            "requestContext.httpMethod": spec.method.upper(),
+            "requestContext.path": f"/{stage}{path}",
+            "requestContext.requestId": request_id,
+        },
+    )
+
+
+@pytest.mark.usefixtures("entry_logs")
+@pytest.mark.parametrize("context", CONTEXTS)
+def test_each_api_lambda_logs_json_with_the_request_id_and_its_service(
+    aws: dict[str, str], context: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given the context's API Lambda under the service name CDK gives it, and API Gateway's event for one
+    # of its GET routes (generated from the route table, so a new context is checked too)
+    service = f"{context}-api"
+    monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", service)
+    app = importlib.import_module(f"functions.{context}.lambda_app").app
+    spec = next(s for s in ROUTES if s.context == context and s.method.upper() == "GET" and not s.local_only)
+    request_id = str(uuid.uuid4())
+    lambda_context = _context(f"gridshare-{service}")
+    capsys.readouterr()
+
+    # When the Lambda handles it (without a token: a protected route answers 401)
+    response = app(_route_event(spec, request_id), lambda_context)
+
+    # Then it served its own route
+    assert response["statusCode"] == (200 if spec.roles is None else 401), response
+
+    # And it logged a JSON line with API Gateway's request id, its service and the Lambda context
+    (line,) = log_lines(capsys.readouterr().out, FINISHED)
+    assert line["correlation_id"] == request_id
+    assert line["service"] == service
+    assert line["function_request_id"] == lambda_context.aws_request_id
+    assert line["function_name"] == lambda_context.function_name
+    assert line["outcome"] == "ok" and line["level"] == "DEBUG" and line["name"] == "gridshare.lambda"
+
+
+@pytest.mark.usefixtures("entry_logs")
+def test_authorizer_logs_json_with_its_invocation_id(
+    aws: dict[str, str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from gridshare.identity import authorizer
+
+    # Given the authorizer under its service name and a TOKEN event (which carries no API Gateway request id)
+    monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "identity-authorizer")
+    lambda_context = _context("gridshare-identity-authorizer")
+    capsys.readouterr()
+
+    # When it refuses a token
+    with pytest.raises(Exception, match="^Unauthorized$"):
+        authorizer.handler(load_event("apigw_authorizer_token", authorizationToken="not-a-jwt"), lambda_context)
+
+    # Then its line is correlated by its own invocation id (the access log's authorizerRequestId)
+    (line,) = log_lines(capsys.readouterr().out, FINISHED)
+    assert line["correlation_id"] == lambda_context.aws_request_id
+    assert line["service"] == "identity-authorizer"
+    assert line["outcome"] == "error"
+
+
+@pytest.mark.usefixtures("entry_logs")
+def test_ingest_logs_each_record_with_its_message_id_and_flushes_its_metrics(
+    api: Api, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given the ingest function's service name, and the rule's batch for a device (one valid reading, two
+    # invalid) plus a message that is not the rule's projection at all
+    monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "telemetry-ingest")
+    device = _create_device(api, register_user(api, "logged@example.com")["accessToken"])
+    event = telemetry_batch(device["thingName"], int(time.time() * 1000))
+    malformed = copy.deepcopy(event["Records"][0])
+    malformed["messageId"] = str(uuid.uuid4())
+    malformed["body"] = "not the rule's projection"
+    event["Records"].append(malformed)
+    lambda_context = _context("gridshare-telemetry-ingest")
+    capsys.readouterr()
+
+    # When the ingest Lambda handles the batch
+    assert _ingest(event, lambda_context) == {"batchItemFailures": []}
+    out = capsys.readouterr().out
+
+    # Then the warning about the malformed message carries that message's id and the service
+    (warning,) = log_lines(out, "malformed envelope dead-lettered")
+    assert warning["correlation_id"] == malformed["messageId"]
+    assert warning["service"] == "telemetry-ingest" and warning["level"] == "WARNING"
+    assert warning["name"] == "gridshare.telemetry.ingest" and warning["deadLetterId"]
+
+    # And the batch's own line carries the invocation's id (no record's id leaks past its record)
+    (finished,) = log_lines(out, FINISHED)
+    assert finished["correlation_id"] == lambda_context.aws_request_id
+
+    # And the outcome counts were flushed as EMF metrics under the service, in the Gridshare namespace
+    (document,) = [d for d in metric_documents(out) if "Readings_stored" in d]
+    assert document["service"] == "telemetry-ingest"
+    assert document["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "Gridshare"
+    counts = {
+        name: sum(v if isinstance(v, list) else [v]) for name, v in document.items() if name.startswith("Readings_")
+    }
+    assert counts == {"Readings_stored": 1, "Readings_dead_lettered": 2}

@@ -5,7 +5,7 @@ guard, not API Gateway's)."""
 from __future__ import annotations
 
 import json
-import os
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -30,15 +30,33 @@ def _reset_caches() -> None:
         model._connection = None  # PynamoDB caches a botocore client per model
 
 
+@pytest.fixture(autouse=True)
+def cursor_secret(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A fresh cursor-signing key for every test (GS_CURSOR_SECRET): the code has no default, and no test
+    may pass only because some key happens to be shared."""
+    from gridshare.kernel.settings import reset_settings
+
+    secret = secrets.token_urlsafe(32)
+    monkeypatch.setenv("GS_CURSOR_SECRET", secret)
+    reset_settings()
+    yield secret
+    reset_settings()
+
+
 @pytest.fixture
-def aws(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
+def aws(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cursor_secret: str) -> Iterator[dict[str, str]]:
     from gridshare_local.pki import LocalCA
     from gridshare_local.provision import provision
 
     with mock_aws():
         _reset_caches()
         ca = LocalCA.ensure(tmp_path / "ca")
-        provisioned = provision("us-east-1", email_sender="no-reply@gridshare.local", ca_cert_pem=ca.ca_cert_pem)
+        provisioned = provision(
+            "us-east-1",
+            email_sender="no-reply@gridshare.local",
+            ca_cert_pem=ca.ca_cert_pem,
+            cursor_secret=cursor_secret,
+        )
         jwks = Path(moto.cognitoidp.__file__).parent / "resources" / "jwks-public.json.gz"
         env = {
             **provisioned.env,
@@ -66,6 +84,3 @@ def api(aws: dict[str, str]) -> Iterator[Api]:
     app.register_blueprint(outbox.api.build())
     with Client(app) as client:
         yield Api(client)
-
-
-os.environ.setdefault("GS_CURSOR_SECRET", "test-cursor-secret")

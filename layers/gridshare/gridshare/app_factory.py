@@ -1,11 +1,14 @@
 """Builds a Chalice app from context blueprints: the whole API (app.py) or one context's Lambda.
 
-The composition root: the one module of the layer that assembles contexts (gridshare.contexts).
+The composition root: the one module of the layer that assembles contexts (gridshare.contexts). Every
+app it builds is observed (gridshare.kernel.observability): JSON logs with API Gateway's request id,
+metrics flushed, X-Ray traced on Lambda, so no entry stub has to remember it.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 from chalice import Chalice
@@ -13,6 +16,7 @@ from chalice import Chalice
 from gridshare.contexts import CONTEXTS, import_routes
 from gridshare.http.api import SECURITY_HEADERS, TOKEN_REFUSALS
 from gridshare.http.problems import PROBLEM_BASE, PROBLEM_CONTENT_TYPE
+from gridshare.kernel.observability import LambdaEntry, api_gateway_request_id
 
 _SLUGS = {
     400: "bad-request",
@@ -27,9 +31,22 @@ _SLUGS = {
 
 class GridshareChalice(Chalice):
     """A Chalice app whose own error answers (no such method, wrong content type, ...) are problem+json
-    with the security headers too, like every answer of our views."""
+    with the security headers too, like every answer of our views, and whose every invocation is observed.
+
+    Chalice's own log (e.g. an exception outside our views) joins the `gridshare` logger tree instead of
+    Chalice's plain-text handler, so it is JSON with the request id like every other line.
+    """
+
+    def __init__(self, app_name: str) -> None:
+        super().__init__(app_name=app_name, configure_logs=False)
+        self.log = logging.getLogger(f"gridshare.chalice.{app_name}")
+        self._entry = LambdaEntry(self._respond, correlation_id=api_gateway_request_id, name=app_name)
 
     def __call__(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
+        response: dict[str, Any] = self._entry(event, context)
+        return response
+
+    def _respond(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
         response: dict[str, Any] = super().__call__(event, context)
         status = int(response.get("statusCode", 200))
         headers = response.setdefault("headers", {})

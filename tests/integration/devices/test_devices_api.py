@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from gridshare.kernel.settings import reset_settings
 from tests.support.api import Api, create_admin, register_user
 from tests.support.devices import create_device
+from tests.support.logs import log_lines
 
 
 def test_provision_returns_working_credentials_and_policy(api: Api) -> None:
@@ -86,3 +89,33 @@ def test_device_list_paginates_with_cursor(api: Api) -> None:
             break
     assert sorted(seen) == sorted(ids)
     assert api.call("GET", "/v1/devices?cursor=forged", token=token).status_code == 400
+
+
+def test_without_the_cursor_secret_a_next_page_is_a_logged_500(
+    api: Api, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given a user with more devices than one page, and a cursor to their second page
+    token = register_user(api, "unsigned@example.com")["accessToken"]
+    for i in range(2):
+        create_device(api, token, name=f"u{i}")
+    cursor = json.loads(api.call("GET", "/v1/devices?limit=1", token=token).body)["pagination"]["nextCursor"]
+
+    # And a function deployed without GS_CURSOR_SECRET (the code has no key of its own to fall back to)
+    monkeypatch.delenv("GS_CURSOR_SECRET")
+    reset_settings()
+    capsys.readouterr()
+
+    for path in ("/v1/devices?limit=1", f"/v1/devices?limit=1&cursor={cursor}"):
+        # When a page that needs a cursor is asked for (one to sign, or one to check)
+        response = api.call("GET", path, token=token)
+
+        # Then it is the generic 500 problem: nothing about the configuration reaches the client
+        assert response.status_code == 500, response.body
+        problem = json.loads(response.body)
+        assert problem["detail"] == "An unexpected error occurred." and "errors" not in problem
+        assert b"CURSOR" not in response.body.upper()
+
+        # And it is logged, as JSON with the request's correlation id, naming the missing setting
+        (line,) = log_lines(capsys.readouterr().out, "unhandled error in GET /v1/devices")
+        assert line["level"] == "ERROR" and line["correlation_id"]
+        assert line["exception_name"] == "ConfigurationError" and "GS_CURSOR_SECRET" in line["exception"]

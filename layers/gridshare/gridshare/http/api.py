@@ -92,6 +92,11 @@ class RouteSpec:
     def protected(self) -> bool:
         return self.roles is not None
 
+    @property
+    def paginated(self) -> bool:
+        """A list route: its query takes a `cursor`, so its function signs cursors (GS_CURSOR_SECRET)."""
+        return self.query is not None and "cursor" in self.query.model_fields
+
 
 ROUTES: list[RouteSpec] = []
 

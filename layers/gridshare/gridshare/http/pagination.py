@@ -3,6 +3,11 @@
 A cursor wraps a DynamoDB ExclusiveStartKey. It is signed so that a client cannot forge a key into
 another user's partition: a query's partition is always derived from the caller, and the key inside the
 cursor must also verify.
+
+The key is GS_CURSOR_SECRET (kernel settings), read when a cursor is made or checked. There is no
+default: with a key known to everyone, anyone could sign any cursor. Without it a list that has a next
+page, or a request that brings a cursor, is a 500 (ConfigurationError, logged); a cursor signed with
+another key (another deployment, a rotated secret, a forgery) is a 400.
 """
 
 from __future__ import annotations
@@ -11,17 +16,21 @@ import base64
 import hashlib
 import hmac
 import json
-import os
 from typing import Any
 
-from gridshare.kernel.errors import BadRequest, FieldError
+from gridshare.kernel.errors import BadRequest, ConfigurationError, FieldError
+from gridshare.kernel.settings import get_settings
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
 
 
 def _secret() -> bytes:
-    return os.environ.get("GS_CURSOR_SECRET", "gridshare-cursor").encode()
+    secret = get_settings().cursor_secret
+    value = secret.get_secret_value().strip() if secret is not None else ""
+    if not value:
+        raise ConfigurationError("GS_CURSOR_SECRET is not set: pagination cursors cannot be signed or checked")
+    return value.encode()
 
 
 def encode_cursor(key: dict[str, Any] | None) -> str | None:
@@ -35,10 +44,11 @@ def encode_cursor(key: dict[str, Any] | None) -> str | None:
 def decode_cursor(cursor: str | None) -> dict[str, Any] | None:
     if not cursor:
         return None
+    key = _secret()  # outside the try: a missing key is the deployment's fault, not a bad cursor
     try:
         blob = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         mac, raw = blob[:12], blob[12:]
-        expected = hmac.new(_secret(), raw, hashlib.sha256).digest()[:12]
+        expected = hmac.new(key, raw, hashlib.sha256).digest()[:12]
         if not hmac.compare_digest(mac, expected):
             raise ValueError("signature")
         value = json.loads(raw)

@@ -1,4 +1,9 @@
-"""API Gateway TOKEN authorizer: the same verification the routes run (gridshare.http.auth)."""
+"""API Gateway TOKEN authorizer: the same verification the routes run (gridshare.http.auth).
+
+Observed like every entry (gridshare.kernel.observability). A TOKEN event carries no API Gateway request
+id, so its log lines are correlated by the invocation's request id, which the API's access log records as
+`authorizerRequestId` next to the request's own id.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +12,10 @@ from typing import Any
 from gridshare.http.auth import verify_access_token
 from gridshare.identity.sessions import assert_token_current
 from gridshare.kernel.errors import AuthenticationFailed
+from gridshare.kernel.observability import lambda_request_id, observed
 
 
+@observed(correlation_id=lambda_request_id)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     try:
         caller = verify_access_token(event.get("authorizationToken", ""))

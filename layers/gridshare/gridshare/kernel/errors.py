@@ -58,3 +58,11 @@ class PayloadTooLarge(GridshareError):
 
 class Unavailable(GridshareError):
     """A dependency is down or throttling after retries (503)."""
+
+
+class ConfigurationError(RuntimeError):
+    """The deployment lacks a setting the code needs (e.g. GS_CURSOR_SECRET).
+
+    Not a GridshareError on purpose: the caller can do nothing about it, so the route guard answers the
+    generic 500 problem and logs this message, which names the setting (never its value).
+    """

@@ -9,7 +9,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -50,6 +50,9 @@ class Settings(BaseSettings):
     stripe_api_base: str = ""  # the local stack's Stripe stand-in; empty on AWS (api.stripe.com)
     webhook_tolerance_s: int = 300
     default_currency: str = "EUR"
+    # HMAC key of pagination cursors (gridshare.http.pagination). No default: a key in the code is a key
+    # everyone has. CDK passes a generated Secrets Manager value; the local stack, its state dir's key.
+    cursor_secret: SecretStr | None = None
     # Local stack only: exposes /_local routes (outbox). Never set in a deployment.
     local_stack: bool = False
 

@@ -4,6 +4,9 @@ Each record body is the rule's projection: {"payload": base64 of the device's by
 "received_at"}. Invalid messages are dead-lettered by the service (the record succeeds); only transient
 failures (throttling, a dependency down) fail the record, so SQS retries it and, past maxReceiveCount,
 moves it to the queue's DLQ.
+
+Observed like every entry (gridshare.kernel.observability): a record's log lines carry its SQS
+messageId as correlation id, and the per-outcome reading counts are flushed as EMF metrics.
 """
 
 from __future__ import annotations
@@ -11,19 +14,19 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import logging
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from gridshare.kernel.clock import now_ms
+from gridshare.kernel.observability import correlate, lambda_request_id, metrics, observed
 from gridshare.telemetry.readings import Reason
 from gridshare.telemetry.service import IngestOutcome, TelemetryService, telemetry_service
 
-logger = Logger(service="telemetry-ingest")
-metrics = Metrics(namespace="Gridshare", service="telemetry-ingest")
+logger = logging.getLogger("gridshare.telemetry.ingest")
 processor = BatchProcessor(event_type=EventType.SQS)
 
 
@@ -32,6 +35,11 @@ def _telemetry() -> TelemetryService:
 
 
 def handle_record(record: SQSRecord) -> str:
+    with correlate(record.message_id):
+        return _handle_record(record)
+
+
+def _handle_record(record: SQSRecord) -> str:
     try:
         envelope: dict[str, Any] = json.loads(record.body)
         thing_name = str(envelope["thing_name"])
@@ -52,7 +60,7 @@ def handle_record(record: SQSRecord) -> str:
         logger.warning("malformed envelope dead-lettered", extra={"deadLetterId": letter})
         return IngestOutcome.DEAD_LETTERED.value
     result = _telemetry().process(thing_name, payload, received_at, topic=f"gs/v1/{thing_name}/telemetry")
-    metrics.add_metric(name=f"Readings_{result.outcome.value}", unit=MetricUnit.Count, value=1)
+    metrics().add_metric(name=f"Readings_{result.outcome.value}", unit=MetricUnit.Count, value=1)
     if result.outcome is IngestOutcome.DEAD_LETTERED:
         logger.info(
             "dead-lettered",
@@ -65,7 +73,6 @@ def handle_record(record: SQSRecord) -> str:
     return result.outcome.value
 
 
-@metrics.log_metrics
-@logger.inject_lambda_context
+@observed(correlation_id=lambda_request_id)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return process_partial_response(event=event, record_handler=handle_record, processor=processor, context=context)
