@@ -306,7 +306,9 @@ class LocalStack:
 
     def _start_api(self) -> None:
         from chalice.config import Config
-        from chalice.local import ChaliceRequestHandler, create_local_server
+        from chalice.local import ChaliceRequestHandler
+
+        from gridshare_local.api_server import create_api_server
 
         if not self.access_log:
             ChaliceRequestHandler.log_message = lambda *_args: None  # type: ignore[method-assign]
@@ -316,7 +318,7 @@ class LocalStack:
         app = make_app("gridshare")
         app.register_blueprint(outbox.api.build())
         app.register_blueprint(clock_api.api.build())
-        self._api = create_local_server(
+        self._api = create_api_server(
             app, Config(chalice_stage="local", user_provided_params={}), self.host, self.api_port
         )
         self._api_thread = threading.Thread(target=self._api.server.serve_forever, name="api", daemon=True)

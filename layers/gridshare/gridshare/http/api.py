@@ -40,6 +40,10 @@ logger = logging.getLogger("gridshare.http")
 ANY_ROLE: frozenset[str] = frozenset(ROLE_ORDER)
 ADMIN: frozenset[str] = frozenset({"admin"})
 MAX_BODY_BYTES = 256 * 1024
+# DynamoDB nests at most 32 levels, and no request of ours needs more than a few; a deeper document is
+# refused before validation (1,000 levels used to raise RecursionError, a 500).
+MAX_BODY_DEPTH = 32
+MAX_STRING_CHARS = 16 * 1024
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
@@ -116,6 +120,39 @@ def _bearer(headers: Any) -> str:
     return value
 
 
+def _check_shape(document: Any) -> None:
+    """Refuse a document nested deeper than MAX_BODY_DEPTH or holding a string over MAX_STRING_CHARS (400),
+    walking it without recursion."""
+    if document is None:
+        raise errors.BadRequest(
+            f"The request body is nested deeper than {MAX_BODY_DEPTH} levels.",
+            errors=[errors.FieldError("$", f"nested deeper than {MAX_BODY_DEPTH} levels")],
+        )
+    stack: list[tuple[Any, str, int]] = [(document, "$", 1)]
+    while stack:
+        node, path, depth = stack.pop()
+        if isinstance(node, str):
+            if len(node) > MAX_STRING_CHARS:
+                raise errors.BadRequest(
+                    f"A string in the request body is longer than {MAX_STRING_CHARS} characters.",
+                    errors=[errors.FieldError(path, f"longer than {MAX_STRING_CHARS} characters")],
+                )
+            continue
+        children: Any = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+        for key, child in children:
+            if isinstance(key, str) and len(key) > MAX_STRING_CHARS:
+                raise errors.BadRequest(
+                    f"A key in the request body is longer than {MAX_STRING_CHARS} characters.",
+                    errors=[errors.FieldError(path, "key too long")],
+                )
+            if isinstance(child, dict | list) and depth + 1 > MAX_BODY_DEPTH:
+                raise errors.BadRequest(
+                    f"The request body is nested deeper than {MAX_BODY_DEPTH} levels.",
+                    errors=[errors.FieldError(f"{path}.{key}", f"nested deeper than {MAX_BODY_DEPTH} levels")],
+                )
+            stack.append((child, f"{path}.{key}", depth + 1))
+
+
 def _parse_body(raw: bytes | None, model: type[BaseModel]) -> BaseModel:
     if raw and len(raw) > MAX_BODY_BYTES:
         raise errors.PayloadTooLarge(f"The request body is over {MAX_BODY_BYTES} bytes.")
@@ -125,6 +162,9 @@ def _parse_body(raw: bytes | None, model: type[BaseModel]) -> BaseModel:
         raise errors.BadRequest(
             "The request body is not valid JSON.", errors=[errors.FieldError("$", "invalid JSON")]
         ) from None
+    except RecursionError:
+        document = None  # nested too deep for the parser itself: refused just below
+    _check_shape(document)
     if not isinstance(document, dict):
         raise errors.BadRequest(
             "The request body must be a JSON object.", errors=[errors.FieldError("$", "not an object")]

@@ -1,0 +1,79 @@
+"""The local API server: Chalice's local gateway, answering what API Gateway answers with problems.
+
+`chalice.local` mimics API Gateway's raw answers: an unknown path is a 403 whose body echoes the
+caller's `Authorization` header, and Python's HTTP server answers oversized headers (431), unknown
+methods such as TRACE (501) and malformed request lines with HTML. The deployed API turns those into
+RFC 9457 problems with gateway responses (infra_cdk/constructs/api.py); this handler does the same
+locally, so clients (and the fuzzer) see one contract in both places, and no header is ever echoed.
+"""
+
+from __future__ import annotations
+
+import json
+from http import HTTPStatus
+from typing import Any
+
+from chalice.app import Chalice
+from chalice.config import Config
+from chalice.local import ChaliceRequestHandler, ForbiddenError, LocalDevServer
+
+from gridshare.http.api import SECURITY_HEADERS
+from gridshare.http.problems import PROBLEM_CONTENT_TYPE, problem_body
+
+_SLUGS = {
+    400: ("bad-request", "Bad request"),
+    404: ("not-found", "Not found"),
+    405: ("method-not-allowed", "Method not allowed"),
+    413: ("payload-too-large", "Payload too large"),
+    414: ("uri-too-long", "URI too long"),
+    431: ("request-header-fields-too-large", "Request header fields too large"),
+}
+
+
+class ProblemRequestHandler(ChaliceRequestHandler):
+    """ChaliceRequestHandler whose own refusals are problem+json, never HTML or an echoed header."""
+
+    def _send_problem(self, status: int, detail: str, headers: dict[str, str] | None = None) -> None:
+        slug, title = _SLUGS.get(status, ("bad-request", "Bad request"))
+        path = (getattr(self, "path", "") or "").split("?", 1)[0][:200] or None
+        body = json.dumps(problem_body(status, slug, title, detail, instance=path)).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", PROBLEM_CONTENT_TYPE)
+        self.send_header("Content-Length", str(len(body)))
+        for name, value in {**SECURITY_HEADERS, **(headers or {})}.items():
+            self.send_header(name, value)
+        if status >= 400 and status not in (404, 405):
+            self.send_header("Connection", "close")
+            self.close_connection = True
+        self.end_headers()
+        if getattr(self, "command", None) != "HEAD":
+            self.wfile.write(body)
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """Python's HTTP server refusing a request it cannot read (431, 414, 400, 501)."""
+        if code == HTTPStatus.NOT_IMPLEMENTED:  # a method no route can have (TRACE, CONNECT, ...)
+            self._send_problem(405, f"The method {self.command} is not allowed.")
+            return
+        self._send_problem(code, message or HTTPStatus(code).phrase)
+
+    def _send_error_response(self, error: Any) -> None:
+        if isinstance(error, ForbiddenError) and error.headers.get("x-amzn-ErrorType") == "UnauthorizedException":
+            # chalice.local's "no such route" (API Gateway's MISSING_AUTHENTICATION_TOKEN): a 404 problem,
+            # as the deployed gateway response answers, without echoing the Authorization header.
+            self._send_problem(404, "No route matches this path.")
+            return
+        super()._send_error_response(error)
+
+    def do_TRACE(self) -> None:  # noqa: N802 - http.server's naming
+        self._send_problem(405, "The method TRACE is not allowed.")
+
+    do_CONNECT = do_TRACE  # noqa: N815
+
+
+def create_api_server(app: Chalice, config: Config, host: str, port: int) -> LocalDevServer:
+    """`chalice.local.create_local_server` with the problem-speaking handler."""
+    from chalice.local import CustomLocalChalice, LocalChalice
+
+    CustomLocalChalice.__bases__ = (LocalChalice, app.__class__)
+    app.__class__ = CustomLocalChalice
+    return LocalDevServer(app, config, host, port, handler_cls=ProblemRequestHandler)

@@ -1,0 +1,65 @@
+"""The local API server answers what it refuses itself with problems, as the deployed gateway does."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import threading
+from collections.abc import Iterator
+
+import pytest
+from chalice.config import Config
+
+from gridshare.app_factory import make_app
+from gridshare_local.api_server import create_api_server
+
+TOKEN = "eyJhbGciOiJSUzI1NiJ9.secret-looking-token.sig"
+
+
+@pytest.fixture(scope="module")
+def port() -> Iterator[int]:
+    server = create_api_server(make_app("api-server-test"), Config(chalice_stage="local"), "127.0.0.1", 0)
+    thread = threading.Thread(target=server.server.serve_forever, daemon=True)
+    thread.start()
+    yield server.server.server_address[1]
+    server.server.shutdown()
+
+
+def request(port: int, method: str, path: str, headers: dict[str, str] | None = None) -> tuple[int, dict, bytes]:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    connection.request(method, path, headers=headers or {})
+    response = connection.getresponse()
+    body = response.read()
+    connection.close()
+    return response.status, {k.lower(): v for k, v in response.getheaders()}, body
+
+
+def assert_problem(status: int, headers: dict, body: bytes, expected: int) -> dict:
+    assert status == expected, body
+    assert headers["content-type"] == "application/problem+json"
+    problem = json.loads(body)
+    assert problem["status"] == expected and problem["type"].startswith("https://gridshare.dev/problems/")
+    return problem
+
+
+def test_an_unknown_route_is_a_404_problem_that_echoes_no_header(port: int) -> None:
+    status, headers, body = request(port, "GET", "/v1/nope", {"Authorization": f"Bearer {TOKEN}"})
+    assert_problem(status, headers, body, 404)
+    assert TOKEN.encode() not in body and b"Authorization" not in body
+
+
+def test_an_unknown_route_without_a_token_is_a_404_problem(port: int) -> None:
+    assert_problem(*request(port, "GET", "/v1/nope"), 404)
+
+
+def test_trace_is_a_405_problem(port: int) -> None:
+    assert_problem(*request(port, "TRACE", "/health"), 405)
+
+
+def test_a_70_kb_header_is_a_431_problem_not_html(port: int) -> None:
+    status, headers, body = request(port, "GET", "/health", {"X-Big": "a" * 70_000})
+    assert_problem(status, headers, body, 431)
+
+
+def test_a_known_route_with_a_wrong_method_is_a_405_problem(port: int) -> None:
+    assert_problem(*request(port, "DELETE", "/health"), 405)
