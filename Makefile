@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: up demo test check lint types unit integration local infra e2e bench system-deps install clean openapi
+.PHONY: up demo test fuzz check lint types unit integration local infra e2e bench system-deps install clean openapi
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "needs Python 3.11 (python3.11 or python3 on PATH)"; exit 1; }
@@ -68,6 +68,12 @@ test: install lint types
 	$(BIN)/pytest -q -n 2 --durations=5 tests/unit tests/integration tests/local
 	$(BIN)/pytest -q -n 2 tests/infra
 	$(BIN)/pytest -q -n 2 tests/e2e
+
+# The whole fuzz run (schemathesis, every check, >= 100 examples per operation, user and admin tokens) on a
+# stack of its own; `make test` runs a seeded smoke of it (tests/e2e/test_fuzz_smoke.py).
+fuzz: install
+	GS_FUZZ_EXAMPLES=100 GS_FUZZ_CHECKS=all GS_FUZZ_PHASES=examples,coverage,fuzzing GS_FUZZ_REPORT=1 \
+	  $(BIN)/pytest -q -s tests/e2e/test_fuzz_smoke.py
 
 bench: install
 	$(BIN)/python bench/run.py
