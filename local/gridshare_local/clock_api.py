@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import Field, StrictInt
 
 from gridshare.http.api import ApiBlueprint, ApiModel
+from gridshare.http.responses import Envelope, ResponseModel, Timestamp
 from gridshare.kernel import clock, errors
 from gridshare_local import clock as local_clock
 
@@ -26,6 +27,16 @@ class AdvanceBody(ApiModel):
     )
 
 
+class ClockView(ResponseModel):
+    now: Timestamp = Field(description="the stack's now")
+    now_ms: int
+    offset_s: int | float = Field(description="how far the stack's now is ahead of real time, in seconds")
+
+
+class AdvancedClock(ClockView):
+    fired: list[str] = Field(description="the schedules (group/name) that fell due, in the order they fired")
+
+
 def clock_view(now_ms: int, offset_ms: int) -> dict[str, Any]:
     offset_s = offset_ms // 1000 if offset_ms % 1000 == 0 else offset_ms / 1000
     return {"now": clock.to_iso(now_ms), "nowMs": now_ms, "offsetS": offset_s}
@@ -36,6 +47,7 @@ def clock_view(now_ms: int, offset_ms: int) -> dict[str, Any]:
     "GET",
     roles=None,
     local_only=True,
+    response=Envelope[ClockView],
     summary="The local stack's now and how far it was moved ahead of real time (local stack only)",
 )
 def get_clock() -> dict:
@@ -49,6 +61,7 @@ def get_clock() -> dict:
     roles=None,
     body=AdvanceBody,
     local_only=True,
+    response=Envelope[AdvancedClock],
     summary="Move the local stack's now forward; fires the schedules that fall due, in order (local stack only)",
 )
 def advance_clock(body: AdvanceBody) -> dict:

@@ -8,7 +8,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from pydantic import Field
+
 from gridshare.http.api import ApiBlueprint, QueryModel
+from gridshare.http.responses import Envelope, ResponseModel
 from gridshare.kernel.settings import get_settings
 
 api = ApiBlueprint("local")
@@ -17,6 +20,15 @@ CODE = re.compile(r"\b(\d{6})\b")
 
 class OutboxQuery(QueryModel):
     to: str | None = None
+
+
+class OutboxMessage(ResponseModel):
+    id: str
+    to: list[str]
+    from_: str = Field(alias="from")
+    subject: str
+    body: str
+    code: str | None = Field(description="the first 6-digit code in the body")
 
 
 def messages(to: str | None = None) -> list[dict[str, Any]]:
@@ -50,6 +62,7 @@ def messages(to: str | None = None) -> list[dict[str, Any]]:
     roles=None,
     query=OutboxQuery,
     local_only=True,
+    response=Envelope[list[OutboxMessage]],
     summary="Messages the local stack would have emailed (local stack only)",
 )
 def outbox(query: OutboxQuery) -> dict:

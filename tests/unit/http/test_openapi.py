@@ -41,3 +41,16 @@ def test_idempotent_routes_declare_the_idempotency_key_header_and_the_replay_hea
     assert (header["name"], header["required"]) == ("Idempotency-Key", False)
     assert "Idempotent-Replayed" in topup["responses"]["201"]["headers"]
     assert not any(p["in"] == "header" for p in spec["paths"]["/v1/wallet/transactions"]["get"]["parameters"])
+
+
+def test_response_schemas_are_components_or_envelopes_of_them() -> None:
+    make_app("spec-check")
+    spec = build_openapi()
+    me = spec["paths"]["/v1/me"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+    assert me["properties"]["data"] == {"$ref": "#/components/schemas/User"} and me["required"] == ["data"]
+    devices = spec["paths"]["/v1/devices"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+    assert devices["properties"]["data"]["items"] == {"$ref": "#/components/schemas/Device"}
+    assert devices["properties"]["pagination"] == {"$ref": "#/components/schemas/Pagination"}
+    user = spec["components"]["schemas"]["User"]
+    assert user["additionalProperties"] is False and "twoFactorEnabled" in user["required"]
+    assert user["properties"]["phone"]["anyOf"] == [{"type": "string"}, {"type": "null"}]

@@ -6,9 +6,11 @@ from typing import Literal
 
 from pydantic import Field
 
+from gridshare.devices.responses import Device, ProvisionedDevice
 from gridshare.devices.service import device_service
 from gridshare.http.api import ANY_ROLE, ApiBlueprint, ApiModel, QueryModel
 from gridshare.http.pagination import DEFAULT_LIMIT, MAX_LIMIT, page
+from gridshare.http.responses import Envelope, Page
 from gridshare.kernel.roles import Caller
 
 api = ApiBlueprint("devices")
@@ -34,6 +36,7 @@ class ListQuery(QueryModel):
     roles=DEVICE_ROLES,
     body=CreateDeviceBody,
     status=201,
+    response=Envelope[ProvisionedDevice],
     summary="Provision a device: IoT thing, X.509 certificate, per-thing policy",
 )
 def create_device(caller: Caller, body: CreateDeviceBody) -> dict:
@@ -41,13 +44,20 @@ def create_device(caller: Caller, body: CreateDeviceBody) -> dict:
 
 
 @api.route(
-    "/v1/devices", "GET", roles=ANY_ROLE, query=ListQuery, summary="The caller's devices (admins and operators: all)"
+    "/v1/devices",
+    "GET",
+    roles=ANY_ROLE,
+    query=ListQuery,
+    response=Page[Device],
+    summary="The caller's devices (admins and operators: all)",
 )
 def list_devices(caller: Caller, query: ListQuery) -> dict:
     items, cursor = device_service().list(caller, query.limit, query.cursor)
     return page(items, query.limit, cursor)
 
 
-@api.route("/v1/devices/{id}", "GET", roles=ANY_ROLE, summary="One device (404 if not yours)")
+@api.route(
+    "/v1/devices/{id}", "GET", roles=ANY_ROLE, response=Envelope[Device], summary="One device (404 if not yours)"
+)
 def get_device(caller: Caller, id: str) -> dict:  # noqa: A002 - the path parameter's name
     return {"data": device_service().get(caller, id)}

@@ -5,6 +5,9 @@ document, the CDK API (which methods get the authorizer) and the authorization t
 The wrapper verifies the caller's token itself (see gridshare.http.auth), parses the body and query into
 pydantic models, and turns every error into an RFC 9457 problem; views only call a service.
 
+Every route declares its 2xx body (`response=`, a model of gridshare.http.responses, or `NO_CONTENT` for a
+204): a route without one does not register.
+
 A route declared `idempotent=True` (money requests) honours an `Idempotency-Key` header: the wrapper runs
 the view under `gridshare.http.idempotency.run_idempotent`, keyed by caller, method and concrete path, so
 a retry replays the first response (`Idempotent-Replayed: true`) instead of acting twice. Such a view
@@ -30,6 +33,7 @@ from pydantic.alias_generators import to_camel
 from gridshare.http import problems, revocations
 from gridshare.http.auth import verify_access_token
 from gridshare.http.idempotency import HEADER, REPLAYED_HEADER, RequestIds, run_idempotent
+from gridshare.http.responses import NoContent
 from gridshare.kernel import errors
 from gridshare.kernel.clock import parse_time
 from gridshare.kernel.roles import ROLE_ORDER, Caller, ClientInfo
@@ -91,6 +95,7 @@ class RouteSpec:
     view_name: str
     local_only: bool = False
     idempotent: bool = False  # honours an Idempotency-Key header (money requests)
+    response: type[BaseModel] | type[NoContent] = NoContent  # the 2xx body (gridshare.http.responses)
 
     @property
     def protected(self) -> bool:
@@ -352,16 +357,43 @@ class ApiBlueprint:
         status: int = 200,
         local_only: bool = False,
         idempotent: bool = False,
+        response: type[BaseModel] | type[NoContent] | None = None,
     ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         if idempotent and roles is None:
             raise ValueError(f"{method} {path}: an Idempotency-Key is scoped to the caller; the route needs roles")
+        _check_response(method, path, status, response)
+        assert response is not None  # for mypy: _check_response refused None
 
         def register(view: Callable[..., Any]) -> Callable[..., Any]:
             spec = RouteSpec(
-                self.context, method, path, roles, summary, body, query, status, view.__name__, local_only, idempotent
+                context=self.context,
+                method=method,
+                path=path,
+                roles=roles,
+                summary=summary,
+                body=body,
+                query=query,
+                status=status,
+                view_name=view.__name__,
+                local_only=local_only,
+                idempotent=idempotent,
+                response=response,
             )
             self._views.append((spec, view))
             ROUTES.append(spec)
             return view
 
         return register
+
+
+def _check_response(method: str, path: str, status: int, response: object) -> None:
+    """Every route declares its 2xx body: a response model, or NO_CONTENT for (and only for) a 204."""
+    if response is None:
+        raise ValueError(
+            f"{method} {path}: declare the 2xx body, response=<a model of gridshare.http.responses> "
+            "(Envelope[Item], Page[Item], a model of its own) or NO_CONTENT for a 204"
+        )
+    if (response is NoContent) != (status == 204):
+        raise ValueError(f"{method} {path}: NO_CONTENT is the response of a 204 route, and only of one")
+    if response is not NoContent and not (isinstance(response, type) and issubclass(response, BaseModel)):
+        raise ValueError(f"{method} {path}: response= must be a pydantic model, got {response!r}")

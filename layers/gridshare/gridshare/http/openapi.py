@@ -1,18 +1,56 @@
-"""OpenAPI 3.1 document built from the route table (gridshare.http.api.ROUTES)."""
+"""OpenAPI 3.1 document built from the route table (gridshare.http.api.ROUTES).
+
+Each operation documents its 2xx body: the route's `response` model (gridshare.http.responses).
+"""
 
 from __future__ import annotations
 
 import re
 from typing import Any
 
+from pydantic import BaseModel
+
 from gridshare.http.api import ROUTES, RouteSpec
 from gridshare.http.idempotency import HEADER, MAX_KEY_LENGTH, REPLAYED_HEADER
+from gridshare.http.responses import NoContent
 
 _PROBLEM = {"$ref": "#/components/schemas/Problem"}
+_REF_TEMPLATE = "#/components/schemas/{model}"
 
 
 def _problem_response(description: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/problem+json": {"schema": _PROBLEM}}}
+
+
+def _model_schema(model: type[BaseModel], components: dict[str, Any]) -> dict[str, Any]:
+    """The model's JSON schema, its nested models moved to components (a name means one schema)."""
+    schema = model.model_json_schema(by_alias=True, ref_template=_REF_TEMPLATE)
+    for name, definition in schema.pop("$defs", {}).items():
+        _add_component(components, name, definition)
+    return schema
+
+
+def _add_component(components: dict[str, Any], name: str, schema: dict[str, Any]) -> None:
+    if name in components and components[name] != schema:
+        raise ValueError(f"two different schemas are named {name!r}; rename one of the models")
+    components[name] = schema
+
+
+def _component_ref(model: type[BaseModel], components: dict[str, Any]) -> dict[str, Any]:
+    """A named model becomes a component; a parametrized generic (Envelope[Item], Page[Item]) is inlined."""
+    schema = _model_schema(model, components)
+    if "[" in model.__name__:
+        return schema
+    _add_component(components, model.__name__, schema)
+    return {"$ref": _REF_TEMPLATE.format(model=model.__name__)}
+
+
+def _success_response(spec: RouteSpec, components: dict[str, Any]) -> dict[str, Any]:
+    if spec.response is NoContent:
+        return {"description": "No content"}
+    assert issubclass(spec.response, BaseModel)
+    schema = _component_ref(spec.response, components)
+    return {"description": "Success", "content": {"application/json": {"schema": schema}}}
 
 
 def _operation(spec: RouteSpec, components: dict[str, Any]) -> dict[str, Any]:
@@ -20,7 +58,7 @@ def _operation(spec: RouteSpec, components: dict[str, Any]) -> dict[str, Any]:
         "operationId": f"{spec.context}.{spec.view_name}",
         "summary": spec.summary,
         "tags": [spec.context],
-        "responses": {str(spec.status): {"description": "Success", "content": {"application/json": {}}}},
+        "responses": {str(spec.status): _success_response(spec, components)},
     }
     params = [
         {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
@@ -45,14 +83,9 @@ def _operation(spec: RouteSpec, components: dict[str, Any]) -> dict[str, Any]:
     if params:
         op["parameters"] = params
     if spec.body is not None:
-        name = spec.body.__name__
-        schema = spec.body.model_json_schema(by_alias=True, ref_template="#/components/schemas/{model}")
-        for def_name, definition in schema.pop("$defs", {}).items():
-            components[def_name] = definition
-        components[name] = schema
         op["requestBody"] = {
             "required": True,
-            "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{name}"}}},
+            "content": {"application/json": {"schema": _component_ref(spec.body, components)}},
         }
         op["responses"]["400"] = _problem_response("Malformed request")
         op["responses"]["422"] = _problem_response("Invalid fields")
@@ -111,7 +144,7 @@ def build_openapi(include_local: bool = False) -> dict[str, Any]:
         "servers": [{"url": "http://127.0.0.1:8000", "description": "local stack"}],
         "paths": paths,
         "components": {
-            "schemas": components,
+            "schemas": dict(sorted(components.items())),
             "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
         },
     }

@@ -7,6 +7,8 @@ from typing import Literal
 from pydantic import EmailStr, Field
 
 from gridshare.http.api import ANY_ROLE, ApiBlueprint, ApiModel
+from gridshare.http.responses import NO_CONTENT, Envelope
+from gridshare.identity.responses import Accepted, Tokens, TwoFactorChallenge, User
 from gridshare.identity.service import IdentityService, identity_service
 from gridshare.kernel.roles import Caller, ClientInfo
 
@@ -40,6 +42,7 @@ def _service() -> IdentityService:
     roles=None,
     body=RegisterBody,
     status=201,
+    response=Envelope[User],
     summary="Register a user; a verification code is emailed",
 )
 def register(body: RegisterBody) -> dict:
@@ -51,6 +54,7 @@ def register(body: RegisterBody) -> dict:
     "POST",
     roles=None,
     body=VerifyEmailBody,
+    response=Envelope[User],
     summary="Verify the email address with the emailed code",
 )
 def verify_email(body: VerifyEmailBody) -> dict:
@@ -62,6 +66,7 @@ def verify_email(body: VerifyEmailBody) -> dict:
     "POST",
     roles=None,
     body=LoginBody,
+    response=Envelope[Tokens | TwoFactorChallenge],
     summary="Log in; with 2FA on, answers {challenge: TOTP, session} (complete at /v1/auth/login/2fa)",
 )
 def login(body: LoginBody, client: ClientInfo) -> dict:
@@ -82,13 +87,25 @@ class ResetPasswordBody(ApiModel):
     new_password: str = Field(min_length=8, max_length=256)
 
 
-@api.route("/v1/auth/refresh", "POST", roles=None, body=RefreshBody, summary="New access token from a refresh token")
+@api.route(
+    "/v1/auth/refresh",
+    "POST",
+    roles=None,
+    body=RefreshBody,
+    response=Envelope[Tokens],
+    summary="New access token from a refresh token",
+)
 def refresh(body: RefreshBody, client: ClientInfo) -> dict:
     return {"data": _service().refresh(body.refresh_token, client)}
 
 
 @api.route(
-    "/v1/auth/logout", "POST", roles=ANY_ROLE, status=204, summary="Revoke every access and refresh token of the caller"
+    "/v1/auth/logout",
+    "POST",
+    roles=ANY_ROLE,
+    status=204,
+    response=NO_CONTENT,
+    summary="Revoke every access and refresh token of the caller",
 )
 def logout(caller: Caller, client: ClientInfo) -> None:
     _service().logout(caller, client)
@@ -100,6 +117,7 @@ def logout(caller: Caller, client: ClientInfo) -> None:
     roles=None,
     body=EmailBody,
     status=202,
+    response=Envelope[Accepted],
     summary="Email a reset code (same answer whether the account exists or not)",
 )
 def forgot_password(body: EmailBody, client: ClientInfo) -> dict:
@@ -112,6 +130,7 @@ def forgot_password(body: EmailBody, client: ClientInfo) -> dict:
     roles=None,
     body=ResetPasswordBody,
     status=204,
+    response=NO_CONTENT,
     summary="Set a new password with the emailed code (single use; ends every session)",
 )
 def reset_password(body: ResetPasswordBody, client: ClientInfo) -> None:
@@ -124,12 +143,13 @@ def reset_password(body: ResetPasswordBody, client: ClientInfo) -> None:
     roles=None,
     body=EmailBody,
     status=202,
+    response=Envelope[Accepted],
     summary="Email a new verification code (same answer whether the account exists or not)",
 )
 def resend_verification(body: EmailBody) -> dict:
     return {"data": _service().resend_verification(body.email)}
 
 
-@api.route("/v1/me", "GET", roles=ANY_ROLE, summary="The caller's profile")
+@api.route("/v1/me", "GET", roles=ANY_ROLE, response=Envelope[User], summary="The caller's profile")
 def me(caller: Caller) -> dict:
     return {"data": _service().me(caller)}

@@ -5,7 +5,9 @@ from __future__ import annotations
 from pydantic import Field
 
 from gridshare.http.api import ANY_ROLE, ApiBlueprint, ApiModel
+from gridshare.http.responses import Envelope
 from gridshare.identity.mfa import MfaService, mfa_service
+from gridshare.identity.responses import Tokens, TwoFactorSetup, TwoFactorState
 from gridshare.kernel.roles import Caller, ClientInfo
 
 api = ApiBlueprint("identity")
@@ -28,6 +30,7 @@ def _service() -> MfaService:
     "/v1/auth/2fa/setup",
     "POST",
     roles=ANY_ROLE,
+    response=Envelope[TwoFactorSetup],
     summary="Start TOTP set-up: a new secret and its otpauth URI (2FA is on once /v1/auth/2fa/verify succeeds)",
 )
 def setup_two_factor(caller: Caller, client: ClientInfo) -> dict:
@@ -39,6 +42,7 @@ def setup_two_factor(caller: Caller, client: ClientInfo) -> dict:
     "POST",
     roles=ANY_ROLE,
     body=CodeBody,
+    response=Envelope[TwoFactorState],
     summary="Enable 2FA with a code of the secret from /v1/auth/2fa/setup",
 )
 def verify_two_factor(caller: Caller, body: CodeBody, client: ClientInfo) -> dict:
@@ -50,6 +54,7 @@ def verify_two_factor(caller: Caller, body: CodeBody, client: ClientInfo) -> dic
     "DELETE",
     roles=ANY_ROLE,
     body=CodeBody,
+    response=Envelope[TwoFactorState],
     summary="Disable 2FA; a valid current code is required",
 )
 def disable_two_factor(caller: Caller, body: CodeBody, client: ClientInfo) -> dict:
@@ -61,6 +66,7 @@ def disable_two_factor(caller: Caller, body: CodeBody, client: ClientInfo) -> di
     "POST",
     roles=None,
     body=LoginTwoFactorBody,
+    response=Envelope[Tokens],
     summary="Complete a login that answered {challenge: TOTP, session}; a code is accepted once only",
 )
 def login_two_factor(body: LoginTwoFactorBody, client: ClientInfo) -> dict:

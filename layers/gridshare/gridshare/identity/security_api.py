@@ -6,6 +6,8 @@ from pydantic import Field, field_validator
 
 from gridshare.http.api import ADMIN, ApiBlueprint, QueryModel, TimeRangeQuery
 from gridshare.http.pagination import DEFAULT_LIMIT, MAX_LIMIT, page
+from gridshare.http.responses import Envelope, Page
+from gridshare.identity.responses import SecurityDashboard, SecurityEvent, Threats
 from gridshare.identity.security import security_service
 from gridshare.identity.security_log import EVENT_TYPES
 from gridshare.kernel.clock import parse_time
@@ -40,6 +42,7 @@ class ThreatsQuery(QueryModel):
     "GET",
     roles=ADMIN,
     query=EventsQuery,
+    response=Page[SecurityEvent],
     summary="Security events newest first; filter by user, type and time (admin)",
 )
 def list_security_events(caller: Caller, query: EventsQuery) -> dict:
@@ -58,6 +61,7 @@ def list_security_events(caller: Caller, query: EventsQuery) -> dict:
     "/v1/security/dashboard",
     "GET",
     roles=ADMIN,
+    response=Envelope[SecurityDashboard],
     summary="Event counts by type over 24 h and 7 d, locked accounts, top failing IPs (admin)",
 )
 def security_dashboard(caller: Caller) -> dict:
@@ -69,6 +73,7 @@ def security_dashboard(caller: Caller) -> dict:
     "GET",
     roles=ADMIN,
     query=ThreatsQuery,
+    response=Threats,
     summary="Threats derived from recent events: brute force, credential stuffing, token reuse (admin)",
 )
 def security_threats(caller: Caller, query: ThreatsQuery) -> dict:

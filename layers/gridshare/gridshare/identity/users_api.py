@@ -8,6 +8,8 @@ from pydantic import Field, HttpUrl
 
 from gridshare.http.api import ADMIN, ANY_ROLE, ApiBlueprint, ApiModel, QueryModel
 from gridshare.http.pagination import DEFAULT_LIMIT, MAX_LIMIT, page
+from gridshare.http.responses import Envelope, Page
+from gridshare.identity.responses import User
 from gridshare.identity.users import user_admin_service
 from gridshare.kernel.roles import Caller, ClientInfo
 
@@ -33,13 +35,20 @@ class UpdateMeBody(ApiModel):
     preferences: dict[str, Any] | None = Field(default=None, description="free-form app preferences (max 4 KiB)")
 
 
-@api.route("/v1/users", "GET", roles=ADMIN, query=ListUsersQuery, summary="Users, optionally by role (admin)")
+@api.route(
+    "/v1/users",
+    "GET",
+    roles=ADMIN,
+    query=ListUsersQuery,
+    response=Page[User],
+    summary="Users, optionally by role (admin)",
+)
 def list_users(caller: Caller, query: ListUsersQuery) -> dict:
     items, cursor = user_admin_service().list(query.role, query.limit, query.cursor)
     return page(items, query.limit, cursor)
 
 
-@api.route("/v1/users/{id}", "GET", roles=ADMIN, summary="One user (admin)")
+@api.route("/v1/users/{id}", "GET", roles=ADMIN, response=Envelope[User], summary="One user (admin)")
 def get_user(caller: Caller, id: str) -> dict:  # noqa: A002
     return {"data": user_admin_service().get(id)}
 
@@ -49,6 +58,7 @@ def get_user(caller: Caller, id: str) -> dict:  # noqa: A002
     "PATCH",
     roles=ADMIN,
     body=UpdateUserBody,
+    response=Envelope[User],
     summary="Change a user's role, or disable/enable the account (admin)",
 )
 def update_user(caller: Caller, id: str, body: UpdateUserBody, client: ClientInfo) -> dict:  # noqa: A002
@@ -56,7 +66,12 @@ def update_user(caller: Caller, id: str, body: UpdateUserBody, client: ClientInf
 
 
 @api.route(
-    "/v1/me", "PATCH", roles=ANY_ROLE, body=UpdateMeBody, summary="Update the caller's profile (never role or email)"
+    "/v1/me",
+    "PATCH",
+    roles=ANY_ROLE,
+    body=UpdateMeBody,
+    response=Envelope[User],
+    summary="Update the caller's profile (never role or email)",
 )
 def update_me(caller: Caller, body: UpdateMeBody) -> dict:
     changes = body.model_dump(exclude_unset=True)
@@ -67,6 +82,7 @@ def update_me(caller: Caller, body: UpdateMeBody) -> dict:
     "/v1/users/{id}/2fa",
     "DELETE",
     roles=ADMIN,
+    response=Envelope[User],
     summary="Clear a user's 2FA (admin; account recovery); the user's tokens are revoked",
 )
 def reset_user_2fa(caller: Caller, id: str, client: ClientInfo) -> dict:  # noqa: A002

@@ -8,8 +8,10 @@ from pydantic import Field
 
 from gridshare.http.api import ADMIN, ANY_ROLE, ApiBlueprint, QueryModel, TimeRangeQuery
 from gridshare.http.pagination import DEFAULT_LIMIT, MAX_LIMIT, page
+from gridshare.http.responses import Envelope, Page
 from gridshare.kernel.clock import now_ms, parse_time
 from gridshare.kernel.roles import Caller
+from gridshare.telemetry.responses import DeadLetter, LatestReading, ReadingsPage, ReplayedDeadLetter
 from gridshare.telemetry.service import TelemetryService, telemetry_service
 
 api = ApiBlueprint("telemetry")
@@ -35,7 +37,13 @@ def service() -> TelemetryService:
     return telemetry_service()
 
 
-@api.route("/v1/devices/{id}/readings/latest", "GET", roles=ANY_ROLE, summary="The device's newest reading")
+@api.route(
+    "/v1/devices/{id}/readings/latest",
+    "GET",
+    roles=ANY_ROLE,
+    response=Envelope[LatestReading],
+    summary="The device's newest reading",
+)
 def latest_reading(caller: Caller, id: str) -> dict:  # noqa: A002
     return {"data": service().latest(caller, id)}
 
@@ -45,6 +53,7 @@ def latest_reading(caller: Caller, id: str) -> dict:  # noqa: A002
     "GET",
     roles=ANY_ROLE,
     query=HistoryQuery,
+    response=ReadingsPage,
     summary="History of one metric: raw readings or 15m/1h/1d rollups",
 )
 def reading_history(caller: Caller, id: str, query: HistoryQuery) -> dict:  # noqa: A002
@@ -61,6 +70,7 @@ def reading_history(caller: Caller, id: str, query: HistoryQuery) -> dict:  # no
     "GET",
     roles=ADMIN,
     query=DeadLetterQuery,
+    response=Page[DeadLetter],
     summary="Rejected device messages with every reason (admin)",
 )
 def list_dead_letters(caller: Caller, query: DeadLetterQuery) -> dict:
@@ -72,6 +82,7 @@ def list_dead_letters(caller: Caller, query: DeadLetterQuery) -> dict:
     "/v1/telemetry/dead-letters/{id}/replay",
     "POST",
     roles=ADMIN,
+    response=Envelope[ReplayedDeadLetter],
     summary="Run a dead letter through ingest again (admin)",
 )
 def replay_dead_letter(caller: Caller, id: str) -> dict:  # noqa: A002

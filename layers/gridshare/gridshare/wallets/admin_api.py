@@ -14,10 +14,12 @@ from pydantic import Field, StrictInt, field_validator
 from gridshare.http.api import ADMIN, ApiBlueprint, ApiModel, QueryModel, TimeRangeQuery
 from gridshare.http.idempotency import RequestIds
 from gridshare.http.pagination import DEFAULT_LIMIT, MAX_LIMIT, page
+from gridshare.http.responses import Envelope, Page
 from gridshare.kernel.clock import parse_time
 from gridshare.kernel.roles import Caller
 from gridshare.wallets.api import service, supported_currency
 from gridshare.wallets.movements import SALE_MAX
+from gridshare.wallets.responses import LedgerVerification, Metrics, Refund, Sale, Withdrawal
 
 api = ApiBlueprint("wallets")
 
@@ -70,6 +72,7 @@ class SaleBody(ApiModel):
     "GET",
     roles=ADMIN,
     query=WithdrawalsQuery,
+    response=Page[Withdrawal],
     summary="Withdrawals by status, newest first (admin)",
 )
 def list_withdrawals(caller: Caller, query: WithdrawalsQuery) -> dict:
@@ -82,6 +85,7 @@ def list_withdrawals(caller: Caller, query: WithdrawalsQuery) -> dict:
     "POST",
     roles=ADMIN,
     idempotent=True,
+    response=Envelope[Withdrawal],
     summary="Approve a withdrawal: pay out through Stripe and settle it (admin)",
 )
 def approve_withdrawal(caller: Caller, id: str) -> dict:  # noqa: A002
@@ -94,6 +98,7 @@ def approve_withdrawal(caller: Caller, id: str) -> dict:  # noqa: A002
     roles=ADMIN,
     body=RejectBody,
     idempotent=True,
+    response=Envelope[Withdrawal],
     summary="Reject a withdrawal: the pending amount returns to the user's wallet (admin)",
 )
 def reject_withdrawal(caller: Caller, id: str, body: RejectBody) -> dict:  # noqa: A002
@@ -107,6 +112,7 @@ def reject_withdrawal(caller: Caller, id: str, body: RejectBody) -> dict:  # noq
     body=RefundBody,
     status=201,
     idempotent=True,
+    response=Envelope[Refund],
     summary="Refund (part of) a top-up through Stripe and post the ledger refund (admin)",
 )
 def create_refund(caller: Caller, body: RefundBody, ids: RequestIds) -> dict:
@@ -120,6 +126,7 @@ def create_refund(caller: Caller, body: RefundBody, ids: RequestIds) -> dict:
     body=SaleBody,
     status=201,
     idempotent=True,
+    response=Envelope[Sale],
     summary="Record an energy sale: host 45 %, investors 35 % pro rata, platform 20 %, one transaction (admin)",
 )
 def record_sale(caller: Caller, body: SaleBody, ids: RequestIds) -> dict:
@@ -143,6 +150,7 @@ def record_sale(caller: Caller, body: SaleBody, ids: RequestIds) -> dict:
     "GET",
     roles=ADMIN,
     query=TimeRangeQuery,
+    response=Envelope[Metrics],
     summary="Volumes by type, fees earned, balances held, pending withdrawals (admin)",
 )
 def get_metrics(caller: Caller, query: TimeRangeQuery) -> dict:
@@ -155,6 +163,7 @@ def get_metrics(caller: Caller, query: TimeRangeQuery) -> dict:
     "/v1/admin/ledger/verify",
     "GET",
     roles=ADMIN,
+    response=Envelope[LedgerVerification],
     summary="Verify every hash chain, balance and transaction of the ledger (admin; a full scan)",
 )
 def verify_ledger(caller: Caller) -> dict:

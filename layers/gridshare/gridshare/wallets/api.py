@@ -17,10 +17,12 @@ from pydantic import Field, StrictInt, field_validator
 from gridshare.http.api import ApiBlueprint, ApiModel, QueryModel, TimeRangeQuery
 from gridshare.http.idempotency import RequestIds
 from gridshare.http.pagination import DEFAULT_LIMIT, MAX_LIMIT, page
+from gridshare.http.responses import Envelope, Page
 from gridshare.kernel.clock import now, parse_time
 from gridshare.kernel.roles import Caller
 from gridshare.ledger.core import CURRENCIES, KWH, TX_TYPES
 from gridshare.wallets.movements import TOPUP_MAX, TOPUP_MIN, WITHDRAWAL_MAX
+from gridshare.wallets.responses import DailyStatement, LedgerEntry, Topup, Wallet, WebhookOutcome, Withdrawal
 from gridshare.wallets.service import WalletService, wallet_service
 
 api = ApiBlueprint("wallets")
@@ -87,7 +89,13 @@ def service() -> WalletService:
     return wallet_service()
 
 
-@api.route("/v1/wallet", "GET", roles=WALLET_ROLES, summary="The caller's balances per asset: available, pending")
+@api.route(
+    "/v1/wallet",
+    "GET",
+    roles=WALLET_ROLES,
+    response=Envelope[Wallet],
+    summary="The caller's balances per asset: available, pending",
+)
 def get_wallet(caller: Caller) -> dict:
     return {"data": service().statements.wallet(caller.user_id)}
 
@@ -97,6 +105,7 @@ def get_wallet(caller: Caller) -> dict:
     "GET",
     roles=WALLET_ROLES,
     query=TransactionsQuery,
+    response=Page[LedgerEntry],
     summary="The caller's ledger entries, newest first (filter by asset, type, time)",
 )
 def list_transactions(caller: Caller, query: TransactionsQuery) -> dict:
@@ -117,6 +126,7 @@ def list_transactions(caller: Caller, query: TransactionsQuery) -> dict:
     "GET",
     roles=WALLET_ROLES,
     query=StatementQuery,
+    response=Envelope[DailyStatement],
     summary="The caller's daily statement per asset: opening, credits, debits, closing, lines",
 )
 def get_statement(caller: Caller, query: StatementQuery) -> dict:
@@ -131,6 +141,7 @@ def get_statement(caller: Caller, query: StatementQuery) -> dict:
     body=TopupBody,
     status=201,
     idempotent=True,
+    response=Envelope[Topup],
     summary="Start a top-up: a Stripe PaymentIntent whose client secret the app confirms",
 )
 def create_topup(caller: Caller, body: TopupBody, ids: RequestIds) -> dict:
@@ -144,6 +155,7 @@ def create_topup(caller: Caller, body: TopupBody, ids: RequestIds) -> dict:
     body=WithdrawalBody,
     status=201,
     idempotent=True,
+    response=Envelope[Withdrawal],
     summary="Request a withdrawal: the amount moves from available to pending until an admin decides",
 )
 def request_withdrawal(caller: Caller, body: WithdrawalBody, ids: RequestIds) -> dict:
@@ -154,6 +166,7 @@ def request_withdrawal(caller: Caller, body: WithdrawalBody, ids: RequestIds) ->
     "/v1/payments/stripe/webhook",
     "POST",
     roles=None,
+    response=Envelope[WebhookOutcome],
     summary="Stripe webhook: verified Stripe-Signature on the raw body, deduplicated by event id",
 )
 def stripe_webhook(request: Any) -> dict:
