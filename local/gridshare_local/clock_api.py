@@ -62,6 +62,7 @@ def get_clock() -> dict:
     body=AdvanceBody,
     local_only=True,
     response=Envelope[AdvancedClock],
+    errors=(503,),  # the clock is not running
     summary="Move the local stack's now forward; fires the schedules that fall due, in order (local stack only)",
 )
 def advance_clock(body: AdvanceBody) -> dict:

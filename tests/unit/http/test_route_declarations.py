@@ -8,7 +8,7 @@ from pydantic import BaseModel
 
 from gridshare.app_factory import make_app
 from gridshare.http.api import ROUTES, ApiBlueprint
-from gridshare.http.responses import NO_CONTENT, NoContent, ResponseModel
+from gridshare.http.responses import NO_CONTENT, Envelope, NoContent, ResponseModel
 
 
 class Thing(ResponseModel):
@@ -44,4 +44,8 @@ def test_a_route_without_a_response_model_does_not_register() -> None:
         ApiBlueprint("devices").route("/v1/anything", "POST", roles=None, status=204, summary="x", response=Thing)
     with pytest.raises(ValueError, match="must be a pydantic model"):
         ApiBlueprint("devices").route("/v1/anything", "GET", roles=None, summary="x", response=dict)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="not statuses"):
+        ApiBlueprint("devices").route(
+            "/v1/anything", "GET", roles=None, summary="x", response=Envelope[Thing], errors=(418,)
+        )
     assert len(ROUTES) == before

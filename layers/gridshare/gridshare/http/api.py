@@ -6,7 +6,10 @@ The wrapper verifies the caller's token itself (see gridshare.http.auth), parses
 pydantic models, and turns every error into an RFC 9457 problem; views only call a service.
 
 Every route declares its 2xx body (`response=`, a model of gridshare.http.responses, or `NO_CONTENT` for a
-204): a route without one does not register.
+204): a route without one does not register. `errors=` lists the error statuses a route's service can
+answer beyond those its declaration implies (401/403 from roles, 404 from a path parameter, 400/413/415/422
+from a body, 400/422 from a query, 500 anywhere: gridshare.http.openapi), e.g. 409 or 429; `headers=`
+documents request headers a view reads itself (e.g. `Stripe-Signature`).
 
 A route declared `idempotent=True` (money requests) honours an `Idempotency-Key` header: the wrapper runs
 the view under `gridshare.http.idempotency.run_idempotent`, keyed by caller, method and concrete path, so
@@ -82,6 +85,20 @@ class TimeRangeQuery(QueryModel):
         return value
 
 
+# Error statuses a route may declare in `errors=` (each maps to a problem type in gridshare.http.problems).
+ERROR_STATUSES = frozenset({400, 401, 403, 404, 409, 413, 415, 422, 429, 503})
+
+
+@dataclass(frozen=True)
+class HeaderParam:
+    """A request header a view reads itself, for the OpenAPI document."""
+
+    name: str
+    description: str
+    required: bool = False
+    schema: dict[str, Any] | None = None
+
+
 @dataclass(frozen=True)
 class RouteSpec:
     context: str
@@ -96,6 +113,8 @@ class RouteSpec:
     local_only: bool = False
     idempotent: bool = False  # honours an Idempotency-Key header (money requests)
     response: type[BaseModel] | type[NoContent] = NoContent  # the 2xx body (gridshare.http.responses)
+    errors: tuple[int, ...] = ()  # error statuses beyond those implied (see gridshare.http.openapi)
+    headers: tuple[HeaderParam, ...] = ()  # request headers the view reads itself
 
     @property
     def protected(self) -> bool:
@@ -358,10 +377,14 @@ class ApiBlueprint:
         local_only: bool = False,
         idempotent: bool = False,
         response: type[BaseModel] | type[NoContent] | None = None,
+        errors: tuple[int, ...] = (),
+        headers: tuple[HeaderParam, ...] = (),
     ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         if idempotent and roles is None:
             raise ValueError(f"{method} {path}: an Idempotency-Key is scoped to the caller; the route needs roles")
         _check_response(method, path, status, response)
+        if unknown := sorted(set(errors) - ERROR_STATUSES):
+            raise ValueError(f"{method} {path}: errors={unknown} are not statuses the API answers with problems")
         assert response is not None  # for mypy: _check_response refused None
 
         def register(view: Callable[..., Any]) -> Callable[..., Any]:
@@ -378,6 +401,8 @@ class ApiBlueprint:
                 local_only=local_only,
                 idempotent=idempotent,
                 response=response,
+                errors=tuple(sorted(set(errors))),
+                headers=headers,
             )
             self._views.append((spec, view))
             ROUTES.append(spec)

@@ -1,6 +1,10 @@
 """OpenAPI 3.1 document built from the route table (gridshare.http.api.ROUTES).
 
-Each operation documents its 2xx body: the route's `response` model (gridshare.http.responses).
+Each operation documents its 2xx body (the route's `response` model, gridshare.http.responses) and every
+error status it can answer, as `application/problem+json` with the Problem schema: what the declaration
+implies (401 for a protected route, 403 when its roles are restricted, 404 with a path parameter,
+400/413/415/422 with a body, 400/422 with a query, 409/422/503 when idempotent, 500 anywhere) and what the
+route lists in `errors=` (e.g. 409 or 429, the latter with `Retry-After`).
 """
 
 from __future__ import annotations
@@ -10,12 +14,29 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from gridshare.http.api import ROUTES, RouteSpec
+from gridshare.http.api import ANY_ROLE, MAX_BODY_BYTES, ROUTES, RouteSpec
 from gridshare.http.idempotency import HEADER, MAX_KEY_LENGTH, REPLAYED_HEADER
 from gridshare.http.responses import NoContent
 
 _PROBLEM = {"$ref": "#/components/schemas/Problem"}
 _REF_TEMPLATE = "#/components/schemas/{model}"
+TIME_FORMATS = "ISO 8601 or epoch ms"
+TIME_PARAMETERS = ("from", "to")
+
+# What each error status means when a route declares it without further ado.
+ERROR_DESCRIPTIONS: dict[int, str] = {
+    400: "Malformed request",
+    401: "Not authenticated",
+    403: "Forbidden",
+    404: "Not found",
+    409: "Conflicts with the current state",
+    413: "Payload too large",
+    415: "A Content-Type other than application/json",
+    422: "Invalid fields",
+    429: "Too many attempts; retry after `Retry-After` seconds",
+    500: "Unexpected error (never a stack trace)",
+    503: "A dependency is unavailable; retry later",
+}
 
 
 def _problem_response(description: str) -> dict[str, Any]:
@@ -45,6 +66,68 @@ def _component_ref(model: type[BaseModel], components: dict[str, Any]) -> dict[s
     return {"$ref": _REF_TEMPLATE.format(model=model.__name__)}
 
 
+def _without_null(schema: dict[str, Any]) -> dict[str, Any]:
+    """`X | None = None` of a query model: a parameter is absent or has a value, never null."""
+    options = schema.get("anyOf")
+    if options and {"type": "null"} in options:
+        rest = [option for option in options if option != {"type": "null"}]
+        schema = {key: value for key, value in schema.items() if key != "anyOf"}
+        schema.update(rest[0] if len(rest) == 1 else {"anyOf": rest})
+    if "default" in schema and schema["default"] is None:
+        del schema["default"]
+    return schema
+
+
+def _query_parameters(model: type[BaseModel], components: dict[str, Any]) -> list[dict[str, Any]]:
+    schema = _model_schema(model, components)
+    required = set(schema.get("required", []))
+    params = []
+    for name, prop in schema.get("properties", {}).items():
+        prop = _without_null({key: value for key, value in prop.items() if key != "title"})
+        description = prop.pop("description", None)
+        if name in TIME_PARAMETERS:  # parsed by gridshare.kernel.clock.parse_time: no JSON schema format fits
+            prop["type"] = "string"
+            if TIME_FORMATS not in (description or ""):
+                description = f"{TIME_FORMATS}; {description}" if description else TIME_FORMATS
+        elif name == "cursor" and not description:
+            description = "the `nextCursor` of the previous page (opaque, signed)"
+        elif name == "limit" and not description:
+            description = "the page size"
+        param: dict[str, Any] = {"name": name, "in": "query", "required": name in required, "schema": prop}
+        if description:
+            param["description"] = description
+        params.append(param)
+    return params
+
+
+def _error_responses(spec: RouteSpec) -> dict[int, str]:
+    """Every error status the route can answer -> its description here."""
+    found: dict[int, str] = {}
+    if spec.protected:
+        found[401] = "Missing, invalid, expired or revoked token"
+        if spec.roles != ANY_ROLE:
+            found[403] = "Role not admitted"
+    if "{" in spec.path:
+        found[404] = "Not found (or not yours)"
+    if spec.body is not None:
+        found[400] = "Malformed JSON, not an object, nested too deep or a string too long"
+        found[413] = f"Body over {MAX_BODY_BYTES} bytes"
+        found[415] = ERROR_DESCRIPTIONS[415]
+        found[422] = "Invalid fields"
+    if spec.query is not None:
+        if spec.paginated:
+            found.setdefault(400, "A cursor that is not one of this listing")
+        found.setdefault(422, "Invalid query parameters")
+    if spec.idempotent:
+        found.setdefault(409, "Conflict, or a request with this key still running")
+        found[422] = found.get(422, "Invalid fields") + ", or the Idempotency-Key reused with another body"
+        found.setdefault(503, "The request could not be recorded, or a dependency is unavailable; retry with the key")
+    for status in spec.errors:
+        found.setdefault(status, ERROR_DESCRIPTIONS[status])
+    found[500] = ERROR_DESCRIPTIONS[500]
+    return dict(sorted(found.items()))
+
+
 def _success_response(spec: RouteSpec, components: dict[str, Any]) -> dict[str, Any]:
     if spec.response is NoContent:
         return {"description": "No content"}
@@ -65,10 +148,17 @@ def _operation(spec: RouteSpec, components: dict[str, Any]) -> dict[str, Any]:
         for name in re.findall(r"{(\w+)}", spec.path)
     ]
     if spec.query is not None:
-        schema = spec.query.model_json_schema(by_alias=True)
-        required = set(schema.get("required", []))
-        for name, prop in schema.get("properties", {}).items():
-            params.append({"name": name, "in": "query", "required": name in required, "schema": prop})
+        params.extend(_query_parameters(spec.query, components))
+    for header in spec.headers:
+        params.append(
+            {
+                "name": header.name,
+                "in": "header",
+                "required": header.required,
+                "description": header.description,
+                "schema": header.schema or {"type": "string"},
+            }
+        )
     if spec.idempotent:
         params.append(
             {
@@ -87,15 +177,9 @@ def _operation(spec: RouteSpec, components: dict[str, Any]) -> dict[str, Any]:
             "required": True,
             "content": {"application/json": {"schema": _component_ref(spec.body, components)}},
         }
-        op["responses"]["400"] = _problem_response("Malformed request")
-        op["responses"]["422"] = _problem_response("Invalid fields")
     if spec.protected:
         op["security"] = [{"bearerAuth": []}]
         op["x-gridshare-roles"] = sorted(spec.roles or ())
-        op["responses"]["401"] = _problem_response("Missing, invalid or expired token")
-        op["responses"]["403"] = _problem_response("Role not admitted")
-    if "{" in spec.path:
-        op["responses"]["404"] = _problem_response("Not found (or not yours)")
     if spec.idempotent:
         op["responses"][str(spec.status)]["headers"] = {
             REPLAYED_HEADER: {
@@ -103,8 +187,20 @@ def _operation(spec: RouteSpec, components: dict[str, Any]) -> dict[str, Any]:
                 "schema": {"type": "string", "enum": ["true"]},
             }
         }
-        op["responses"].setdefault("409", _problem_response("Conflict, or a request with this key still running"))
-        op["responses"].setdefault("422", _problem_response("Invalid fields, or the key reused with another body"))
+    for status, description in _error_responses(spec).items():
+        response = _problem_response(description)
+        if status == 401:
+            response["headers"] = {
+                "WWW-Authenticate": {"description": 'Bearer realm="gridshare"', "schema": {"type": "string"}}
+            }
+        if status == 429:
+            response["headers"] = {
+                "Retry-After": {
+                    "description": "seconds until the lockout ends",
+                    "schema": {"type": "integer", "minimum": 1},
+                }
+            }
+        op["responses"][str(status)] = response
     return op
 
 

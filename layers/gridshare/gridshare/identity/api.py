@@ -43,6 +43,7 @@ def _service() -> IdentityService:
     body=RegisterBody,
     status=201,
     response=Envelope[User],
+    errors=(409,),  # the email is registered already
     summary="Register a user; a verification code is emailed",
 )
 def register(body: RegisterBody) -> dict:
@@ -67,6 +68,7 @@ def verify_email(body: VerifyEmailBody) -> dict:
     roles=None,
     body=LoginBody,
     response=Envelope[Tokens | TwoFactorChallenge],
+    errors=(401, 403, 429, 503),  # wrong password; email not verified; locked out; KMS (2FA session)
     summary="Log in; with 2FA on, answers {challenge: TOTP, session} (complete at /v1/auth/login/2fa)",
 )
 def login(body: LoginBody, client: ClientInfo) -> dict:
@@ -93,6 +95,7 @@ class ResetPasswordBody(ApiModel):
     roles=None,
     body=RefreshBody,
     response=Envelope[Tokens],
+    errors=(401,),
     summary="New access token from a refresh token",
 )
 def refresh(body: RefreshBody, client: ClientInfo) -> dict:
@@ -118,6 +121,7 @@ def logout(caller: Caller, client: ClientInfo) -> None:
     body=EmailBody,
     status=202,
     response=Envelope[Accepted],
+    errors=(429,),  # requests per IP are limited
     summary="Email a reset code (same answer whether the account exists or not)",
 )
 def forgot_password(body: EmailBody, client: ClientInfo) -> dict:
@@ -131,6 +135,7 @@ def forgot_password(body: EmailBody, client: ClientInfo) -> dict:
     body=ResetPasswordBody,
     status=204,
     response=NO_CONTENT,
+    errors=(429,),  # wrong codes lock the account's resets
     summary="Set a new password with the emailed code (single use; ends every session)",
 )
 def reset_password(body: ResetPasswordBody, client: ClientInfo) -> None:

@@ -31,6 +31,7 @@ def _service() -> MfaService:
     "POST",
     roles=ANY_ROLE,
     response=Envelope[TwoFactorSetup],
+    errors=(409, 503),  # 2FA is on already; KMS (the secret is sealed)
     summary="Start TOTP set-up: a new secret and its otpauth URI (2FA is on once /v1/auth/2fa/verify succeeds)",
 )
 def setup_two_factor(caller: Caller, client: ClientInfo) -> dict:
@@ -43,6 +44,7 @@ def setup_two_factor(caller: Caller, client: ClientInfo) -> dict:
     roles=ANY_ROLE,
     body=CodeBody,
     response=Envelope[TwoFactorState],
+    errors=(409, 429, 503),  # not set up, or on already; too many wrong codes; KMS
     summary="Enable 2FA with a code of the secret from /v1/auth/2fa/setup",
 )
 def verify_two_factor(caller: Caller, body: CodeBody, client: ClientInfo) -> dict:
@@ -55,6 +57,7 @@ def verify_two_factor(caller: Caller, body: CodeBody, client: ClientInfo) -> dic
     roles=ANY_ROLE,
     body=CodeBody,
     response=Envelope[TwoFactorState],
+    errors=(409, 429, 503),  # 2FA is off; too many wrong codes; KMS
     summary="Disable 2FA; a valid current code is required",
 )
 def disable_two_factor(caller: Caller, body: CodeBody, client: ClientInfo) -> dict:
@@ -67,6 +70,7 @@ def disable_two_factor(caller: Caller, body: CodeBody, client: ClientInfo) -> di
     roles=None,
     body=LoginTwoFactorBody,
     response=Envelope[Tokens],
+    errors=(401, 429, 503),  # a wrong code or session; too many wrong codes; KMS
     summary="Complete a login that answered {challenge: TOTP, session}; a code is accepted once only",
 )
 def login_two_factor(body: LoginTwoFactorBody, client: ClientInfo) -> dict:

@@ -59,6 +59,7 @@ def get_user(caller: Caller, id: str) -> dict:  # noqa: A002
     roles=ADMIN,
     body=UpdateUserBody,
     response=Envelope[User],
+    errors=(409,),  # an admin demoting or disabling themselves; a user not verified yet
     summary="Change a user's role, or disable/enable the account (admin)",
 )
 def update_user(caller: Caller, id: str, body: UpdateUserBody, client: ClientInfo) -> dict:  # noqa: A002

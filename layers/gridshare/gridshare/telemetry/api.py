@@ -83,6 +83,7 @@ def list_dead_letters(caller: Caller, query: DeadLetterQuery) -> dict:
     "POST",
     roles=ADMIN,
     response=Envelope[ReplayedDeadLetter],
+    errors=(409, 422),  # already replayed; the message is still invalid
     summary="Run a dead letter through ingest again (admin)",
 )
 def replay_dead_letter(caller: Caller, id: str) -> dict:  # noqa: A002

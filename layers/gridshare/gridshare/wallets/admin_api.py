@@ -113,6 +113,7 @@ def reject_withdrawal(caller: Caller, id: str, body: RejectBody) -> dict:  # noq
     status=201,
     idempotent=True,
     response=Envelope[Refund],
+    errors=(404,),  # no such top-up
     summary="Refund (part of) a top-up through Stripe and post the ledger refund (admin)",
 )
 def create_refund(caller: Caller, body: RefundBody, ids: RequestIds) -> dict:

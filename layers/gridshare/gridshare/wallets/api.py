@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from pydantic import Field, StrictInt, field_validator
 
-from gridshare.http.api import ApiBlueprint, ApiModel, QueryModel, TimeRangeQuery
+from gridshare.http.api import ApiBlueprint, ApiModel, HeaderParam, QueryModel, TimeRangeQuery
 from gridshare.http.idempotency import RequestIds
 from gridshare.http.pagination import DEFAULT_LIMIT, MAX_LIMIT, page
 from gridshare.http.responses import Envelope, Page
@@ -167,6 +167,14 @@ def request_withdrawal(caller: Caller, body: WithdrawalBody, ids: RequestIds) ->
     "POST",
     roles=None,
     response=Envelope[WebhookOutcome],
+    errors=(400, 413, 415, 503),  # a signature that does not verify, or no event; over 512 KiB; not JSON; storage
+    headers=(
+        HeaderParam(
+            "Stripe-Signature",
+            "Stripe's signature of the raw body (t=<unix time>,v1=<hex HMAC-SHA256>,...); 400 when it does not verify",
+            required=True,
+        ),
+    ),
     summary="Stripe webhook: verified Stripe-Signature on the raw body, deduplicated by event id",
 )
 def stripe_webhook(request: Any) -> dict:
