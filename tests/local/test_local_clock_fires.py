@@ -15,6 +15,7 @@ from chalice.test import Client
 
 from gridshare.kernel import clock
 from gridshare_local.clock import LocalClock, install
+from tests.support.api import check_contract
 
 ROLE = "arn:aws:iam::123456789012:role/scheduler"
 
@@ -89,7 +90,14 @@ def _advance(client: Client, body: Any) -> Any:
     response = client.http.post(
         "/_local/clock/advance", headers={"Content-Type": "application/json"}, body=json.dumps(body)
     )
+    check_contract("POST", "/_local/clock/advance", response)
     return response.status_code, json.loads(response.body)
+
+
+def _now(client: Client) -> dict[str, Any]:
+    response = client.http.get("/_local/clock")
+    check_contract("GET", "/_local/clock", response)
+    return json.loads(response.body)["data"]
 
 
 def test_advance_fires_what_fell_due_in_the_skipped_span_once_each_in_order(
@@ -123,7 +131,7 @@ def test_advance_fires_what_fell_due_in_the_skipped_span_once_each_in_order(
 
     # every reader of the clock file sees the new now
     assert clock.offset_ms() == 1_200_000
-    got = json.loads(client.http.get("/_local/clock").body)["data"]
+    got = _now(client)
     assert got["offsetS"] == 1200 and got["nowMs"] >= data["nowMs"]
 
     # a second advance: only what falls due then
@@ -146,7 +154,7 @@ def test_advance_refuses_anything_but_a_positive_whole_number_of_seconds(
 
 
 def test_get_clock_reports_real_time_before_any_advance(clock_file: Path, client: Client) -> None:
-    data = json.loads(client.http.get("/_local/clock").body)["data"]
+    data = _now(client)
     assert data["offsetS"] == 0
     assert data["nowMs"] == pytest.approx(clock.now_ms(), abs=5_000)
     assert data["now"].endswith("Z")

@@ -1,4 +1,9 @@
-"""The API through Chalice's test client, and the sign-up steps most tests start from."""
+"""The API through Chalice's test client, and the sign-up steps most tests start from.
+
+Every answer is checked against its route's declaration (tests.support.contract): a 2xx body against the
+route's response model and the OpenAPI document, an error against the statuses the operation documents.
+A test that sends what no client should (and wants the raw answer) passes `contract=False`.
+"""
 
 from __future__ import annotations
 
@@ -8,20 +13,37 @@ from typing import Any
 
 from chalice.test import Client
 
+from tests.support import contract
+
 
 @dataclass
 class Api:
     client: Client
 
     def call(
-        self, method: str, path: str, body: Any = None, token: str | None = None, headers: dict[str, str] | None = None
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        token: str | None = None,
+        headers: dict[str, str] | None = None,
+        *,
+        contract: bool = True,
     ) -> Any:
         all_headers = {"Content-Type": "application/json"}
         if token:
             all_headers["Authorization"] = f"Bearer {token}"
         all_headers.update(headers or {})
         data = body if isinstance(body, str) or body is None else json.dumps(body)
-        return getattr(self.client.http, method.lower())(path, headers=all_headers, body=data)
+        response = getattr(self.client.http, method.lower())(path, headers=all_headers, body=data)
+        if contract:
+            check_contract(method, path, response)
+        return response
+
+
+def check_contract(method: str, path: str, response: Any) -> None:
+    """The answer is what the route declares (tests.support.contract); raises ContractViolation if not."""
+    contract.check(method, path, response.status_code, response.headers, response.body)
 
 
 def register_user(api: Api, email: str, role: str = "prosumer", password: str = "Passw0rd!x") -> dict[str, Any]:
