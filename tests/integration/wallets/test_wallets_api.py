@@ -699,3 +699,13 @@ def test_the_gateway_turns_stripe_errors_into_domain_errors(money: Money) -> Non
         StripeSecret("arn:aws:secretsmanager:us-east-1:123456789012:secret:nope").get()
     with pytest.raises(PaymentProviderUnavailable, match="not configured"):
         StripeSecret("").get()
+
+
+def test_a_rejection_needs_no_body_at_all(money: Money) -> None:
+    # Given a pending withdrawal, When an admin rejects it without a body, Then it is rejected
+    nora = money.member("nora@example.com")
+    money.topup(nora, 900)
+    withdrawal = _data(money.call("POST", "/v1/wallet/withdrawals", nora, {"amount": 400}))
+    response = money.call("POST", f"/v1/admin/withdrawals/{withdrawal['id']}/reject", money.admin)
+    assert response.status_code == 200, response.body
+    assert money.available(nora) == 900

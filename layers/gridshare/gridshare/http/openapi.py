@@ -51,7 +51,7 @@ def _operation(spec: RouteSpec, components: dict[str, Any]) -> dict[str, Any]:
             components[def_name] = definition
         components[name] = schema
         op["requestBody"] = {
-            "required": True,
+            "required": not getattr(spec.body, "EMPTY_BODY_ALLOWED", False),
             "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{name}"}}},
         }
         op["responses"]["400"] = _problem_response("Malformed request")

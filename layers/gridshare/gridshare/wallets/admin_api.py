@@ -7,7 +7,7 @@ The POST routes are idempotent like the wallet's money routes (gridshare.wallets
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field, StrictInt, field_validator
 
@@ -31,6 +31,9 @@ class WithdrawalsQuery(QueryModel):
 
 
 class RejectBody(ApiModel):
+    # A rejection needs no reason: `POST .../reject` with no body at all is a rejection without one.
+    EMPTY_BODY_ALLOWED: ClassVar[bool] = True
+
     reason: str | None = Field(default=None, max_length=500)
 
 
