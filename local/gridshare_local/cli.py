@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import errno
 import json
 import logging
@@ -12,6 +13,7 @@ import signal
 import socket
 import sys
 import threading
+from collections.abc import Iterator
 
 from gridshare_local.cli_errors import (
     EXIT_FAILED,
@@ -299,38 +301,43 @@ def _cmd_openapi(args: argparse.Namespace) -> int:
     return 0
 
 
-def _sigterm_as_ctrl_c() -> None:
+@contextlib.contextmanager
+def _sigterm_as_ctrl_c() -> Iterator[None]:
     """SIGTERM ends the command as Ctrl-C does: its clean-up runs (connections closed, files removed or saved)."""
 
     def interrupt(*_: object) -> None:
         raise KeyboardInterrupt
 
-    signal.signal(signal.SIGTERM, interrupt)
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
     from gridshare_local.demo import run_demo
 
-    _sigterm_as_ctrl_c()
-    return run_demo(devices=args.devices, readings=args.readings, keep=args.keep)
+    with _sigterm_as_ctrl_c():
+        return run_demo(devices=args.devices, readings=args.readings, keep=args.keep)
 
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
     from gridshare_local.simulator import run_fleet
 
     password = _password(args.password, "GS_PASSWORD", f"Password for {args.email}: ")
-    _sigterm_as_ctrl_c()
-    return run_fleet(
-        api=args.api or _api_base(),
-        email=args.email,
-        password=password,
-        devices=args.devices,
-        interval_s=args.interval,
-        count=args.count,
-        fleet_name=args.fleet,
-        state=state_dir(),
-        forget=args.forget,
-    )
+    with _sigterm_as_ctrl_c():
+        return run_fleet(
+            api=args.api or _api_base(),
+            email=args.email,
+            password=password,
+            devices=args.devices,
+            interval_s=args.interval,
+            count=args.count,
+            fleet_name=args.fleet,
+            state=state_dir(),
+            forget=args.forget,
+        )
 
 
 def _positive(text: str) -> int:

@@ -149,6 +149,7 @@ class Progress:
         self.live = bool(getattr(out, "isatty", lambda: False)())
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._drawn = False  # a live line is on screen, not yet ended by a newline
 
     def refresh(self) -> None:
         import requests
@@ -184,6 +185,7 @@ class Progress:
             if len(line) > width:
                 line = line[: max(width - 1, 0)] + "…"
             self.out.write("\r" + line + "\x1b[K")
+            self._drawn = True
         else:
             self.out.write(line + "\n")
         self.out.flush()
@@ -198,11 +200,19 @@ class Progress:
         self._thread = threading.Thread(target=self._run, name="fleet-progress", daemon=True)
         self._thread.start()
 
-    def stop(self) -> None:
+    def halt(self) -> None:
+        """No more redraws (the line stays as it is, for finish() to replace)."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(10)
             self._thread = None
+
+    def stop(self) -> None:
+        self.halt()
+        if self._drawn:  # end the live line, so what is printed next starts on a line of its own
+            self.out.write("\n")
+            self.out.flush()
+            self._drawn = False
 
     def wait_stored(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -216,6 +226,7 @@ class Progress:
         """The final state on a line of its own."""
         if self.live:
             self.out.write("\r" + self.line() + "\x1b[K\n")
+            self._drawn = False
         else:
             self.out.write(self.line() + "\n")
         self.out.flush()
@@ -359,7 +370,13 @@ def run_fleet(
                 n += 1
                 now = clock.now_ms()
                 for member in members:
-                    code = member.connection.send_telemetry(member.sim.reading(now))
+                    try:
+                        code = member.connection.send_telemetry(member.sim.reading(now))
+                    except Exception as exc:  # no PUBACK: the broker went away
+                        raise CliError(
+                            f"device {member.device.thing_name}: the broker did not acknowledge a reading "
+                            f"({str(exc) or type(exc).__name__}): did the stack stop?"
+                        ) from None
                     if int(code) < 128:  # success, or "no matching subscribers"
                         member.sent += 1
                     else:
@@ -368,7 +385,7 @@ def run_fleet(
                     time.sleep(interval_s)
         except KeyboardInterrupt:
             interrupted = True
-        progress.stop()
+        progress.halt()
         if interrupted:
             progress.refresh()
         else:
