@@ -584,9 +584,8 @@ def describe_error(exc: BaseException) -> tuple[str, int]:
     if isinstance(exc, KeyboardInterrupt):
         return "interrupted", EXIT_INTERRUPTED
     if isinstance(exc, requests.ConnectionError):
-        url = getattr(getattr(exc, "request", None), "url", None)
-        api = re.match(r"https?://[^/]+", url).group(0) if url and re.match(r"https?://[^/]+", url) else None
-        stopped = StackNotRunning(state_dir(), api)
+        origin = re.match(r"https?://[^/]+", getattr(getattr(exc, "request", None), "url", None) or "")
+        stopped = StackNotRunning(state_dir(), origin.group(0) if origin else None)
         return stopped.message, stopped.exit_code
     if isinstance(exc, requests.Timeout):
         return f"the stack did not answer in time ({exc.request.url if exc.request else 'no request'})", EXIT_FAILED
