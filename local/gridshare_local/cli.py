@@ -61,7 +61,13 @@ def _cmd_up(args: argparse.Namespace) -> int:
             )
     if args.stripe_port is not None and _port_in_use(args.stripe_port):
         raise CliError(f"port {args.stripe_port} (stripe) is in use: choose another with --stripe-port")
-    stack = LocalStack(state_dir=state_dir(), stripe_port=args.stripe_port, **ports)
+    stack = LocalStack(
+        state_dir=state_dir(),
+        api_port=ports["api_port"],
+        mqtt_port=ports["mqtt_port"],
+        moto_port=ports["moto_port"],
+        stripe_port=args.stripe_port,
+    )
     endpoints = stack.start()
     print("Gridshare local stack is up:")
     print(f"  API       {endpoints.api}   (GET /health, docs: /v1/openapi.json)")
@@ -588,7 +594,8 @@ def describe_error(exc: BaseException) -> tuple[str, int]:
         stopped = StackNotRunning(state_dir(), origin.group(0) if origin else None)
         return stopped.message, stopped.exit_code
     if isinstance(exc, requests.Timeout):
-        return f"the stack did not answer in time ({exc.request.url if exc.request else 'no request'})", EXIT_FAILED
+        url = getattr(getattr(exc, "request", None), "url", None)
+        return f"the stack did not answer in time ({url!s})", EXIT_FAILED
     if isinstance(exc, botocore.exceptions.EndpointConnectionError):
         stopped = StackNotRunning(state_dir(), exc.kwargs.get("endpoint_url"))
         return stopped.message, stopped.exit_code
