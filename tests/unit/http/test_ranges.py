@@ -7,7 +7,10 @@ from typing import ClassVar
 import pytest
 from pydantic import ValidationError
 
+from gridshare.app_factory import make_app
 from gridshare.http import ranges
+from gridshare.http.api import ROUTES
+from gridshare.http.pagination import MAX_HISTORY_LIMIT, MAX_LIMIT
 from gridshare.kernel import clock
 from gridshare.kernel.errors import InvalidInput
 
@@ -90,3 +93,21 @@ def test_a_range_query_checks_times_while_parsing_and_spans_when_asked() -> None
         with pytest.raises(InvalidInput) as too_long:
             ThirtyDays.model_validate({"from": "2026-10-01T00:00:00Z"}).window()
         assert _fields(too_long) == ["from"]
+
+
+def test_every_list_route_bounds_its_page_size_and_its_time_range() -> None:
+    make_app("ranges-check")
+    lists = {(spec.method, spec.path): spec for spec in ROUTES if spec.paginated}
+    assert ("GET", "/v1/devices/{id}/readings") in lists and ("GET", "/v1/security/events") in lists
+    for (method, path), spec in lists.items():
+        assert spec.query is not None
+        limit = spec.query.model_fields["limit"]
+        maximum = next(m.le for m in limit.metadata if getattr(m, "le", None) is not None)
+        assert maximum <= (MAX_HISTORY_LIMIT if path == "/v1/devices/{id}/readings" else MAX_LIMIT), (method, path)
+    for spec in ROUTES:
+        if spec.query is not None and "from_" in spec.query.model_fields:
+            assert issubclass(spec.query, ranges.RangeQuery), f"{spec.method} {spec.path}"
+            description = spec.query.model_fields["from_"].description or ""
+            assert ranges.EARLIEST in description, f"{spec.method} {spec.path}"
+            if spec.paginated:  # a list's window has a maximum span
+                assert spec.query.model_construct().max_span_days() is not None, f"{spec.method} {spec.path}"
