@@ -31,6 +31,7 @@ def _operation(spec: RouteSpec, components: dict[str, Any]) -> dict[str, Any]:
         required = set(schema.get("required", []))
         for name, prop in schema.get("properties", {}).items():
             params.append({"name": name, "in": "query", "required": name in required, "schema": prop})
+        op["responses"]["422"] = _problem_response("Invalid query parameters (a time range or page size out of bounds)")
     if spec.idempotent:
         params.append(
             {

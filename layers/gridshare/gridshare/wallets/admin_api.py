@@ -11,10 +11,10 @@ from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field, StrictInt, field_validator
 
-from gridshare.http.api import ADMIN, ApiBlueprint, ApiModel, QueryModel, TimeRangeQuery
+from gridshare.http.api import ADMIN, ApiBlueprint, ApiModel, QueryModel
 from gridshare.http.idempotency import RequestIds
 from gridshare.http.pagination import DEFAULT_LIMIT, MAX_LIMIT, page
-from gridshare.kernel.clock import parse_time
+from gridshare.http.ranges import RangeQuery, from_param, to_param
 from gridshare.kernel.roles import Caller
 from gridshare.wallets.api import service, supported_currency
 from gridshare.wallets.movements import SALE_MAX
@@ -22,6 +22,13 @@ from gridshare.wallets.movements import SALE_MAX
 api = ApiBlueprint("wallets")
 
 PartyId = Annotated[str, Field(min_length=1, max_length=128)]
+
+
+class MetricsQuery(RangeQuery):
+    """An open window over the transactions' `createdAt` (the balances and pending figures are now's)."""
+
+    from_: str | None = from_param("optional (no lower bound)")
+    to: str | None = to_param("optional (no upper bound)")
 
 
 class WithdrawalsQuery(QueryModel):
@@ -145,12 +152,11 @@ def record_sale(caller: Caller, body: SaleBody, ids: RequestIds) -> dict:
     "/v1/admin/metrics",
     "GET",
     roles=ADMIN,
-    query=TimeRangeQuery,
+    query=MetricsQuery,
     summary="Volumes by type, fees earned, balances held, pending withdrawals (admin)",
 )
-def get_metrics(caller: Caller, query: TimeRangeQuery) -> dict:
-    start = parse_time(query.from_) if query.from_ else None
-    end = parse_time(query.to) if query.to else None
+def get_metrics(caller: Caller, query: MetricsQuery) -> dict:
+    start, end = query.bounds()
     return {"data": service().reports.metrics(start, end)}
 
 
