@@ -22,3 +22,25 @@ def verified_session(
     ).json()
     session.headers["Authorization"] = f"Bearer {login['data']['accessToken']}"
     return session, code
+
+
+def problem_text(response: requests.Response) -> str:
+    """What an API error answer says, in one line: the problem's detail and its field errors (RFC 9457)."""
+    try:
+        problem = response.json()
+    except ValueError:
+        problem = {}
+    if not isinstance(problem, dict):
+        problem = {}
+    detail = str(problem.get("detail") or problem.get("title") or response.reason or "no detail")
+    fields = "; ".join(f"{e.get('field')}: {e.get('message')}" for e in problem.get("errors") or [])
+    return f"{detail.rstrip('.')} ({fields})" if fields else detail.rstrip(".")
+
+
+def expect(response: requests.Response, what: str, *, exit_code: int | None = None) -> dict[str, Any]:
+    """The JSON of a 2xx answer; any other answer is a CliError: `<what>: <problem> (HTTP <status>)`."""
+    from gridshare_local.cli_errors import EXIT_FAILED, CliError
+
+    if response.ok:
+        return dict(response.json()) if response.content else {}
+    raise CliError(f"{what}: {problem_text(response)} (HTTP {response.status_code})", exit_code or EXIT_FAILED)

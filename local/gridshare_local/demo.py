@@ -3,11 +3,15 @@
 Starts the local stack, registers and verifies a user (code from the outbox), provisions simulated
 devices, streams readings over MQTT (plus two malformed messages), waits until ingest has handled them,
 prints what was stored and dead-lettered, stops everything and exits 0.
+
+Its state directory (local CA, device keys, broker files) is a fresh temporary directory, deleted on exit
+unless `--keep`; then its path is printed.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import tempfile
 import time
@@ -21,14 +25,24 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def run_demo(devices: int = 3, readings: int = 10) -> int:
+def run_demo(devices: int = 3, readings: int = 10, keep: bool = False) -> int:
+    state = Path(tempfile.mkdtemp(prefix="gridshare-demo-"))
+    try:
+        return _run_demo(state, devices, readings)
+    finally:
+        if keep:
+            print(f"demo state kept in {state} (device keys included)")
+        else:
+            shutil.rmtree(state, ignore_errors=True)
+
+
+def _run_demo(state: Path, devices: int, readings: int) -> int:
     from gridshare.kernel.clock import now_ms  # the stack runs in this process: its clock, offset included
     from gridshare_local.api_client import verified_session
     from gridshare_local.device_client import DeviceConnection
     from gridshare_local.simulator import SimulatedDevice
     from gridshare_local.stack import LocalStack
 
-    state = Path(tempfile.mkdtemp(prefix="gridshare-demo-"))
     os.environ["GS_STATE_DIR"] = str(state)
     stack = LocalStack(
         state_dir=state,
@@ -38,6 +52,7 @@ def run_demo(devices: int = 3, readings: int = 10) -> int:
         access_log=False,
     )
     endpoints = stack.start()
+    fleet: list[tuple[dict[str, Any], DeviceConnection, SimulatedDevice]] = []
     try:
         api = endpoints.api
         print(f"local stack up: API {api}, MQTT {endpoints.mqtt_host}:{endpoints.mqtt_port}")
@@ -45,7 +60,6 @@ def run_demo(devices: int = 3, readings: int = 10) -> int:
         s, code = verified_session(api, email, "Demo-Passw0rd", "Demo Host")
         print(f"registered and verified {email} (code {code} from the outbox), logged in")
         kinds = ["meter", "battery", "gas_sensor", "inverter"]
-        fleet: list[tuple[dict[str, Any], DeviceConnection, SimulatedDevice]] = []
         for i in range(devices):
             kind = kinds[i % len(kinds)]
             created = s.post(f"{api}/v1/devices", json={"name": f"demo {kind} {i}", "type": kind}, timeout=30)
@@ -72,6 +86,8 @@ def run_demo(devices: int = 3, readings: int = 10) -> int:
             print(f"  {letter['id']}: " + "; ".join(f"{r['field']}: {r['message']}" for r in letter["reasons"]))
         return 0 if stored == expected and len(admin_view) == 2 else 1
     finally:
+        for _, connection, _ in fleet:
+            connection.close()  # a second close returns at once
         stack.stop()
 
 

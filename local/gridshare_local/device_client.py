@@ -21,6 +21,7 @@ from awscrt import mqtt5
 from awsiot import mqtt5_client_builder
 
 from gridshare.kernel import clock
+from gridshare_local.state_secrets import write_owner_only
 
 TIMEOUT_S = 20.0
 logger = logging.getLogger("gridshare.local.device")
@@ -59,21 +60,40 @@ class StackClock:
             self._offset_ms = round(float(response.json()["data"]["offsetS"]) * 1000)
 
 
+def write_credentials(
+    provisioned: dict[str, Any], workdir: Path, key_pem: str | None = None
+) -> tuple[Path, Path, Path]:
+    """A device's certificate, private key (owner-only from the first byte) and CA under `workdir`, from the
+    `data` of POST /v1/devices (`key_pem` when the device made its own CSR); returns (cert, key, ca)."""
+    thing = provisioned["thingName"]
+    workdir.mkdir(parents=True, exist_ok=True)
+    cert_path, key_path, ca_path = workdir / f"{thing}.crt", workdir / f"{thing}.key", workdir / "ca.crt"
+    cert_path.write_text(provisioned["certificatePem"])
+    write_owner_only(key_path, key_pem or provisioned["privateKey"])
+    ca_path.write_text(provisioned["caCertificatePem"])
+    return cert_path, key_path, ca_path
+
+
 class DeviceConnection:
     def __init__(
-        self, provisioned: dict[str, Any], workdir: Path, *, key_pem: str | None = None, client_id: str | None = None
+        self,
+        provisioned: dict[str, Any],
+        workdir: Path | None,
+        *,
+        key_pem: str | None = None,
+        client_id: str | None = None,
+        files: tuple[Path, Path, Path] | None = None,
     ) -> None:
-        """`provisioned` is the `data` of POST /v1/devices; `key_pem` when the device made its own CSR."""
+        """`provisioned` is the `data` of POST /v1/devices (thingName, topics, mqtt); its credentials are
+        written under `workdir` (`key_pem` when the device made its own CSR), or, with `files`, the
+        (certificate, key, CA) files a device already keeps are used as they are."""
         self.thing = provisioned["thingName"]
         self.topics = provisioned["topics"]
-        workdir.mkdir(parents=True, exist_ok=True)
-        self.cert_path = workdir / f"{self.thing}.crt"
-        self.key_path = workdir / f"{self.thing}.key"
-        self.ca_path = workdir / "ca.crt"
-        self.cert_path.write_text(provisioned["certificatePem"])
-        self.key_path.write_text(key_pem or provisioned["privateKey"])
-        self.key_path.chmod(0o600)
-        self.ca_path.write_text(provisioned["caCertificatePem"])
+        if files is None:
+            if workdir is None:
+                raise ValueError("a workdir for the credentials, or the files of existing ones")
+            files = write_credentials(provisioned, workdir, key_pem)
+        self.cert_path, self.key_path, self.ca_path = files
         self._connected: Future[Any] = Future()
         self._stopped = threading.Event()
         self.client = mqtt5_client_builder.mtls_from_path(

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from gridshare.kernel.aws import new_client
+from gridshare_local import cli_errors
 from gridshare_local.state_secrets import ensure_cursor_key, write_owner_only
 
 logger = logging.getLogger("gridshare.local")
@@ -89,6 +90,17 @@ class LocalStack:
         return self.state_dir / "clock.json"
 
     def start(self) -> Endpoints:
+        """Start every piece; when one fails, the ones already started are stopped and the error raised."""
+        try:
+            return self._start()
+        except BaseException:
+            try:
+                self.stop()
+            except Exception:  # the start's error is the one to report
+                logger.warning("stopping the half-started stack failed", exc_info=True)
+            raise
+
+    def _start(self) -> Endpoints:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         # Mosquitto drops root and must still reach its files under the state directory.
         self.state_dir.chmod(self.state_dir.stat().st_mode | 0o711)
@@ -330,13 +342,28 @@ def _optional_port(name: str) -> int | None:
     return int(value) if value else None
 
 
+def api_answers(api: str, timeout: float = 3.0) -> bool:
+    """Whether a stack's API answers GET /health."""
+    import requests
+
+    try:
+        return requests.get(f"{api}/health", timeout=timeout).status_code == 200
+    except requests.RequestException:
+        return False
+
+
 def attach_to_running_stack(state_dir: Path | None = None) -> dict[str, str]:
-    """Point this process at a running local stack (its moto, pool, tables) using its env.json."""
-    directory = state_dir or Path(os.environ.get("GS_STATE_DIR", ".local")).resolve()
+    """Point this process at a running local stack (its moto, pool, tables) using its env.json.
+
+    StackNotRunning when there is no env.json or its API does not answer (a stopped stack leaves env.json).
+    """
+    directory = state_dir or cli_errors.state_dir()
     path = directory / "env.json"
     if not path.exists():
-        raise SystemExit(f"No running local stack found ({path} is missing): start one with `gridshare up`.")
+        raise cli_errors.StackNotRunning(directory)
     env = json.loads(path.read_text())
+    if env.get("GS_API_URL") and not api_answers(env["GS_API_URL"]):
+        raise cli_errors.StackNotRunning(directory, env["GS_API_URL"])
     os.environ.update(env)
     from gridshare.kernel.aws import reset_clients
     from gridshare.kernel.settings import reset_settings

@@ -125,8 +125,8 @@ def test_clock_commands_fail_clearly_without_a_running_stack(tmp_path: Path) -> 
     env.pop("GS_API_URL", None)
     for args in (("clock",), ("clock", "advance", "20m")):
         result = _gridshare(*args, env=env)
-        assert result.returncode == 1, result
-        assert "No local stack is running" in result.stderr and "Traceback" not in result.stderr
+        assert result.returncode == 3, result
+        assert f"no local stack at {tmp_path}" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_clock_advance_refuses_a_bad_duration_before_calling_anything() -> None:

@@ -518,7 +518,8 @@ COGNITO_CALLS_WITHOUT_IAM = {
     "global_sign_out",
     "revoke_token",
 }
-COGNITO_CLI_ONLY = {"admin_create_user"}
+# `gridshare admin create` only (the CLI, run with the operator's credentials): create, and delete a half-made user.
+COGNITO_CLI_ONLY = {"admin_create_user", "admin_delete_user"}
 
 
 def cognito_calls_needing_iam() -> set[str]:
@@ -540,7 +541,7 @@ def test_identity_cognito_and_ses_grants_are_scoped(template: dict[str, Any]) ->
     # exactly the admin calls the adapter makes, and none the API never makes (AdminCreateUser: CLI only)
     granted = {a for s in cognito for a in as_list(s["Action"])}
     assert granted == cognito_calls_needing_iam()
-    assert "cognito-idp:AdminCreateUser" not in granted
+    assert not {"cognito-idp:AdminCreateUser", "cognito-idp:AdminDeleteUser"} & granted
     assert {"cognito-idp:AdminUserGlobalSignOut", "cognito-idp:AdminSetUserPassword"} <= granted
     ses = [s for s in statements if "ses:SendEmail" in as_list(s["Action"])]
     assert len(ses) == 1 and "ses:FromAddress" in ses[0]["Condition"]["StringEquals"]

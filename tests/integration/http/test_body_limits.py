@@ -48,3 +48,9 @@ def test_a_body_over_the_size_limit_is_a_413_problem(api: Api) -> None:
 def test_a_document_within_the_limits_still_reaches_validation(api: Api, token: str) -> None:
     ok = api.call("PATCH", "/v1/me", {"preferences": {"a": {"b": {"c": [1, 2, {"d": "e"}]}}}}, token=token)
     assert ok.status_code == 200, ok.body
+
+
+def test_a_route_that_takes_a_body_refuses_an_empty_one(api: Api, token: str) -> None:
+    response = api.call("PATCH", "/v1/me", None, token=token)
+    assert response.status_code == 400
+    assert json.loads(response.body)["errors"] == [{"field": "$", "message": "missing body"}]

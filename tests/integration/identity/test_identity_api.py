@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from tests.support.api import Api, register_user
 
 
@@ -69,7 +71,26 @@ def test_registration_refuses_admin_and_bad_input(api: Api) -> None:
         "POST", "/v1/auth/register", {"email": "w@example.com", "password": "password", "name": "W", "role": "consumer"}
     )
     assert weak.status_code == 422
-    assert json.loads(weak.body)["errors"][0]["field"] == "password"
+    problem = json.loads(weak.body)
+    assert problem["errors"] == [{"field": "password", "message": "no uppercase letter; no number"}]
+    assert "at least 8 characters, with an uppercase letter, a lowercase letter and a number" in problem["detail"]
+
+
+def test_an_admin_with_a_weak_password_is_refused_naming_the_policy_and_leaves_no_user(api: Api) -> None:
+    from gridshare.identity.service import identity_service
+    from gridshare.kernel import errors
+    from gridshare.kernel.aws import client
+    from gridshare.kernel.settings import get_settings
+
+    pool = get_settings().user_pool_id
+    before = len(client("cognito-idp").list_users(UserPoolId=pool)["Users"])
+    with pytest.raises(errors.InvalidInput) as refused:
+        identity_service().create_admin("weak-admin@example.com", "weak", "Weak")
+    assert "password policy: at least 8 characters" in refused.value.detail
+    assert refused.value.errors[0].message == "only 4 characters; no uppercase letter; no number"
+    assert len(client("cognito-idp").list_users(UserPoolId=pool)["Users"]) == before
+    # and the email is free for a second try with a good password
+    assert identity_service().create_admin("weak-admin@example.com", "G00d-Passw0rd", "Weak")["role"] == "admin"
 
 
 def test_duplicate_email_conflicts(api: Api) -> None:

@@ -290,6 +290,31 @@ def test_an_admin_can_clear_2fa(api: Api) -> None:
     assert "accessToken" in direct["data"]
 
 
+def test_an_admin_cannot_reset_their_own_2fa_without_a_code(api: Api) -> None:
+    # Given an admin with 2FA on (and a user with 2FA on)
+    create_admin("self2fa-admin@example.com", "Adm1nPassw0rd")
+    admin = body(
+        api.call("POST", "/v1/auth/login", {"email": "self2fa-admin@example.com", "password": "Adm1nPassw0rd"})
+    )
+    token, admin_id = admin["data"]["accessToken"], admin["data"]["user"]["id"]
+    secret, step = enrol(api, token)
+    user = register_user(api, "other2fa@example.com")
+    enrol(api, user["accessToken"])
+    # When the admin uses the account-recovery route on themselves, Then it is refused, pointing to the code route
+    refused = api.call("DELETE", f"/v1/users/{admin_id}/2fa", token=token)
+    assert refused.status_code == 403, refused.body
+    assert "DELETE /v1/auth/2fa" in body(refused)["detail"]
+    # and their 2FA is still on, and their session still valid (nothing was revoked)
+    me = api.call("GET", "/v1/me", token=token)
+    assert me.status_code == 200 and body(me)["data"]["twoFactorEnabled"] is True
+    # While the admin can still reset another user's 2FA
+    cleared = api.call("DELETE", f"/v1/users/{user['user']['id']}/2fa", token=token)
+    assert cleared.status_code == 200 and body(cleared)["data"]["twoFactorEnabled"] is False
+    # And turn their own off the way every user does: with a current code
+    off = api.call("DELETE", "/v1/auth/2fa", {"code": totp.code_at(secret, step)}, token=token)
+    assert off.status_code == 200 and body(off)["data"] == {"twoFactorEnabled": False}
+
+
 # ------------------------------------------------------------------------------ secrets at rest
 def raw_item(model: Any, key: str) -> dict[str, Any]:
     """The item exactly as DynamoDB holds it (what a backup, an export or a stray GetItem would show)."""

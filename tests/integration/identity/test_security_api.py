@@ -157,9 +157,15 @@ def test_events_filter_by_user_type_and_time(api: Api, admin: str) -> None:
         assert response.headers["Content-Type"] == "application/problem+json"
         assert field in json.dumps(json.loads(response.body)["errors"])
     assert get(api, admin, "/v1/security/events", cursor="forged").status_code == 400
-    # an unfiltered list walks one partition per day, so its range is bounded; a filtered one is not
+    # every list's range is bounded (an unfiltered one walks a partition per day): sane times, 92 days at most
     assert get(api, admin, "/v1/security/events", **{"from": "0"}).status_code == 422
-    assert len(events(api, admin, type="account_locked", **{"from": "0"})) == 1
+    to = now_ms() + 1000
+    for filters in ({}, {"type": "account_locked"}, {"userId": victim["id"]}):
+        too_long = get(api, admin, "/v1/security/events", **filters, **{"from": str(to - 92 * DAY_MS - 1), "to": to})
+        assert too_long.status_code == 422 and json.loads(too_long.body)["errors"][0]["field"] == "from", filters
+        assert "at most 92 days" in json.loads(too_long.body)["errors"][0]["message"]
+        assert events(api, admin, **filters, **{"from": str(to - 92 * DAY_MS), "to": to}), filters
+    assert len(events(api, admin, type="account_locked", **{"from": str(to - 92 * DAY_MS), "to": to})) == 1
 
 
 def test_pagination_walks_every_event_once_for_each_kind_of_query(api: Api, admin: str) -> None:
@@ -205,6 +211,42 @@ def test_a_cursor_resumes_across_day_partitions(api: Api, admin: str) -> None:
     # and a type-filtered list finds them through the index, paged one at a time
     typed, _ = all_pages(api, admin, 1, type="ip_throttled")
     assert len(typed) == len(seeded)
+
+
+def test_an_unfiltered_walk_stops_at_the_deadline_and_its_cursor_continues(
+    api: Api, admin: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gridshare.identity.models import SecurityEventModel
+    from gridshare.kernel import clock
+    from gridshare.kernel.settings import reset_settings
+
+    # Given events on each of the six days before today
+    now = now_ms()
+    midnight = now - now % DAY_MS
+    for days in range(1, 7):
+        at = midnight - days * DAY_MS + 3_600_000
+        event_id = str(ULID.from_bytes(at.to_bytes(6, "big") + bytes(range(10))))
+        day = datetime.fromtimestamp(at / 1000, tz=UTC).strftime("%Y-%m-%d")
+        SecurityEventModel(day=day, id=event_id, type="ip_throttled", at=at, ip="192.0.2.7").save()
+    start = str(midnight - 6 * DAY_MS)
+    whole = events(api, admin, **{"from": start})
+
+    # When each day partition takes a second of the (frozen) clock to read, with a 2.5 s budget
+    monkeypatch.setenv("GS_REQUEST_DEADLINE_MS", "2500")
+    reset_settings()
+    with clock.frozen() as frozen:
+        query = SecurityEventModel.query
+
+        def slow_query(*args: Any, **kwargs: Any) -> Any:
+            frozen.advance(1)
+            return query(*args, **kwargs)
+
+        monkeypatch.setattr(SecurityEventModel, "query", slow_query)
+        paged, pages = all_pages(api, admin, 200, **{"from": start})
+
+    # Then a page holds what three days gave, and the cursors walk every event once, newest first
+    assert pages == 3 and [e["id"] for e in paged] == [e["id"] for e in whole]
+    assert len([e for e in paged if e["ip"] == "192.0.2.7"]) == 6
 
 
 def test_only_admins_read_security(api: Api, admin: str) -> None:

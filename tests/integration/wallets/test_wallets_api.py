@@ -506,6 +506,72 @@ def test_transactions_are_paginated_newest_first_and_filtered_by_type_and_time(m
     assert money.call("GET", "/v1/wallet/transactions?cursor=forged", pia).status_code == 400
 
 
+def test_a_transactions_window_is_sane_ordered_and_at_most_a_year(money: Money) -> None:
+    uma = money.member("uma@example.com")
+    money.topup(uma, 1000)
+    now = datetime.now(tz=UTC)
+    soon = now + timedelta(minutes=1)
+    year_before = soon - timedelta(days=366)
+
+    def listing(**params: str) -> Any:
+        query = "&".join(f"{name}={value}" for name, value in params.items())
+        return money.call("GET", f"/v1/wallet/transactions?{query}", uma)
+
+    # A year, or an open side, is a window; the listing pages newest first whatever the window
+    assert len(_data(listing(**{"from": _iso(year_before), "to": _iso(soon)}))) == 1
+    assert len(_data(listing(**{"from": "2000-01-01T00:00:00Z"}))) == 1
+    # Longer, reversed, empty or insane windows name `from` or `to`
+    for params, field in (
+        ({"from": _iso(year_before - timedelta(seconds=1)), "to": _iso(soon)}, "from"),
+        ({"from": _iso(now), "to": _iso(now - timedelta(seconds=1))}, "from"),
+        ({"from": _iso(now), "to": _iso(now)}, "from"),
+        ({"from": "-1"}, "from"),
+        ({"to": "99999999999999"}, "to"),
+    ):
+        refused = listing(**params)
+        assert refused.status_code == 422, (params, refused.body)
+        assert [e["field"] for e in json.loads(refused.body)["errors"]] == [field], params
+    assert listing(limit="201").status_code == 422
+
+
+def test_a_listing_cut_short_by_the_deadline_pages_through_every_entry_once(
+    money: Money, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gridshare.kernel import clock
+    from gridshare.kernel.aws import client
+    from gridshare.kernel.settings import reset_settings
+
+    # Given entries in two of her accounts
+    ola = money.member("ola@example.com")
+    for amount, currency in ((1000, "EUR"), (2000, "USD"), (3000, "EUR"), (4000, "USD"), (5000, "EUR")):
+        money.topup(ola, amount, currency=currency)
+    whole = _data(money.call("GET", "/v1/wallet/transactions", ola))
+    assert len(whole) == 5
+    # When every ledger query takes longer than the request's whole budget (on the frozen clock)
+    monkeypatch.setenv("GS_REQUEST_DEADLINE_MS", "2500")
+    reset_settings()
+    paged: list[dict[str, Any]] = []
+    with clock.frozen() as frozen:
+
+        def slow_query(**_: Any) -> None:
+            frozen.advance(5)
+
+        client("dynamodb").meta.events.register("before-call.dynamodb.Query", slow_query)
+        cursor, pages = "", 0
+        while cursor is not None and pages < 20:
+            response = money.call("GET", f"/v1/wallet/transactions?limit=3{cursor and '&cursor=' + cursor}", ola)
+            assert response.status_code == 200, response.body
+            body = json.loads(response.body)
+            paged += body["data"]
+            cursor, pages = body["pagination"]["nextCursor"], pages + 1
+    # Then each read stopped after one entry, and the pages still hold every entry once, newest first
+    assert pages > 2 and [t["id"] for t in paged] == [t["id"] for t in whole]
+
+
+def _iso(at: datetime) -> str:
+    return at.isoformat().replace("+00:00", "Z")
+
+
 def test_the_daily_statement_shows_opening_credits_debits_closing_and_lines(money: Money) -> None:
     rex = money.member("rex@example.com")
     money.topup(rex, 4000)
@@ -699,3 +765,13 @@ def test_the_gateway_turns_stripe_errors_into_domain_errors(money: Money) -> Non
         StripeSecret("arn:aws:secretsmanager:us-east-1:123456789012:secret:nope").get()
     with pytest.raises(PaymentProviderUnavailable, match="not configured"):
         StripeSecret("").get()
+
+
+def test_a_rejection_needs_no_body_at_all(money: Money) -> None:
+    # Given a pending withdrawal, When an admin rejects it without a body, Then it is rejected
+    nora = money.member("nora@example.com")
+    money.topup(nora, 900)
+    withdrawal = _data(money.call("POST", "/v1/wallet/withdrawals", nora, {"amount": 400}))
+    response = money.call("POST", f"/v1/admin/withdrawals/{withdrawal['id']}/reject", money.admin)
+    assert response.status_code == 200, response.body
+    assert money.available(nora) == 900

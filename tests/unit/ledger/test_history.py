@@ -5,11 +5,20 @@ Pure: chains are built with the in-memory ledger, so entries carry real sequence
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
+from gridshare.kernel import clock
+from gridshare.kernel.deadline import Deadline
 from gridshare.ledger import core as L
 from gridshare.ledger.core import ChainedEntry
-from gridshare.ledger.history import TIME_SLACK_MS, HistoryPage, entry_page, merge_pages, recent_entries
+from gridshare.ledger.history import (
+    TIME_SLACK_MS,
+    EntryPage,
+    HistoryPage,
+    entry_page,
+    merge_pages,
+    recent_entries,
+)
 
 MINUTE = 60_000
 
@@ -82,3 +91,68 @@ def test_recent_entries_carry_the_balance_as_read_and_only_entries_since() -> No
     # An account with only older entries still has its balance; one without entries has 0
     assert recent_entries(chain, since=120 * MINUTE).balance == 300
     assert recent_entries([], since=0).balance == 0
+
+
+def _slow(
+    chain: Iterable[ChainedEntry], frozen: clock.FrozenClock, seconds: float, read: list[int]
+) -> Iterator[ChainedEntry]:
+    """The chain as a store would read it, each entry taking `seconds` of the (frozen) kernel clock."""
+    for entry in chain:
+        frozen.advance(seconds)
+        read.append(entry.sequence)
+        yield entry
+
+
+def test_a_read_stops_at_the_deadline_after_at_least_one_entry() -> None:
+    chain = _chain("hal", [MINUTE * i for i in range(1, 11)])
+    with clock.frozen(0) as frozen:
+        # Given a deadline 3.5 s away and entries that take a second each
+        read: list[int] = []
+        page = entry_page("h", _slow(chain, frozen, 1, read), limit=5, start=None, end=None, deadline=Deadline(3500))
+        # Then the read stops after the fourth entry: nothing more is read, the page says where it stopped
+        assert read == [10, 9, 8, 7] and [e.sequence for e in page.entries] == [10, 9, 8, 7]
+        assert page.stopped is not None and page.stopped.sequence == 7 and not page.more
+        # And with the deadline long past, a read still takes one entry, so a listing always moves on
+        late: list[int] = []
+        page = entry_page("h", _slow(chain, frozen, 1, late), limit=5, start=None, end=None, deadline=Deadline(0))
+        assert late == [10] and page.stopped is not None and page.stopped.sequence == 10
+        # And a stopped read that matched nothing resumes below the entry it stopped at
+        stopped = entry_page("h", chain, limit=5, start=None, end=1, deadline=Deadline(0))
+        assert stopped.entries == () and merge_pages([stopped], limit=5).below == {"h": 10}
+
+
+def test_a_stopped_account_holds_back_older_entries_of_the_others_and_a_listing_pages_through_everything() -> None:
+    # Given two accounts whose entries interleave, the first one stopped after its two newest
+    ann = _chain("ivy", [2 * MINUTE, 4 * MINUTE, 6 * MINUTE, 8 * MINUTE])
+    bob = _chain("jon", [1 * MINUTE, 3 * MINUTE, 5 * MINUTE, 7 * MINUTE])
+    stopped = EntryPage("a", tuple(ann[:2]), more=False, stopped=ann[1])
+    whole = entry_page("b", bob, limit=10, start=None, end=None)
+    # When merged
+    merged = merge_pages([stopped, whole], limit=10)
+    # Then nothing older than what the stopped account read (6 min) is shown before its rest is read
+    assert [e.created_at for e in merged.entries] == [8 * MINUTE, 7 * MINUTE, 6 * MINUTE]
+    assert merged.below == {"a": 3, "b": 4}
+
+    # And a listing whose every read stops after one entry still shows every entry once, newest first
+    shown: list[int] = []
+    below: dict[str, int | None] = {"a": None, "b": None}
+    chains = {"a": ann, "b": bob}
+    for _ in range(20):
+        pages = [
+            entry_page(
+                account,
+                [e for e in chains[account] if seq is None or e.sequence < seq],
+                limit=3,
+                start=None,
+                end=None,
+                deadline=Deadline(0),
+            )
+            for account, seq in below.items()
+        ]
+        page = merge_pages(pages, limit=3)
+        assert page.entries or not page.below, "every page moves forward (a stopped read may end on an empty one)"
+        shown += [e.created_at for e in page.entries]
+        if not page.below:
+            break
+        below = dict(page.below)
+    assert shown == [MINUTE * i for i in range(8, 0, -1)]

@@ -180,8 +180,13 @@ def _check_shape(document: Any) -> None:
 def _parse_body(raw: bytes | None, model: type[BaseModel]) -> BaseModel:
     if raw and len(raw) > MAX_BODY_BYTES:
         raise errors.PayloadTooLarge(f"The request body is over {MAX_BODY_BYTES} bytes.")
+    if (not raw or not raw.strip()) and getattr(model, "EMPTY_BODY_ALLOWED", False):
+        raw = b"{}"
+    if not raw or not raw.strip():
+        # The document declares the body required; an empty one is not an empty change.
+        raise errors.BadRequest("A JSON body is required.", errors=[errors.FieldError("$", "missing body")])
     try:
-        document = json.loads(raw) if raw else {}
+        document = json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise errors.BadRequest(
             "The request body is not valid JSON.", errors=[errors.FieldError("$", "invalid JSON")]

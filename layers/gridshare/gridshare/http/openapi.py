@@ -110,14 +110,14 @@ def _error_responses(spec: RouteSpec) -> dict[int, str]:
     if "{" in spec.path:
         found[404] = "Not found (or not yours)"
     if spec.body is not None:
-        found[400] = "Malformed JSON, not an object, nested too deep or a string too long"
+        found[400] = "Missing, malformed JSON, not an object, nested too deep or a string too long"
         found[413] = f"Body over {MAX_BODY_BYTES} bytes"
         found[415] = ERROR_DESCRIPTIONS[415]
         found[422] = "Invalid fields"
     if spec.query is not None:
         if spec.paginated:
             found.setdefault(400, "A cursor that is not one of this listing")
-        found.setdefault(422, "Invalid query parameters")
+        found.setdefault(422, "Invalid query parameters (a time range or page size out of bounds)")
     if spec.idempotent:
         found.setdefault(409, "Conflict, or a request with this key still running")
         found[422] = found.get(422, "Invalid fields") + ", or the Idempotency-Key reused with another body"
@@ -174,7 +174,7 @@ def _operation(spec: RouteSpec, components: dict[str, Any]) -> dict[str, Any]:
         op["parameters"] = params
     if spec.body is not None:
         op["requestBody"] = {
-            "required": True,
+            "required": not getattr(spec.body, "EMPTY_BODY_ALLOWED", False),
             "content": {"application/json": {"schema": _component_ref(spec.body, components)}},
         }
     if spec.protected:

@@ -22,7 +22,8 @@ from gridshare.kernel.errors import BadRequest, ConfigurationError, FieldError
 from gridshare.kernel.settings import get_settings
 
 DEFAULT_LIMIT = 50
-MAX_LIMIT = 200
+MAX_LIMIT = 200  # the page size of every list route...
+MAX_HISTORY_LIMIT = 1000  # ...but a device's readings history (small points: a day of minutes in two pages)
 
 
 def _secret() -> bytes:

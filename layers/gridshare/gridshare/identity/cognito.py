@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from botocore.exceptions import ClientError
 
+from gridshare.identity import passwords
 from gridshare.kernel import errors
 from gridshare.kernel.aws import client
 from gridshare.kernel.settings import get_settings
@@ -21,6 +22,15 @@ class Tokens:
 
 def _code(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def _weak_password(field: str, password: str, exc: ClientError) -> errors.InvalidInput:
+    """Cognito refused the password: a 422 naming the policy and what the password lacks."""
+    lacks = passwords.violations(password) or [exc.response["Error"].get("Message", "too weak")]
+    return errors.InvalidInput(
+        f"The password does not meet the password policy: {passwords.describe()}.",
+        errors=[errors.FieldError(field, "; ".join(lacks))],
+    )
 
 
 class CognitoDirectory:
@@ -40,10 +50,7 @@ class CognitoDirectory:
             )
         except ClientError as exc:
             if _code(exc) == "InvalidPasswordException":
-                raise errors.InvalidInput(
-                    "The password does not meet the policy.",
-                    errors=[errors.FieldError("password", exc.response["Error"].get("Message", "too weak"))],
-                ) from None
+                raise _weak_password("password", password, exc) from None
             if _code(exc) == "UsernameExistsException":
                 raise errors.Conflict("An account with this email already exists.") from None
             raise
@@ -60,7 +67,15 @@ class CognitoDirectory:
                 {"Name": "name", "Value": name},
             ],
         )
-        self._idp.admin_set_user_password(UserPoolId=self.pool_id, Username=username, Password=password, Permanent=True)
+        try:
+            self._idp.admin_set_user_password(
+                UserPoolId=self.pool_id, Username=username, Password=password, Permanent=True
+            )
+        except ClientError as exc:
+            self._idp.admin_delete_user(UserPoolId=self.pool_id, Username=username)  # no half-made user is left
+            if _code(exc) == "InvalidPasswordException":
+                raise _weak_password("password", password, exc) from None
+            raise
 
     def add_to_group(self, username: str, group: str) -> None:
         self._idp.admin_add_user_to_group(UserPoolId=self.pool_id, Username=username, GroupName=group)
@@ -139,10 +154,7 @@ class CognitoAdmin:
             )
         except ClientError as exc:
             if _code(exc) == "InvalidPasswordException":
-                raise errors.InvalidInput(
-                    "The password does not meet the policy.",
-                    errors=[errors.FieldError("newPassword", exc.response["Error"].get("Message", "too weak"))],
-                ) from None
+                raise _weak_password("newPassword", password, exc) from None
             raise
 
     def change_group(self, username: str, old: str, new: str) -> None:

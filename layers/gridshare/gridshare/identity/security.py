@@ -7,6 +7,9 @@ Events are written by gridshare.identity.security_log into one partition per UTC
 - An unfiltered list walks the day partitions newest first, from the day of `to` back to the day of
   `from`. Its cursor holds the day and the id of the last event returned; the next page resumes in that
   day just below that id and continues into earlier days, so pages never skip or repeat across midnight.
+  A walk stops at the request's deadline (gridshare.kernel.deadline) with a cursor into the next day.
+
+A range is at most MAX_RANGE_DAYS long (92 days: at most 93 day partitions), filtered or not.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from typing import Any
 from ulid import ULID
 
 from gridshare.http.pagination import DEFAULT_LIMIT, decode_cursor, encode_cursor
+from gridshare.http.ranges import check_span
 from gridshare.identity.models import RateLimitModel, SecurityEventModel
 from gridshare.identity.security_log import EVENT_TYPES
 from gridshare.identity.threats import (
@@ -31,11 +35,12 @@ from gridshare.identity.threats import (
     detect_threats,
 )
 from gridshare.kernel import clock, errors
+from gridshare.kernel.deadline import NEVER, Deadline, request_deadline
 from gridshare.kernel.factory import ServiceFactory
 
 DAY_MS = 86_400_000
-DEFAULT_RANGE_MS = 7 * DAY_MS
-MAX_UNFILTERED_DAYS = 92  # an unfiltered list walks one partition per day; filter by user or type for more
+DEFAULT_RANGE_DAYS = 7
+MAX_RANGE_DAYS = 92  # the longest `to - from` of a list; an unfiltered one walks a partition per day
 MAX_SCANNED_EVENTS = 50_000  # per event type read by the dashboard and threats; beyond it, `truncated`
 _MAX_ULID_MS = 2**48 - 1
 
@@ -61,6 +66,11 @@ def _id_before(event_id: str) -> str | None:
     """The ULID just below `event_id` (None if there is none): resumes a newest-first list."""
     value = int(ULID.from_str(event_id))
     return str(ULID.from_int(value - 1)) if value > 0 else None
+
+
+def _id_after(event_id: str) -> str:
+    """The ULID just above `event_id`: a cursor id whose `_id_before` is `event_id`."""
+    return str(ULID.from_int(min(int(ULID.from_str(event_id)) + 1, 2**128 - 1)))
 
 
 def _days_newest_first(from_ms: int, to_ms: int) -> list[str]:
@@ -130,9 +140,9 @@ class SecurityService:
         if event_type is not None and event_type not in EVENT_TYPES:
             raise _invalid("type", f"one of {', '.join(EVENT_TYPES)}")
         end = to_ms if to_ms is not None else (now_ms if now_ms is not None else clock.now_ms()) + 1
-        start = from_ms if from_ms is not None else end - DEFAULT_RANGE_MS
-        if start >= end:
-            raise _invalid("from", "'from' must be before 'to'")
+        start = from_ms if from_ms is not None else end - DEFAULT_RANGE_DAYS * DAY_MS
+        check_span(start, end, MAX_RANGE_DAYS)
+        deadline = request_deadline()
         lo, hi = id_floor(start), id_ceiling(end - 1)
         resume_day = None
         position = decode_cursor(cursor)
@@ -150,18 +160,20 @@ class SecurityService:
             hi = min(hi, below)
 
         want = limit + 1  # one more than a page tells whether there is a next page
+        cut_at: str | None = None  # the day a walk stopped before, at the deadline
         if user_id or event_type:
             found = list(self._query_index(user_id, event_type, lo, hi, want))
         else:
             days = _days_newest_first(start, end - 1)
-            if len(days) > MAX_UNFILTERED_DAYS:
-                raise _invalid("from", f"without userId or type, a range covers at most {MAX_UNFILTERED_DAYS} days")
             if resume_day is not None:
                 days = [d for d in days if d <= resume_day]
-            found = self._walk_days(days, lo, hi, want)
+            found, cut_at = self._walk_days(days, lo, hi, want, deadline)
 
         page, more = found[:limit], len(found) > limit
-        next_cursor = encode_cursor({"day": page[-1].day, "id": page[-1].id}) if more and page else None
+        if cut_at is not None:  # every event above the cut is on this page: resume in that day below it
+            next_cursor = encode_cursor({"day": cut_at, "id": page[-1].id if page else _id_after(hi)})
+        else:
+            next_cursor = encode_cursor({"day": page[-1].day, "id": page[-1].id}) if more and page else None
         return [event_view(e) for e in page], next_cursor
 
     @staticmethod
@@ -184,12 +196,17 @@ class SecurityService:
         )
 
     @staticmethod
-    def _walk_days(days: list[str], lo: str, hi: str, want: int) -> list[SecurityEventModel]:
-        """Day partitions newest first until `want` events. The id bound applies to every day (after a
-        cursor, `hi` is just below its id), which also keeps an event whose id is a millisecond past
-        its day (id and time are taken separately) from showing twice."""
+    def _walk_days(
+        days: list[str], lo: str, hi: str, want: int, deadline: Deadline = NEVER
+    ) -> tuple[list[SecurityEventModel], str | None]:
+        """Day partitions newest first until `want` events, and the day it stopped before if the deadline
+        passed first (never before the first day). The id bound applies to every day (after a cursor, `hi`
+        is just below its id), which also keeps an event whose id is a millisecond past its day (id and
+        time are taken separately) from showing twice."""
         found: list[SecurityEventModel] = []
-        for day in days:
+        for index, day in enumerate(days):
+            if index and deadline.passed():
+                return found, day
             found.extend(
                 SecurityEventModel.query(
                     day,
@@ -200,7 +217,7 @@ class SecurityService:
             )
             if len(found) >= want:
                 break
-        return found
+        return found, None
 
     # ------------------------------------------------------------------ dashboard
     def dashboard(self, now_ms: int | None = None) -> dict[str, Any]:

@@ -2,23 +2,32 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from pydantic import Field, field_validator
 
-from gridshare.http.api import ADMIN, ApiBlueprint, QueryModel, TimeRangeQuery
+from gridshare.http.api import ADMIN, ApiBlueprint, QueryModel
 from gridshare.http.pagination import DEFAULT_LIMIT, MAX_LIMIT, page
+from gridshare.http.ranges import RangeQuery, from_param, to_param
 from gridshare.http.responses import Envelope, Page
 from gridshare.identity.responses import SecurityDashboard, SecurityEvent, Threats
-from gridshare.identity.security import security_service
+from gridshare.identity.security import DEFAULT_RANGE_DAYS, MAX_RANGE_DAYS, security_service
 from gridshare.identity.security_log import EVENT_TYPES
-from gridshare.kernel.clock import parse_time
 from gridshare.kernel.roles import Caller
 
 api = ApiBlueprint("identity")
 
 
-class EventsQuery(TimeRangeQuery):
-    """Defaults: `to` now, `from` 7 days before `to`."""
+class EventsQuery(RangeQuery):
+    """Defaults: `to` now, `from` 7 days before `to`; at most 92 days."""
 
+    DEFAULT_SPAN_DAYS: ClassVar[int] = DEFAULT_RANGE_DAYS
+    MAX_SPAN_DAYS: ClassVar[int | None] = MAX_RANGE_DAYS
+
+    from_: str | None = from_param(
+        f"default {DEFAULT_RANGE_DAYS} days before `to`; at most {MAX_RANGE_DAYS} days before `to`"
+    )
+    to: str | None = to_param()
     user_id: str | None = Field(default=None, min_length=1, max_length=64)
     type: str | None = Field(default=None, description=f"one of {', '.join(EVENT_TYPES)}")
     limit: int = Field(default=DEFAULT_LIMIT, ge=1, le=MAX_LIMIT)
@@ -46,11 +55,12 @@ class ThreatsQuery(QueryModel):
     summary="Security events newest first; filter by user, type and time (admin)",
 )
 def list_security_events(caller: Caller, query: EventsQuery) -> dict:
+    window = query.window()
     items, cursor = security_service().events(
         user_id=query.user_id,
         event_type=query.type,
-        from_ms=parse_time(query.from_) if query.from_ else None,
-        to_ms=parse_time(query.to) if query.to else None,
+        from_ms=window.start,
+        to_ms=window.end,
         limit=query.limit,
         cursor=query.cursor,
     )

@@ -62,6 +62,12 @@ class UserAdminService:
         return user_view(IdentityService.get_user(user_id))
 
     def reset_2fa(self, caller: Caller, user_id: str, client: ClientInfo | None = None) -> dict[str, Any]:
+        """Account recovery for another user. An admin's own 2FA goes off like anyone's, with a current code:
+        otherwise a stolen admin token alone could strip the admin's second factor."""
+        if user_id == caller.user_id:
+            raise errors.PermissionDenied(
+                "Admins cannot reset their own 2FA: use DELETE /v1/auth/2fa with a current code to turn it off."
+            )
         user = IdentityService.get_user(user_id)
         user.update(
             actions=[

@@ -84,7 +84,8 @@ def update_me(caller: Caller, body: UpdateMeBody) -> dict:
     "DELETE",
     roles=ADMIN,
     response=Envelope[User],
-    summary="Clear a user's 2FA (admin; account recovery); the user's tokens are revoked",
+    summary="Clear another user's 2FA (admin; account recovery; the user's tokens are revoked). Your own: "
+    "DELETE /v1/auth/2fa with a code",
 )
 def reset_user_2fa(caller: Caller, id: str, client: ClientInfo) -> dict:  # noqa: A002
     return {"data": user_admin_service().reset_2fa(caller, id, client)}

@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     # KMS key (id, ARN or alias) sealing TOTP secrets and held-back refresh tokens (adapters.envelope)
     secrets_key_id: str = ""
     cors_origins: str = ""  # comma-separated origins allowed to call the API from a browser
+    # Time budget of one API request's storage loops (gridshare.kernel.deadline); the API Lambdas time out
+    # at 15 s (infra_cdk.constants.API_TIMEOUT_S): past this, a list answers the page so far + nextCursor.
+    request_deadline_ms: int = Field(default=8_000, ge=100)
     # Wallets (Stripe)
     stripe_secret_arn: str = ""  # Secrets Manager: {"apiKey": "sk_...", "webhookSecrets": ["whsec_...", ...]}
     stripe_api_base: str = ""  # the local stack's Stripe stand-in; empty on AWS (api.stripe.com)

@@ -9,6 +9,12 @@ A listing over several accounts resumes per account: for each account with more 
 to continue *below*. An account none of whose entries was shown yet is pinned below its newest entry at
 the time of the first page, so entries posted meanwhile don't jump into later pages.
 
+A read also stops at the request's deadline (:mod:`gridshare.kernel.deadline`), after at least one entry:
+its page is then *stopped* at the last entry it looked at, and the account continues below that entry on
+the next page. So that a page stays newest first across accounts, the merge then shows no entry of any
+account older than the stopped account's *frontier* (the oldest time it saw); the rest waits for the next
+page. The frontier's own account always shows what it read, so every page moves the listing forward.
+
 Pure: the store (:class:`gridshare.ledger.store.LedgerStore`) queries, these functions decide what to keep
 and where to stop, and each reads at most one entry past what it returns.
 """
@@ -19,6 +25,7 @@ import heapq
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from gridshare.kernel.deadline import NEVER, Deadline
 from gridshare.ledger.core import ChainedEntry
 
 __all__ = [
@@ -38,11 +45,20 @@ further back before stopping."""
 
 @dataclass(frozen=True)
 class EntryPage:
-    """Up to ``limit`` of one account's entries in a window, newest first, and whether more match beyond."""
+    """Up to ``limit`` of one account's entries in a window, newest first, and whether more match beyond;
+    ``stopped``: the last entry read when the deadline passed (the rest of the account is unread)."""
 
     account: str
     entries: tuple[ChainedEntry, ...]
     more: bool
+    stopped: ChainedEntry | None = None
+
+    @property
+    def frontier(self) -> int | None:
+        """A stopped page's oldest time seen: what is older may be preceded by the account's unread rest."""
+        if self.stopped is None:
+            return None
+        return min([self.stopped.created_at, *(e.created_at for e in self.entries)])
 
 
 @dataclass(frozen=True)
@@ -73,11 +89,28 @@ def _before_window(entry: ChainedEntry, start: int | None) -> bool:
 
 
 def entry_page(
-    account: str, newest_first: Iterable[ChainedEntry], *, limit: int, start: int | None, end: int | None
+    account: str,
+    newest_first: Iterable[ChainedEntry],
+    *,
+    limit: int,
+    start: int | None,
+    end: int | None,
+    deadline: Deadline = NEVER,
 ) -> EntryPage:
-    """The first ``limit`` entries of ``newest_first`` stamped in [start, end); ``more`` if one more follows."""
+    """The first ``limit`` entries of ``newest_first`` stamped in [start, end); ``more`` if one more follows.
+
+    Stops early (``stopped``) once ``deadline`` has passed, checked before reading each entry but the first.
+    """
     taken: list[ChainedEntry] = []
-    for entry in newest_first:
+    entries = iter(newest_first)
+    read: ChainedEntry | None = None
+    while True:
+        if read is not None and deadline.passed():
+            return EntryPage(account, tuple(taken), more=False, stopped=read)
+        entry = next(entries, None)
+        if entry is None:
+            break
+        read = entry
         if _before_window(entry, start):
             break
         if _outside(entry, start, end):
@@ -92,8 +125,12 @@ def merge_pages(pages: Sequence[EntryPage], limit: int) -> HistoryPage:
     """Up to ``limit`` entries over all pages, newest first (ties by transaction id), and where to resume.
 
     Each page's own order (by sequence) is kept, so what is taken from an account is always a prefix of its
-    page and the listing can resume below the last entry taken.
+    page and the listing can resume below the last entry taken. With stopped pages, nothing older than the
+    newest of their frontiers is taken, and a stopped account that showed all it read resumes below the
+    entry it stopped at.
     """
+    frontiers = [page.frontier for page in pages if page.frontier is not None]
+    floor = max(frontiers) if frontiers else None
     heads: list[tuple[int, str, int, int]] = []
     for index, page in enumerate(pages):
         if page.entries:
@@ -102,6 +139,8 @@ def merge_pages(pages: Sequence[EntryPage], limit: int) -> HistoryPage:
     taken: list[ChainedEntry] = []
     used = [0] * len(pages)
     while heads and len(taken) < limit:
+        if floor is not None and -heads[0][0] < floor:
+            break
         _, _, index, position = heapq.heappop(heads)
         taken.append(pages[index].entries[position])
         used[index] += 1
@@ -110,7 +149,9 @@ def merge_pages(pages: Sequence[EntryPage], limit: int) -> HistoryPage:
             heapq.heappush(heads, (-following.created_at, following.transaction_id, index, position + 1))
     below: dict[str, int] = {}
     for page, count in zip(pages, used, strict=True):
-        if count < len(page.entries) or page.more:
+        if page.stopped is not None and count == len(page.entries):
+            below[page.account] = page.stopped.sequence
+        elif count < len(page.entries) or page.more:
             below[page.account] = page.entries[count - 1].sequence if count else page.entries[0].sequence + 1
     return HistoryPage(tuple(taken), below)
 

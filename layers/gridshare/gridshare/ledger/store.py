@@ -33,6 +33,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from gridshare.kernel.aws import client
 from gridshare.kernel.clock import now_ms
+from gridshare.kernel.deadline import NEVER, Deadline
 from gridshare.kernel.errors import Unavailable
 from gridshare.ledger.core import (
     AccountHead,
@@ -311,12 +312,14 @@ class LedgerStore:
         tx_type: str | None = None,
         start: int | None = None,
         end: int | None = None,
+        deadline: Deadline = NEVER,
     ) -> HistoryPage:
         """One page of a listing over several accounts, newest first (:mod:`gridshare.ledger.history`).
 
         ``below`` names each account to read and the sequence to continue below (None: from its newest
         entry), as the previous page's ``HistoryPage.below`` returned it. Reads at most ``limit`` + 1
-        matching entries per account, and no further back than ``start`` allows.
+        matching entries per account, and no further back than ``start`` allows; past ``deadline``, each
+        account reads at most one more entry (its page is then stopped: :func:`entry_page`).
         """
         pages = [
             entry_page(
@@ -325,6 +328,7 @@ class LedgerStore:
                 limit=limit,
                 start=start,
                 end=end,
+                deadline=deadline,
             )
             for account, seq in below.items()
         ]

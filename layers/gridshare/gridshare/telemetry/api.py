@@ -2,29 +2,42 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field
 
-from gridshare.http.api import ADMIN, ANY_ROLE, ApiBlueprint, QueryModel, TimeRangeQuery
-from gridshare.http.pagination import DEFAULT_LIMIT, MAX_LIMIT, page
+from gridshare.http.api import ADMIN, ANY_ROLE, ApiBlueprint, QueryModel
+from gridshare.http.pagination import DEFAULT_LIMIT, MAX_HISTORY_LIMIT, MAX_LIMIT, page
+from gridshare.http.ranges import RangeQuery, from_param, to_param
 from gridshare.http.responses import Envelope, Page
-from gridshare.kernel.clock import now_ms, parse_time
 from gridshare.kernel.roles import Caller
 from gridshare.telemetry.responses import DeadLetter, LatestReading, ReadingsPage, ReplayedDeadLetter
-from gridshare.telemetry.service import TelemetryService, telemetry_service
+from gridshare.telemetry.service import HISTORY_MAX_DAYS, TelemetryService, telemetry_service
 
 api = ApiBlueprint("telemetry")
-DAY_MS = 86_400_000
 
 
-class HistoryQuery(TimeRangeQuery):
-    """Defaults: `to` now, `from` 24 h before `to`."""
+class HistoryQuery(RangeQuery):
+    """Defaults: `to` now, `from` 24 h before `to`; the span is bounded per resolution (HISTORY_MAX_DAYS)."""
 
+    DEFAULT_SPAN_DAYS: ClassVar[int] = 1
+
+    from_: str | None = from_param(
+        "default 24 h before `to`; at most "
+        + ", ".join(f"{days} days for {resolution}" for resolution, days in HISTORY_MAX_DAYS.items())
+        + " before `to`"
+    )
+    to: str | None = to_param()
     metric: str = Field(min_length=1, max_length=64)
     resolution: Literal["raw", "15m", "1h", "1d"] = "raw"
-    limit: int = Field(default=DEFAULT_LIMIT, ge=1, le=1000)
+    limit: int = Field(default=DEFAULT_LIMIT, ge=1, le=MAX_HISTORY_LIMIT)
     cursor: str | None = None
+
+    def max_span_days(self) -> int:
+        return HISTORY_MAX_DAYS[self.resolution]
+
+    def span_rule(self) -> str:
+        return f" at resolution {self.resolution}"
 
 
 class DeadLetterQuery(QueryModel):
@@ -57,10 +70,9 @@ def latest_reading(caller: Caller, id: str) -> dict:  # noqa: A002
     summary="History of one metric: raw readings or 15m/1h/1d rollups",
 )
 def reading_history(caller: Caller, id: str, query: HistoryQuery) -> dict:  # noqa: A002
-    end = parse_time(query.to) if query.to else now_ms() + 1
-    start = parse_time(query.from_) if query.from_ else end - DAY_MS
+    window = query.window()
     points, cursor = service().history(
-        caller, id, query.metric, start, end, query.resolution, query.limit, query.cursor
+        caller, id, query.metric, window.start, window.end, query.resolution, query.limit, query.cursor
     )
     return page(points, query.limit, cursor, meta={"metric": query.metric, "resolution": query.resolution})
 

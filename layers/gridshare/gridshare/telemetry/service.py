@@ -8,8 +8,10 @@ from typing import Any
 
 from gridshare.devices.service import DeviceRef, DeviceService
 from gridshare.http.pagination import decode_cursor, encode_cursor
+from gridshare.http.ranges import check_span
 from gridshare.kernel import errors
 from gridshare.kernel.clock import now_ms, to_iso
+from gridshare.kernel.deadline import request_deadline
 from gridshare.kernel.factory import ServiceFactory
 from gridshare.kernel.roles import Caller
 from gridshare.kernel.settings import get_settings
@@ -26,6 +28,9 @@ from gridshare.telemetry.readings import (
 from gridshare.telemetry.store import StoreOutcome, TelemetryStore
 
 MAX_STALE_RETRIES = 5
+# The longest `to - from` of one history request per resolution, in days (docs/api.md). A raw history
+# reads one DynamoDB partition per UTC day, so 31 days is at most 32 partitions (store.MAX_RAW_DAYS).
+HISTORY_MAX_DAYS: dict[str, int] = {"raw": 31, "15m": 31, "1h": 92, "1d": 366}
 
 
 class IngestOutcome(Enum):
@@ -187,13 +192,11 @@ class TelemetryService:
             raise errors.InvalidInput(
                 "Unknown metric.", errors=[errors.FieldError("metric", f"one of {sorted(METRICS)}")]
             )
-        if end <= start:
-            raise errors.InvalidInput(
-                "The time range is empty.", errors=[errors.FieldError("to", "must be after 'from'")]
-            )
+        check_span(start, end, HISTORY_MAX_DAYS[resolution], what=f" at resolution {resolution}")
+        deadline = request_deadline()
         position = decode_cursor(cursor) or {}
         if resolution == "raw":
-            rows, after = self.store.raw(device.id, start, end, limit, position.get("after"))
+            rows, after = self.store.raw(device.id, start, end, limit, position.get("after"), deadline=deadline)
             points = [
                 {"ts": to_iso(r["ts"]), "seq": r["seq"], "value": r["metrics"][metric]}
                 for r in rows

@@ -18,8 +18,12 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from gridshare.kernel.aws import client
+from gridshare.kernel.deadline import NEVER, Deadline
 from gridshare.telemetry.models import LatestReadingModel, RawReadingModel, RollupModel
 from gridshare.telemetry.readings import CounterState, Reading, RollupDelta
+
+DAY_MS = 86_400_000
+MAX_RAW_DAYS = 32  # day partitions of one raw history page: 31 days not starting at midnight touch 32
 
 
 class StoreOutcome(Enum):
@@ -35,6 +39,12 @@ def day_key(device_id: str, ts: int) -> str:
 
 def raw_sort_key(ts: int, seq: int) -> str:
     return f"{ts:013d}#{seq:010d}"
+
+
+def _strip(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    for row in rows:
+        row.pop("_key")
+    return rows
 
 
 def _num(value: float | int | bool) -> dict[str, str]:
@@ -201,32 +211,49 @@ class TelemetryStore:
         }
 
     def raw(
-        self, device_id: str, start: int, end: int, limit: int, after: str | None
+        self,
+        device_id: str,
+        start: int,
+        end: int,
+        limit: int,
+        after: str | None,
+        *,
+        deadline: Deadline = NEVER,
     ) -> tuple[list[dict[str, Any]], str | None]:
-        """Raw readings in [start, end), oldest first, across day partitions.
+        """Raw readings in [start, end), oldest first, across day partitions, and where the next page starts.
 
-        `after` is the opaque position of the last reading returned ("<pk>|<sk>"), for the next page.
+        `after` is the opaque position ("<pk>|<sk>") just past which the page starts: the last reading of
+        the previous page, or where a page cut short by the deadline stopped. The work is bounded: at most
+        MAX_RAW_DAYS partitions (the caller bounds the range), no query once the page holds `limit`
+        readings, and none after the `deadline` but the first, so every page moves forward.
         """
+        days = range((start // DAY_MS) * DAY_MS, end, DAY_MS)
+        if len(days) > MAX_RAW_DAYS:
+            raise ValueError(f"a raw history covers at most {MAX_RAW_DAYS} day partitions, not {len(days)}")
         out: list[dict[str, Any]] = []
         resume_pk, resume_sk = after.split("|", 1) if after else ("", "")
         high = raw_sort_key(end - 1, 9_999_999_999)
-        day = (start // 86_400_000) * 86_400_000
-        while day < end and len(out) < limit:
+        queried = False
+        for index, day in enumerate(days):
             pk = day_key(device_id, day)
-            day += 86_400_000
             if pk < resume_pk:
                 continue
-            low = resume_sk if pk == resume_pk else raw_sort_key(start, 0)
+            # Everything up to `low` was returned already (`low` itself too, if it is a reading's key).
+            low = resume_sk if pk == resume_pk else f"{start:013d}#"  # "#" sorts before any "<ts>#<seq>"
             kwargs: dict[str, Any] = {
                 "TableName": RawReadingModel.Meta.table_name,
                 "KeyConditionExpression": "pk = :pk AND sk BETWEEN :low AND :high",
                 "ExpressionAttributeValues": {":pk": {"S": pk}, ":low": {"S": low}, ":high": {"S": high}},
             }
             while len(out) < limit:
+                if queried and deadline.passed():  # cut short: continue from the last key this page covered
+                    last = kwargs.get("ExclusiveStartKey")
+                    return _strip(out), f"{pk}|{last['sk']['S'] if last else low}"
                 kwargs["Limit"] = limit - len(out) + 1
                 result = self._ddb.query(**kwargs)
+                queried = True
                 for item in result.get("Items", []):
-                    if pk == resume_pk and item["sk"]["S"] == resume_sk:
+                    if item["sk"]["S"] == low:
                         continue
                     out.append(
                         {
@@ -239,11 +266,11 @@ class TelemetryStore:
                 if "LastEvaluatedKey" not in result:
                     break
                 kwargs["ExclusiveStartKey"] = result["LastEvaluatedKey"]
-        next_after = out[limit - 1]["_key"] if len(out) > limit - 1 and (len(out) > limit or day < end) else None
-        out = out[:limit]
-        for item in out:
-            item.pop("_key")
-        return out, next_after
+            if len(out) >= limit:
+                more = len(out) > limit or index + 1 < len(days)
+                next_after = out[limit - 1]["_key"] if more else None
+                return _strip(out[:limit]), next_after
+        return _strip(out), None
 
     def rollups(
         self,

@@ -7,15 +7,15 @@ The POST routes are idempotent like the wallet's money routes (gridshare.wallets
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field, StrictInt, field_validator
 
-from gridshare.http.api import ADMIN, ApiBlueprint, ApiModel, QueryModel, TimeRangeQuery
+from gridshare.http.api import ADMIN, ApiBlueprint, ApiModel, QueryModel
 from gridshare.http.idempotency import RequestIds
 from gridshare.http.pagination import DEFAULT_LIMIT, MAX_LIMIT, page
+from gridshare.http.ranges import RangeQuery, from_param, to_param
 from gridshare.http.responses import Envelope, Page
-from gridshare.kernel.clock import parse_time
 from gridshare.kernel.roles import Caller
 from gridshare.wallets.api import service, supported_currency
 from gridshare.wallets.movements import SALE_MAX
@@ -26,6 +26,13 @@ api = ApiBlueprint("wallets")
 PartyId = Annotated[str, Field(min_length=1, max_length=128)]
 
 
+class MetricsQuery(RangeQuery):
+    """An open window over the transactions' `createdAt` (the balances and pending figures are now's)."""
+
+    from_: str | None = from_param("optional (no lower bound)")
+    to: str | None = to_param("optional (no upper bound)")
+
+
 class WithdrawalsQuery(QueryModel):
     status: Literal["requested", "approving", "rejecting", "approved", "rejected"] = "requested"
     limit: int = Field(default=DEFAULT_LIMIT, ge=1, le=MAX_LIMIT)
@@ -33,6 +40,9 @@ class WithdrawalsQuery(QueryModel):
 
 
 class RejectBody(ApiModel):
+    # A rejection needs no reason: `POST .../reject` with no body at all is a rejection without one.
+    EMPTY_BODY_ALLOWED: ClassVar[bool] = True
+
     reason: str | None = Field(default=None, max_length=500)
 
 
@@ -150,13 +160,12 @@ def record_sale(caller: Caller, body: SaleBody, ids: RequestIds) -> dict:
     "/v1/admin/metrics",
     "GET",
     roles=ADMIN,
-    query=TimeRangeQuery,
+    query=MetricsQuery,
     response=Envelope[Metrics],
     summary="Volumes by type, fees earned, balances held, pending withdrawals (admin)",
 )
-def get_metrics(caller: Caller, query: TimeRangeQuery) -> dict:
-    start = parse_time(query.from_) if query.from_ else None
-    end = parse_time(query.to) if query.to else None
+def get_metrics(caller: Caller, query: MetricsQuery) -> dict:
+    start, end = query.bounds()
     return {"data": service().reports.metrics(start, end)}
 
 

@@ -10,15 +10,16 @@ are refused.
 from __future__ import annotations
 
 from datetime import date
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field, StrictInt, field_validator
 
-from gridshare.http.api import ApiBlueprint, ApiModel, HeaderParam, QueryModel, TimeRangeQuery
+from gridshare.http.api import ApiBlueprint, ApiModel, HeaderParam, QueryModel
 from gridshare.http.idempotency import RequestIds
 from gridshare.http.pagination import DEFAULT_LIMIT, MAX_LIMIT, page
+from gridshare.http.ranges import RangeQuery, from_param, to_param
 from gridshare.http.responses import Envelope, Page
-from gridshare.kernel.clock import now, parse_time
+from gridshare.kernel.clock import now
 from gridshare.kernel.roles import Caller
 from gridshare.ledger.core import CURRENCIES, KWH, TX_TYPES
 from gridshare.wallets.movements import TOPUP_MAX, TOPUP_MIN, WITHDRAWAL_MAX
@@ -63,9 +64,18 @@ class WithdrawalBody(ApiModel):
         return supported_currency(value)
 
 
-class TransactionsQuery(TimeRangeQuery):
+TRANSACTIONS_MAX_DAYS = 366
+"""The longest `to - from` of a transactions listing: a year. Either may be left out (the listing is paged
+newest first, by sequence, whatever the window), so this bounds the window, not the work."""
+
+
+class TransactionsQuery(RangeQuery):
     """Newest first; `from`/`to` bound `createdAt`; without `asset`, every asset the caller holds."""
 
+    MAX_SPAN_DAYS: ClassVar[int | None] = TRANSACTIONS_MAX_DAYS
+
+    from_: str | None = from_param(f"optional; with `to`, at most {TRANSACTIONS_MAX_DAYS} days before it")
+    to: str | None = to_param("optional (no upper bound)")
     asset: str | None = Field(default=None, description="a currency or KWH")
     type_: TxType | None = Field(default=None, alias="type")
     limit: int = Field(default=DEFAULT_LIMIT, ge=1, le=MAX_LIMIT)
@@ -109,12 +119,13 @@ def get_wallet(caller: Caller) -> dict:
     summary="The caller's ledger entries, newest first (filter by asset, type, time)",
 )
 def list_transactions(caller: Caller, query: TransactionsQuery) -> dict:
+    start, end = query.bounds()
     items, cursor = service().statements.transactions(
         caller.user_id,
         asset=query.asset,
         tx_type=query.type_,
-        start=parse_time(query.from_) if query.from_ else None,
-        end=parse_time(query.to) if query.to else None,
+        start=start,
+        end=end,
         limit=query.limit,
         cursor=query.cursor,
     )

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from gridshare.kernel import errors
+from gridshare.kernel.deadline import NEVER, Deadline
 from gridshare.kernel.settings import get_settings
 from gridshare.ledger import core as L
 from gridshare.ledger.core import CURRENCIES, Transaction
@@ -122,6 +123,7 @@ class WalletLedger(L.LedgerPort, Protocol):
         tx_type: str | None = None,
         start: int | None = None,
         end: int | None = None,
+        deadline: Deadline = NEVER,
     ) -> HistoryPage: ...
 
     def entries_since(self, account: str, since: int) -> RecentEntries: ...

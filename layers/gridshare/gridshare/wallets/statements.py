@@ -16,6 +16,7 @@ from typing import Any
 from gridshare.http.pagination import decode_cursor, encode_cursor
 from gridshare.kernel import errors
 from gridshare.kernel.clock import to_iso
+from gridshare.kernel.deadline import request_deadline
 from gridshare.kernel.settings import get_settings
 from gridshare.ledger import core as L
 from gridshare.ledger.core import CURRENCIES, KWH, ChainedEntry
@@ -83,14 +84,17 @@ class Statements(WalletUseCases):
         """The caller's entries, newest first, merged over their accounts (or one asset's).
 
         The cursor holds, per account still to read, the sequence number to continue below; it is
-        signed, and checked to name only the caller's own accounts.
+        signed, and checked to name only the caller's own accounts. A read that reaches the request's
+        deadline ends the page early, with a cursor (:mod:`gridshare.ledger.history`).
         """
         accounts = [L.user_account(user_id, a) for a in ([asset] if asset else self._user_assets(user_id))]
         bounds: dict[str, int | None] = {a: None for a in accounts}
         decoded = decode_cursor(cursor)
         if decoded is not None:
             bounds = _cursor_bounds(decoded, accounts)
-        page = self.ledger.history(bounds, limit=limit, tx_type=tx_type, start=start, end=end)
+        page = self.ledger.history(
+            bounds, limit=limit, tx_type=tx_type, start=start, end=end, deadline=request_deadline()
+        )
         items = [_entry_view(e) for e in page.entries]
         return items, encode_cursor({"b": page.below}) if page.below else None
 
