@@ -80,6 +80,7 @@ bench: install
 
 openapi: $(STAMP)
 	$(BIN)/gridshare openapi > docs/openapi.json
+	$(BIN)/gridshare openapi --api-md docs/api.md
 
 clean:
 	rm -rf $(VENV) cdk.out .local .benchmarks

@@ -10,6 +10,7 @@ locally, so clients (and the fuzzer) see one contract in both places, and no hea
 from __future__ import annotations
 
 import json
+import re
 from http import HTTPStatus
 from typing import Any
 
@@ -17,7 +18,7 @@ from chalice.app import Chalice
 from chalice.config import Config
 from chalice.local import ChaliceRequestHandler, ForbiddenError, LocalDevServer
 
-from gridshare.http.api import SECURITY_HEADERS
+from gridshare.http.api import ROUTES, SECURITY_HEADERS
 from gridshare.http.problems import PROBLEM_CONTENT_TYPE, problem_body
 
 _SLUGS = {
@@ -28,6 +29,18 @@ _SLUGS = {
     414: ("uri-too-long", "URI too long"),
     431: ("request-header-fields-too-large", "Request header fields too large"),
 }
+
+
+def allowed_methods(path: str) -> list[str]:
+    """The methods the route table declares for `path`, sorted ([] when none), as the app's own 405 says."""
+    methods = {
+        spec.method for spec in ROUTES if re.fullmatch(re.sub(r"\\{[^/]+?\\}", "[^/]+", re.escape(spec.path)), path)
+    }
+    return sorted(methods)
+
+
+DISCARD_LIMIT = 1 << 20
+"""The largest body of a refused request read (and dropped) to keep its connection; a bigger one closes it."""
 
 
 class ProblemRequestHandler(ChaliceRequestHandler):
@@ -49,10 +62,24 @@ class ProblemRequestHandler(ChaliceRequestHandler):
         if getattr(self, "command", None) != "HEAD":
             self.wfile.write(body)
 
+    def _discard_body(self) -> None:
+        """Read the body of a request refused before it was read, so that the kept-alive connection's next
+        request starts where it should (not in this one's body); a body too big or unreadable closes it."""
+        headers = getattr(self, "headers", None)
+        try:
+            length = int(headers.get("content-length") or 0) if headers is not None else 0
+        except ValueError:
+            length = -1
+        if 0 <= length <= DISCARD_LIMIT and "chunked" not in (headers.get("transfer-encoding") or "").lower():
+            if length:
+                self.rfile.read(length)
+        else:
+            self.close_connection = True
+
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
         """Python's HTTP server refusing a request it cannot read (431, 414, 400, 501)."""
         if code == HTTPStatus.NOT_IMPLEMENTED:  # a method no route can have (TRACE, CONNECT, ...)
-            self._send_problem(405, f"The method {self.command} is not allowed.")
+            self._refuse_method()
             return
         self._send_problem(code, message or HTTPStatus(code).phrase)
 
@@ -64,8 +91,17 @@ class ProblemRequestHandler(ChaliceRequestHandler):
             return
         super()._send_error_response(error)
 
+    def _refuse_method(self) -> None:
+        """405 with the methods the path has (RFC 9110 `Allow`), or 404 for a path no route has."""
+        self._discard_body()
+        allowed = allowed_methods((getattr(self, "path", "") or "").split("?", 1)[0])
+        if not allowed:
+            self._send_problem(404, "No route matches this path.")
+            return
+        self._send_problem(405, f"The method {self.command} is not allowed.", {"Allow": ", ".join(allowed)})
+
     def do_TRACE(self) -> None:  # noqa: N802 - http.server's naming
-        self._send_problem(405, "The method TRACE is not allowed.")
+        self._refuse_method()
 
     do_CONNECT = do_TRACE  # noqa: N815
 

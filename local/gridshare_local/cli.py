@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import re
@@ -26,6 +27,7 @@ from gridshare_local.commands import (
     _cmd_openapi,
     _cmd_outbox,
     _cmd_pay_confirm,
+    _cmd_publish,
     _cmd_simulate,
     _cmd_up,
     _port,
@@ -37,6 +39,16 @@ EPILOG = (
     f"answers; {EXIT_INTERRUPTED} interrupted. An error is one line on stderr; `gridshare --debug <command>` also "
     "shows its traceback."
 )
+
+
+def _json_object(text: str) -> dict[str, object]:
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not JSON ({exc})") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError("a JSON object, e.g. '{\"power_w\": 1200}'")
+    return value
 
 
 def _positive(text: str) -> int:
@@ -156,10 +168,11 @@ def build_parser() -> argparse.ArgumentParser:
         "simulate",
         parents=both,
         help="a device fleet publishing readings to the running local stack",
-        description="Stream readings from a named fleet of simulated devices owned by an existing, verified user. "
-        "The fleet (device ids, certificates, owner-only keys) is kept in <state dir>/fleets/<name>/ and reused by "
-        "the next run; devices the stack no longer knows (it restarted) are replaced. A live line shows readings "
-        "sent/stored per device.",
+        description="Stream readings from simulated devices owned by an existing, verified user. Without --fleet "
+        "the run's devices are one-off: their keys (owner-only, under <state dir>/fleets/) are deleted on exit. "
+        "With --fleet NAME the fleet (device ids, certificates, keys, where its readings got to) is kept in "
+        "<state dir>/fleets/NAME/ and reused by the next run with that name; devices the stack no longer knows "
+        "(it restarted) are replaced. A live line shows readings sent/stored per device.",
         epilog=EPILOG,
     )
     sim.add_argument(
@@ -170,9 +183,9 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument(
         "--fleet",
         type=_fleet,
-        default="default",
         metavar="NAME",
-        help="the fleet to use or make (default: default); another name is another set of devices",
+        help="keep this run's devices as the fleet NAME and reuse them next time (default: one-off devices whose "
+        "keys are deleted on exit)",
     )
     sim.add_argument(
         "--devices",
@@ -196,9 +209,45 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument(
         "--forget",
         action="store_true",
-        help="delete the fleet's keys and record on exit (the next run provisions new devices)",
+        help="with --fleet: delete the fleet's keys and record on exit (the next run provisions new devices)",
     )
     sim.set_defaults(func=_cmd_simulate, cmd="simulate")
+
+    pub = sub.add_parser(
+        "publish",
+        parents=both,
+        help="publish one reading (or any message) from a provisioned device, by hand",
+        description="Connect as a device (AWS IoT Device SDK, MQTT 5 over mutual TLS, client id = thingName) and "
+        "publish one message. DEVICE is a file holding the answer of POST /v1/devices. A reading is "
+        '{"ts": <the stack\'s now, epoch ms>, "seq": <the device\'s next>, "metrics": METRICS}; the credentials and '
+        "the last seq are kept under <state dir>/devices/<thingName>/ (the key owner-only).",
+        epilog=EPILOG,
+    )
+    pub.add_argument("device", metavar="DEVICE", help="file with the answer of POST /v1/devices (device.json)")
+    pub.add_argument(
+        "--metrics",
+        type=_json_object,
+        default={},
+        metavar="JSON",
+        help='the reading\'s metrics, e.g. \'{"power_w": 1200, "energy_import_wh": 10500}\'',
+    )
+    pub.add_argument("--seq", type=_count, help="the reading's seq (default: one more than the last one published)")
+    pub.add_argument(
+        "--message",
+        metavar="TEXT",
+        help="publish TEXT as it is instead of a reading (e.g. a malformed one, to see it dead-lettered)",
+    )
+    pub.add_argument(
+        "--topic",
+        choices=("telemetry", "heartbeat", "commands/ack"),
+        default="telemetry",
+        help="the device topic gs/v1/<thingName>/<topic> (default: telemetry)",
+    )
+    pub.add_argument("--key", metavar="PEM", help="the device's private key file, when it was provisioned with a CSR")
+    pub.add_argument(
+        "--api", metavar="URL", help="the API, for the stack's clock (default: $GS_API_URL, else the running stack's)"
+    )
+    pub.set_defaults(func=_cmd_publish, cmd="publish")
 
     outbox = sub.add_parser(
         "outbox",
@@ -265,9 +314,15 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
     ).set_defaults(func=_cmd_ledger_verify, cmd="ledger verify")
 
-    sub.add_parser(
+    openapi = sub.add_parser(
         "openapi", parents=[common], help="print the OpenAPI document (no stack needed)", epilog=EPILOG
-    ).set_defaults(func=_cmd_openapi, cmd="openapi")
+    )
+    openapi.add_argument(
+        "--api-md",
+        metavar="PAGE",
+        help="instead, rewrite the generated routes table of this Markdown page (docs/api.md) in place",
+    )
+    openapi.set_defaults(func=_cmd_openapi, cmd="openapi")
     return parser
 
 

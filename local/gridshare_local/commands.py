@@ -13,6 +13,7 @@ import socket
 import sys
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 from gridshare_local.cli_errors import (
     EXIT_USAGE,
@@ -291,7 +292,15 @@ def _cmd_openapi(args: argparse.Namespace) -> int:
     from gridshare.http.openapi import build_openapi
 
     make_app("gridshare")
-    print(json.dumps(build_openapi(), indent=2, sort_keys=False))
+    document = build_openapi()
+    if args.api_md is None:
+        print(json.dumps(document, indent=2, sort_keys=False))
+        return 0
+    from gridshare.http.api_docs import render
+
+    page = Path(args.api_md)
+    page.write_text(render(page.read_text(), document))
+    print(f"{page}: routes table rewritten ({len(document['paths'])} paths)")
     return 0
 
 
@@ -307,6 +316,22 @@ def _sigterm_as_ctrl_c() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def _cmd_publish(args: argparse.Namespace) -> int:
+    from gridshare_local.publish import publish
+
+    return publish(
+        Path(args.device),
+        state=state_dir(),
+        api=args.api or _api_base(),
+        metrics=args.metrics,
+        raw=args.message,
+        seq=args.seq,
+        topic=args.topic,
+        key_file=Path(args.key) if args.key else None,
+        out=sys.stdout,
+    )
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
@@ -328,7 +353,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
             devices=args.devices,
             interval_s=args.interval,
             count=args.count,
-            fleet_name=args.fleet,
+            fleet_name=args.fleet or f"run-{os.getpid()}",
             state=state_dir(),
-            forget=args.forget,
+            forget=args.forget or args.fleet is None,
         )

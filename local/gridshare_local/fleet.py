@@ -11,6 +11,7 @@
 
 The stack forgets every device when it restarts (moto starts empty); a run then finds its devices gone
 (404), deletes their files and provisions new ones. `--forget` deletes the whole fleet directory on exit.
+A run without `--fleet` uses a one-off fleet (`run-<pid>`) that is always deleted on exit.
 """
 
 from __future__ import annotations

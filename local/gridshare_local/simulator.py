@@ -410,7 +410,7 @@ def run_fleet(
             member.device.state = member.sim.snapshot()
         if forget:
             fleet.remove()
-            out.write(f"fleet {fleet.name} forgotten: its keys and record are deleted\n")
+            out.write(f"fleet {fleet.name} removed: its keys and record are deleted (keep one with --fleet NAME)\n")
         elif fleet.devices:
             fleet.save()
             out.write(f"fleet {fleet.name} kept in {fleet.dir} (keys owner-only); the next run reuses it\n")

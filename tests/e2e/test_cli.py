@@ -66,8 +66,15 @@ def test_simulate_reuses_its_fleet_under_the_state_dir(stack: Stack) -> None:
     tmp = _private_tmp()
     env = {**stack.env, "TMPDIR": str(tmp), "GS_PASSWORD": "Fleet-Passw0rd"}
     simulate = ("simulate", "--email", "fleet@example.com", "--devices", "2", "--count", "2", "--interval", "0.2")
+    simulate += ("--fleet", "roof")
 
-    # Given a first run, which provisions the fleet's devices
+    # Given a one-off run (no --fleet), Then what it created on disk is gone when it exits
+    once = _gridshare(*simulate[:-2], env=env)
+    assert once.returncode == 0, once.stdout + once.stderr
+    assert "removed: its keys and record are deleted" in once.stdout
+    assert not (stack.state_dir / "fleets").exists() or list((stack.state_dir / "fleets").iterdir()) == []
+
+    # Given a first run of a named fleet, which provisions its devices
     first = _gridshare(*simulate, env=env)
     assert first.returncode == 0, first.stdout + first.stderr
     assert "0 devices reused, 2 devices new" in first.stdout
@@ -82,20 +89,21 @@ def test_simulate_reuses_its_fleet_under_the_state_dir(stack: Stack) -> None:
     token = stack.call("POST", "/v1/auth/login", {"email": "fleet@example.com", "password": "Fleet-Passw0rd"})
     token = token.json()["data"]["accessToken"]
     devices = stack.call("GET", "/v1/devices", token=token).json()["data"]
+    devices = [d for d in devices if d["name"].startswith("roof ")]  # not the one-off run's
     assert sorted(d["type"] for d in devices) == ["inverter", "meter"]
     for device in devices:
         latest = stack.call("GET", f"/v1/devices/{device['id']}/readings/latest", token=token)
         assert latest.json()["data"]["seq"] == 4
 
     # And its keys live under the state directory, owner-only; nothing is left in the system temp dir
-    fleet = stack.state_dir / "fleets" / "default"
+    fleet = stack.state_dir / "fleets" / "roof"
     keys = sorted(fleet.glob("*.key"))
     assert [k.stem for k in keys] == sorted(d["thingName"] for d in devices)
     assert all(_mode(k) == 0o600 for k in keys) and _mode(fleet) == 0o700 and _mode(fleet / "fleet.json") == 0o600
     assert list(tmp.iterdir()) == []
 
     # When a run is told to forget the fleet, Then its keys are deleted on exit
-    forgotten = _gridshare(*simulate[:-4], "--count", "1", "--forget", env=env)
+    forgotten = _gridshare(*simulate[:-6], "--count", "1", "--fleet", "roof", "--forget", env=env)
     assert forgotten.returncode == 0, forgotten.stdout + forgotten.stderr
     assert not fleet.exists()
     tmp.rmdir()

@@ -52,8 +52,11 @@ def test_an_unknown_route_without_a_token_is_a_404_problem(port: int) -> None:
     assert_problem(*request(port, "GET", "/v1/nope"), 404)
 
 
-def test_trace_is_a_405_problem(port: int) -> None:
-    assert_problem(*request(port, "TRACE", "/health"), 405)
+def test_trace_is_a_405_problem_that_says_which_methods_the_path_has(port: int) -> None:
+    status, headers, body = request(port, "TRACE", "/v1/devices")
+    assert_problem(status, headers, body, 405)
+    assert headers["allow"] == "GET, POST"
+    assert_problem(*request(port, "TRACE", "/v1/nope"), 404)
 
 
 def test_a_70_kb_header_is_a_431_problem_not_html(port: int) -> None:
@@ -63,3 +66,20 @@ def test_a_70_kb_header_is_a_431_problem_not_html(port: int) -> None:
 
 def test_a_known_route_with_a_wrong_method_is_a_405_problem(port: int) -> None:
     assert_problem(*request(port, "DELETE", "/health"), 405)
+
+
+@pytest.mark.parametrize("method", ["TRACE", "PROPFIND", "DELETE"])
+def test_a_refused_request_with_a_body_leaves_its_kept_alive_connection_usable(port: int, method: str) -> None:
+    # Given one kept-alive connection, When a request the server refuses itself carries a body
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    body = json.dumps({"amount": 1, "currency": None})
+    connection.request(method, "/health", body=body, headers={"Content-Type": "application/json"})
+    first = connection.getresponse()
+    first.read()
+    assert first.status == 405
+    # Then the next request on it is read from its own request line, not from the refused one's body
+    connection.request("GET", "/health")
+    second = connection.getresponse()
+    assert second.status == 200, second.read()
+    second.read()
+    connection.close()

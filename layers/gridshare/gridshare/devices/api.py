@@ -21,7 +21,10 @@ class CreateDeviceBody(ApiModel):
     name: str = Field(min_length=1, max_length=120)
     type: Literal["meter", "inverter", "battery", "gas_sensor"]
     csr: str | None = Field(
-        default=None, max_length=16_384, description="PEM CSR; with it, the private key never leaves the device"
+        default=None,
+        max_length=16_384,
+        pattern=r"^\s*-----BEGIN CERTIFICATE REQUEST-----[\s\S]+-----END CERTIFICATE REQUEST-----\s*$",
+        description="PEM PKCS#10 CSR, signed by its key; with it, the private key never leaves the device",
     )
 
 

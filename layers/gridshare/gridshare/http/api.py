@@ -38,7 +38,7 @@ from gridshare.http.auth import verify_access_token
 from gridshare.http.idempotency import HEADER, REPLAYED_HEADER, RequestIds, run_idempotent
 from gridshare.http.responses import NoContent
 from gridshare.kernel import errors
-from gridshare.kernel.clock import parse_time
+from gridshare.kernel.clock import TIME_PATTERN, parse_time
 from gridshare.kernel.roles import ROLE_ORDER, Caller, ClientInfo
 from gridshare.kernel.settings import get_settings
 
@@ -74,8 +74,12 @@ class QueryModel(BaseModel):
 class TimeRangeQuery(QueryModel):
     """`from`/`to` as ISO 8601 or epoch milliseconds (UTC); each route documents its defaults."""
 
-    from_: str | None = Field(default=None, alias="from", description="ISO 8601 or epoch ms (inclusive)")
-    to: str | None = Field(default=None, description="ISO 8601 or epoch ms (exclusive); default now")
+    from_: str | None = Field(
+        default=None, alias="from", pattern=TIME_PATTERN, description="ISO 8601 or epoch ms (inclusive)"
+    )
+    to: str | None = Field(
+        default=None, pattern=TIME_PATTERN, description="ISO 8601 or epoch ms (exclusive); default now"
+    )
 
     @field_validator("from_", "to")
     @classmethod
@@ -115,6 +119,7 @@ class RouteSpec:
     response: type[BaseModel] | type[NoContent] = NoContent  # the 2xx body (gridshare.http.responses)
     errors: tuple[int, ...] = ()  # error statuses beyond those implied (see gridshare.http.openapi)
     headers: tuple[HeaderParam, ...] = ()  # request headers the view reads itself
+    raw_body: type[BaseModel] | None = None  # a body the view reads raw (signed bytes): documented, not parsed
 
     @property
     def protected(self) -> bool:
@@ -384,6 +389,7 @@ class ApiBlueprint:
         response: type[BaseModel] | type[NoContent] | None = None,
         errors: tuple[int, ...] = (),
         headers: tuple[HeaderParam, ...] = (),
+        raw_body: type[BaseModel] | None = None,
     ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         if idempotent and roles is None:
             raise ValueError(f"{method} {path}: an Idempotency-Key is scoped to the caller; the route needs roles")
@@ -408,6 +414,7 @@ class ApiBlueprint:
                 response=response,
                 errors=tuple(sorted(set(errors))),
                 headers=headers,
+                raw_body=raw_body,
             )
             self._views.append((spec, view))
             ROUTES.append(spec)

@@ -177,6 +177,12 @@ def _operation(spec: RouteSpec, components: dict[str, Any]) -> dict[str, Any]:
             "required": not getattr(spec.body, "EMPTY_BODY_ALLOWED", False),
             "content": {"application/json": {"schema": _component_ref(spec.body, components)}},
         }
+    elif spec.raw_body is not None:
+        op["requestBody"] = {
+            "required": True,
+            "description": spec.raw_body.__doc__,
+            "content": {"application/json": {"schema": _component_ref(spec.raw_body, components)}},
+        }
     if spec.protected:
         op["security"] = [{"bearerAuth": []}]
         op["x-gridshare-roles"] = sorted(spec.roles or ())

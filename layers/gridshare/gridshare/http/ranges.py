@@ -25,6 +25,7 @@ from pydantic import Field, field_validator
 
 from gridshare.http.api import TimeRangeQuery
 from gridshare.kernel import clock, errors
+from gridshare.kernel.clock import TIME_PATTERN
 
 DAY_MS = 86_400_000
 EARLIEST = "2000-01-01T00:00:00Z"
@@ -96,6 +97,7 @@ def from_param(rule: str) -> Any:
     return Field(
         default=None,
         alias="from",
+        pattern=TIME_PATTERN,
         description=f"ISO 8601 or epoch ms (inclusive), not before {EARLIEST} nor more than 24 h after now; {rule}",
     )
 
@@ -103,6 +105,7 @@ def from_param(rule: str) -> Any:
 def to_param(rule: str = "default now") -> Any:
     return Field(
         default=None,
+        pattern=TIME_PATTERN,
         description=f"ISO 8601 or epoch ms (exclusive), not before {EARLIEST} nor more than 24 h after now; {rule}",
     )
 

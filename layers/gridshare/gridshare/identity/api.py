@@ -24,7 +24,7 @@ class RegisterBody(ApiModel):
 
 class VerifyEmailBody(ApiModel):
     email: EmailStr
-    code: str = Field(min_length=4, max_length=12)
+    code: str = Field(pattern=r"^[0-9]{6}$", description="the 6-digit code that was emailed")
 
 
 class LoginBody(ApiModel):
@@ -85,7 +85,7 @@ class EmailBody(ApiModel):
 
 class ResetPasswordBody(ApiModel):
     email: EmailStr
-    code: str = Field(min_length=4, max_length=12)
+    code: str = Field(pattern=r"^[0-9]{6}$", description="the 6-digit code that was emailed")
     new_password: str = Field(min_length=8, max_length=256)
 
 

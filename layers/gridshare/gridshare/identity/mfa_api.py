@@ -14,12 +14,12 @@ api = ApiBlueprint("identity")
 
 
 class CodeBody(ApiModel):
-    code: str = Field(min_length=6, max_length=12, description="The current 6-digit code of the authenticator app")
+    code: str = Field(pattern=r"^[0-9]{6}$", description="The current 6-digit code of the authenticator app")
 
 
 class LoginTwoFactorBody(ApiModel):
     session: str = Field(min_length=1, max_length=256, description="The `session` of the login's TOTP challenge")
-    code: str = Field(min_length=6, max_length=12, description="The current 6-digit code of the authenticator app")
+    code: str = Field(pattern=r"^[0-9]{6}$", description="The current 6-digit code of the authenticator app")
 
 
 def _service() -> MfaService:

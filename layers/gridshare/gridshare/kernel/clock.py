@@ -79,6 +79,14 @@ def to_iso(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+TIME_PATTERN = (
+    r"^(-?[0-9]{1,16}"  # epoch milliseconds
+    r"|[0-9]{4}-[0-9]{2}-[0-9]{2}"  # or an ISO 8601 date, optionally with a time and an offset
+    r"([T ][0-9]{2}:[0-9]{2}(:[0-9]{2}([.,][0-9]{1,9})?)?(Z|z|[+-][0-9]{2}(:?[0-9]{2})?)?)?)$"
+)
+"""What a time query parameter may look like (the document's pattern; `parse_time` then checks the date)."""
+
+
 def parse_time(value: str) -> int:
     """ISO 8601 (with offset or Z) or epoch milliseconds -> epoch milliseconds.
 

@@ -24,6 +24,7 @@ case: the retry finds the transaction item and reports ``replayed=True``; nothin
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -104,10 +105,21 @@ class LedgerStore:
 
     max_attempts: int = 5
     clock: Callable[[], int] = now_ms
+    deadline: Deadline = NEVER
+    work: str = "this read"
 
     @property
     def _ddb(self) -> Any:
-        return client("dynamodb")
+        ddb = client("dynamodb")
+        return ddb if self.deadline.at_ms is None else _WithinDeadline(ddb, self.deadline, self.work)
+
+    def within(self, deadline: Deadline, work: str) -> LedgerStore:
+        """This store for one request: once ``deadline`` has passed, its next storage read raises
+        :class:`errors.Unavailable` (503) naming ``work``, instead of running past the function's timeout.
+        For reads that cannot answer in part (a statement's opening balance, an audit, a report)."""
+        bounded = copy.copy(self)
+        bounded.deadline, bounded.work = deadline, work
+        return bounded
 
     # ------------------------------------------------------------ post
     def post(self, tx: Transaction) -> PostResult:
@@ -440,6 +452,28 @@ class LedgerStore:
             if "LastEvaluatedKey" not in result:
                 return
             kwargs["ExclusiveStartKey"] = result["LastEvaluatedKey"]
+
+
+class _WithinDeadline:
+    """A DynamoDB client whose reads stop at a deadline (every read once started runs to its end)."""
+
+    def __init__(self, ddb: Any, deadline: Deadline, work: str) -> None:
+        self._ddb, self._deadline, self._work = ddb, deadline, work
+
+    def __getattr__(self, name: str) -> Any:
+        call = getattr(self._ddb, name)
+        if name not in ("query", "scan", "get_item", "batch_get_item"):
+            return call
+
+        def bounded(**kwargs: Any) -> Any:
+            if self._deadline.passed():
+                raise Unavailable(
+                    f"{self._work} needs more than one request's time: ask for less (a shorter range, a "
+                    "more recent date), or run it as a job"
+                )
+            return call(**kwargs)
+
+        return bounded
 
 
 def _transaction_from_item(item: dict[str, Any]) -> Transaction:

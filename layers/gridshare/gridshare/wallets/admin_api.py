@@ -17,7 +17,7 @@ from gridshare.http.pagination import DEFAULT_LIMIT, MAX_LIMIT, page
 from gridshare.http.ranges import RangeQuery, from_param, to_param
 from gridshare.http.responses import Envelope, Page
 from gridshare.kernel.roles import Caller
-from gridshare.wallets.api import service, supported_currency
+from gridshare.wallets.api import CurrencyCode, service, supported_currency
 from gridshare.wallets.movements import SALE_MAX
 from gridshare.wallets.responses import LedgerVerification, Metrics, Refund, Sale, Withdrawal
 
@@ -61,7 +61,7 @@ class SaleBody(ApiModel):
     buyer_id: PartyId
     site_id: PartyId
     gross: StrictInt = Field(ge=1, le=SALE_MAX, description="what the buyer pays, minor units")
-    currency: str | None = Field(default=None, description="ISO 4217, default EUR")
+    currency: CurrencyCode | None = None
     investor_shares: dict[str, Annotated[Decimal, Field(gt=0, allow_inf_nan=False)]] = Field(
         default_factory=dict, description="investor user id -> share (any positive number; only ratios matter)"
     )
@@ -162,6 +162,7 @@ def record_sale(caller: Caller, body: SaleBody, ids: RequestIds) -> dict:
     roles=ADMIN,
     query=MetricsQuery,
     response=Envelope[Metrics],
+    errors=(503,),  # the scans need longer than the request's deadline
     summary="Volumes by type, fees earned, balances held, pending withdrawals (admin)",
 )
 def get_metrics(caller: Caller, query: MetricsQuery) -> dict:
@@ -174,6 +175,7 @@ def get_metrics(caller: Caller, query: MetricsQuery) -> dict:
     "GET",
     roles=ADMIN,
     response=Envelope[LedgerVerification],
+    errors=(503,),  # the ledger is too large to verify within the request's deadline
     summary="Verify every hash chain, balance and transaction of the ledger (admin; a full scan)",
 )
 def verify_ledger(caller: Caller) -> dict:

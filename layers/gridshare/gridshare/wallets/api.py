@@ -10,9 +10,9 @@ are refused.
 from __future__ import annotations
 
 from datetime import date
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import Field, StrictInt, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
 
 from gridshare.http.api import ApiBlueprint, ApiModel, HeaderParam, QueryModel
 from gridshare.http.idempotency import RequestIds
@@ -31,8 +31,21 @@ api = ApiBlueprint("wallets")
 WALLET_ROLES: frozenset[str] = frozenset({"admin", "operator", "prosumer", "consumer", "investor"})
 """Every role that owns a wallet; viewers only look."""
 
+# The ledger's assets (currencies and energy), as an enum in the query model and the OpenAPI document.
+Asset = Literal[tuple(sorted({*CURRENCIES, KWH}))]  # type: ignore[valid-type]
+
 # The ledger's transaction types, as an enum in the query model and the OpenAPI document.
 TxType = Literal[tuple(sorted(TX_TYPES))]  # type: ignore[valid-type]
+
+
+CurrencyCode = Annotated[
+    str,
+    Field(
+        description="ISO 4217, upper or lower case; default EUR",
+        json_schema_extra={"enum": [c for code in sorted(CURRENCIES) for c in (code, code.lower())]},
+    ),
+]
+"""A currency the ledger knows, as a body field: the document lists them (upper and lower case)."""
 
 
 def supported_currency(value: str | None) -> str | None:
@@ -46,7 +59,7 @@ def supported_currency(value: str | None) -> str | None:
 
 class TopupBody(ApiModel):
     amount: StrictInt = Field(ge=TOPUP_MIN, le=TOPUP_MAX, description="minor units (cents), an integer")
-    currency: str | None = Field(default=None, description="ISO 4217, default EUR")
+    currency: CurrencyCode | None = None
 
     @field_validator("currency")
     @classmethod
@@ -54,9 +67,32 @@ class TopupBody(ApiModel):
         return supported_currency(value)
 
 
+class StripeEventObject(BaseModel):
+    """The event's object (for `payment_intent.*` events, a PaymentIntent: `id`, `amount`, `currency`...)."""
+
+    model_config = ConfigDict(extra="allow")
+    id: str = Field(min_length=1, description="the PaymentIntent's id, pi_...")
+
+
+class StripeEventData(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    object: StripeEventObject
+
+
+class StripeEvent(BaseModel):
+    """A Stripe event as Stripe posts it. The view reads the raw bytes: they are what `Stripe-Signature` signs,
+    so a body re-serialized by a proxy does not verify (400). Events are handled once per `id`."""
+
+    model_config = ConfigDict(extra="allow")
+    id: str = Field(min_length=1, description="the event id, evt_...")
+    type: str = Field(min_length=1, description="e.g. payment_intent.succeeded; other types are acknowledged, ignored")
+    created: int | None = Field(default=None, description="Unix time the event was created")
+    data: StripeEventData
+
+
 class WithdrawalBody(ApiModel):
     amount: StrictInt = Field(ge=1, le=WITHDRAWAL_MAX, description="minor units, an integer")
-    currency: str | None = Field(default=None, description="ISO 4217, default EUR")
+    currency: CurrencyCode | None = None
 
     @field_validator("currency")
     @classmethod
@@ -76,23 +112,34 @@ class TransactionsQuery(RangeQuery):
 
     from_: str | None = from_param(f"optional; with `to`, at most {TRANSACTIONS_MAX_DAYS} days before it")
     to: str | None = to_param("optional (no upper bound)")
-    asset: str | None = Field(default=None, description="a currency or KWH")
+    asset: Asset | None = Field(default=None, description="a currency or KWH")
     type_: TxType | None = Field(default=None, alias="type")
     limit: int = Field(default=DEFAULT_LIMIT, ge=1, le=MAX_LIMIT)
     cursor: str | None = None
 
-    @field_validator("asset")
-    @classmethod
-    def _asset(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        if value.upper() != KWH and value.upper() not in CURRENCIES:
-            raise ValueError("not a currency or KWH")
-        return value.upper()
+
+STATEMENT_MAX_AGE_DAYS = 366
+"""How far back a statement may be asked for: it is read from the account's head back to its day."""
 
 
 class StatementQuery(QueryModel):
-    day: date | None = Field(default=None, alias="date", description="YYYY-MM-DD (UTC); default today")
+    day: date | None = Field(
+        default=None,
+        alias="date",
+        description=f"YYYY-MM-DD (UTC); default today; from {STATEMENT_MAX_AGE_DAYS} days back to tomorrow",
+    )
+
+    @field_validator("day")
+    @classmethod
+    def _recent(cls, value: date | None) -> date | None:
+        if value is None:
+            return None
+        today = now().date()
+        if (value - today).days > 1:  # tomorrow in UTC is today somewhere
+            raise ValueError(f"{value.isoformat()} is after tomorrow (today is {today.isoformat()} UTC)")
+        if (today - value).days > STATEMENT_MAX_AGE_DAYS:
+            raise ValueError(f"at most {STATEMENT_MAX_AGE_DAYS} days back (today is {today.isoformat()} UTC)")
+        return value
 
 
 def service() -> WalletService:
@@ -138,6 +185,7 @@ def list_transactions(caller: Caller, query: TransactionsQuery) -> dict:
     roles=WALLET_ROLES,
     query=StatementQuery,
     response=Envelope[DailyStatement],
+    errors=(503,),  # the account's history since the day needs longer than the request's deadline
     summary="The caller's daily statement per asset: opening, credits, debits, closing, lines",
 )
 def get_statement(caller: Caller, query: StatementQuery) -> dict:
@@ -187,6 +235,7 @@ def request_withdrawal(caller: Caller, body: WithdrawalBody, ids: RequestIds) ->
         ),
     ),
     summary="Stripe webhook: verified Stripe-Signature on the raw body, deduplicated by event id",
+    raw_body=StripeEvent,
 )
 def stripe_webhook(request: Any) -> dict:
     raw = request.raw_body or b""

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from gridshare.kernel.clock import to_iso
+from gridshare.kernel.deadline import request_deadline
 from gridshare.ledger import core as L
 from gridshare.wallets.movements import WalletUseCases
 from gridshare.wallets.withdrawals import pending_withdrawals
@@ -26,7 +27,8 @@ class Reports(WalletUseCases):
         volumes: dict[str, dict[str, dict[str, int]]] = {}
         fees: dict[str, int] = {}
         count = 0
-        for tx in self.ledger.transactions(start, end):
+        ledger = self.ledger.within(request_deadline(), "A report over this much of the ledger")
+        for tx in ledger.transactions(start, end):
             count += 1
             moved: dict[str, int] = {}
             for entry in tx.entries:
@@ -41,7 +43,7 @@ class Reports(WalletUseCases):
         held: dict[str, int] = {}
         pending: dict[str, dict[str, int]] = {}
         revenue: dict[str, int] = {}
-        for (account, asset), balance in self.ledger.balances().items():
+        for (account, asset), balance in ledger.balances().items():
             kind = L.parse_account(account).kind
             if kind in ("wallet", "credits"):
                 held[asset] = held.get(asset, 0) + balance
@@ -65,7 +67,7 @@ class Reports(WalletUseCases):
 
     def verify_ledger(self) -> dict[str, Any]:
         """Every hash chain, account head and transaction checked (``LedgerStore.verify``); where it fails."""
-        problems = self.ledger.verify()
+        problems = self.ledger.within(request_deadline(), "Verifying the whole ledger").verify()
         return {
             "ok": not problems,
             "problems": [

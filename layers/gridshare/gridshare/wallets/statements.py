@@ -106,8 +106,9 @@ class Statements(WalletUseCases):
         """
         start, end = day_bounds(day)
         statements = []
+        ledger = self.ledger.within(request_deadline(), "A statement this far back")
         for asset in self._user_assets(user_id):
-            recent = self.ledger.entries_since(L.user_account(user_id, asset), start)
+            recent = ledger.entries_since(L.user_account(user_id, asset), start)
             opening = recent.balance - sum(e.amount for e in recent.entries)
             lines = [e for e in reversed(recent.entries) if e.created_at < end]
             credits = sum(e.amount for e in lines if e.amount > 0)
