@@ -194,3 +194,48 @@ def test_the_up_flags_are_documented_beside_their_environment_variables(capsys: 
         ("--state-dir", "GS_STATE_DIR"),
     ):
         assert flag in text and f"${env}" in text
+
+
+def test_publish_names_what_is_wrong_with_the_device_file(
+    capsys: pytest.CaptureFixture[str], no_stack: Path, tmp_path: Path
+) -> None:
+    missing = tmp_path / "nothing.json"
+    code, _, err = run(capsys, "publish", str(missing))
+    assert code == EXIT_USAGE and one_line(err).startswith(f"gridshare publish: cannot read {missing}")
+    garbage = tmp_path / "garbage.json"
+    garbage.write_text("<html>")
+    code, _, err = run(capsys, "publish", str(garbage))
+    assert code == EXIT_USAGE and "is not JSON" in one_line(err) and "POST /v1/devices" in err
+    other = tmp_path / "user.json"
+    other.write_text('{"data": {"id": "u1", "email": "a@example.com"}}')
+    code, _, err = run(capsys, "publish", str(other))
+    line = one_line(err)
+    assert code == EXIT_USAGE and "not a POST /v1/devices answer: no thingName, certificatePem" in line
+    with pytest.raises(SystemExit) as usage:  # argparse's own usage error
+        cli.main(["publish", str(other), "--metrics", "[1, 2]"])
+    err = capsys.readouterr().err
+    assert usage.value.code == EXIT_USAGE and "argument --metrics: a JSON object" in err and "Traceback" not in err
+
+
+def test_publish_to_a_stack_that_is_not_running_says_so(
+    capsys: pytest.CaptureFixture[str], no_stack: Path, tmp_path: Path
+) -> None:
+    import json
+
+    from gridshare_local.pki import LocalCA
+
+    ca = LocalCA.ensure(tmp_path / "ca")
+    cert, key = ca.issue_client_cert("gs-meter-1")
+    answer = {
+        "thingName": "gs-meter-1",
+        "certificatePem": cert,
+        "privateKey": key,
+        "caCertificatePem": ca.ca_cert_pem,
+        "mqtt": {"host": "127.0.0.1", "port": 1},
+        "topics": {"telemetry": "gs/v1/gs-meter-1/telemetry"},
+    }
+    device = tmp_path / "device.json"
+    device.write_text(json.dumps({"data": answer}))
+    code, _, err = run(capsys, "publish", str(device), "--metrics", '{"power_w": 1}')
+    line = one_line(err)
+    assert code == EXIT_FAILED and "could not connect to 127.0.0.1:1" in line and "make up" in line
