@@ -14,19 +14,19 @@ conditional writes (gridshare.devices.command_store):
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any, Literal
+from typing import Any, Final, Literal, cast, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from gridshare.kernel import errors
 from gridshare.kernel.clock import to_iso
 
-SENT = "sent"
-ACK_STATUSES: tuple[str, ...] = ("succeeded", "failed", "rejected")
-TIMED_OUT = "timed_out"
-FINAL_STATUSES: frozenset[str] = frozenset({*ACK_STATUSES, TIMED_OUT})
 CommandStatus = Literal["sent", "succeeded", "failed", "rejected", "timed_out"]
 AckStatus = Literal["succeeded", "failed", "rejected"]
+SENT: Final = "sent"
+TIMED_OUT: Final = "timed_out"
+ACK_STATUSES: tuple[AckStatus, ...] = get_args(AckStatus)
+FINAL_STATUSES: frozenset[str] = frozenset({*ACK_STATUSES, TIMED_OUT})
 MIN_TIMEOUT_S, MAX_TIMEOUT_S, DEFAULT_TIMEOUT_S = 5, 3600, 60
 
 
@@ -160,4 +160,4 @@ def parse_ack(document: Any, received_at: int) -> tuple[str, Ack]:
         result = {}
     if not isinstance(result, dict):
         raise ValueError("result: an object")
-    return correlation_id, Ack(status, result, received_at)
+    return correlation_id, Ack(cast(AckStatus, status), result, received_at)
