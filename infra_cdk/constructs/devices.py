@@ -1,29 +1,38 @@
-"""Devices context: the per-thing IoT policy, the devices table and the devices API function.
+"""Devices context: the per-thing IoT policy, the devices and commands tables, the devices API function,
+and the command path (docs/devices.md): the commands-ack rule and its queues, the ack consumer, and the
+expiry schedule.
 
 The policy document is iot_rules/policies/device.json (via gridshare.kernel.resources), scoped by
 ${iot:Connection.Thing.ThingName}: a certificate can only connect as its own thing and publish or
-subscribe on its own topics.
+subscribe on its own topics. The API function may publish only on devices' command topics.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-from aws_cdk import Stack
+from aws_cdk import Duration, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_iot as iot
+from aws_cdk import aws_scheduler as scheduler
 from constructs import Construct
 
 from gridshare.contexts import owned_tables
-from gridshare.devices.models import DeviceModel
+from gridshare.devices.models import CommandModel, DeviceModel
 from gridshare.devices.service import thing_name_for
 from gridshare.kernel import resources
+from infra_cdk import messaging
 from infra_cdk.constructs.shared import SharedRuntime
 from infra_cdk.routes import api_handler
 from infra_cdk.tables import Access, grant_table_access, tables_for
 
 CONTEXT = "devices"
 MQTT_PORT = 8883  # IoT Core's MQTT over mutual TLS
+# What each function's code touches: the API provisions devices and issues/reads commands; the ack
+# consumer resolves the sender by thing name and settles its command; the expiry schedule settles commands.
+API_TABLES = {DeviceModel: Access.READ_WRITE, CommandModel: Access.READ_WRITE}
+ACK_TABLES = {DeviceModel: Access.READ, CommandModel: Access.READ_WRITE}
+EXPIRY_TABLES = {CommandModel: Access.READ_WRITE}
 
 
 class DevicesContext(Construct):
@@ -48,19 +57,64 @@ class DevicesContext(Construct):
             "api",
             handler=api_handler(CONTEXT),
             service="devices-api",
-            description="Device routes: provision (thing, certificate, policy), list, get",
+            description="Device routes: provision (thing, certificate, policy), list, get; send commands",
             environment={
                 "GS_CERT_ISSUER": "aws",
                 "GS_DEVICE_POLICY_NAME": resources.DEVICE_POLICY_NAME,
                 "GS_MQTT_HOST": settings.iot_endpoint,
                 "GS_MQTT_PORT": str(MQTT_PORT),
+                # The account's ATS data endpoint (the MQTT host): commands are published through it.
+                "GS_IOT_DATA_ENDPOINT": f"https://{settings.iot_endpoint}",
                 **runtime.cursor_secret_environment(),
             },
         )
         self.api_function.node.add_dependency(self.device_policy)  # provisioning attaches it by name
-        grant_table_access(self.api_function, self.tables, {DeviceModel: Access.READ_WRITE})
-        for statement in provisioning_statements(stack):
+        grant_table_access(self.api_function, self.tables, API_TABLES)
+        for statement in [*provisioning_statements(stack), command_publish_statement(stack)]:
             self.api_function.add_to_role_policy(statement)
+
+        # Acks: gs/v1/{thing}/commands/ack -> the commands-ack rule -> SQS (+DLQ) -> the ack consumer.
+        self.queues = messaging.build_queues(self, CONTEXT)
+        self.topic_rules = messaging.build_topic_rules(self, CONTEXT, self.queues)
+        self.consumers = messaging.build_consumers(self, runtime, CONTEXT, self.queues)
+        for function in self.consumers.values():
+            grant_table_access(function, self.tables, ACK_TABLES)
+
+        # Unanswered commands time out: a rate schedule runs the expiry function.
+        self.scheduled = {
+            spec.name: self._schedule(runtime, spec) for spec in resources.SCHEDULES if spec.context == CONTEXT
+        }
+
+    def _schedule(self, runtime: SharedRuntime, spec: resources.ScheduleSpec) -> scheduler.CfnSchedule:
+        function = runtime.create_function(
+            self,
+            f"{messaging.service_name(spec.handler)}-function",
+            handler=spec.handler,
+            service=messaging.service_name(spec.handler),
+            description=f"Runs on {spec.expression} ({spec.name})",
+            timeout=Duration.seconds(60),
+        )
+        grant_table_access(function, self.tables, EXPIRY_TABLES)
+        role = iam.Role(
+            self,
+            f"{spec.name}-role",
+            assumed_by=iam.ServicePrincipal("scheduler.amazonaws.com"),
+            description=f"Schedule {spec.name}: invoke its function only",
+        )
+        function.grant_invoke(role)
+        return scheduler.CfnSchedule(
+            self,
+            spec.name,
+            description=f"Runs {spec.handler}",
+            schedule_expression=spec.expression,
+            flexible_time_window=scheduler.CfnSchedule.FlexibleTimeWindowProperty(mode="OFF"),
+            target=scheduler.CfnSchedule.TargetProperty(
+                arn=function.function_arn,
+                role_arn=role.role_arn,
+                input="{}",
+                retry_policy=scheduler.CfnSchedule.RetryPolicyProperty(maximum_retry_attempts=0),
+            ),
+        )
 
 
 def provisioning_statements(stack: Stack) -> list[iam.PolicyStatement]:
@@ -101,6 +155,15 @@ def provisioning_statements(stack: Stack) -> list[iam.PolicyStatement]:
             resources=[certificates],
         ),
     ]
+
+
+def command_publish_statement(stack: Stack) -> iam.PolicyStatement:
+    """The API publishes commands (gridshare.devices.iot.IotDataPublisher) on devices' command topics only."""
+    return iam.PolicyStatement(
+        sid="PublishCommands",
+        actions=["iot:Publish"],
+        resources=[stack.format_arn(service="iot", resource="topic", resource_name="gs/v1/*/commands")],
+    )
 
 
 CONSTRUCT = DevicesContext

@@ -1,4 +1,5 @@
-"""A device as firmware would be: the AWS IoT Device SDK (awscrt MQTT 5) over mutual TLS.
+"""A device as firmware would be: the AWS IoT Device SDK (awscrt MQTT 5) over mutual TLS. It publishes
+telemetry, and receives commands on its commands topic and answers them (`subscribe`, `acknowledge`).
 
 Built from the provisioning response of `POST /v1/devices`; used by the simulator, the demo and the
 end-to-end tests. A device's clock (`StackClock`) is the local stack's, as firmware keeps NTP time: when
@@ -11,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import queue
 import threading
 import time
 from concurrent.futures import Future
@@ -96,6 +98,7 @@ class DeviceConnection:
         self.cert_path, self.key_path, self.ca_path = files
         self._connected: Future[Any] = Future()
         self._stopped = threading.Event()
+        self.received: queue.Queue[tuple[str, bytes]] = queue.Queue()  # (topic, payload) of subscriptions
         self.client = mqtt5_client_builder.mtls_from_path(
             endpoint=provisioned["mqtt"]["host"],
             port=int(provisioned["mqtt"]["port"]),
@@ -106,6 +109,7 @@ class DeviceConnection:
             on_lifecycle_connection_success=self._on_success,
             on_lifecycle_connection_failure=self._on_failure,
             on_lifecycle_stopped=lambda _data: self._stopped.set(),
+            on_publish_received=self._on_publish,
         )
 
     def _on_success(self, data: Any) -> None:
@@ -115,6 +119,10 @@ class DeviceConnection:
     def _on_failure(self, data: Any) -> None:
         if not self._connected.done():
             self._connected.set_exception(data.exception or ConnectionError("connection failed"))
+
+    def _on_publish(self, data: Any) -> None:
+        packet = data.publish_packet
+        self.received.put((packet.topic, bytes(packet.payload or b"")))
 
     def connect(self, timeout: float = TIMEOUT_S) -> DeviceConnection:
         self.client.start()
@@ -141,3 +149,21 @@ class DeviceConnection:
 
     def send_telemetry(self, message: dict[str, Any] | bytes | str) -> mqtt5.PubackReasonCode:
         return self.publish(self.topics["telemetry"], message)
+
+    def subscribe(self, topic_filter: str) -> list[mqtt5.SubackReasonCode]:
+        """Subscribe at QoS 1; messages arrive in `received`. The SUBACK's reason codes (Mosquitto grants
+        another device's topic and then delivers nothing; IoT Core refuses it)."""
+        packet = mqtt5.SubscribePacket(
+            subscriptions=[mqtt5.Subscription(topic_filter=topic_filter, qos=mqtt5.QoS.AT_LEAST_ONCE)]
+        )
+        return list(self.client.subscribe(packet).result(TIMEOUT_S).reason_codes)
+
+    def next_message(self, timeout: float = TIMEOUT_S) -> tuple[str, dict[str, Any]]:
+        """The next message received on a subscription, as (topic, JSON document); queue.Empty after `timeout`."""
+        topic, payload = self.received.get(timeout=timeout)
+        return topic, json.loads(payload)
+
+    def acknowledge(self, command: dict[str, Any], status: str, result: dict[str, Any] | None = None) -> Any:
+        """Answer a command received on the commands topic (docs/devices.md)."""
+        ack = {"correlationId": command["correlationId"], "status": status, "result": result or {}}
+        return self.publish(self.topics["commandsAck"], ack)

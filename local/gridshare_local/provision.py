@@ -1,15 +1,16 @@
 """Creates, in moto, the resources the CDK app defines, from the same sources.
 
-Tables from the PynamoDB models, Cognito groups and password policy, queues and event sources from
-gridshare.kernel.resources, the device policy and CA registration for IoT, the KMS key that seals identity
-secrets (infra_cdk/constructs/identity.py), the Stripe secret (the JSON shape
-infra_cdk/constructs/wallets.py creates; tests/infra checks the two agree). Returns the environment the
-functions need (what CDK passes as Lambda environment variables).
+Tables from the PynamoDB models, Cognito groups and password policy, queues, event sources and schedules
+(whose targets are local stand-in functions named after them) from gridshare.kernel.resources, the device
+policy and CA registration for IoT, the KMS key that seals identity secrets (infra_cdk/constructs/identity.py),
+the Stripe secret (the JSON shape infra_cdk/constructs/wallets.py creates; tests/infra checks the two agree).
+Returns the environment the functions need (what CDK passes as Lambda environment variables).
 """
 
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -108,6 +109,24 @@ def provision(
     for rule in resources.topic_rules():
         iot.create_topic_rule(ruleName=rule["name"], topicRulePayload=_rule_payload(rule, region, out.queue_urls))
     out.env["GS_DEVICE_POLICY_NAME"] = resources.DEVICE_POLICY_NAME
+    # Commands are published through moto's iot-data (the local stack forwards them to its broker,
+    # gridshare_local.iot_data); in-process moto (tests) answers IoT Core's own data endpoint.
+    out.env["GS_IOT_DATA_ENDPOINT"] = (
+        os.environ.get("AWS_ENDPOINT_URL") or f"https://data-ats.iot.{region}.amazonaws.com"
+    )
+
+    scheduler = new_client("scheduler", region_name=region)
+    for schedule in resources.SCHEDULES:
+        scheduler.create_schedule(
+            Name=schedule.name,
+            ScheduleExpression=schedule.expression,
+            FlexibleTimeWindow={"Mode": "OFF"},
+            Target={
+                "Arn": f"arn:aws:lambda:{region}:{ACCOUNT}:function:{schedule.name}",
+                "RoleArn": f"arn:aws:iam::{ACCOUNT}:role/gridshare-scheduler",
+                "Input": "{}",
+            },
+        )
 
     ses = new_client("ses", region_name=region)
     ses.verify_email_identity(EmailAddress=email_sender)

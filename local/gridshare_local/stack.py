@@ -1,8 +1,9 @@
 """The local stack: the whole system on loopback, against moto (DESIGN.md section 4).
 
 Started by `gridshare up`; tests start it too. One process holds moto (ThreadedMotoServer), the API
-(the Chalice app on a local HTTP server), the rule bridge, the queue pollers, the Lambda dispatcher and
-the Stripe stand-in (signed webhooks to the API); Mosquitto runs as a child process. Every piece reaches
+(the Chalice app on a local HTTP server), the rule bridge, the iot-data forwarder (moto's data-plane
+publishes reach devices: gridshare_local.iot_data), the queue pollers, the Lambda dispatcher and the
+Stripe stand-in (signed webhooks to the API); Mosquitto runs as a child process. Every piece reaches
 moto through AWS_ENDPOINT_URL, as a Lambda reaches AWS.
 
 Time: every process of the stack reads now through the kernel clock (gridshare.kernel.clock) with
@@ -78,6 +79,7 @@ class LocalStack:
         self._api_thread: threading.Thread | None = None
         self._broker: Any = None
         self._bridge: Any = None
+        self._iot_data: Any = None
         self._pollers: list[Any] = []
         self.stripe: Any = None
         self.clock: Any = None
@@ -152,6 +154,11 @@ class LocalStack:
             poller.stop()
         if self._bridge is not None:
             self._bridge.stop()
+        if self._iot_data is not None:
+            from gridshare_local import iot_data
+
+            iot_data.install(None)
+            self._iot_data.stop()
         if self._broker is not None:
             self._broker.stop()
         if self._api is not None:
@@ -236,9 +243,11 @@ class LocalStack:
                 "lambda": {"use_docker": False},
             },
         ).raise_for_status()
+        from gridshare.kernel import resources
         from gridshare_local.lambda_runtime import install_lambda_dispatcher
 
-        install_lambda_dispatcher({})
+        # Scheduler targets (the local clock fires them) run our handlers in-process, by function name.
+        install_lambda_dispatcher({schedule.name: schedule.handler for schedule in resources.SCHEDULES})
 
     def _start_stripe(self, webhook_secret: str) -> None:
         """The Stripe stand-in: the wallets function's SDK calls reach it through GS_STRIPE_API_BASE, and it
@@ -286,6 +295,13 @@ class LocalStack:
             load_rules(resources.IOT_RULES_DIR), self.host, self.mqtt_port, cert, key, ca_path, self._deliver
         )
         self._bridge.start()
+        from gridshare_local import iot_data
+
+        self._iot_data = iot_data.BrokerPublisher(
+            self.host, self.mqtt_port, *self._broker.client_credentials(iot_data.CLIENT_CN)
+        )
+        self._iot_data.start()
+        iot_data.install(self._iot_data)  # moto's iot-data publish reaches devices, as IoT Core's does
 
     def _deliver(self, rule: Any, action: dict[str, Any], message: dict[str, Any]) -> None:
 

@@ -20,7 +20,7 @@ from aws_cdk.assertions import Template
 
 from gridshare.app_factory import make_app
 from gridshare.contexts import all_tables, table_owners
-from gridshare.devices.models import DeviceModel
+from gridshare.devices.models import CommandModel, DeviceModel
 from gridshare.http.api import ROUTES, RouteSpec
 from gridshare.http.idempotency import IdempotencyKeyModel
 from gridshare.http.problems import PROBLEM_CONTENT_TYPE
@@ -216,7 +216,8 @@ def test_ttl_only_where_declared(template: dict[str, Any]) -> None:
         "auth_sessions": "expires_at",
         "rate_limits": "expires_at",
         "idempotency_keys": "expires_at",
-    }, "raw readings, sessions, rate counters and idempotency records expire; nothing else does"
+        "device_commands": "purge_at",  # 90 days after issue; `expires_at` there is the command's deadline
+    }, "raw readings, sessions, rate counters, idempotency records and old commands expire; nothing else does"
     ids = table_ids(template)
     for name, logical_id in ids.items():
         ttl = template["Resources"][logical_id]["Properties"].get("TimeToLiveSpecification")
@@ -288,7 +289,10 @@ EXPECTED_TABLES: dict[str, dict[Any, str]] = {
         SecurityEventModel: READ_APPEND,
         TokenRevocationModel: RW,
     },
-    api_handler("devices"): {DeviceModel: RW, **ROUTE_GUARD},
+    api_handler("devices"): {DeviceModel: RW, CommandModel: RW, **ROUTE_GUARD},
+    # command acks find the sender by thing name and settle its command; the schedule settles overdue ones
+    "functions.devices.command_acks.handler": {DeviceModel: READ, CommandModel: RW},
+    "functions.devices.command_expiry.handler": {CommandModel: RW},
     "functions.telemetry.ingest.handler": {
         LatestReadingModel: RW,
         RawReadingModel: RW,
@@ -559,7 +563,10 @@ def test_devices_iot_grants_are_scoped(template: dict[str, Any]) -> None:
     assert all(r.endswith(":thing/gs-*") for r in by_action["iot:CreateThing"] + by_action["iot:DeleteThing"])
     for action in ("iot:AttachPolicy", "iot:DetachPolicy", "iot:UpdateCertificate", "iot:DeleteCertificate"):
         assert by_action[action] and all(r.endswith(":cert/*") for r in by_action[action]), action
+    # Commands are published on devices' command topics, and nowhere else (not telemetry, not acks)
+    assert [r.rsplit(":", 1)[-1] for r in by_action["iot:Publish"]] == ["topic/gs/v1/*/commands"]
     assert set(by_action) == {
+        "iot:Publish",
         "iot:CreateThing",
         "iot:DeleteThing",
         "iot:CreateKeysAndCertificate",
@@ -704,6 +711,36 @@ def test_event_source_feeds_its_handler_with_partial_batch_failures(template: di
     assert mapping["EventSourceArn"] == {"Fn::GetAtt": [queues[f"{stack}-{source.queue}"], "Arn"]}
     assert mapping["BatchSize"] == source.batch_size
     assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+
+
+def test_command_acks_rule_takes_the_thing_from_the_topic(template: dict[str, Any]) -> None:
+    rules = {r["Properties"]["RuleName"]: r["Properties"] for r in of_type(template, "AWS::IoT::TopicRule").values()}
+    sql = rules["gs_command_acks_v1"]["TopicRulePayload"]["Sql"]
+    assert "topic(3) AS thing_name" in sql and sql.endswith("FROM 'gs/v1/+/commands/ack'")
+    assert "ErrorAction" in rules["gs_command_acks_v1"]["TopicRulePayload"]
+
+
+@pytest.mark.parametrize("spec", resources.SCHEDULES, ids=lambda s: s.name)
+def test_schedule_runs_its_function_with_a_role_that_may_invoke_only_it(template: dict[str, Any], spec: Any) -> None:
+    (schedule,) = [
+        s["Properties"]
+        for s in of_type(template, "AWS::Scheduler::Schedule").values()
+        if s["Properties"]["Target"]["Arn"] == {"Fn::GetAtt": [function_id(template, spec.handler), "Arn"]}
+    ]
+    assert schedule["ScheduleExpression"] == spec.expression
+    assert schedule["FlexibleTimeWindow"] == {"Mode": "OFF"}
+    role = schedule["Target"]["RoleArn"]["Fn::GetAtt"][0]
+    trust = template["Resources"][role]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+    assert [s["Principal"] for s in trust] == [{"Service": "scheduler.amazonaws.com"}]
+    statements = [
+        s
+        for p in of_type(template, "AWS::IAM::Policy").values()
+        if {"Ref": role} in p["Properties"]["Roles"]
+        for s in p["Properties"]["PolicyDocument"]["Statement"]
+    ]
+    assert {a for s in statements for a in as_list(s["Action"])} == {"lambda:InvokeFunction"}
+    fn = function_id(template, spec.handler)
+    assert {r for s in statements for r in referenced_ids(s["Resource"])} == {fn}
 
 
 # --------------------------------------------------------------------------------------------------- API
@@ -1120,6 +1157,8 @@ def test_devices_function_gets_its_iot_settings(template: dict[str, Any]) -> Non
     assert env["GS_DEVICE_POLICY_NAME"] == resources.DEVICE_POLICY_NAME
     assert env["GS_MQTT_PORT"] == "8883"
     assert env["GS_MQTT_HOST"] == constants.IOT_ENDPOINT_PLACEHOLDER
+    # commands are published through the same ATS endpoint's data plane (gridshare.devices.iot)
+    assert env["GS_IOT_DATA_ENDPOINT"] == f"https://{constants.IOT_ENDPOINT_PLACEHOLDER}"
     assert "{{resolve:secretsmanager:" in render(env["GS_CURSOR_SECRET"])
 
 

@@ -54,6 +54,8 @@ class Family:
 OBJECT_FAMILIES: tuple[Family, ...] = (
     # DeviceService.get_owned: admins and operators see every device (grid operations)
     Family("/v1/devices/{id}", "device", owned=True, sees_all=frozenset({"admin", "operator"})),
+    # a command of the owner's device (CommandService checks the device as get_owned does)
+    Family("/v1/devices/{id}/commands/{commandId}", "command", owned=True, sees_all=frozenset({"admin", "operator"})),
     Family("/v1/users/{id}", "user", owned=True, sees_all=frozenset({"admin"})),
     # admin actions that revoke the target's tokens act on a bystander, so the members' tokens stay valid
     Family("/v1/users/{id}/2fa", "bystander", owned=True, sees_all=frozenset({"admin"})),
@@ -66,7 +68,9 @@ OBJECT_FAMILIES: tuple[Family, ...] = (
 # Bodies: a minimal valid body is generated from the route's pydantic model (required fields only); list a
 # route here when that body cannot succeed for an authorized caller, or would break later cases. A callable
 # gets the calling member (None when anonymous).
-SAMPLE_BODIES: dict[tuple[str, str], dict[str, Any] | Callable[[Member | None], dict[str, Any]]] = {}
+SAMPLE_BODIES: dict[tuple[str, str], dict[str, Any] | Callable[[Member | None], dict[str, Any]]] = {
+    ("POST", "/v1/devices/{id}/commands"): {"name": "reset_counters"},  # every member's device is a meter
+}
 # Queries: the route's query model must accept {} or have an entry here.
 SAMPLE_QUERIES: dict[tuple[str, str], dict[str, str]] = {
     ("GET", "/v1/devices/{id}/readings"): {"metric": "power_w"},
@@ -96,6 +100,7 @@ VISIBLE_TO: dict[str, frozenset[str]] = {
     "email": frozenset({"admin"}),
     "device_id": frozenset({"admin", "operator"}),
     "thing_name": frozenset({"admin", "operator"}),
+    "command_id": frozenset({"admin", "operator"}),
 }
 
 
@@ -109,6 +114,7 @@ class Member:
     token: str = ""
     device_id: str = ""
     thing_name: str = ""
+    command_id: str = ""
 
     def private(self) -> dict[str, str]:
         return {
@@ -116,6 +122,7 @@ class Member:
             "email": self.email,
             "device_id": self.device_id,
             "thing_name": self.thing_name,
+            "command_id": self.command_id,
         }
 
 
@@ -134,6 +141,9 @@ def _provision_device(api: Api, member: Member) -> None:
     assert response.status_code == 201, response.body
     device = _data(response)
     member.device_id, member.thing_name = device["id"], device["thingName"]
+    sent = api.call("POST", f"/v1/devices/{member.device_id}/commands", {"name": "reset_counters"}, token=member.token)
+    assert sent.status_code == 202, sent.body
+    member.command_id = _data(sent)["id"]
 
 
 def _now_ms() -> int:
@@ -384,8 +394,10 @@ def concrete_path(case: Case, owner: Member, dead_letter: str, bystander: str) -
         "dead_letter": dead_letter,
         "bystander": bystander,
         "absent": "01J00000000000000000000000",
+        "command": owner.device_id,
     }[case.family.kind]
-    return re.sub(r"\{\w+\}", value, case.path, count=1)
+    path = re.sub(r"\{\w+\}", value, case.path, count=1)
+    return path.replace("{commandId}", owner.command_id)
 
 
 def status_ok(case: Case, status: int) -> bool:

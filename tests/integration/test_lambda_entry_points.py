@@ -33,7 +33,7 @@ from jwt.algorithms import RSAAlgorithm
 from gridshare.contexts import CONTEXTS
 from gridshare.http.api import ROUTES, RouteSpec
 from tests.support.api import Api, create_admin, register_user
-from tests.support.events import load_event, telemetry_batch
+from tests.support.events import command_ack_batch, load_event, telemetry_batch
 from tests.support.logs import log_lines, metric_documents
 
 MOTO_KEYS = Path(moto.cognitoidp.__file__).parent / "resources"
@@ -511,3 +511,43 @@ def test_ingest_logs_each_record_with_its_message_id_and_flushes_its_metrics(
         name: sum(v if isinstance(v, list) else [v]) for name, v in document.items() if name.startswith("Readings_")
     }
     assert counts == {"Readings_stored": 1, "Readings_dead_lettered": 2}
+
+
+# ------------------------------------------------------------------ device command acks (SQS) and expiry
+def test_command_ack_lambda_settles_the_command_and_logs_with_the_message_id(
+    api: Api, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from functions.devices.command_acks import handler
+    from gridshare.devices.command_service import command_service
+
+    # Given a command sent to a device, and the commands-ack rule's batch with the device's answer
+    monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "devices-command-acks")
+    token = register_user(api, "acked@example.com")["accessToken"]
+    device = _create_device(api, token)
+    sent = api.call("POST", f"/v1/devices/{device['id']}/commands", {"name": "reset_counters"}, token=token)
+    command = json.loads(sent.body)["data"]
+    event = command_ack_batch(device["thingName"], command["id"], int(time.time() * 1000))
+    unknown = command_ack_batch(device["thingName"], "01J00000000000000000000000", int(time.time() * 1000))
+    event["Records"] += [dict(unknown["Records"][0], messageId=str(uuid.uuid4()))]
+    capsys.readouterr()
+
+    # When the ack Lambda handles it (twice: SQS delivers at least once)
+    command_service.reset()
+    assert handler(event, _context("gridshare-devices-command-acks")) == {"batchItemFailures": []}
+    assert handler(copy.deepcopy(event), _context("gridshare-devices-command-acks")) == {"batchItemFailures": []}
+    out = capsys.readouterr().out
+
+    # Then the command succeeded with the device's result
+    answered = json.loads(api.call("GET", f"/v1/devices/{device['id']}/commands/{command['id']}", token=token).body)
+    assert answered["data"]["status"] == "succeeded" and answered["data"]["result"] == {"intervalS": 30}
+    # And the ack naming no command of that thing was logged with its record's message id
+    (warning,) = log_lines(out, "ack for no command of this thing")[:1]
+    assert warning["correlation_id"] == event["Records"][1]["messageId"]
+    assert warning["service"] == "devices-command-acks"
+    # And the outcomes were counted: applied once, then a duplicate; the unknown one twice
+    counts: dict[str, int] = {}
+    for document in metric_documents(out):
+        for name, value in document.items():
+            if name.startswith("CommandAcks_"):
+                counts[name] = counts.get(name, 0) + sum(value if isinstance(value, list) else [value])
+    assert counts == {"CommandAcks_applied": 1, "CommandAcks_duplicate": 1, "CommandAcks_unknown": 2}

@@ -47,7 +47,31 @@ def _received(url: str) -> list[str]:
     return jobs
 
 
-def test_a_due_schedule_delivers_its_input_to_sqs(aws: dict[str, str]) -> None:
+def test_the_platform_schedules_are_provisioned_and_invoke_their_functions(aws: dict[str, str]) -> None:
+    from gridshare.kernel import resources
+
+    # Given the schedules the provisioning created from resources.SCHEDULES (as CDK does)
+    invoked: list[tuple[str, dict[str, Any]]] = []
+    local = LocalClock("us-east-1", invoke_lambda=lambda arn, event: invoked.append((arn, event)))
+    with clock.frozen("2026-11-24T12:00:00Z") as frozen:
+        assert local.tick() == []
+        # When a minute passes, each rate(1 minute) schedule invokes its function (by name) with its input
+        frozen.advance(60)
+        fired = local.tick()
+    expected = [s for s in resources.SCHEDULES if s.expression == "rate(1 minute)"]
+    assert expected and fired == [f"default/{s.name}" for s in expected]
+    assert [(arn.rsplit(":", 1)[-1], event) for arn, event in invoked] == [(s.name, {}) for s in expected]
+
+
+@pytest.fixture
+def own_schedules_only(aws: dict[str, str]) -> None:
+    """The tests below watch schedules of their own: the platform's (provisioned) are removed first."""
+    scheduler = boto3.client("scheduler")
+    for summary in scheduler.list_schedules()["Schedules"]:
+        scheduler.delete_schedule(Name=summary["Name"], GroupName=summary.get("GroupName") or "default")
+
+
+def test_a_due_schedule_delivers_its_input_to_sqs(aws: dict[str, str], own_schedules_only: None) -> None:
     url, arn = _queue()
     _schedule("mark-offline", "rate(5 minutes)", arn)
     local = LocalClock("us-east-1", invoke_lambda=lambda *_: None)
@@ -101,7 +125,7 @@ def _now(client: Client) -> dict[str, Any]:
 
 
 def test_advance_fires_what_fell_due_in_the_skipped_span_once_each_in_order(
-    aws: dict[str, str], running_clock: LocalClock, client: Client
+    aws: dict[str, str], own_schedules_only: None, running_clock: LocalClock, client: Client
 ) -> None:
     url, arn = _queue()
     start = clock.now()

@@ -504,3 +504,46 @@ def test_restarted_broker_keeps_revocations(iot: LocalIot) -> None:
         assert mqtt_probe(second.port, second.ca_path, cert, key).startswith("refused")
         other_cert, other_key = iot.device("meter-0010")
         assert mqtt_probe(second.port, second.ca_path, other_cert, other_key) == "accepted"
+
+
+def test_the_broker_acl_is_the_device_policy() -> None:
+    from gridshare_local.broker import policy_acl
+
+    # Given the device policy IoT Core enforces (iot_rules/policies/device.json), the ACL derived from it:
+    backend, device = policy_acl()
+    # Then a device writes its telemetry, heartbeat and command acks and reads its commands, and nothing else
+    assert device == (
+        "pattern write gs/v1/%u/telemetry",
+        "pattern write gs/v1/%u/heartbeat",
+        "pattern write gs/v1/%u/commands/ack",
+        "pattern read gs/v1/%u/commands",
+    )
+    # And the backend mirrors it: it reads what devices publish and writes their commands
+    assert backend == (
+        "topic read gs/v1/+/telemetry",
+        "topic read gs/v1/+/heartbeat",
+        "topic read gs/v1/+/commands/ack",
+        "topic write gs/v1/+/commands",
+    )
+
+
+def test_iot_data_publish_reaches_the_device_through_the_broker(iot: LocalIot) -> None:
+    """moto's iot-data publish (what the devices API calls) is forwarded to Mosquitto (gridshare_local.iot_data)."""
+    import boto3
+    from moto import mock_aws
+
+    from gridshare_local import iot_data
+
+    cert, key = iot.device("meter-commands-1")
+    publisher = iot_data.BrokerPublisher(HOST, iot.port, *iot.broker.client_credentials(iot_data.CLIENT_CN))
+    publisher.start(timeout=TIMEOUT)
+    iot_data.install(publisher)
+    try:
+        with Mqtt5Device(iot, "meter-commands-1", cert, key) as device, mock_aws():
+            device.subscribe("gs/v1/meter-commands-1/commands")
+            client = boto3.client("iot-data", endpoint_url="https://data-ats.iot.us-east-1.amazonaws.com")
+            client.publish(topic="gs/v1/meter-commands-1/commands", qos=1, payload=b'{"correlationId": "c1"}')
+            assert json.loads(device.wait_received("gs/v1/meter-commands-1/commands")) == {"correlationId": "c1"}
+    finally:
+        iot_data.install(None)
+        publisher.stop()

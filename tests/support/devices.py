@@ -1,5 +1,5 @@
 """Devices and readings for tests: create a device through the API, deliver readings as the ingest
-Lambda receives them (the telemetry rule's SQS projection)."""
+Lambda receives them (the telemetry rule's SQS projection), and command acks as the ack Lambda does."""
 
 from __future__ import annotations
 
@@ -11,7 +11,10 @@ from typing import Any
 from tests.support.api import Api
 
 
-def sqs_event(thing: str, payload: bytes | str, received_at: int | None = None) -> dict[str, Any]:
+def sqs_event(
+    thing: str, payload: bytes | str, received_at: int | None = None, queue: str = "telemetry-ingest"
+) -> dict[str, Any]:
+    """An SQS batch of one message shaped as the IoT rules project it (telemetry and command acks alike)."""
     raw = payload.encode() if isinstance(payload, str) else payload
     body = {
         "payload": base64.b64encode(raw).decode(),
@@ -28,7 +31,7 @@ def sqs_event(thing: str, payload: bytes | str, received_at: int | None = None) 
                 "messageAttributes": {},
                 "md5OfBody": "",
                 "eventSource": "aws:sqs",
-                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:telemetry-ingest",
+                "eventSourceARN": f"arn:aws:sqs:us-east-1:123456789012:{queue}",
                 "awsRegion": "us-east-1",
             }
         ]
@@ -48,3 +51,15 @@ def create_device(api: Api, token: str, **body: Any) -> dict[str, Any]:
     response = api.call("POST", "/v1/devices", {"name": "meter 1", "type": "meter", **body}, token=token)
     assert response.status_code == 201, response.body
     return json.loads(response.body)["data"]
+
+
+def deliver_ack(thing: str, ack: dict[str, Any] | bytes, received_at: int | None = None) -> dict[str, Any]:
+    """Deliver one command ack (as the device published it on gs/v1/{thing}/commands/ack) to the ack Lambda,
+    shaped as the commands-ack rule projects it; its SQS batch response."""
+    from gridshare.devices import command_events
+    from gridshare.kernel.clock import now_ms
+    from gridshare_local.lambda_runtime import LambdaContext
+
+    payload = ack if isinstance(ack, bytes) else json.dumps(ack)
+    event = sqs_event(thing, payload, received_at or now_ms(), queue="device-command-acks")
+    return command_events.ack_handler(event, LambdaContext("command-acks"))

@@ -91,3 +91,23 @@ def telemetry_batch(thing_name: str, now_ms: int, **overrides: Any) -> dict[str,
     for path, value in overrides.items():
         set_path(event, path, value)
     return event
+
+
+def command_ack_batch(thing_name: str, correlation_id: str, received_at: int, **ack: Any) -> dict[str, Any]:
+    """`sqs_command_ack_batch` for a device's answer to one command (`ack` overrides its fields, e.g.
+    `status="failed"`), received at `received_at`, as the commands-ack rule would have projected it."""
+    event = load_event("sqs_command_ack_batch")
+    record = event["Records"][0]
+    body = json.loads(record["body"])
+    document = {**json.loads(base64.b64decode(body["payload"])), "correlationId": correlation_id, **ack}
+    shift = received_at - body["received_at"]
+    body.update(
+        thing_name=thing_name,
+        received_at=received_at,
+        payload=base64.b64encode(json.dumps(document, separators=(",", ":")).encode()).decode(),
+    )
+    record["body"] = json.dumps(body, separators=(",", ":"))
+    record["md5OfBody"] = hashlib.md5(record["body"].encode()).hexdigest()  # noqa: S324 - SQS's checksum
+    for name in ("SentTimestamp", "ApproximateFirstReceiveTimestamp"):
+        record["attributes"][name] = str(int(record["attributes"][name]) + shift)
+    return event

@@ -1,4 +1,4 @@
-"""AWS IoT adapter: things, certificates, the per-thing policy.
+"""AWS IoT adapter: things, certificates, the per-thing policy, and publishing commands to devices.
 
 Certificates come from a `CertificateIssuer`: on AWS, IoT itself issues them (from the device's CSR, or
 with a new key pair); on the local stack, the local CA signs them and they are registered in moto with
@@ -8,10 +8,11 @@ with a new key pair); on the local stack, the local CA signs them and they are r
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from gridshare.kernel import errors
 from gridshare.kernel.aws import client
@@ -135,3 +136,36 @@ class IotRegistry:
 
 def _short_hash(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()[:16]
+
+
+class CommandPublisher(Protocol):
+    def publish(self, topic: str, message: dict[str, Any]) -> None: ...
+
+
+class IotDataPublisher:
+    """Publishes through IoT Core's data plane (boto3 `iot-data`), at QoS 1.
+
+    The data endpoint is GS_IOT_DATA_ENDPOINT (CDK passes the account's ATS endpoint; the local stack, its
+    moto server, whose iot-data publish it forwards to the local broker: gridshare_local.iot_data).
+    """
+
+    def __init__(self) -> None:
+        self._client: Any = None
+
+    def _iot_data(self) -> Any:
+        if self._client is None:
+            from gridshare.kernel.aws import new_client
+
+            endpoint = get_settings().iot_data_endpoint
+            if not endpoint:
+                raise errors.ConfigurationError("GS_IOT_DATA_ENDPOINT is not set: commands cannot be published")
+            if "://" not in endpoint:
+                endpoint = f"https://{endpoint}"
+            self._client = new_client("iot-data", endpoint_url=endpoint)
+        return self._client
+
+    def publish(self, topic: str, message: dict[str, Any]) -> None:
+        try:
+            self._iot_data().publish(topic=topic, qos=1, payload=json.dumps(message).encode())
+        except (ClientError, BotoCoreError) as exc:
+            raise errors.Unavailable("The device's message broker did not take the command; try again.") from exc

@@ -1,9 +1,11 @@
-"""The devices context's tables: the device registry."""
+"""The devices context's tables: the device registry and the commands sent to devices."""
 
 from __future__ import annotations
 
 from pynamodb.attributes import (
+    JSONAttribute,
     NumberAttribute,
+    TTLAttribute,
     UnicodeAttribute,
 )
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
@@ -46,4 +48,39 @@ class DeviceModel(Model):
     by_thing = DevicesByThing()
 
 
-TABLES: tuple[type[Model], ...] = (DeviceModel,)
+class OpenCommands(GlobalSecondaryIndex["CommandModel"]):
+    """Sparse: only commands still `sent` carry `open`, so the expiry schedule reads just those, oldest
+    deadline first. One partition ("sent") holds every open command: fine while commands are few per
+    minute; shard the key (e.g. by the id's last character) if that stops being true."""
+
+    class Meta:
+        index_name = "open_by_deadline"
+        projection = AllProjection()
+
+    open = UnicodeAttribute(hash_key=True)
+    expires_at = NumberAttribute(range_key=True)
+
+
+class CommandModel(Model):
+    """A command sent to a device (gridshare.devices.commands.Command); ids are ULIDs, so a device's
+    commands sort newest first with scan_index_forward=False."""
+
+    class Meta(TableMeta):
+        logical_name = "device_commands"
+
+    device_id = UnicodeAttribute(hash_key=True)
+    id = UnicodeAttribute(range_key=True)
+    name = UnicodeAttribute()
+    params = JSONAttribute()
+    status = UnicodeAttribute()
+    issued_at = NumberAttribute()
+    expires_at = NumberAttribute()
+    completed_at = NumberAttribute(null=True)
+    result = JSONAttribute(null=True)
+    late_ack = JSONAttribute(null=True)
+    open = UnicodeAttribute(null=True)  # "sent" while the command waits for its ack (OpenCommands)
+    purge_at = TTLAttribute(null=True)  # DynamoDB deletes the item RETENTION_S after it was issued
+    open_by_deadline = OpenCommands()
+
+
+TABLES: tuple[type[Model], ...] = (DeviceModel, CommandModel)

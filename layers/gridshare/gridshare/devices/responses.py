@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -45,3 +45,26 @@ class ProvisionedDevice(Device):
     ca_certificate_pem: str = Field(description="trust it for the broker's TLS certificate")
     mqtt: MqttEndpoint
     private_key: Absent[str] = absent("PEM; only when no CSR was sent (then generated and never stored)")
+
+
+class LateAck(ResponseModel):
+    """An ack that came after the command had timed out: kept, but the command stays `timed_out`."""
+
+    status: Literal["succeeded", "failed", "rejected"]
+    result: dict[str, Any]
+    received_at: Timestamp
+
+
+class DeviceCommand(ResponseModel):
+    """A command sent to a device (devices.command_service.command_view); `id` is the correlation id."""
+
+    id: str
+    device_id: str
+    name: str
+    params: dict[str, Any]
+    status: Literal["sent", "succeeded", "failed", "rejected", "timed_out"]
+    issued_at: Timestamp
+    expires_at: Timestamp = Field(description="an unanswered command becomes timed_out after this")
+    completed_at: Timestamp | None = Field(description="when it reached its final state; null while sent")
+    result: dict[str, Any] | None = Field(description="the device's result; null until it answers")
+    late_ack: Absent[LateAck] = absent("the first ack received after the command timed out")

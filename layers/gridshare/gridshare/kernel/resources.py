@@ -33,6 +33,7 @@ REFRESH_TOKEN_DAYS = 30
 @dataclass(frozen=True)
 class QueueSpec:
     name: str
+    context: str = "telemetry"  # the context whose construct creates it (and the rules sending to it)
     visibility_timeout_s: int = 60
     max_receive_count: int = 5  # then the message moves to `<name>-dlq`
 
@@ -47,12 +48,28 @@ class EventSource:
     batch_size: int = 10
 
 
+@dataclass(frozen=True)
+class ScheduleSpec:
+    """A function run on a rate (EventBridge Scheduler on AWS; the local clock fires it locally)."""
+
+    name: str  # the schedule's name, and the local stand-in function's
+    expression: str  # rate(...) only: the local clock fires rate and at expressions
+    context: str
+    handler: str  # dotted path of the Lambda handler
+
+
 QUEUES: tuple[QueueSpec, ...] = (
     QueueSpec("telemetry-ingest", visibility_timeout_s=60),
     QueueSpec("telemetry-rule-errors", visibility_timeout_s=60),
+    QueueSpec("device-command-acks", context="devices", visibility_timeout_s=60),
+    QueueSpec("device-command-rule-errors", context="devices", visibility_timeout_s=60),
 )
 EVENT_SOURCES: tuple[EventSource, ...] = (
     EventSource("telemetry-ingest", "telemetry", "functions.telemetry.ingest.handler"),
+    EventSource("device-command-acks", "devices", "functions.devices.command_acks.handler"),
+)
+SCHEDULES: tuple[ScheduleSpec, ...] = (
+    ScheduleSpec("device-command-expiry", "rate(1 minute)", "devices", "functions.devices.command_expiry.handler"),
 )
 DEVICE_POLICY_NAME = "gridshare-device"
 
@@ -70,3 +87,9 @@ def rule_files() -> list[Path]:
 
 def topic_rules() -> list[dict[str, Any]]:
     return [json.loads(p.read_text()) for p in rule_files()]
+
+
+def rule_context(rule: dict[str, Any]) -> str:
+    """The context that owns a rule: the one owning the queue of its first action."""
+    queue = rule["actions"][0]["sqs"]["queue"]
+    return next(spec.context for spec in QUEUES if spec.name == queue)

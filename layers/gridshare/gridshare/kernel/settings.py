@@ -30,6 +30,8 @@ class Settings(BaseSettings):
     local_ca_dir: str = ""
     mqtt_host: str = ""
     mqtt_port: int = 8883
+    # IoT data plane (commands are published through it): https://<prefix>-ats.iot.<region>.amazonaws.com
+    iot_data_endpoint: str = ""
     # Telemetry
     raw_ttl_days: int = 30
     backfill_days: int = 7

@@ -1,0 +1,188 @@
+"""Queues (with DLQs and alarms), IoT topic rules and SQS consumers, for the context that owns them.
+
+Queues, event sources and rules are declared once, in gridshare.kernel.resources and iot_rules/*.json: the
+local stack runs on the same facts. Each context's construct builds the ones it owns (a queue's
+`context`; a rule belongs to the context of the queue its action sends to): telemetry its ingest path,
+devices its command acks. Every queue has a dead-letter queue and an alarm on it; a queue nobody consumes
+(a rule's error queue) is alarmed on directly, since any message in it is a failure.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import Duration, Stack
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_iot as iot
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_event_sources as event_sources
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from gridshare.kernel import resources
+from infra_cdk.constructs.shared import SharedRuntime
+
+
+def queue_name(stack: Stack, logical: str) -> str:
+    """Physical queue name: stage-prefixed, so the console and the alarms say which deployment."""
+    return f"{stack.stack_name}-{logical}"
+
+
+def dlq_name(logical: str) -> str:
+    return f"{logical}-dlq"  # resources.QueueSpec: "then the message moves to `<name>-dlq`"
+
+
+def service_name(handler: str) -> str:
+    """`functions.telemetry.ingest.handler` -> `telemetry-ingest` (POWERTOOLS_SERVICE_NAME)."""
+    parts = handler.split(".")
+    return "-".join(parts[1:-1]).replace("_", "-")
+
+
+def build_queues(scope: Construct, context: str) -> dict[str, sqs.Queue]:
+    """The context's queues (resources.QUEUES), each with its DLQ and alarms; name -> queue."""
+    stack = Stack.of(scope)
+    queues: dict[str, sqs.Queue] = {}
+    consumed = {source.queue for source in resources.EVENT_SOURCES}
+    for spec in resources.QUEUES:
+        if spec.context != context:
+            continue
+        dlq = sqs.Queue(
+            scope,
+            dlq_name(spec.name),
+            queue_name=queue_name(stack, dlq_name(spec.name)),
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=Duration.days(14),  # the longest SQS allows: time to find the cause
+        )
+        queues[spec.name] = sqs.Queue(
+            scope,
+            spec.name,
+            queue_name=queue_name(stack, spec.name),
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            visibility_timeout=Duration.seconds(spec.visibility_timeout_s),
+            dead_letter_queue=sqs.DeadLetterQueue(queue=dlq, max_receive_count=spec.max_receive_count),
+        )
+        alarm_on_messages(
+            scope,
+            f"{spec.name}-dlq-alarm",
+            dlq,
+            f"Messages in {dlq_name(spec.name)}: {spec.name} failed them {spec.max_receive_count} times",
+        )
+        if spec.name not in consumed:
+            alarm_on_messages(
+                scope,
+                f"{spec.name}-alarm",
+                queues[spec.name],
+                f"Messages in {spec.name}: nothing consumes it, so each one is a failure",
+            )
+    return queues
+
+
+def build_consumers(
+    scope: Construct, runtime: SharedRuntime, context: str, queues: dict[str, sqs.Queue]
+) -> dict[str, lambda_.Function]:
+    """A function per event source of the context's queues (partial batch failures); handler -> function.
+    The caller grants each its tables."""
+    consumers: dict[str, lambda_.Function] = {}
+    for source in resources.EVENT_SOURCES:
+        if source.context != context:
+            continue
+        spec = next(q for q in resources.QUEUES if q.name == source.queue)
+        function = runtime.create_function(
+            scope,
+            f"{service_name(source.handler)}-function",
+            handler=source.handler,
+            service=service_name(source.handler),
+            description=f"Consumes {source.queue} (partial batch failures)",
+            # AWS advises a queue visibility timeout of at least six times the function timeout,
+            # so a batch is not redelivered while a retry of it is still running.
+            timeout=Duration.seconds(max(3, spec.visibility_timeout_s // 6)),
+        )
+        function.add_event_source(
+            event_sources.SqsEventSource(
+                queues[source.queue], batch_size=source.batch_size, report_batch_item_failures=True
+            )
+        )
+        consumers[source.handler] = function
+    return consumers
+
+
+def build_topic_rules(scope: Construct, context: str, queues: dict[str, sqs.Queue]) -> list[iot.CfnTopicRule]:
+    """The iot_rules/*.json rules of the context (resources.rule_context)."""
+    return [
+        topic_rule(scope, rule, queues) for rule in resources.topic_rules() if resources.rule_context(rule) == context
+    ]
+
+
+def topic_rule(scope: Construct, rule: dict[str, Any], queues: dict[str, sqs.Queue]) -> iot.CfnTopicRule:
+    """One iot_rules/*.json rule; its role may send only to the queues the rule names."""
+    targets = [_sqs_target(rule["name"], action) for action in rule["actions"]]
+    error_target = _sqs_target(rule["name"], rule["errorAction"])
+    used = [queues[name] for name in dict.fromkeys([*targets, error_target])]
+    role = iam.Role(
+        scope,
+        f"{rule['name']}-role",
+        assumed_by=iam.ServicePrincipal("iot.amazonaws.com"),
+        description=f"IoT rule {rule['name']}: send to its queues only",
+    )
+    send = iam.Policy(
+        scope,
+        f"{rule['name']}-send",
+        roles=[role],
+        statements=[iam.PolicyStatement(actions=["sqs:SendMessage"], resources=[queue.queue_arn for queue in used])],
+    )
+
+    def sqs_action(queue: str) -> iot.CfnTopicRule.ActionProperty:
+        return iot.CfnTopicRule.ActionProperty(
+            sqs=iot.CfnTopicRule.SqsActionProperty(
+                queue_url=queues[queue].queue_url,
+                role_arn=role.role_arn,
+                use_base64=False,
+            )
+        )
+
+    created = iot.CfnTopicRule(
+        scope,
+        rule["name"],
+        rule_name=rule["name"],
+        topic_rule_payload=iot.CfnTopicRule.TopicRulePayloadProperty(
+            sql=rule["sql"],
+            aws_iot_sql_version=rule["awsIotSqlVersion"],
+            description=rule.get("description"),
+            rule_disabled=False,
+            actions=[sqs_action(queue) for queue in targets],
+            error_action=sqs_action(error_target),
+        ),
+    )
+    # Without this, CloudFormation may create the rule before the role's policy exists, and the
+    # first messages would go to neither queue.
+    created.node.add_dependency(send)
+    return created
+
+
+def _sqs_target(rule_name: str, action: dict[str, Any]) -> str:
+    """The queue of a rule action; only SQS actions exist today, anything else must fail the synth."""
+    if set(action) != {"sqs"}:
+        raise NotImplementedError(f"IoT rule {rule_name}: infra_cdk maps only sqs actions, not {sorted(action)}")
+    queue = str(action["sqs"]["queue"])
+    if queue not in {spec.name for spec in resources.QUEUES}:
+        raise ValueError(f"IoT rule {rule_name} sends to '{queue}', which is not in resources.QUEUES")
+    return queue
+
+
+def alarm_on_messages(scope: Construct, construct_id: str, queue: sqs.Queue, description: str) -> cloudwatch.Alarm:
+    return cloudwatch.Alarm(
+        scope,
+        construct_id,
+        alarm_description=description,
+        metric=queue.metric_approximate_number_of_messages_visible(
+            period=Duration.minutes(1),
+            statistic=cloudwatch.Stats.MAXIMUM,
+        ),
+        threshold=0,
+        comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        evaluation_periods=1,
+        treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+    )

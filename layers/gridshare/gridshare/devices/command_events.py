@@ -1,0 +1,58 @@
+"""The Lambda entries of device commands: acks from devices (SQS, fed by the commands-ack IoT rule) and the
+expiry schedule (EventBridge Scheduler, every minute).
+
+Each ack record body is the rule's projection (iot_rules/command_acks.json): {"payload": base64 of the
+device's bytes, "thing_name": topic(3), "received_at"}. An ack that cannot be used (not JSON, no such
+command for that thing) is logged and dropped: the device cannot be told, and retrying would not help.
+Only transient failures fail the record, so SQS redelivers it (then its DLQ).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+from gridshare.devices.command_service import command_service
+from gridshare.kernel.clock import now_ms
+from gridshare.kernel.observability import correlate, lambda_request_id, metrics, observed
+
+logger = logging.getLogger("gridshare.devices.command_events")
+processor = BatchProcessor(event_type=EventType.SQS)
+
+
+def handle_ack_record(record: SQSRecord) -> str:
+    with correlate(record.message_id):
+        try:
+            envelope: dict[str, Any] = json.loads(record.body)
+            thing_name = str(envelope["thing_name"])
+            document = json.loads(base64.b64decode(envelope["payload"], validate=True))
+            received_at = int(envelope.get("received_at") or now_ms())
+        except (ValueError, KeyError, TypeError, binascii.Error):
+            logger.warning("command ack dropped: not the rule's projection of a JSON ack")
+            outcome = "invalid"
+        else:
+            outcome = command_service().acknowledge(thing_name, document, received_at)
+        metrics().add_metric(name=f"CommandAcks_{outcome}", unit=MetricUnit.Count, value=1)
+        return outcome
+
+
+@observed(correlation_id=lambda_request_id)
+def ack_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return process_partial_response(event=event, record_handler=handle_ack_record, processor=processor, context=context)
+
+
+@observed(correlation_id=lambda_request_id)
+def expiry_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Scheduler's input is ignored: "now" is the kernel clock's."""
+    moved = command_service().expire_overdue()
+    metrics().add_metric(name="CommandsTimedOut", unit=MetricUnit.Count, value=moved)
+    if moved:
+        logger.info("commands timed out", extra={"count": moved})
+    return {"timedOut": moved}
