@@ -22,7 +22,7 @@ from botocore.exceptions import ClientError
 from gridshare.kernel.aws import client
 from gridshare.kernel.deadline import NEVER, Deadline
 from gridshare.telemetry.models import LatestReadingModel, RawReadingModel, RollupModel
-from gridshare.telemetry.readings import CounterState, Reading, RollupDelta
+from gridshare.telemetry.readings import RESOLUTIONS, CounterState, Reading, RollupDelta
 
 DAY_MS = 86_400_000
 MAX_RAW_DAYS = 32  # day partitions of one raw history page: 31 days not starting at midnight touch 32
@@ -78,6 +78,27 @@ def _dumps(value: dict[str, Any]) -> str:
 
 
 _encode = msgspec.json.Encoder().encode
+
+
+_LATEST_NAMES = {"#ts": "ts", "#seq": "seq", "#m": "metrics", "#c": "counters", "#r": "received_at"}
+
+
+@dataclass(frozen=True)
+class _DeviceKeys:
+    """The key attributes of a device's items, the same for each of its readings (shared, read-only)."""
+
+    marker_pk: dict[str, str]
+    latest_key: dict[str, dict[str, str]]
+    rollup_pk: dict[str, dict[str, str]]
+
+
+@lru_cache(maxsize=4096)
+def _device_keys(device_id: str) -> _DeviceKeys:
+    return _DeviceKeys(
+        marker_pk={"S": f"{device_id}#SEQ"},
+        latest_key={"device_id": {"S": device_id}},
+        rollup_pk={resolution: {"S": f"{device_id}#{resolution}"} for resolution in RESOLUTIONS},
+    )
 
 
 @dataclass(frozen=True)
@@ -185,18 +206,19 @@ class TelemetryStore:
         """
         raw_table, rollup_table, latest_table = self._write_tables
         device_id = reading.device_id
-        ts = str(reading.ts)
-        seq = str(reading.seq)
+        keys = _device_keys(device_id)
+        ts_n = {"N": str(reading.ts)}  # leaves shared between the actions of this request: read-only
+        seq_n = {"N": str(reading.seq)}
         seq_key = f"{reading.seq:010d}"
-        metrics_json = _dumps(reading.metrics)
+        metrics_s = {"S": _dumps(reading.metrics)}
         actions: list[dict[str, Any]] = [
             {
                 "Put": {
                     "TableName": raw_table,
                     "Item": {
-                        "pk": {"S": f"{device_id}#SEQ"},
+                        "pk": keys.marker_pk,
                         "sk": {"S": seq_key},
-                        "ts": {"N": ts},
+                        "ts": ts_n,
                         "expires_at": {"N": str(received_at // 1000 + self.marker_ttl_s)},
                     },
                     "ConditionExpression": "attribute_not_exists(pk)",
@@ -208,9 +230,9 @@ class TelemetryStore:
                     "Item": {
                         "pk": {"S": day_key(device_id, reading.ts)},
                         "sk": {"S": f"{reading.ts:013d}#{seq_key}"},
-                        "ts": {"N": ts},
-                        "seq": {"N": seq},
-                        "metrics": {"S": metrics_json},
+                        "ts": ts_n,
+                        "seq": seq_n,
+                        "metrics": metrics_s,
                         "expires_at": {"N": str(reading.ts // 1000 + self.raw_ttl_s)},
                     },
                 }
@@ -236,10 +258,7 @@ class TelemetryStore:
                 {
                     "Update": {
                         "TableName": rollup_table,
-                        "Key": {
-                            "pk": {"S": f"{device_id}#{delta.resolution}"},
-                            "bucket": {"N": str(delta.bucket_start)},
-                        },
+                        "Key": {"pk": keys.rollup_pk[delta.resolution], "bucket": {"N": str(delta.bucket_start)}},
                         "UpdateExpression": template.expression,
                         "ExpressionAttributeNames": template.names,  # shared: botocore only reads it
                         "ExpressionAttributeValues": values,  # shared too, read-only
@@ -249,19 +268,13 @@ class TelemetryStore:
         if previous is None or reading.ts > previous.ts:
             update: dict[str, Any] = {
                 "TableName": latest_table,
-                "Key": {"device_id": {"S": device_id}},
+                "Key": keys.latest_key,
                 "UpdateExpression": "SET #ts = :ts, #seq = :seq, #m = :m, #c = :c, #r = :r",
-                "ExpressionAttributeNames": {
-                    "#ts": "ts",
-                    "#seq": "seq",
-                    "#m": "metrics",
-                    "#c": "counters",
-                    "#r": "received_at",
-                },
+                "ExpressionAttributeNames": _LATEST_NAMES,
                 "ExpressionAttributeValues": {
-                    ":ts": {"N": ts},
-                    ":seq": {"N": seq},
-                    ":m": {"S": metrics_json},
+                    ":ts": ts_n,
+                    ":seq": seq_n,
+                    ":m": metrics_s,
                     ":c": {"S": _dumps(new_state.counters)},
                     ":r": {"N": str(received_at)},
                 },
