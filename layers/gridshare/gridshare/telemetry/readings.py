@@ -636,10 +636,10 @@ class TelemetryValidator:
         if doc is None:
             return ValidationResult(None, tuple(reasons))
         if _FAST_CHECK is not None and _FAST_CHECK(doc):
-            # The common case: schema-valid, so ts, seq and counters are ints and metrics a dict of
-            # known metrics. Only the checks that need the clock and the stored state remain.
-            ts: int = doc["ts"]
-            metrics: dict[str, Any] = doc["metrics"]
+            # An already parsed message (a dict), schema-valid: ts, seq and counters are ints and metrics
+            # a dict of known metrics. Only the checks that need the clock and the stored state remain.
+            ts = doc["ts"]
+            metrics = doc["metrics"]
             if ts > now_ms + self.max_future_ms or ts < now_ms - self.backfill_ms:
                 reasons.append(self._clock_reason(ts, now_ms))
             if previous is not None and ts != previous.ts:
