@@ -123,9 +123,25 @@ def previous_states(draw: st.DrawFn) -> CounterState | None:
     return CounterState(draw(st.integers(NOW - BACKFILL - 1000, NOW + MAX_FUTURE + 1000)), 0, counters)
 
 
+def str_payloads() -> st.SearchStrategy[str]:
+    """Messages passed as str (the validator accepts them too), lone surrogates included."""
+    return st.one_of(
+        documents().map(json.dumps),
+        documents().map(lambda d: json.dumps(d, ensure_ascii=False)),
+        st.text(max_size=20),
+        valid_messages().map(lambda d: json.dumps({**d, "\ud800": 1}, ensure_ascii=False)),
+    )
+
+
 @PROPERTY
-@given(payload=payloads(), previous=previous_states(), now=st.integers(NOW - 60_000, NOW + 60_000))
-def test_property_the_validator_answers_as_before(payload: bytes, previous: CounterState | None, now: int) -> None:
+@given(
+    payload=st.one_of(payloads(), str_payloads()),
+    previous=previous_states(),
+    now=st.integers(NOW - 60_000, NOW + 60_000),
+)
+def test_property_the_validator_answers_as_before(
+    payload: bytes | str, previous: CounterState | None, now: int
+) -> None:
     # Given any payload, stored state and clock
     # When the hot path and the previous validator judge it
     result = VALIDATOR.validate(payload, device_id=DEVICE, now_ms=now, previous=previous)

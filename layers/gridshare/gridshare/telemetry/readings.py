@@ -392,7 +392,7 @@ def _decode_typed(payload: bytes | str) -> tuple[int, int, dict[str, Any]] | Non
         return None
     try:
         msg = typed.decoder.decode(payload)
-    except (msgspec.ValidationError, msgspec.DecodeError):
+    except (msgspec.ValidationError, msgspec.DecodeError, UnicodeEncodeError):  # a str with a lone surrogate
         return None
     for name, const in typed.consts:
         value = getattr(msg, name)
