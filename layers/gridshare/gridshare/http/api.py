@@ -27,20 +27,21 @@ import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalice import Blueprint, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic.alias_generators import to_camel
 
-from gridshare.http import problems, revocations
-from gridshare.http.auth import verify_access_token
-from gridshare.http.idempotency import HEADER, REPLAYED_HEADER, RequestIds, run_idempotent
+from gridshare.http import problems
 from gridshare.http.responses import NoContent
 from gridshare.kernel import errors
 from gridshare.kernel.clock import TIME_PATTERN, parse_time
 from gridshare.kernel.roles import ROLE_ORDER, Caller, ClientInfo
 from gridshare.kernel.settings import get_settings
+
+if TYPE_CHECKING:
+    from gridshare.http.idempotency import RequestIds
 
 logger = logging.getLogger("gridshare.http")
 
@@ -265,6 +266,11 @@ def _cors_headers(request: Any) -> dict[str, str]:
 def _authenticate(request: Any) -> Caller:
     """Verify the bearer token and that it was not revoked; refusals of a presented token are logged
     (with the user when the token itself was genuine, e.g. reused after logout)."""
+    # Imported on the first protected request: jwt and cryptography (~45 ms of a cold start) and the
+    # revocation table's model (PynamoDB, botocore), which a Lambda with only public routes never uses.
+    from gridshare.http import revocations
+    from gridshare.http.auth import verify_access_token
+
     header = request.headers.get("authorization") or ""
     caller: Caller | None = None
     try:
@@ -290,6 +296,8 @@ def _idempotent_response(
     run_view: Callable[[RequestIds], Any],
 ) -> Response:
     """Run the view at most once per caller, route, Idempotency-Key and body (gridshare.http.idempotency)."""
+    from gridshare.http.idempotency import HEADER, REPLAYED_HEADER, run_idempotent  # PynamoDB: when used
+
     outcome = run_idempotent(
         caller.user_id,
         f"{spec.method} {_concrete_path(spec.path, path_params)}",  # a key is scoped to one object

@@ -8,7 +8,6 @@ from typing import Any
 
 from gridshare.devices.service import DeviceRef, DeviceService
 from gridshare.http.pagination import decode_cursor, encode_cursor
-from gridshare.http.ranges import check_span
 from gridshare.kernel import errors
 from gridshare.kernel.clock import now_ms, to_iso
 from gridshare.kernel.deadline import request_deadline
@@ -192,6 +191,10 @@ class TelemetryService:
             raise errors.InvalidInput(
                 "Unknown metric.", errors=[errors.FieldError("metric", f"one of {sorted(METRICS)}")]
             )
+        # Here, not at import: gridshare.http pulls chalice and the token verifier (jwt, cryptography),
+        # which the ingest Lambda, importing this module, never uses.
+        from gridshare.http.ranges import check_span
+
         check_span(start, end, HISTORY_MAX_DAYS[resolution], what=f" at resolution {resolution}")
         deadline = request_deadline()
         position = decode_cursor(cursor) or {}

@@ -13,14 +13,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from enum import Enum
+from functools import cached_property, lru_cache
 from typing import Any
 
+import msgspec
 from botocore.exceptions import ClientError
 
 from gridshare.kernel.aws import client
 from gridshare.kernel.deadline import NEVER, Deadline
 from gridshare.telemetry.models import LatestReadingModel, RawReadingModel, RollupModel
-from gridshare.telemetry.readings import CounterState, Reading, RollupDelta
+from gridshare.telemetry.readings import RESOLUTIONS, CounterState, Reading, RollupDelta
 
 DAY_MS = 86_400_000
 MAX_RAW_DAYS = 32  # day partitions of one raw history page: 31 days not starting at midnight touch 32
@@ -34,7 +36,13 @@ class StoreOutcome(Enum):
 
 
 def day_key(device_id: str, ts: int) -> str:
-    return f"{device_id}#{datetime.fromtimestamp(ts / 1000, tz=UTC):%Y%m%d}"
+    return f"{device_id}#{_day_text(ts // DAY_MS)}"
+
+
+@lru_cache(maxsize=64)
+def _day_text(day: int) -> str:
+    """YYYYMMDD of a UTC day (days since the epoch): a reading's partition, cached (few distinct days)."""
+    return f"{datetime.fromtimestamp(day * 86_400, tz=UTC):%Y%m%d}"
 
 
 def raw_sort_key(ts: int, seq: int) -> str:
@@ -48,23 +56,100 @@ def _strip(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _num(value: float | int | bool) -> dict[str, str]:
-    if isinstance(value, bool):
-        value = int(value)
-    return {"N": str(Decimal(str(value)))}
+    """A DynamoDB number: the value's shortest decimal text, without an exponent (Decimal's notation)."""
+    kind = type(value)
+    if kind is int:
+        return {"N": str(value)}
+    if kind is bool:
+        return {"N": "1" if value else "0"}
+    text = repr(value)
+    if "e" in text or "n" in text:  # 1e-05, 1.5e+16, inf, nan: let Decimal say it (or refuse it)
+        text = str(Decimal(text))
+    return {"N": text}
 
 
 def _safe(name: str) -> str:
     return name.replace("-", "_")
 
 
+def _dumps(value: dict[str, Any]) -> str:
+    """Compact JSON text of a reading's metrics or counters (msgspec: ~0.5 µs where json.dumps takes ~6)."""
+    return _encode(value).decode()
+
+
+_encode = msgspec.json.Encoder().encode
+
+
+_LATEST_NAMES = {"#ts": "ts", "#seq": "seq", "#m": "metrics", "#c": "counters", "#r": "received_at"}
+
+
+@dataclass(frozen=True)
+class _DeviceKeys:
+    """The key attributes of a device's items, the same for each of its readings (shared, read-only)."""
+
+    marker_pk: dict[str, str]
+    latest_key: dict[str, dict[str, str]]
+    rollup_pk: dict[str, dict[str, str]]
+
+
+@lru_cache(maxsize=4096)
+def _device_keys(device_id: str) -> _DeviceKeys:
+    return _DeviceKeys(
+        marker_pk={"S": f"{device_id}#SEQ"},
+        latest_key={"device_id": {"S": device_id}},
+        rollup_pk={resolution: {"S": f"{device_id}#{resolution}"} for resolution in RESOLUTIONS},
+    )
+
+
+@dataclass(frozen=True)
+class _RollupTemplate:
+    """What a rollup ADD's request shares with every other of the same metrics: names and expression."""
+
+    names: dict[str, str]
+    expression: str
+    sum_values: tuple[tuple[str, str], ...]  # (placeholder, metric)
+    energy_values: tuple[tuple[str, str], ...]  # (placeholder, counter)
+
+
+@lru_cache(maxsize=256)
+def _rollup_template(sum_metrics: tuple[str, ...], energy_counters: tuple[str, ...]) -> _RollupTemplate:
+    """The ADD of one rollup delta: `n` by the count, s_<metric> by the sum and c_<metric> by the count
+    for each gauge/flag, e_<counter> by the energy; placeholders numbered in sorted metric order."""
+    names: dict[str, str] = {"#n": "n"}
+    parts = ["#n :n"]
+    sums = tuple(sorted(sum_metrics))
+    for i, metric in enumerate(sums):
+        names[f"#s{i}"] = f"s_{_safe(metric)}"
+        names[f"#c{i}"] = f"c_{_safe(metric)}"
+        parts.append(f"#s{i} :s{i}, #c{i} :n")
+    counters = tuple(sorted(energy_counters))
+    for i, counter in enumerate(counters):
+        names[f"#e{i}"] = f"e_{_safe(counter)}"
+        parts.append(f"#e{i} :e{i}")
+    return _RollupTemplate(
+        names=names,
+        expression="ADD " + ", ".join(parts),
+        sum_values=tuple((f":s{i}", metric) for i, metric in enumerate(sums)),
+        energy_values=tuple((f":e{i}", counter) for i, counter in enumerate(counters)),
+    )
+
+
 @dataclass
 class TelemetryStore:
     raw_ttl_s: int = 30 * 86400
     marker_ttl_s: int = 9 * 86400
+    ddb: Any = None  # a DynamoDB client; None = the process's shared one (tests and benches pass theirs)
 
     @property
     def _ddb(self) -> Any:
-        return client("dynamodb")
+        return self.ddb if self.ddb is not None else client("dynamodb")
+
+    @cached_property
+    def _write_tables(self) -> tuple[str, str, str]:
+        """(raw, rollup, latest) table names for the write path, read from the environment once per store:
+        ~1.5 µs each per reading otherwise. A store lives as long as its service, which is rebuilt
+        (reset_services) when the environment changes."""
+        return RawReadingModel.Meta.table_name, RollupModel.Meta.table_name, LatestReadingModel.Meta.table_name
 
     def counter_state(self, device_id: str) -> CounterState | None:
         item = self._ddb.get_item(
@@ -88,89 +173,8 @@ class TelemetryStore:
         new_state: CounterState,
         received_at: int,
     ) -> StoreOutcome:
-        raw_table = RawReadingModel.Meta.table_name
-        rollup_table = RollupModel.Meta.table_name
-        metrics_json = json.dumps(reading.metrics, separators=(",", ":"))
-        marker_expiry = str(received_at // 1000 + self.marker_ttl_s)
-        actions: list[dict[str, Any]] = [
-            {
-                "Put": {
-                    "TableName": raw_table,
-                    "Item": {
-                        "pk": {"S": f"{reading.device_id}#SEQ"},
-                        "sk": {"S": f"{reading.seq:010d}"},
-                        "ts": {"N": str(reading.ts)},
-                        "expires_at": {"N": marker_expiry},
-                    },
-                    "ConditionExpression": "attribute_not_exists(pk)",
-                }
-            },
-            {
-                "Put": {
-                    "TableName": raw_table,
-                    "Item": {
-                        "pk": {"S": day_key(reading.device_id, reading.ts)},
-                        "sk": {"S": raw_sort_key(reading.ts, reading.seq)},
-                        "ts": {"N": str(reading.ts)},
-                        "seq": {"N": str(reading.seq)},
-                        "metrics": {"S": metrics_json},
-                        "expires_at": {"N": str(reading.ts // 1000 + self.raw_ttl_s)},
-                    },
-                }
-            },
-        ]
-        for delta in deltas:
-            names: dict[str, str] = {"#n": "n"}
-            values: dict[str, Any] = {":n": {"N": str(delta.count)}}
-            parts = ["#n :n"]
-            for i, (metric, total) in enumerate(sorted(delta.sums.items())):
-                names[f"#s{i}"], values[f":s{i}"] = f"s_{_safe(metric)}", _num(total)
-                names[f"#c{i}"] = f"c_{_safe(metric)}"
-                parts.append(f"#s{i} :s{i}, #c{i} :n")
-            for i, (counter, wh) in enumerate(sorted(delta.energy_wh.items())):
-                names[f"#e{i}"], values[f":e{i}"] = f"e_{_safe(counter)}", _num(wh)
-                parts.append(f"#e{i} :e{i}")
-            actions.append(
-                {
-                    "Update": {
-                        "TableName": rollup_table,
-                        "Key": {
-                            "pk": {"S": f"{reading.device_id}#{delta.resolution}"},
-                            "bucket": {"N": str(delta.bucket_start)},
-                        },
-                        "UpdateExpression": "ADD " + ", ".join(parts),
-                        "ExpressionAttributeNames": names,
-                        "ExpressionAttributeValues": values,
-                    }
-                }
-            )
+        actions = self.transact_items(reading, deltas, previous, new_state, received_at)
         advances = previous is None or reading.ts > previous.ts
-        if advances:
-            update: dict[str, Any] = {
-                "TableName": LatestReadingModel.Meta.table_name,
-                "Key": {"device_id": {"S": reading.device_id}},
-                "UpdateExpression": "SET #ts = :ts, #seq = :seq, #m = :m, #c = :c, #r = :r",
-                "ExpressionAttributeNames": {
-                    "#ts": "ts",
-                    "#seq": "seq",
-                    "#m": "metrics",
-                    "#c": "counters",
-                    "#r": "received_at",
-                },
-                "ExpressionAttributeValues": {
-                    ":ts": {"N": str(reading.ts)},
-                    ":seq": {"N": str(reading.seq)},
-                    ":m": {"S": metrics_json},
-                    ":c": {"S": json.dumps(new_state.counters, separators=(",", ":"))},
-                    ":r": {"N": str(received_at)},
-                },
-            }
-            if previous is None:
-                update["ConditionExpression"] = "attribute_not_exists(device_id)"
-            else:
-                update["ConditionExpression"] = "#ts = :prev"
-                update["ExpressionAttributeValues"][":prev"] = {"N": str(previous.ts)}
-            actions.append({"Update": update})
         try:
             self._ddb.transact_write_items(TransactItems=actions)
         except ClientError as exc:
@@ -184,6 +188,104 @@ class TelemetryStore:
                 return StoreOutcome.STALE_LATEST
             raise
         return StoreOutcome.STORED
+
+    def transact_items(
+        self,
+        reading: Reading,
+        deltas: list[RollupDelta],
+        previous: CounterState | None,
+        new_state: CounterState,
+        received_at: int,
+    ) -> list[dict[str, Any]]:
+        """The TransactItems of one reading (pure: no call), in the order `store` relies on.
+
+        The sequence marker first (its cancellation reason says duplicate or reused seq), the raw
+        reading, one ADD per rollup bucket, and the latest item last (its condition says stale).
+        This runs once per reading, so the per-metric-set parts (attribute names, the update
+        expression) are cached and numbers are formatted once per reading.
+        """
+        raw_table, rollup_table, latest_table = self._write_tables
+        device_id = reading.device_id
+        keys = _device_keys(device_id)
+        ts_n = {"N": str(reading.ts)}  # leaves shared between the actions of this request: read-only
+        seq_n = {"N": str(reading.seq)}
+        seq_key = f"{reading.seq:010d}"
+        metrics_s = {"S": _dumps(reading.metrics)}
+        actions: list[dict[str, Any]] = [
+            {
+                "Put": {
+                    "TableName": raw_table,
+                    "Item": {
+                        "pk": keys.marker_pk,
+                        "sk": {"S": seq_key},
+                        "ts": ts_n,
+                        "expires_at": {"N": str(received_at // 1000 + self.marker_ttl_s)},
+                    },
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                }
+            },
+            {
+                "Put": {
+                    "TableName": raw_table,
+                    "Item": {
+                        "pk": {"S": day_key(device_id, reading.ts)},
+                        "sk": {"S": f"{reading.ts:013d}#{seq_key}"},
+                        "ts": ts_n,
+                        "seq": seq_n,
+                        "metrics": metrics_s,
+                        "expires_at": {"N": str(reading.ts // 1000 + self.raw_ttl_s)},
+                    },
+                }
+            },
+        ]
+        # The buckets of one reading usually share one `sums` and one `energy` dict (rollup_deltas): their
+        # values are then formatted once and the same ExpressionAttributeValues serve every resolution.
+        shared: dict[tuple[int, int, int], dict[str, Any]] = {}
+        for delta in deltas:
+            sums = delta.sums
+            energy = delta.energy_wh
+            template = _rollup_template(tuple(sums), tuple(energy))
+            key = (id(sums), id(energy), delta.count)
+            values = shared.get(key)
+            if values is None:
+                values = {":n": {"N": str(delta.count)}}
+                for placeholder, metric in template.sum_values:
+                    values[placeholder] = _num(sums[metric])
+                for placeholder, counter in template.energy_values:
+                    values[placeholder] = _num(energy[counter])
+                shared[key] = values
+            actions.append(
+                {
+                    "Update": {
+                        "TableName": rollup_table,
+                        "Key": {"pk": keys.rollup_pk[delta.resolution], "bucket": {"N": str(delta.bucket_start)}},
+                        "UpdateExpression": template.expression,
+                        "ExpressionAttributeNames": template.names,  # shared: botocore only reads it
+                        "ExpressionAttributeValues": values,  # shared too, read-only
+                    }
+                }
+            )
+        if previous is None or reading.ts > previous.ts:
+            update: dict[str, Any] = {
+                "TableName": latest_table,
+                "Key": keys.latest_key,
+                "UpdateExpression": "SET #ts = :ts, #seq = :seq, #m = :m, #c = :c, #r = :r",
+                "ExpressionAttributeNames": _LATEST_NAMES,
+                "ExpressionAttributeValues": {
+                    ":ts": ts_n,
+                    ":seq": seq_n,
+                    ":m": metrics_s,
+                    ":c": {"S": _dumps(new_state.counters)},
+                    ":r": {"N": str(received_at)},
+                },
+            }
+            if previous is None:
+                update["ConditionExpression"] = "attribute_not_exists(device_id)"
+            else:
+                update["ConditionExpression"] = "#ts = :prev"
+                update["ExpressionAttributeValues"][":prev"] = {"N": str(previous.ts)}
+            actions.append({"Update": update})
+        return actions
 
     def _seq_outcome(self, reading: Reading) -> StoreOutcome:
         item = self._ddb.get_item(

@@ -1,0 +1,255 @@
+"""Cold starts: each Lambda entry point's import + first response in a fresh interpreter, against a floor.
+
+The floor is what any Python Lambda that talks to DynamoDB pays: `import boto3` and one client. Each entry
+is then measured the same way: a new interpreter imports the entry module (as the Lambda runtime does) and
+answers one sample event from events/, and the time from before the import to the answer is taken. The
+median of N runs per row is printed with its ratio to the floor's median (goal: <= 1.25).
+
+    .venv/bin/python bench/bench_cold_start.py            # N = 7
+    .venv/bin/python bench/bench_cold_start.py --runs 15 --only ingest
+
+AWS is a moto server started by this script (tables created from the PynamoDB models), reached through
+AWS_ENDPOINT_URL as the local stack does: the entries' first answers make their real DynamoDB calls over
+HTTP, and the child interpreters never import moto. Rows run interleaved (floor, every entry, floor,
+...), so a burst of load on a shared machine hits every row alike.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "layers" / "gridshare")]
+
+from tests.support.events import load_event  # noqa: E402 - the repository is not installed when run as a script
+
+# (row, entry module, handler attribute, event)
+ENTRIES: list[tuple[str, str, str, dict[str, Any]]] = [
+    ("platform GET /health", "functions.platform.lambda_app", "app", load_event("apigw_rest_proxy_get_health")),
+    ("identity GET /v1/me", "functions.identity.lambda_app", "app", load_event("apigw_rest_proxy_get_me")),
+    ("identity authorizer", "functions.identity.authorizer", "handler", load_event("apigw_authorizer_token")),
+    ("devices GET /v1/devices/{id}", "functions.devices.lambda_app", "app", load_event("apigw_rest_proxy_get_device")),
+    (
+        "wallets GET /v1/wallet",
+        "functions.wallets.lambda_app",
+        "app",
+        load_event(
+            "apigw_rest_proxy_get_me",
+            **{
+                "resource": "/v1/wallet",
+                "path": "/v1/wallet",
+                "requestContext.resourcePath": "/v1/wallet",
+                "requestContext.path": "/dev/v1/wallet",
+            },
+        ),
+    ),
+    (
+        "telemetry GET .../readings/latest",
+        "functions.telemetry.lambda_app",
+        "app",
+        load_event(
+            "apigw_rest_proxy_get_device",
+            **{
+                "resource": "/v1/devices/{id}/readings/latest",
+                "path": "/v1/devices/01J2ZA3F7H9K2M4N6P8Q0R1S3T/readings/latest",
+                "requestContext.resourcePath": "/v1/devices/{id}/readings/latest",
+                "requestContext.path": "/dev/v1/devices/01J2ZA3F7H9K2M4N6P8Q0R1S3T/readings/latest",
+            },
+        ),
+    ),
+    ("telemetry ingest (SQS, 3 records)", "functions.telemetry.ingest", "handler", load_event("sqs_telemetry_batch")),
+]
+
+FLOOR = "floor: import boto3 + 1 client"
+
+# Before the clock starts: packages this machine has but a Lambda does not (see LAMBDA_ABSENT).
+_HIDE_CODE = """
+import sys
+class _AbsentOnLambda:
+    absent = tuple(sys.argv.pop(1).split(","))
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in self.absent:
+            raise ModuleNotFoundError(f"No module named {name!r} (not in the Lambda bundle)", name=name)
+        return None
+sys.meta_path.insert(0, _AbsentOnLambda())
+"""
+LAMBDA_ABSENT = ("awscrt",)
+"""Installed here for the local stack (awsiotsdk needs it), absent from the Lambda layer (no runtime
+dependency requires it; tests/unit/test_import_graph.py checks that): botocore imports it when it can
+(~35 ms), so a Lambda-like measurement hides it from floor and entries alike."""
+
+# Runs in the fresh interpreter: time from before the first import to the first answer, in ms.
+_FLOOR_CODE = (
+    _HIDE_CODE
+    + """
+import time
+started = time.perf_counter()
+import boto3
+boto3.client("dynamodb")
+elapsed = round((time.perf_counter() - started) * 1000, 1)
+print(elapsed, elapsed, "client")
+"""
+)
+_ENTRY_CODE = (
+    _HIDE_CODE
+    + """
+import time
+started = time.perf_counter()
+import importlib, json, sys
+module, attribute, event_file = sys.argv[1:4]
+handler = getattr(importlib.import_module(module), attribute)
+imported = round((time.perf_counter() - started) * 1000, 1)
+class Context:
+    function_name = "cold-start"
+    function_version = "$LATEST"
+    memory_limit_in_mb = 1024
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:cold-start"
+    aws_request_id = "00000000-0000-0000-0000-000000000000"
+    log_group_name = log_stream_name = "cold-start"
+    def get_remaining_time_in_millis(self):
+        return 30_000
+with open(event_file) as f:
+    event = json.load(f)
+try:
+    response = handler(event, Context())
+except Exception as exc:  # the authorizer answers an unknown token with Exception("Unauthorized") = 401
+    response = {"raised": str(exc)}
+elapsed = round((time.perf_counter() - started) * 1000, 1)
+answer = response.get("statusCode") or response.get("raised")
+if answer is None:
+    answer = f"{len(response.get('batchItemFailures', []))} failed records"
+print(elapsed, imported, answer)
+"""
+)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def start_aws(env: dict[str, str]) -> Any:
+    """A moto server with every table, for the entries' first calls; returns it (call .stop())."""
+    import logging
+
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    port = _free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    env["AWS_ENDPOINT_URL"] = f"http://127.0.0.1:{port}"
+    os.environ.update(env)
+    from gridshare.contexts import ensure_tables
+
+    ensure_tables()
+    return server
+
+
+def child_env(root: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "GS_", "POWERTOOLS_", "PYTHON", "_X_AMZN"))}
+    env.update(
+        {
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",  # noqa: S105 - moto's
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_REGION": "us-east-1",
+            "POWERTOOLS_SERVICE_NAME": "cold-start",
+            "POWERTOOLS_METRICS_NAMESPACE": "Gridshare",
+            "GS_CURSOR_SECRET": "cold-start-bench-cursor-secret",  # noqa: S105 - not a secret
+            # What the Lambda runtime puts on sys.path: the function code and the layer, nothing local.
+            "PYTHONPATH": os.pathsep.join([str(root), str(root / "layers" / "gridshare")]),
+            "PYTHONDONTWRITEBYTECODE": "",
+        }
+    )
+    env.pop("PYTHONDONTWRITEBYTECODE")
+    return env
+
+
+def measure_once(argv: list[str], env: dict[str, str], hidden: str) -> tuple[float, float, str]:
+    """(ms to the first answer, ms of that spent importing the entry, the answer) of one fresh interpreter."""
+    code, *rest = argv
+    command = [sys.executable, "-c", code, hidden, *rest]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, cwd=tempfile.gettempdir())
+    lines = [line for line in done.stdout.splitlines() if line and line[0].isdigit()]
+    if done.returncode != 0 or not lines:
+        raise RuntimeError(f"{argv[-3:]} failed ({done.returncode}):\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}")
+    total, imported, answer = lines[-1].split(" ", 2)
+    return float(total), float(imported), answer
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=7, help="fresh interpreters per row (default 7); median")
+    parser.add_argument("--only", action="append", default=[], help="rows whose name contains this (repeatable)")
+    parser.add_argument("--goal", type=float, default=1.25, help="ratio to the floor a row must stay within")
+    parser.add_argument(
+        "--keep-installed",
+        action="store_true",
+        help=f"do not hide {', '.join(LAMBDA_ABSENT)} (installed here, absent on Lambda)",
+    )
+    parser.add_argument(
+        "--root", type=Path, default=ROOT, help="the code to measure: a checkout with functions/ and layers/"
+    )
+    args = parser.parse_args(argv)
+    hidden = "" if args.keep_installed else ",".join(LAMBDA_ABSENT)
+
+    env = child_env(args.root.resolve())
+    server = start_aws(env)
+    rows = [e for e in ENTRIES if not args.only or any(o in e[0] for o in args.only)]
+    times: dict[str, list[float]] = {FLOOR: [], **{name: [] for name, *_ in rows}}
+    imports: dict[str, list[float]] = {name: [] for name in times}
+    answers: dict[str, str] = {FLOOR: "client"}
+    with tempfile.TemporaryDirectory() as tmp:
+        files = {}
+        for name, _, _, event in rows:
+            path = Path(tmp) / f"{len(files)}.json"
+            path.write_text(json.dumps(event), encoding="utf-8")
+            files[name] = str(path)
+        try:
+            for _ in range(args.runs):
+                ms, imported, _ = measure_once([_FLOOR_CODE], env, hidden)
+                times[FLOOR].append(ms)
+                imports[FLOOR].append(imported)
+                for name, module, attribute, _ in rows:
+                    ms, imported, answers[name] = measure_once(
+                        [_ENTRY_CODE, module, attribute, files[name]], env, hidden
+                    )
+                    times[name].append(ms)
+                    imports[name].append(imported)
+        finally:
+            server.stop()
+
+    floor = statistics.median(times[FLOOR])
+    python = sys.version.split()[0]
+    print(f"cold start: import + first response in a fresh interpreter, median of {args.runs} (python {python})")
+    print(f"  code: {args.root.resolve()}; hidden as on Lambda: {hidden or 'nothing'}")
+    print(f"{'entry':<38} {'median ms':>10} {'import':>7} {'min':>7} {'max':>7} {'x floor':>8}  answer")
+    worst = 0.0
+    for name, values in times.items():
+        ratio = statistics.median(values) / floor
+        if name != FLOOR:
+            worst = max(worst, ratio)
+        flag = "" if name == FLOOR or ratio <= args.goal else f"  > {args.goal}"
+        print(
+            f"{name:<38} {statistics.median(values):>10.0f} {statistics.median(imports[name]):>7.0f}"
+            f" {min(values):>7.0f} {max(values):>7.0f}"
+            f" {ratio:>8.2f}  {answers.get(name, '')}{flag}"
+        )
+    print(f"worst ratio {worst:.2f} (goal <= {args.goal})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
