@@ -12,8 +12,9 @@ ledger, so a balance is exact whatever the number of operations.
 **Accounts.** An account id names its owner, its purpose and its asset, e.g. ``user:<userId>:wallet:EUR``;
 the asset is always the last segment, so an entry cannot credit euros to a kWh account. Only external
 counterparties (Stripe clearing, the grid) may go below zero: their negative balance is what the outside
-world owes or has been paid. A user's wallet or credits, the pending withdrawals, an investor pool and
-the platform's revenue are claims that cannot be negative; a transaction that would make one negative is
+world owes or has been paid. A user's wallet or credits, the pending withdrawals, an investor pool, a
+site's investment account (``site:<siteId>:investment:<CUR>``: what investors put in) and the platform's
+revenue are claims that cannot be negative; a transaction that would make one negative is
 refused whole (:class:`InsufficientFunds`).
 
 **Transactions.** Two or more non-zero entries that sum to zero *per asset* (a sale may move euros and kWh
