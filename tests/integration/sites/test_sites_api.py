@@ -316,3 +316,32 @@ def test_portfolio_counts_the_sites_investor_payouts_as_returns(money: Money) ->
     # Then her portfolio shows 350 returned
     (holding,) = _data(money.call("GET", "/v1/me/portfolio", ann))["sites"]
     assert holding["returns"] == 350
+
+
+def test_an_investment_interrupted_after_the_money_moved_still_counts(
+    money: Money, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gridshare.sites.store import SiteStore
+
+    host = money.member("host@example.com")
+    site = create_site(money.api, host.token)
+    ann = money.member("ann@example.com", "investor")
+    money.topup(ann, 5_000)
+    # Given the function dies after the ledger moved the money, before the investment is marked posted
+    original = SiteStore.mark_posted
+
+    def dies(self: SiteStore, item: Any) -> None:
+        raise RuntimeError("container lost")
+
+    monkeypatch.setattr(SiteStore, "mark_posted", dies)
+    assert _invest(money, ann, site["id"], 2_000).status_code == 500
+    monkeypatch.setattr(SiteStore, "mark_posted", original)
+    assert money.available(ann) == 3_000
+    # Then the share is there anyway: the pending record's transaction is in the ledger
+    table = _data(money.call("GET", f"/v1/sites/{site['id']}/investors", host))
+    assert [(i["investorId"], i["invested"]) for i in table["investors"]] == [(ann.user_id, 2_000)]
+    (holding,) = _data(money.call("GET", "/v1/me/portfolio", ann))["sites"]
+    assert holding["invested"] == 2_000
+    # And a refused investment leaves no record behind
+    assert _invest(money, ann, site["id"], 9_000).status_code == 409
+    assert _data(money.call("GET", f"/v1/sites/{site['id']}/investors", host))["totalInvested"] == 2_000

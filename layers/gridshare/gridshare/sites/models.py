@@ -70,7 +70,8 @@ class InvestmentsByInvestor(GlobalSecondaryIndex["InvestmentModel"]):
 
 
 class InvestmentModel(Model):
-    """One investment in a site, recorded after its ledger transaction was posted (``transaction_id``)."""
+    """One investment in a site. Written ``pending`` BEFORE its ledger transaction (``transaction_id``) is
+    posted and marked ``posted`` after, so money never moves without a record of whose it is."""
 
     class Meta(TableMeta):
         logical_name = "site_investments"
@@ -81,6 +82,7 @@ class InvestmentModel(Model):
     amount = NumberAttribute()
     currency = UnicodeAttribute()
     transaction_id = UnicodeAttribute()
+    status = UnicodeAttribute(default="pending")  # pending | posted
     created_at = NumberAttribute()
     by_investor = InvestmentsByInvestor()
 

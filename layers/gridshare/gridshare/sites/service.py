@@ -11,7 +11,7 @@ The energy arithmetic is :mod:`gridshare.sites.energy`, the shares :mod:`gridsha
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,7 +29,7 @@ from gridshare.sites.models import InvestmentModel, SiteModel
 from gridshare.sites.shares import shares
 from gridshare.sites.store import SiteStore
 from gridshare.telemetry.service import TelemetryService, telemetry_service
-from gridshare.wallets.service import record_investment, site_returns
+from gridshare.wallets.service import investment_posted, investment_tx_id, record_investment, site_returns
 
 __all__ = ["SitesService", "site_view", "sites_service"]
 
@@ -191,30 +191,46 @@ class SitesService:
             )
         investment_id = ids.new("investment")
         at = self.clock()
-        posted = record_investment(
-            investment_id,
-            investor_id=caller.user_id,
-            site_id=site.id,
-            amount=amount,
-            currency=site_currency,
-            created_at=at,
-        )
         item = InvestmentModel(
             site_id=site.id,
             id=investment_id,
             investor_id=caller.user_id,
             amount=amount,
             currency=site_currency,
-            transaction_id=posted.transaction.id,
-            created_at=posted.transaction.created_at or at,
+            transaction_id=investment_tx_id(investment_id),
+            status="pending",
+            created_at=at,
         )
-        self.store.add_investment(item)
+        self.store.add_investment(item)  # first: money never moves without a record of whose it is
+        try:
+            record_investment(
+                investment_id,
+                investor_id=caller.user_id,
+                site_id=site.id,
+                amount=amount,
+                currency=site_currency,
+                created_at=at,
+            )
+        except errors.GridshareError:
+            self.store.remove_investment(item)  # refused (no funds, invalid): nothing moved
+            raise
+        self.store.mark_posted(item)
         return _investment_view(item)
+
+    def _posted(self, items: Iterable[InvestmentModel]) -> Iterator[InvestmentModel]:
+        """The investments whose money moved: posted ones, and pending ones whose transaction is in the
+        ledger (marking them was interrupted: settled here). Others are in flight, or failed half-way."""
+        for item in items:
+            if item.status == "posted":
+                yield item
+            elif investment_posted(item.id):
+                self.store.mark_posted(item)
+                yield item
 
     def investors(self, caller: Caller, site_id: str) -> dict[str, Any]:
         site = self._changeable(caller, site_id)  # the host and admins
         invested: dict[str, int] = {}
-        for item in self.store.investments(site.id):
+        for item in self._posted(self.store.investments(site.id)):
             invested[item.investor_id] = invested.get(item.investor_id, 0) + int(item.amount)
         table = shares(invested)
         return {
@@ -229,7 +245,7 @@ class SitesService:
 
     def portfolio(self, caller: Caller) -> dict[str, Any]:
         mine: dict[str, int] = {}
-        for item in self.store.investments_of(caller.user_id):
+        for item in self._posted(self.store.investments_of(caller.user_id)):
             mine[item.site_id] = mine.get(item.site_id, 0) + int(item.amount)
         sites = {site_id: self.store.get(site_id) for site_id in mine}
         returns = site_returns(caller.user_id, {str(s.tariff["currency"]) for s in sites.values()})
@@ -238,7 +254,7 @@ class SitesService:
             site = sites[site_id]
             currency = str(site.tariff["currency"])
             everyone: dict[str, int] = {}
-            for item in self.store.investments(site_id):
+            for item in self._posted(self.store.investments(site_id)):
                 everyone[item.investor_id] = everyone.get(item.investor_id, 0) + int(item.amount)
             share = shares(everyone)[caller.user_id]
             rows.append(

@@ -3,8 +3,10 @@
 Invariants:
 - a device is on at most one site: its attachment item is keyed by the device and written on condition
   that it is absent or already on the same site (then only its role changes);
-- an investment item is written after its ledger transaction posted, under an id derived from the
-  request's Idempotency-Key, so a retry rewrites the same item.
+- an investment item is written ``pending`` before its ledger transaction is posted and marked ``posted``
+  after (removed if the ledger refused it), under an id derived from the request's Idempotency-Key, so a
+  retry rewrites the same item; a ``pending`` item whose transaction is in the ledger is a posted one
+  whose marking was interrupted (the service settles it when it reads it).
 """
 
 from __future__ import annotations
@@ -106,6 +108,12 @@ class SiteStore:
     # ------------------------------------------------------------ investments
     def add_investment(self, item: InvestmentModel) -> None:
         item.save()  # same id on a retry (from the Idempotency-Key): the same item again
+
+    def mark_posted(self, item: InvestmentModel) -> None:
+        item.update(actions=[InvestmentModel.status.set("posted")])
+
+    def remove_investment(self, item: InvestmentModel) -> None:
+        item.delete()
 
     def investments(self, site_id: str) -> Iterator[InvestmentModel]:
         return iter(InvestmentModel.query(site_id, consistent_read=True))

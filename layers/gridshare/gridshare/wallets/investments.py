@@ -24,7 +24,14 @@ from gridshare.ledger.core import InsufficientFunds, Transaction
 from gridshare.ledger.store import LedgerStore
 from gridshare.wallets.movements import InsufficientBalance, check_amount, checked_currency
 
-__all__ = ["INVESTMENT_MAX", "InvestmentPosted", "investment_tx_id", "record_investment", "site_returns"]
+__all__ = [
+    "INVESTMENT_MAX",
+    "InvestmentPosted",
+    "investment_posted",
+    "investment_tx_id",
+    "record_investment",
+    "site_returns",
+]
 
 INVESTMENT_MAX = 100_000_000
 """Largest single investment in minor units (1,000,000 EUR)."""
@@ -74,6 +81,12 @@ def record_investment(
     except InsufficientFunds as exc:
         raise InsufficientBalance("amount", exc.balance, amount, asset, whose="Your") from None
     return InvestmentPosted(result.transaction, result.replayed)
+
+
+def investment_posted(investment_id: str, ledger: L.LedgerPort | None = None) -> bool:
+    """Whether the investment's transaction is in the ledger (the money moved)."""
+    store = ledger if ledger is not None else LedgerStore()
+    return store.transaction(investment_tx_id(investment_id)) is not None
 
 
 def returns_of(investor_id: str, transactions: Iterable[Transaction]) -> dict[str, dict[str, int]]:

@@ -29,6 +29,7 @@ from gridshare.ledger.store import LedgerStore
 from gridshare.wallets.investments import (
     INVESTMENT_MAX,
     InvestmentPosted,
+    investment_posted,
     investment_tx_id,
     record_investment,
     site_returns,
@@ -56,6 +57,7 @@ __all__ = [
     "InvestmentPosted",
     "SaleRecorded",
     "WalletService",
+    "investment_posted",
     "investment_tx_id",
     "record_investment",
     "record_sale",
