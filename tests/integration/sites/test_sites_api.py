@@ -268,8 +268,13 @@ def test_investments_move_money_once_and_make_exact_shares(money: Money) -> None
             "returns": 0,
         }
     ]
-    # A site investors hold shares in cannot be deleted; the ledger still verifies
+    # A site investors hold shares in cannot be deleted nor change currency; the ledger still verifies
     assert money.call("DELETE", f"/v1/sites/{site['id']}", host).status_code == 409
+    usd = {"currency": "USD", "retailMinorPerKwh": 30, "feedInMinorPerKwh": 8}
+    refused = money.call("PATCH", f"/v1/sites/{site['id']}", host, {"tariff": usd})
+    assert refused.status_code == 409 and _fields(refused) == {"tariff.currency"}
+    eur = {**usd, "currency": "EUR"}
+    assert money.call("PATCH", f"/v1/sites/{site['id']}", host, {"tariff": eur}).status_code == 200
     assert money.verify()["ok"] is True
 
 

@@ -220,6 +220,7 @@ def get_site(caller: Caller, id: str) -> dict:  # noqa: A002
     roles=HOSTS,
     body=SitePatch,
     response=Envelope[Site],
+    errors=(409,),  # the tariff's currency, once investors hold shares
     summary="Change a site's fields (its owner, or an admin)",
 )
 def update_site(caller: Caller, id: str, body: SitePatch) -> dict:  # noqa: A002

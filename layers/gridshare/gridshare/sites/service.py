@@ -113,6 +113,12 @@ class SitesService:
 
     def update(self, caller: Caller, site_id: str, changes: dict[str, Any]) -> dict[str, Any]:
         site = self._changeable(caller, site_id)
+        currency = (changes.get("tariff") or {}).get("currency")
+        if currency not in (None, site.tariff["currency"]) and self.store.has_investments(site.id):
+            raise errors.Conflict(
+                "Investors hold shares in this site in its currency; its tariff's currency cannot change.",
+                errors=[errors.FieldError("tariff.currency", "the site has investments")],
+            )
         if changes:
             site = self.store.update(site, {**changes, "updated_at": self.clock()})
         return site_view(site)
