@@ -153,13 +153,6 @@ class SitesService:
         device = DeviceService.get_owned(caller, device_id)
         self.store.detach(site.id, device.id)
 
-    def devices(self, caller: Caller, site_id: str) -> list[dict[str, Any]]:
-        site = self._visible(caller, site_id)
-        return [
-            {"siteId": site.id, "deviceId": d.device_id, "role": d.role, "attachedAt": to_iso(int(d.attached_at))}
-            for d in self.store.devices(site.id)
-        ]
-
     # ------------------------------------------------------------ energy
     def energy(self, caller: Caller, site_id: str, start: int, end: int, resolution: E.Resolution) -> dict[str, Any]:
         site = self._visible(caller, site_id)
