@@ -29,6 +29,7 @@ from gridshare.identity.models import AuthSessionModel, RateLimitModel, Security
 from gridshare.kernel import resources
 from gridshare.kernel.tables import table_name, ttl_attribute
 from gridshare.ledger.models import LedgerAccountModel, LedgerEntryModel, LedgerTransactionModel
+from gridshare.sites.models import InvestmentModel, SiteDeviceModel, SiteModel
 from gridshare.telemetry.models import DeadLetterModel, LatestReadingModel, RawReadingModel, RollupModel
 from gridshare.wallets.models import PaymentModel, RefundModel, StripeEventModel, WithdrawalModel
 from infra_cdk import constants
@@ -319,6 +320,21 @@ EXPECTED_TABLES: dict[str, dict[Any, str]] = {
         StripeEventModel: RW,
         IdempotencyKeyModel: RW,
         RefundModel: RW,
+        **ROUTE_GUARD,
+    },
+    # Sites reach devices, telemetry and wallets through their services (docs/decisions/0010-sites-context.md):
+    # the devices table and the rollups read only; the ledger as the wallets function has it (append-only
+    # history); idempotency keys for the investment route.
+    api_handler("sites"): {
+        SiteModel: RW,
+        SiteDeviceModel: RW,
+        InvestmentModel: RW,
+        DeviceModel: READ,
+        RollupModel: READ,
+        LedgerTransactionModel: READ_APPEND,
+        LedgerEntryModel: READ_APPEND,
+        LedgerAccountModel: RW,
+        IdempotencyKeyModel: RW,
         **ROUTE_GUARD,
     },
 }
@@ -931,6 +947,7 @@ def test_user_pool_follows_resources(template: dict[str, Any]) -> None:
 
 # ------------------------------------------------------------------------------------------- wallets
 WALLETS = "functions.wallets.lambda_app.app"
+SITES = "functions.sites.lambda_app.app"
 WEBHOOK = ("POST", "/v1/payments/stripe/webhook")
 # The routes issue 5 names (an acceptance client outside this repo calls them); path parameter names are
 # the code's choice, so they are compared as "{}".
@@ -997,15 +1014,20 @@ def test_wallet_tables_are_the_models_recoverable_and_never_expire_money(templat
 
 def test_ledger_history_is_append_only_for_every_function(template: dict[str, Any]) -> None:
     """Corrections are reversals, never edits: no function may update or delete a posted transaction or
-    an entry (IAM backs the hash chain), and only the wallets function may touch the ledger at all."""
+    an entry (IAM backs the hash chain), and only the wallets function, and the sites function that posts
+    investments through the wallets service (decision 0010), may touch the ledger at all."""
     history = {LedgerTransactionModel.Meta.logical_name, LedgerEntryModel.Meta.logical_name}
     wallet_tables = {m.Meta.logical_name for m in OWNERS["wallets"]}
     for fn, props in of_type(template, "AWS::Lambda::Function").items():
         actions = table_actions(template, fn)
         for name in history:
             assert not actions.get(name, set()) & (WRITE_ACTIONS - {"dynamodb:PutItem"}), (fn, name)
-        if props["Properties"]["Handler"] != WALLETS:
-            assert not set(actions) & wallet_tables, props["Properties"]["Handler"]
+        handler = props["Properties"]["Handler"]
+        if handler == SITES:
+            ledger = {m.Meta.logical_name for m in (LedgerTransactionModel, LedgerEntryModel, LedgerAccountModel)}
+            assert set(actions) & wallet_tables == ledger | {IdempotencyKeyModel.Meta.logical_name}
+        elif handler != WALLETS:
+            assert not set(actions) & wallet_tables, handler
 
 
 def test_stripe_secret_is_read_by_the_wallets_function_only(template: dict[str, Any]) -> None:
@@ -1264,3 +1286,22 @@ def test_cfn_lint_finds_no_errors(template: dict[str, Any], tmp_path: Path) -> N
 
 def test_cfn_lint_finds_no_errors_with_flags_on(flagged: tuple[dict[str, Any], list[str]], tmp_path: Path) -> None:
     assert_no_lint_errors(cfn_lint(flagged[0], tmp_path))
+
+
+def test_sites_function_reads_devices_and_rollups_and_writes_no_telemetry_or_wallet_table(
+    template: dict[str, Any],
+) -> None:
+    """The sites function's grants beyond its own tables: read-only on the devices table and the telemetry
+    rollups (no other telemetry table), and of the wallets' tables only the ledger and idempotency keys,
+    the ledger's history append-only."""
+    actions = table_actions(template, function_id(template, SITES))
+    own = {m.Meta.logical_name for m in OWNERS["sites"]}
+    assert {name for name in actions if name in own} == own
+    assert access_level(actions[DeviceModel.Meta.logical_name]) == READ
+    assert access_level(actions[RollupModel.Meta.logical_name]) == READ
+    telemetry = {m.Meta.logical_name for m in OWNERS["telemetry"]}
+    assert set(actions) & telemetry == {RollupModel.Meta.logical_name}
+    for history in (LedgerTransactionModel, LedgerEntryModel):
+        assert actions[history.Meta.logical_name] & WRITE_ACTIONS == {"dynamodb:PutItem"}
+    for name in (PaymentModel, WithdrawalModel, RefundModel, StripeEventModel, UserModel):
+        assert name.Meta.logical_name not in actions

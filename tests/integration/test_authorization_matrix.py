@@ -46,7 +46,7 @@ class Family:
     """Routes under `prefix` act on one object kind, which fills every path parameter of the prefix."""
 
     prefix: str
-    kind: str  # "device" | "user" | "bystander" | "dead_letter" | "absent": which object fills the parameter
+    kind: str  # "device" | "user" | "bystander" | "dead_letter" | "absent" | "site" | "site_device"
     owned: bool  # the object belongs to a user: another user's answers 404
     sees_all: frozenset[str] = frozenset()  # roles the service lets act on every user's objects
 
@@ -63,6 +63,12 @@ OBJECT_FAMILIES: tuple[Family, ...] = (
     Family("/v1/telemetry/dead-letters/{id}", "dead_letter", owned=False),
     # platform objects behind admin-only routes: an id that does not exist (the role check comes first)
     Family("/v1/admin/withdrawals/{id}", "absent", owned=False),
+    # SitesService: admins and operators read every site; the routes that change one admit hosts and admins
+    Family("/v1/sites/{id}", "site", owned=True, sees_all=frozenset({"admin", "operator"})),
+    # the owner's site and the owner's device (attaching needs both to be the caller's, or an admin)
+    Family("/v1/sites/{id}/devices/{deviceId}", "site_device", owned=True, sees_all=frozenset({"admin", "operator"})),
+    # investors buy into other users' sites: any site will do
+    Family("/v1/sites/{id}/investments", "site", owned=False),
 )
 
 # Bodies: a minimal valid body is generated from the route's pydantic model (required fields only); list a
@@ -86,7 +92,11 @@ ALLOWED_STATUS: dict[tuple[str, str], set[int]] = {
     ("POST", "/v1/admin/sales"): {422},  # sample parties do not exist
     ("POST", "/v1/admin/withdrawals/{id}/approve"): {404},
     ("POST", "/v1/admin/withdrawals/{id}/reject"): {404},
+    ("POST", "/v1/sites/{id}/investments"): {409},  # empty wallets: insufficient funds
 }
+# Routes that act on an object made for each case, owned by the case's owner (deletions: every case needs
+# one to delete). The callable gets that owner and returns the id that fills the path parameter.
+FRESH_OBJECTS: dict[tuple[str, str], Callable[[Member], str]] = {}
 # Later phases run after every earlier case: state they change would break other cases.
 PHASES: dict[tuple[str, str], int] = {
     ("POST", "/v1/auth/2fa/setup"): 1,
@@ -115,6 +125,7 @@ class Member:
     device_id: str = ""
     thing_name: str = ""
     command_id: str = ""
+    site_id: str = ""
 
     def private(self) -> dict[str, str]:
         return {
@@ -194,6 +205,28 @@ def _set_up_members(api: Api, roles: tuple[str, ...]) -> dict[tuple[str, str], M
     return members
 
 
+def _create_site(member: Member) -> str:
+    """A site owned by the member, whatever its role (made through the service: the matrix tests access to
+    a site, not who may create one)."""
+    from gridshare.kernel.roles import Caller
+    from gridshare.sites.service import sites_service
+
+    caller = Caller(member.user_id, member.user_id, member.role, (member.role,), 0, "matrix")
+    fields = {
+        "name": f"{member.subject} {member.role} site",
+        "kind": "solar",
+        "capacity_kw": 5,
+        "panels": None,
+        "location": {"lat": 48.1, "lon": 11.6},
+        "timezone": "Europe/Berlin",
+        "tariff": {"currency": "EUR", "retailMinorPerKwh": 30, "feedInMinorPerKwh": 8},
+    }
+    return str(sites_service().create(caller, fields)["id"])
+
+
+FRESH_OBJECTS[("DELETE", "/v1/sites/{id}")] = _create_site
+
+
 def _dead_letter_id() -> str:
     from gridshare.telemetry.models import DeadLetterModel
 
@@ -241,6 +274,14 @@ SAMPLE_BODIES.update(
         # a no-op for an active user: the route runs, and nobody is disabled or demoted
         ("PATCH", "/v1/users/{id}"): {"status": "active"},
         ("PATCH", "/v1/me"): {"name": "Matrix Tester"},
+        ("POST", "/v1/sites"): {
+            "name": "Matrix site",
+            "kind": "solar",
+            "capacityKw": 5,
+            "location": {"lat": 48.1, "lon": 11.6},
+            "timezone": "Europe/Berlin",
+            "tariff": {"currency": "EUR", "retailMinorPerKwh": 30, "feedInMinorPerKwh": 8},
+        },
     }
 )
 
@@ -388,6 +429,11 @@ def query_string(case: Case) -> str:
 def concrete_path(case: Case, owner: Member, dead_letter: str, bystander: str) -> str:
     if case.family is None:
         return case.path
+    fresh = FRESH_OBJECTS.get((case.method, case.path))
+    if fresh is not None:
+        return re.sub(r"\{\w+\}", fresh(owner), case.path, count=1)
+    if case.family.kind == "site_device":
+        return case.path.replace("{id}", owner.site_id).replace("{deviceId}", owner.device_id)
     value = {
         "device": owner.device_id,
         "user": owner.user_id,
@@ -395,6 +441,7 @@ def concrete_path(case: Case, owner: Member, dead_letter: str, bystander: str) -
         "bystander": bystander,
         "absent": "01J00000000000000000000000",
         "command": owner.device_id,
+        "site": owner.site_id,
     }[case.family.kind]
     path = re.sub(r"\{\w+\}", value, case.path, count=1)
     return path.replace("{commandId}", owner.command_id)
@@ -434,6 +481,8 @@ def test_authorization_matrix(
     roles = tuple(ROLE_ORDER)
     cases = build_cases(roles)  # fails first if a route cannot be mapped
     members = _set_up_members(api, roles)
+    for member in members.values():
+        member.site_id = _create_site(member)
     dead_letter = _dead_letter_id()
     bystander = register_user(api, "bystander@example.com")["user"]["id"]
     default_owner = members[(roles[-1], "owner")]

@@ -58,6 +58,28 @@ def funded(*topups: tuple[str, int]) -> Ledger:
     return ledger
 
 
+def test_investment_moves_the_wallet_to_the_sites_investment_account() -> None:
+    # Given an investor with 1,000 EUR in a ledger
+    ledger = L.Ledger()
+    ledger.post(L.topup("t1", "ann", 1000, "EUR"))
+    # When she invests 600 in site-1
+    tx = L.investment("i1", "ann", "site-1", 600, "EUR", investment_id="inv-1")
+    assert entries_of(tx) == [(wallet("ann"), -600), ("site:site-1:investment:EUR", 600)]
+    assert dict(tx.metadata) == {"investor_id": "ann", "site_id": "site-1", "investment_id": "inv-1"}
+    ledger.post(tx)
+    # Then the site's investment account holds it (a claim: it may not go negative), and a second 600 is refused
+    assert L.parse_account("site:site-1:investment:EUR") == L.AccountRef("site_investment", "site-1", "EUR")
+    assert not L.may_go_negative(L.site_investment("site-1", "EUR"))
+    assert ledger.balance(L.site_investment("site-1", "EUR")) == 600
+    with pytest.raises(L.InsufficientFunds):
+        ledger.post(L.investment("i2", "ann", "site-1", 600, "EUR"))
+    with pytest.raises(InvalidTransaction):
+        L.investment("i3", "ann", "site-1", 0, "EUR")
+    with pytest.raises(InvalidTransaction):
+        L.site_investment("site-1", KWH)
+    assert ledger.verify() == []
+
+
 # --------------------------------------------------------------------------------------------------
 # Assets and accounts
 # --------------------------------------------------------------------------------------------------

@@ -12,8 +12,9 @@ ledger, so a balance is exact whatever the number of operations.
 **Accounts.** An account id names its owner, its purpose and its asset, e.g. ``user:<userId>:wallet:EUR``;
 the asset is always the last segment, so an entry cannot credit euros to a kWh account. Only external
 counterparties (Stripe clearing, the grid) may go below zero: their negative balance is what the outside
-world owes or has been paid. A user's wallet or credits, the pending withdrawals, an investor pool and
-the platform's revenue are claims that cannot be negative; a transaction that would make one negative is
+world owes or has been paid. A user's wallet or credits, the pending withdrawals, an investor pool, a
+site's investment account (``site:<siteId>:investment:<CUR>``: what investors put in) and the platform's
+revenue are claims that cannot be negative; a transaction that would make one negative is
 refused whole (:class:`InsufficientFunds`).
 
 **Transactions.** Two or more non-zero entries that sum to zero *per asset* (a sale may move euros and kWh
@@ -72,6 +73,7 @@ __all__ = [
     "check_funds",
     "energy_credit",
     "grid_counterparty",
+    "investment",
     "investors_pool",
     "is_asset",
     "may_go_negative",
@@ -84,6 +86,7 @@ __all__ = [
     "refund",
     "reversal",
     "sale_transaction",
+    "site_investment",
     "stripe_clearing",
     "topup",
     "transfer",
@@ -193,8 +196,11 @@ _ACCOUNT_RES: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("pending_withdrawals", re.compile(r"pending:withdrawals:(?P<asset>[A-Z]{3})")),
     ("investors_pool", re.compile(rf"investors:pool:(?P<owner>{_ID}):(?P<asset>[A-Z]{{3}})")),
     ("grid_counterparty", re.compile(r"grid:counterparty:(?P<asset>[A-Z]{3})")),
+    ("site_investment", re.compile(rf"site:(?P<owner>{_ID}):investment:(?P<asset>[A-Z]{{3}})")),
 )
-_CURRENCY_ONLY = frozenset({"wallet", "platform_revenue", "stripe_clearing", "pending_withdrawals", "investors_pool"})
+_CURRENCY_ONLY = frozenset(
+    {"wallet", "platform_revenue", "stripe_clearing", "pending_withdrawals", "investors_pool", "site_investment"}
+)
 _MAY_GO_NEGATIVE = frozenset({"stripe_clearing", "grid_counterparty"})
 
 
@@ -272,6 +278,11 @@ def investors_pool(site_id: str, currency: str) -> AccountId:
     return AccountId(f"investors:pool:{_id(site_id, 'site id')}:{_currency(currency)}")
 
 
+def site_investment(site_id: str, currency: str) -> AccountId:
+    """The money investors have put into a site (its capital account): only investments credit it."""
+    return AccountId(f"site:{_id(site_id, 'site id')}:investment:{_currency(currency)}")
+
+
 def grid_counterparty(asset: str = KWH) -> AccountId:
     if not is_asset(asset):
         raise InvalidTransaction(f"unknown asset {asset!r}", field="asset")
@@ -294,6 +305,7 @@ TX_TYPES = frozenset(
         "sale",
         "energy_credit",
         "pool_payout",
+        "investment",
     }
 )
 """Known transaction types; statements and metrics interpret entries by type, so unknown ones are refused."""
@@ -692,6 +704,31 @@ def pool_payout(
     entries = [Entry(investors_pool(site_id, currency), currency, -amount)]
     entries += [Entry(user_wallet(i, currency), currency, parts[i]) for i in sorted(parts) if parts[i]]
     return Transaction(tx_id, "pool_payout", tuple(entries), _meta(site_id=site_id), _time(created_at))
+
+
+def investment(
+    tx_id: str,
+    investor_id: str,
+    site_id: str,
+    amount: int,
+    currency: str,
+    *,
+    investment_id: str | None = None,
+    created_at: int | None = None,
+) -> Transaction:
+    """An investor buys into a site: the investor's wallet -> the site's investment account (refused above
+    the wallet's balance). The site's shares are pro rata to what each investor has moved this way."""
+    _positive(amount)
+    return Transaction(
+        tx_id,
+        "investment",
+        (
+            Entry(user_wallet(investor_id, currency), currency, -amount),
+            Entry(site_investment(site_id, currency), currency, amount),
+        ),
+        _meta(investor_id=investor_id, site_id=site_id, investment_id=investment_id),
+        _time(created_at),
+    )
 
 
 # --------------------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from gridshare.devices.service import DeviceRef, DeviceService
 from gridshare.http.pagination import decode_cursor, encode_cursor
 from gridshare.kernel import errors
 from gridshare.kernel.clock import now_ms, to_iso
-from gridshare.kernel.deadline import request_deadline
+from gridshare.kernel.deadline import NEVER, Deadline, request_deadline
 from gridshare.kernel.factory import ServiceFactory
 from gridshare.kernel.roles import Caller
 from gridshare.kernel.settings import get_settings
@@ -224,6 +224,30 @@ class TelemetryService:
             points.append(point)
         return points, encode_cursor({"after": last}) if last is not None else None
 
+    def energy_buckets(
+        self, device_id: str, resolution: str, start: int, end: int, *, deadline: Deadline = NEVER
+    ) -> dict[int, dict[str, int]]:
+        """Bucket start -> counter -> interval energy (Wh) of a device's rollups in [start, end).
+
+        For a context that has already checked the caller may see the device (sites, through
+        DeviceService). Reads every page; a read that outlasts the request's deadline is a 503.
+        """
+        if resolution not in RESOLUTIONS:
+            raise ValueError(f"unknown resolution {resolution!r}")
+        out: dict[int, dict[str, int]] = {}
+        after: int | None = None
+        while True:
+            buckets, after = self.store.rollups(device_id, resolution, start, end, ENERGY_PAGE, after)
+            for bucket in buckets:
+                if bucket["energy"]:
+                    out[bucket["bucket"]] = dict(bucket["energy"])
+            if after is None:
+                return out
+            if deadline.passed():
+                raise errors.Unavailable("Reading the devices' energy took longer than the request may; ask for less.")
+
+
+ENERGY_PAGE = 1000
 
 RESOLUTION_NAMES = ("raw", *RESOLUTIONS)
 

@@ -14,7 +14,8 @@ The use cases live in one module each, with the invariants they keep in its docs
 :class:`WalletService` builds every group with the same collaborators (the ledger, the payment gateway,
 the clock); routes reach it through ``wallet_service()``, tests ``use()`` one built with fakes. Other
 contexts import from this module only (docs/adding-a-context.md): :func:`record_sale` is what the
-settlement context calls.
+settlement context calls; :func:`record_investment` and :func:`site_returns`
+(:mod:`~gridshare.wallets.investments`) are what the sites context calls.
 """
 
 from __future__ import annotations
@@ -25,6 +26,14 @@ from dataclasses import dataclass, field
 from gridshare.kernel.clock import now_ms
 from gridshare.kernel.factory import ServiceFactory
 from gridshare.ledger.store import LedgerStore
+from gridshare.wallets.investments import (
+    INVESTMENT_MAX,
+    InvestmentPosted,
+    investment_posted,
+    investment_tx_id,
+    record_investment,
+    site_returns,
+)
 from gridshare.wallets.movements import (
     InsufficientBalance,
     WalletLedger,
@@ -43,12 +52,18 @@ from gridshare.wallets.withdrawals import Withdrawals
 
 # What other contexts (and tests) may import: the entry point, and what a sale's caller handles.
 __all__ = [
+    "INVESTMENT_MAX",
     "InsufficientBalance",
+    "InvestmentPosted",
     "SaleRecorded",
     "WalletService",
+    "investment_posted",
+    "investment_tx_id",
+    "record_investment",
     "record_sale",
     "refund_tx_id",
     "sale_tx_id",
+    "site_returns",
     "topup_tx_id",
     "wallet_service",
     "withdrawal_tx_id",

@@ -1,0 +1,1 @@
+"""Sites context: plants, their devices and energy, investors and shares."""

@@ -1,0 +1,1 @@
+"""Sites context: plants (sites), the devices on them and their energy, investments and shares."""

@@ -1,0 +1,285 @@
+"""Sites use cases: plants and their devices, their energy per interval, investments and shares.
+
+Ownership: a site is its owner's (the host's); admins and operators see every site, admins may change
+any. Another user's site answers 404, never 403. A device joins a site through the devices service (the
+caller must be able to see it) and only when it belongs to the site's owner.
+
+Other contexts are reached through their services only: devices (a device of the caller), telemetry
+(the rollups' counter energy), wallets (the investment's ledger transaction, the investors' returns).
+The energy arithmetic is :mod:`gridshare.sites.energy`, the shares :mod:`gridshare.sites.shares`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from gridshare.devices.service import DeviceService
+from gridshare.http.idempotency import RequestIds
+from gridshare.http.pagination import decode_cursor, encode_cursor
+from gridshare.kernel import errors
+from gridshare.kernel.clock import now_ms, to_iso
+from gridshare.kernel.deadline import request_deadline
+from gridshare.kernel.factory import ServiceFactory
+from gridshare.kernel.ids import new_id
+from gridshare.kernel.roles import Caller
+from gridshare.sites import energy as E
+from gridshare.sites.models import InvestmentModel, SiteModel
+from gridshare.sites.shares import shares
+from gridshare.sites.store import SiteStore
+from gridshare.telemetry.service import TelemetryService, telemetry_service
+from gridshare.wallets.service import investment_posted, investment_tx_id, record_investment, site_returns
+
+__all__ = ["SitesService", "site_view", "sites_service"]
+
+SEES_ALL = ("admin", "operator")
+
+
+def site_view(site: SiteModel) -> dict[str, Any]:
+    return {
+        "id": site.id,
+        "ownerId": site.owner_id,
+        "name": site.name,
+        "kind": site.kind,
+        "capacityKw": _number(site.capacity_kw),
+        "panels": site.panels,
+        "location": site.location,
+        "timezone": site.timezone,
+        "tariff": site.tariff,
+        "createdAt": to_iso(int(site.created_at)),
+        "updatedAt": to_iso(int(site.updated_at)),
+    }
+
+
+def _number(value: Any) -> float | int:
+    number = float(value)
+    return int(number) if number.is_integer() else number
+
+
+def _investment_view(item: InvestmentModel) -> dict[str, Any]:
+    return {
+        "id": item.id,
+        "siteId": item.site_id,
+        "investorId": item.investor_id,
+        "amount": int(item.amount),
+        "currency": item.currency,
+        "transactionId": item.transaction_id,
+        "createdAt": to_iso(int(item.created_at)),
+    }
+
+
+@dataclass
+class SitesService:
+    store: SiteStore = field(default_factory=SiteStore)
+    telemetry: Callable[[], TelemetryService] = telemetry_service
+    clock: Callable[[], int] = now_ms
+
+    # ------------------------------------------------------------ sites
+    def _visible(self, caller: Caller, site_id: str) -> SiteModel:
+        site = self.store.get(site_id)
+        if site.owner_id != caller.user_id and caller.role not in SEES_ALL:
+            raise errors.NotFound("No such site.")
+        return site
+
+    def _changeable(self, caller: Caller, site_id: str) -> SiteModel:
+        """The site if the caller may change it (its owner, or an admin); 404 otherwise."""
+        site = self.store.get(site_id)
+        if site.owner_id != caller.user_id and not caller.is_admin:
+            raise errors.NotFound("No such site.")
+        return site
+
+    def create(self, caller: Caller, fields: dict[str, Any]) -> dict[str, Any]:
+        at = self.clock()
+        site = SiteModel(id=new_id(), owner_id=caller.user_id, created_at=at, updated_at=at, **fields)
+        self.store.put_new(site)
+        return site_view(site)
+
+    def get(self, caller: Caller, site_id: str) -> dict[str, Any]:
+        return site_view(self._visible(caller, site_id))
+
+    def list(
+        self, caller: Caller, kind: str | None, limit: int, cursor: str | None
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        start = decode_cursor(cursor)
+        owner = None if caller.role in SEES_ALL else caller.user_id
+        if owner is not None and start is not None and start.get("owner_id", {}).get("S") != owner:
+            raise errors.BadRequest(
+                "The cursor does not belong to this listing.",
+                errors=[errors.FieldError("cursor", "not from this listing")],
+            )
+        sites, last = self.store.owned_page(owner, kind, limit, start)
+        return [site_view(s) for s in sites], encode_cursor(last)
+
+    def update(self, caller: Caller, site_id: str, changes: dict[str, Any]) -> dict[str, Any]:
+        site = self._changeable(caller, site_id)
+        currency = (changes.get("tariff") or {}).get("currency")
+        if currency not in (None, site.tariff["currency"]) and self.store.has_investments(site.id):
+            raise errors.Conflict(
+                "Investors hold shares in this site in its currency; its tariff's currency cannot change.",
+                errors=[errors.FieldError("tariff.currency", "the site has investments")],
+            )
+        if changes:
+            site = self.store.update(site, {**changes, "updated_at": self.clock()})
+        return site_view(site)
+
+    def delete(self, caller: Caller, site_id: str) -> None:
+        site = self._changeable(caller, site_id)
+        if self.store.has_devices(site.id):
+            raise errors.Conflict("The site has devices attached; detach them first.")
+        if self.store.has_investments(site.id):
+            raise errors.Conflict("The site has investments; a site investors hold shares in cannot be deleted.")
+        self.store.delete(site)
+
+    # ------------------------------------------------------------ devices
+    def attach(self, caller: Caller, site_id: str, device_id: str, role: str) -> dict[str, Any]:
+        site = self._changeable(caller, site_id)
+        device = DeviceService.get_owned(caller, device_id)
+        if device.owner_id != site.owner_id:
+            raise errors.Conflict(
+                "The device belongs to another user than the site; a site's devices are its owner's.",
+                errors=[errors.FieldError("deviceId", "not the site owner's device")],
+            )
+        item = self.store.attach(site.id, device.id, role, self.clock())
+        return {
+            "siteId": site.id,
+            "deviceId": device.id,
+            "role": item.role,
+            "attachedAt": to_iso(int(item.attached_at)),
+        }
+
+    def detach(self, caller: Caller, site_id: str, device_id: str) -> None:
+        site = self._changeable(caller, site_id)
+        device = DeviceService.get_owned(caller, device_id)
+        self.store.detach(site.id, device.id)
+
+    # ------------------------------------------------------------ energy
+    def energy(self, caller: Caller, site_id: str, start: int, end: int, resolution: E.Resolution) -> dict[str, Any]:
+        site = self._visible(caller, site_id)
+        starts = E.interval_starts(start, end, resolution, site.timezone)
+        source = E.source_resolution(resolution, starts)
+        deadline = request_deadline()
+        telemetry = self.telemetry()
+        first = starts[0] if starts else start
+        meters = [
+            E.MeterSeries(d.role, telemetry.energy_buckets(d.device_id, source, first, end, deadline=deadline))  # type: ignore[arg-type]
+            for d in self.store.devices(site.id)
+        ]
+        rows = E.site_energy(meters, starts, end)
+        return {
+            "siteId": site.id,
+            "resolution": resolution,
+            "timezone": site.timezone,
+            "from": to_iso(start),
+            "to": to_iso(end),
+            "devices": len(meters),
+            "intervals": [{"start": to_iso(a), "end": to_iso(b), **_figures(f)} for a, b, f in rows],
+            "totals": _figures(E.totals(f for _, _, f in rows)),
+        }
+
+    # ------------------------------------------------------------ investments
+    def invest(
+        self, caller: Caller, site_id: str, amount: int, currency: str | None, ids: RequestIds
+    ) -> dict[str, Any]:
+        site = self.store.get(site_id)  # any site: investors buy into other people's plants
+        site_currency = str(site.tariff["currency"])
+        if currency is not None and currency.upper() != site_currency:
+            raise errors.InvalidInput(
+                f"This site takes investments in {site_currency}.",
+                errors=[errors.FieldError("currency", f"must be the site's currency, {site_currency}")],
+            )
+        investment_id = ids.new("investment")
+        at = self.clock()
+        item = InvestmentModel(
+            site_id=site.id,
+            id=investment_id,
+            investor_id=caller.user_id,
+            amount=amount,
+            currency=site_currency,
+            transaction_id=investment_tx_id(investment_id),
+            status="pending",
+            created_at=at,
+        )
+        self.store.add_investment(item)  # first: money never moves without a record of whose it is
+        try:
+            record_investment(
+                investment_id,
+                investor_id=caller.user_id,
+                site_id=site.id,
+                amount=amount,
+                currency=site_currency,
+                created_at=at,
+            )
+        except errors.GridshareError:
+            self.store.remove_investment(item)  # refused (no funds, invalid): nothing moved
+            raise
+        self.store.mark_posted(item)
+        return _investment_view(item)
+
+    def _posted(self, items: Iterable[InvestmentModel]) -> Iterator[InvestmentModel]:
+        """The investments whose money moved: posted ones, and pending ones whose transaction is in the
+        ledger (marking them was interrupted: settled here). Others are in flight, or failed half-way."""
+        for item in items:
+            if item.status == "posted":
+                yield item
+            elif investment_posted(item.id):
+                self.store.mark_posted(item)
+                yield item
+
+    def investors(self, caller: Caller, site_id: str) -> dict[str, Any]:
+        site = self._changeable(caller, site_id)  # the host and admins
+        invested: dict[str, int] = {}
+        for item in self._posted(self.store.investments(site.id)):
+            invested[item.investor_id] = invested.get(item.investor_id, 0) + int(item.amount)
+        table = shares(invested)
+        return {
+            "siteId": site.id,
+            "currency": site.tariff["currency"],
+            "totalInvested": sum(invested.values()),
+            "investors": [
+                {"investorId": investor, "invested": share.invested, "share": share.view(), "percent": share.percent}
+                for investor, share in sorted(table.items(), key=lambda kv: (-kv[1].invested, kv[0]))
+            ],
+        }
+
+    def portfolio(self, caller: Caller) -> dict[str, Any]:
+        mine: dict[str, int] = {}
+        for item in self._posted(self.store.investments_of(caller.user_id)):
+            mine[item.site_id] = mine.get(item.site_id, 0) + int(item.amount)
+        sites = {site_id: self.store.get(site_id) for site_id in mine}
+        returns = site_returns(caller.user_id, {str(s.tariff["currency"]) for s in sites.values()})
+        rows = []
+        for site_id in sorted(mine):
+            site = sites[site_id]
+            currency = str(site.tariff["currency"])
+            everyone: dict[str, int] = {}
+            for item in self._posted(self.store.investments(site_id)):
+                everyone[item.investor_id] = everyone.get(item.investor_id, 0) + int(item.amount)
+            share = shares(everyone)[caller.user_id]
+            rows.append(
+                {
+                    "siteId": site_id,
+                    "name": site.name,
+                    "kind": site.kind,
+                    "currency": currency,
+                    "invested": mine[site_id],
+                    "share": share.view(),
+                    "percent": share.percent,
+                    "returns": returns.get(site_id, {}).get(currency, 0),
+                }
+            )
+        return {"sites": rows}
+
+
+def _figures(f: E.Figures) -> dict[str, Any]:
+    return {
+        "production": f.production,
+        "consumption": f.consumption,
+        "export": f.export,
+        "import": f.import_,
+        "selfConsumption": f.self_consumption,
+        "selfSufficiency": f.self_sufficiency,
+    }
+
+
+sites_service = ServiceFactory(SitesService)
