@@ -29,6 +29,8 @@ sys.path.insert(0, str(ROOT / "layers" / "gridshare"))
 from gridshare.telemetry.readings import (  # noqa: E402 - the layer is not installed when run as a script
     CounterState,
     TelemetryValidator,
+)
+from gridshare.telemetry.rollups import (  # noqa: E402 - the layer is not installed when run as a script
     counter_state,
     rollup_deltas,
 )

@@ -20,17 +20,19 @@ from typing import Any
 
 from gridshare.telemetry import readings
 from gridshare.telemetry.readings import (
-    _FINEST,
-    _FINEST_MS,
-    _KINDS,
     _NOTHING_BAD,
-    _RESOLUTION_SIZES,
     COUNTERS,
     SPLIT_CAP_MS,
     CounterState,
     Reading,
     TelemetryValidator,
     ValidationResult,
+)
+from gridshare.telemetry.rollups import (
+    _FINEST,
+    _FINEST_MS,
+    _KINDS,
+    _RESOLUTION_SIZES,
     bucket_start,
 )
 

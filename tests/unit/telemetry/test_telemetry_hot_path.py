@@ -22,6 +22,8 @@ from gridshare.telemetry.readings import (
     CounterState,
     Reading,
     TelemetryValidator,
+)
+from gridshare.telemetry.rollups import (
     counter_state,
     rollup_deltas,
 )

@@ -15,8 +15,10 @@ from gridshare.telemetry.readings import (
     SPLIT_CAP_MS,
     CounterState,
     Reading,
-    RollupDelta,
     TelemetryValidator,
+)
+from gridshare.telemetry.rollups import (
+    RollupDelta,
     bucket_start,
     counter_state,
     rollup_deltas,

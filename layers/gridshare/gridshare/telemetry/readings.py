@@ -1,16 +1,17 @@
-"""Telemetry domain: validation of device messages and the rollup deltas they produce.
+"""Telemetry domain: validation of device messages (their rollups: :mod:`gridshare.telemetry.rollups`).
 
 Pure Python (stdlib, msgspec, and jsonschema for rejections only), no AWS imports: the ingest service
 parses an SQS record, calls
 :meth:`TelemetryValidator.validate`, and for an accepted reading writes the latest state
-(:func:`counter_state`), the raw reading and the rollups (:func:`rollup_deltas`, each entry one atomic
-DynamoDB ``ADD``). Rejected messages go to the dead-letter table with every :class:`Reason`, so a device
-developer sees all that is wrong with a message at once rather than fixing one field per round trip.
+(``rollups.counter_state``), the raw reading and the rollups (``rollups.rollup_deltas``, each entry one
+atomic DynamoDB ``ADD``). Rejected messages go to the dead-letter table with every :class:`Reason`, so a
+device developer sees all that is wrong with a message at once rather than fixing one field per round
+trip.
 
 The message schema ``iot_rules/schemas/telemetry-v1.schema.json`` is the single source of truth for the
 metrics, their units, kinds and physical ranges: :data:`METRICS` is read from it, and the same file is
 what the IoT rules and the device documentation use. It is read once, at import, and compiled into a
-typed msgspec decoder (:func:`_compile_typed`) that accepts exactly the messages the schema accepts.
+typed msgspec decoder (``typed_schema.compile_typed``) that accepts exactly the messages the schema accepts.
 That decoder is the hot path (~1 µs a message); jsonschema is imported and compiled only when a message
 is rejected, to name every reason (its import costs ~55 ms of a cold start, its validation ~140 µs).
 
@@ -24,14 +25,15 @@ from __future__ import annotations
 
 import json
 import math
-import sys
-from collections.abc import Callable, Mapping, Set
+from collections.abc import Mapping, Set
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, partial
 from importlib import resources
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
+
+from gridshare.telemetry.typed_schema import compile_fast, compile_typed, decode_typed
 
 if TYPE_CHECKING:
     from jsonschema import Draft202012Validator
@@ -48,13 +50,9 @@ __all__ = [
     "Metric",
     "Reading",
     "Reason",
-    "RollupDelta",
     "TelemetryValidator",
     "ValidationResult",
-    "bucket_start",
-    "counter_state",
     "load_schema",
-    "rollup_deltas",
 ]
 
 RESOLUTIONS: dict[str, int] = {"15m": 900_000, "1h": 3_600_000, "1d": 86_400_000}
@@ -146,274 +144,12 @@ _DECODER = json.JSONDecoder()
 _NOTHING_BAD: frozenset[str] = frozenset()
 
 
-# --------------------------------------------------------------------------------------------------
-# A fast, conservative pre-check compiled from the same schema
-# --------------------------------------------------------------------------------------------------
-
-_ANNOTATION_KEYWORDS = frozenset({"$schema", "$id", "$comment", "title", "description", "examples"})
-_FAST_KEYWORDS = frozenset(
-    {"type", "minimum", "maximum", "const", "required", "properties", "additionalProperties", "minProperties"}
-)
-_FLOAT_MAX = sys.float_info.max
-
-_Check = Callable[[Any], bool]
-
-
-def _compile_fast(schema: Mapping[str, Any]) -> _Check | None:
-    """Compile a schema into a predicate that returns True only for instances the schema accepts.
-
-    jsonschema's ``iter_errors`` costs ~140 µs for a typical message; this predicate costs a few µs.
-    It is conservative, never authoritative: when it says False (or the schema uses a keyword it does
-    not know, in which case it is not built at all) the full jsonschema validation runs and decides.
-    So it may reject valid edge cases (``1.0`` as an integer, ``const`` by float) but must never accept
-    an invalid message; a property test compares the two on random messages.
-    """
-    spec = _compile_fast_spec(schema)
-    if spec is None or isinstance(spec, tuple):
-        return None  # the top level must be an object
-    return spec
-
-
-_ScalarSpec = tuple[tuple[type, ...], float, float]
-"""(exact Python types accepted, minimum, maximum): checked inline by the enclosing object."""
-
-
-def _compile_fast_spec(schema: Mapping[str, Any]) -> _Check | _ScalarSpec | None:
-    keywords = {k for k in schema if not k.startswith("x-")} - _ANNOTATION_KEYWORDS
-    if keywords - _FAST_KEYWORDS:
-        return None
-    kind = schema.get("type")
-    if kind == "object":
-        return _compile_fast_object(schema)
-    if "properties" in schema or "required" in schema or "minProperties" in schema:
-        return None
-    if "const" in schema:
-        const = schema["const"]
-        if kind is not None or type(const) is not int or len(keywords) > 1:
-            return None
-        return lambda x: type(x) is int and x == const
-    # Finite float bounds by default: they also reject NaN (every comparison is False) and +-Infinity.
-    lo = schema.get("minimum", -_FLOAT_MAX)
-    hi = schema.get("maximum", _FLOAT_MAX)
-    if kind == "integer":
-        return ((int,), lo, hi)
-    if kind == "number":
-        return ((int, float), lo, hi)
-    if kind == "boolean" and "minimum" not in schema and "maximum" not in schema:
-        return ((bool,), -_FLOAT_MAX, _FLOAT_MAX)  # True/False compare as 1/0: always within
-    return None
-
-
-def _compile_fast_object(schema: Mapping[str, Any]) -> _Check | None:
-    props: dict[str, _Check | _ScalarSpec] = {}
-    for name, sub in schema.get("properties", {}).items():
-        spec = _compile_fast_spec(sub)
-        if spec is None:
-            return None
-        props[name] = spec
-    additional = schema.get("additionalProperties", True)
-    if additional is not True and additional is not False:
-        return None
-    closed = additional is False
-    required = tuple(schema.get("required", ()))
-    min_props = int(schema.get("minProperties", 0))
-
-    def check(x: Any) -> bool:
-        if type(x) is not dict or len(x) < min_props:
-            return False
-        for name in required:
-            if name not in x:
-                return False
-        for key, value in x.items():
-            spec = props.get(key)
-            if spec is None:
-                if closed:
-                    return False
-            elif isinstance(spec, tuple):
-                types, lo, hi = spec
-                if type(value) not in types or not lo <= value <= hi:
-                    return False
-            elif not spec(value):
-                return False
-        return True
-
-    return check
-
-
-_FAST_CHECK: _Check | None = _compile_fast(SCHEMA)
+_FAST_CHECK = compile_fast(SCHEMA)
 """The pre-check of messages that arrive already parsed (a dict); bytes and str take the typed decoder."""
-
-
-# --------------------------------------------------------------------------------------------------
-# The typed decoder: the hot path, compiled from the same schema
-# --------------------------------------------------------------------------------------------------
-
-_IntegerRule = tuple[str, float | int, float | int]
-"""(field, minimum, maximum) of an integer-typed field: JSON Schema also counts ``12.0`` as an integer,
-msgspec does not, so such fields decode as ``int | float`` and a float is checked here."""
-
-
-@dataclass(frozen=True)
-class _Typed:
-    decoder: msgspec.json.Decoder[Any]
-    integers: tuple[_IntegerRule, ...]  # top-level integer fields
-    consts: tuple[tuple[str, Any], ...]  # top-level const fields (decoded as int | float)
-    metric_integers: tuple[_IntegerRule, ...]  # integer-typed metrics (the counters)
-    min_metrics: int
-
-
-def _typed_scalar(spec: Mapping[str, Any]) -> tuple[Any, _IntegerRule | None] | None:
-    """The msgspec type of one property, and its integer rule; None if msgspec cannot say it exactly."""
-    keywords = {k for k in spec if not k.startswith("x-")} - _ANNOTATION_KEYWORDS
-    kind = spec.get("type")
-    if keywords - {"type", "minimum", "maximum"} or kind not in ("integer", "number", "boolean"):
-        return None
-    lo, hi = spec.get("minimum"), spec.get("maximum")
-    if kind == "boolean":
-        return (bool, None) if lo is None and hi is None else None
-    if any(bound is not None and type(bound) is not int for bound in (lo, hi)):
-        return None
-    int_meta = msgspec.Meta(ge=lo, le=hi)
-    if kind == "integer":  # a float is compared with the bounds after decoding, exactly
-        rule = ("", -math.inf if lo is None else lo, math.inf if hi is None else hi)
-        return Annotated[int, int_meta] | float, rule
-    if lo is None or hi is None:  # unbounded: JSON's 1e400 is inf to jsonschema, an error to msgspec
-        return None
-    if float(lo) != lo or float(hi) != hi:  # msgspec compares a float with a float bound
-        return None
-    return Annotated[int, int_meta] | Annotated[float, msgspec.Meta(ge=float(lo), le=float(hi))], None
-
-
-_Fields = list[tuple[str, Any] | tuple[str, Any, Any]]
-
-
-def _typed_fields(schema: Mapping[str, Any]) -> tuple[_Fields, list[_IntegerRule], list[tuple[str, Any]]] | None:
-    """Struct fields (required first) of a closed object schema's scalar properties, its integer rules
-    and const fields; None if msgspec cannot express it exactly. Object properties are left to the caller."""
-    if schema.get("additionalProperties", True) is not False:
-        return None
-    required = set(schema.get("required", ()))
-    fields: _Fields = []
-    optional: _Fields = []
-    integers: list[_IntegerRule] = []
-    consts: list[tuple[str, Any]] = []
-    for prop, spec in schema.get("properties", {}).items():
-        if spec.get("type") == "object":
-            continue
-        keywords = {k for k in spec if not k.startswith("x-")} - _ANNOTATION_KEYWORDS
-        if "const" in spec:
-            if keywords != {"const"} or type(spec["const"]) is not int:
-                return None
-            typ: Any = int | float  # 1.0 equals the const 1 for JSON Schema: compared after decoding
-            consts.append((prop, spec["const"]))
-        else:
-            scalar = _typed_scalar(spec)
-            if scalar is None:
-                return None
-            typ, rule = scalar
-            if rule is not None:
-                integers.append((prop, rule[1], rule[2]))
-        if prop in required:
-            fields.append((prop, typ))
-        else:
-            optional.append((prop, typ | msgspec.UnsetType, msgspec.UNSET))
-    return fields + optional, integers, consts
-
-
-def _compile_typed(schema: Mapping[str, Any]) -> _Typed | None:
-    """Compile the v1 schema into a msgspec decoder that accepts exactly what the schema accepts.
-
-    Returns None when the schema uses something this translation does not cover (then every message
-    takes the jsonschema path: slow but right). A few checks remain after decoding (integral floats,
-    const, minProperties), made by :func:`_decode_typed`. A property test compares the acceptance of
-    the two on random valid, near-valid and garbage messages.
-    """
-    keywords = {k for k in schema if not k.startswith("x-")} - _ANNOTATION_KEYWORDS
-    if keywords - {"type", "required", "additionalProperties", "properties"} or schema.get("type") != "object":
-        return None
-    properties: Mapping[str, Any] = schema.get("properties", {})
-    nested = [p for p, spec in properties.items() if spec.get("type") == "object"]
-    if nested != ["metrics"] or "metrics" not in schema.get("required", ()):
-        return None
-    metrics_schema = properties["metrics"]
-    metric_keywords = {k for k in metrics_schema if not k.startswith("x-")} - _ANNOTATION_KEYWORDS
-    if metric_keywords - {"type", "additionalProperties", "properties", "minProperties"}:
-        return None
-    metrics = _typed_fields(metrics_schema)
-    top = _typed_fields(schema)
-    if metrics is None or top is None or metrics[2]:
-        return None
-    metric_fields, metric_integers, _ = metrics
-    top_fields, integers, consts = top
-    if any(len(f) == 3 for f in metric_fields if f[0] in metrics_schema.get("required", ())):
-        return None  # pragma: no cover - required metrics would need ordering here too
-    metrics_struct = msgspec.defstruct(
-        "TelemetryMetrics", metric_fields, forbid_unknown_fields=True, omit_defaults=True, frozen=True
-    )
-    required_top = [f for f in top_fields if len(f) == 2]
-    optional_top = [f for f in top_fields if len(f) == 3]
-    message = msgspec.defstruct(
-        "TelemetryMessage",
-        [*required_top, ("metrics", metrics_struct), *optional_top],
-        forbid_unknown_fields=True,
-        frozen=True,
-    )
-    return _Typed(
-        decoder=msgspec.json.Decoder(message),
-        integers=tuple(integers),
-        consts=tuple(consts),
-        metric_integers=tuple(metric_integers),
-        min_metrics=int(metrics_schema.get("minProperties", 0)),
-    )
-
-
-_TYPED: _Typed | None = _compile_typed(SCHEMA)
+_TYPED = compile_typed(SCHEMA)
+_decode_typed = partial(decode_typed, _TYPED)
 # A str of this many characters is at most MAX_PAYLOAD_BYTES in UTF-8: longer ones are measured by _parse.
 _TYPED_MAX_LEN = MAX_PAYLOAD_BYTES // 4
-_UNSET = msgspec.UNSET
-_to_builtins = msgspec.to_builtins
-
-
-def _integral(value: float, lo: float | int, hi: float | int) -> int | None:
-    """A float an integer-typed field accepts (JSON Schema: integral and within range), as an int."""
-    if value.is_integer() and lo <= value <= hi:  # Python compares a float and an int exactly
-        return int(value)
-    return None
-
-
-def _decode_typed(payload: bytes | str) -> tuple[int, int, dict[str, Any]] | None:
-    """(ts, seq, metrics) of a schema-valid message, or None: then the jsonschema path decides and explains.
-
-    ``metrics`` holds the values as sent (int or float, bool for flags), counters as ints, in the
-    schema's order.
-    """
-    typed = _TYPED
-    if typed is None:
-        return None
-    try:
-        msg = typed.decoder.decode(payload)
-    except (msgspec.ValidationError, msgspec.DecodeError, UnicodeEncodeError):  # a str with a lone surrogate
-        return None
-    for name, const in typed.consts:
-        value = getattr(msg, name)
-        if value is not _UNSET and value != const:
-            return None
-    for name, lo, hi in typed.integers:
-        value = getattr(msg, name)
-        if type(value) is float and _integral(value, lo, hi) is None:
-            return None
-    metrics: dict[str, Any] = _to_builtins(msg.metrics)
-    if len(metrics) < typed.min_metrics:
-        return None
-    for name, lo, hi in typed.metric_integers:
-        value = metrics.get(name)
-        if type(value) is float:
-            integral = _integral(value, lo, hi)
-            if integral is None:
-                return None
-            metrics[name] = integral
-    ts, seq = msg.ts, msg.seq
-    return (ts if type(ts) is int else int(ts)), (seq if type(seq) is int else int(seq)), metrics
 
 
 # --------------------------------------------------------------------------------------------------
@@ -748,161 +484,3 @@ class TelemetryValidator:
 
 def _dedupe(reasons: list[Reason]) -> tuple[Reason, ...]:
     return tuple(dict.fromkeys(reasons))
-
-
-# --------------------------------------------------------------------------------------------------
-# Rollups
-# --------------------------------------------------------------------------------------------------
-
-
-class RollupDelta(msgspec.Struct, frozen=True):
-    """What one reading adds to one rollup bucket (applied with an atomic DynamoDB ADD).
-
-    ``count`` and ``sums`` (gauges, and flags as 0/1) give averages as sum / count; ``energy_wh`` is the
-    interval energy attributed to the bucket, keyed by counter name.
-    """
-
-    resolution: str
-    bucket_start: int
-    count: int
-    sums: dict[str, float]
-    energy_wh: dict[str, int]
-
-
-_FINEST = min(RESOLUTIONS, key=RESOLUTIONS.__getitem__)
-_FINEST_MS = RESOLUTIONS[_FINEST]
-_RESOLUTION_SIZES: tuple[tuple[str, int], ...] = tuple(sorted(RESOLUTIONS.items(), key=lambda item: item[1]))
-_KINDS: dict[str, str] = {name: m.kind for name, m in METRICS.items()}
-if any(ms % _FINEST_MS for ms in RESOLUTIONS.values()):  # pragma: no cover - guards an edit of RESOLUTIONS
-    raise ValueError("every rollup resolution must be a multiple of the finest one")
-
-
-def bucket_start(ts: int, resolution: str) -> int:
-    """Start (epoch ms, UTC-aligned) of the ``resolution`` bucket that contains ``ts``."""
-    try:
-        size = RESOLUTIONS[resolution]
-    except KeyError:
-        raise ValueError(f"unknown resolution {resolution!r}; expected one of {', '.join(RESOLUTIONS)}") from None
-    return ts - ts % size
-
-
-def _split_energy(delta: int, prev_ts: int, ts: int) -> dict[int, int]:
-    """Split ``delta`` Wh over the finest buckets covering the ms ticks ``(prev_ts, ts]``.
-
-    Each bucket's weight is the number of milliseconds of the interval it holds; parts are integers that
-    sum exactly to ``delta`` (largest remainder; ties go to the later bucket, i.e. towards the reading).
-    """
-    first = bucket_start(prev_ts + 1, _FINEST)
-    last = bucket_start(ts, _FINEST)
-    if first == last:
-        return {last: delta}
-    total = ts - prev_ts
-    parts: dict[int, int] = {}
-    remainders: list[tuple[int, int]] = []
-    allotted = 0
-    for start in range(first, last + 1, _FINEST_MS):
-        weight = min(start + _FINEST_MS - 1, ts) - max(start, prev_ts + 1) + 1
-        share, remainder = divmod(delta * weight, total)
-        parts[start] = share
-        allotted += share
-        remainders.append((remainder, start))
-    remainders.sort(reverse=True)  # largest remainder first; on a tie, the later bucket first
-    for _, start in remainders[: delta - allotted]:
-        parts[start] += 1
-    return parts
-
-
-def rollup_deltas(reading: Reading, previous: CounterState | None) -> list[RollupDelta]:
-    """The ADDs one accepted reading makes to the 15 min, 1 h and 1 day rollups.
-
-    Every resolution gets ``count=1`` and the gauge/flag sums in the reading's own bucket. Energy is the
-    increase of each cumulative counter since ``previous`` (only when the reading is newer than it: the
-    first reading only sets the baseline and a late reading's energy is already accounted for by its
-    neighbours). That interval energy belongs to the time between the two readings, so it is spread over
-    the buckets of ``(previous.ts, reading.ts]`` in proportion to time: a meter that reports every 20
-    minutes still fills every 15 min settlement interval.
-
-    The split is made on the 15 min buckets (settlement's intervals get the exact largest-remainder
-    apportionment) and summed up into the 1 h and 1 day buckets, so the rollups stay consistent with each
-    other: the 15 min buckets of an hour add up to that hour, the hours of a day to that day.
-
-    Gaps longer than :data:`SPLIT_CAP_MS` (2 days) are not spread: the whole delta goes to the reading's
-    bucket. After a long outage nothing is known about when the energy flowed, so an even spread would
-    invent a flat profile, write it into intervals that settlement has already closed, and cost one
-    write per 15 min bucket of the gap (192 for 2 days, unbounded beyond). A spike at reconnection is
-    honest, bounded, and easy to spot.
-
-    ADDs are not idempotent: the caller applies them once per reading, after discarding duplicate
-    deliveries (same ts and seq). Averages are ``sums[m] / count``, which assumes a device sends the same
-    metrics in every reading.
-
-    Raises ValueError if a counter went backwards: validate the reading first.
-    """
-    ts = reading.ts
-    metrics = reading.metrics
-    sums: dict[str, float] = {}
-    for name, value in metrics.items():
-        kind = _KINDS.get(name)
-        if kind == "gauge":
-            sums[name] = float(value)
-        elif kind == "flag":
-            sums[name] = 1.0 if value else 0.0
-
-    own_fine = ts - ts % _FINEST_MS
-    energy: dict[str, int] = {}  # interval energy that lands in the reading's own finest bucket
-    fine: dict[int, dict[str, int]] | None = None  # finest bucket -> counter -> Wh, once spread wider
-    if previous is not None and ts > previous.ts:
-        prev_ts = previous.ts
-        # Usually the previous reading is in the same finest bucket (or the gap is past the cap): then
-        # every counter's energy goes to the reading's own bucket and nothing needs spreading.
-        spread = prev_ts + 1 < own_fine and ts - prev_ts <= SPLIT_CAP_MS
-        before = previous.counters
-        for name in COUNTERS:
-            if name not in metrics or name not in before:
-                continue
-            delta = int(metrics[name]) - before[name]
-            if delta < 0:
-                raise ValueError(
-                    f"{name} went backwards from {before[name]} to {metrics[name]} Wh; validate the reading first"
-                )
-            if delta == 0:
-                continue
-            if not spread:
-                energy[name] = delta
-                continue
-            if fine is None:
-                fine = {}
-            for start, wh in _split_energy(delta, prev_ts, ts).items():
-                if wh:
-                    fine.setdefault(start, {})[name] = wh
-
-    if fine is None:  # one bucket per resolution, sharing `sums` and `energy`
-        return [RollupDelta(res, ts - ts % size, 1, sums, energy) for res, size in _RESOLUTION_SIZES]
-    deltas: list[RollupDelta] = []
-    for res, size in _RESOLUTION_SIZES:  # finest first; within a resolution, buckets in time order
-        own = ts - ts % size
-        buckets: dict[int, dict[str, int]] = {own: {}}
-        for fine_start, fine_parts in fine.items():
-            slot = buckets.setdefault(fine_start - fine_start % size, {})
-            for metric, wh in fine_parts.items():
-                slot[metric] = slot.get(metric, 0) + wh
-        for start in sorted(buckets) if len(buckets) > 1 else buckets:
-            if start == own:
-                deltas.append(RollupDelta(res, start, 1, sums, buckets[start]))
-            else:
-                deltas.append(RollupDelta(res, start, 0, {}, buckets[start]))
-    return deltas
-
-
-def counter_state(reading: Reading, previous: CounterState | None) -> CounterState:
-    """The device's latest state after storing ``reading``.
-
-    It only advances for a newer reading (a late one changes nothing); counters the reading does not
-    carry keep their previous value, so a meter that alternates metric sets keeps both baselines.
-    """
-    counters = {name: int(reading.metrics[name]) for name in COUNTERS if name in reading.metrics}
-    if previous is None:
-        return CounterState(ts=reading.ts, seq=reading.seq, counters=counters)
-    if reading.ts <= previous.ts:
-        return previous
-    return CounterState(ts=reading.ts, seq=reading.seq, counters={**previous.counters, **counters})

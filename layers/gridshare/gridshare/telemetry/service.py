@@ -21,6 +21,8 @@ from gridshare.telemetry.readings import (
     CounterState,
     Reason,
     TelemetryValidator,
+)
+from gridshare.telemetry.rollups import (
     counter_state,
     rollup_deltas,
 )

@@ -22,7 +22,14 @@ from botocore.exceptions import ClientError
 from gridshare.kernel.aws import client
 from gridshare.kernel.deadline import NEVER, Deadline
 from gridshare.telemetry.models import LatestReadingModel, RawReadingModel, RollupModel
-from gridshare.telemetry.readings import RESOLUTIONS, CounterState, Reading, RollupDelta
+from gridshare.telemetry.readings import (
+    RESOLUTIONS,
+    CounterState,
+    Reading,
+)
+from gridshare.telemetry.rollups import (
+    RollupDelta,
+)
 
 DAY_MS = 86_400_000
 MAX_RAW_DAYS = 32  # day partitions of one raw history page: 31 days not starting at midnight touch 32
