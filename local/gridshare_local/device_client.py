@@ -98,6 +98,11 @@ class DeviceConnection:
         self.cert_path, self.key_path, self.ca_path = files
         self._connected: Future[Any] = Future()
         self._stopped = threading.Event()
+        # Lifecycle after the first connection (the client reconnects by itself): a revoked certificate's
+        # session is closed (`disconnected`), and its reconnects fail (`failures` counts them).
+        self.disconnected = threading.Event()
+        self.reconnected = threading.Event()
+        self.failures = 0
         self.received: queue.Queue[tuple[str, bytes]] = queue.Queue()  # (topic, payload) of subscriptions
         self.client = mqtt5_client_builder.mtls_from_path(
             endpoint=provisioned["mqtt"]["host"],
@@ -109,14 +114,18 @@ class DeviceConnection:
             on_lifecycle_connection_success=self._on_success,
             on_lifecycle_connection_failure=self._on_failure,
             on_lifecycle_stopped=lambda _data: self._stopped.set(),
+            on_lifecycle_disconnection=lambda _data: self.disconnected.set(),
             on_publish_received=self._on_publish,
         )
 
     def _on_success(self, data: Any) -> None:
         if not self._connected.done():
             self._connected.set_result(data)
+        elif self.disconnected.is_set():
+            self.reconnected.set()
 
     def _on_failure(self, data: Any) -> None:
+        self.failures += 1
         if not self._connected.done():
             self._connected.set_exception(data.exception or ConnectionError("connection failed"))
 

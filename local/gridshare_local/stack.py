@@ -160,6 +160,9 @@ class LocalStack:
             iot_data.install(None)
             self._iot_data.stop()
         if self._broker is not None:
+            from gridshare_local import revocation
+
+            revocation.install(None)
             self._broker.stop()
         if self._api is not None:
             self._api.shutdown()
@@ -302,6 +305,9 @@ class LocalStack:
         )
         self._iot_data.start()
         iot_data.install(self._iot_data)  # moto's iot-data publish reaches devices, as IoT Core's does
+        from gridshare_local import revocation
+
+        revocation.install(revocation.BrokerRevoker(self._broker))  # REVOKED in IoT: refused and dropped
 
     def _deliver(self, rule: Any, action: dict[str, Any], message: dict[str, Any]) -> None:
 

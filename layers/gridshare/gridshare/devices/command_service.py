@@ -59,6 +59,8 @@ class CommandService:
         self, caller: Caller, device_id: str, name: str, params: dict[str, Any], timeout_s: int
     ) -> dict[str, Any]:
         device = DeviceService.get_owned(caller, device_id)
+        if device.decommissioned_at is not None:
+            raise errors.Conflict("The device is decommissioned: it takes no new commands.")
         valid = commands.validate_command(device.type, name, params)
         command = commands.issue(new_id(), device.id, name, valid, now_ms(), timeout_s)
         self.store.add(command)

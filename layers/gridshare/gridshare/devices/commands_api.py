@@ -41,7 +41,7 @@ class CommandListQuery(QueryModel):
     body=SendCommandBody,
     status=202,
     response=Envelope[DeviceCommand],
-    errors=(503,),
+    errors=(409, 503),  # 409: the device is decommissioned
     summary="Send a command to the device (MQTT gs/v1/{thing}/commands); it answers with an ack",
 )
 def send_command(caller: Caller, id: str, body: SendCommandBody) -> dict:  # noqa: A002 - the path parameter

@@ -112,6 +112,29 @@ class IotRegistry:
         iot.attach_policy(policyName=get_settings().device_policy_name, target=certificate_arn)
         iot.attach_thing_principal(thingName=thing_name, principal=certificate_arn)
 
+    def revoke(self, thing_name: str, certificate_arn: str, certificate_id: str) -> None:
+        """Revoke the certificate (IoT Core closes its connections and refuses new ones), then detach the
+        device policy and the thing from it. Revoking first: the rest only tidies up. Repeatable."""
+        iot = client("iot")
+        iot.update_certificate(certificateId=certificate_id, newStatus="REVOKED")
+        for step in (
+            lambda: iot.detach_policy(policyName=get_settings().device_policy_name, target=certificate_arn),
+            lambda: iot.detach_thing_principal(thingName=thing_name, principal=certificate_arn),
+        ):
+            try:
+                step()
+            except ClientError as exc:
+                if exc.response["Error"]["Code"] != "ResourceNotFoundException":
+                    raise
+
+    def delete_thing(self, thing_name: str) -> None:
+        """Delete the thing (its certificates detached first); one already gone is fine."""
+        try:
+            client("iot").delete_thing(thingName=thing_name)
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ResourceNotFoundException":
+                raise
+
     def remove(self, thing_name: str, certificate_arn: str | None, certificate_id: str | None) -> None:
         """Best-effort undo of a half-provisioned device."""
         iot = client("iot")

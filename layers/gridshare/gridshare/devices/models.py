@@ -1,4 +1,4 @@
-"""The devices context's tables: the device registry and the commands sent to devices."""
+"""The devices context's tables: the device registry, the commands sent to devices, their certificates."""
 
 from __future__ import annotations
 
@@ -44,6 +44,7 @@ class DeviceModel(Model):
     certificate_arn = UnicodeAttribute()
     status = UnicodeAttribute(default="provisioned")
     created_at = NumberAttribute()
+    decommissioned_at = NumberAttribute(null=True)  # set by DELETE /v1/devices/{id}; the record is kept
     by_owner = DevicesByOwner()
     by_thing = DevicesByThing()
 
@@ -83,4 +84,20 @@ class CommandModel(Model):
     open_by_deadline = OpenCommands()
 
 
-TABLES: tuple[type[Model], ...] = (DeviceModel, CommandModel)
+class CertificateModel(Model):
+    """A device's certificate (gridshare.devices.certificates.Certificate): one row per certificate ever
+    issued to it, revoked ones kept. Never the PEM or a key: the certificate is returned once, at issuance."""
+
+    class Meta(TableMeta):
+        logical_name = "device_certificates"
+
+    device_id = UnicodeAttribute(hash_key=True)
+    id = UnicodeAttribute(range_key=True)  # IoT's certificate id
+    arn = UnicodeAttribute()
+    status = UnicodeAttribute()  # active | revoked
+    created_at = NumberAttribute()
+    expires_at = NumberAttribute(null=True)
+    revoked_at = NumberAttribute(null=True)
+
+
+TABLES: tuple[type[Model], ...] = (DeviceModel, CommandModel, CertificateModel)

@@ -68,3 +68,23 @@ class DeviceCommand(ResponseModel):
     completed_at: Timestamp | None = Field(description="when it reached its final state; null while sent")
     result: dict[str, Any] | None = Field(description="the device's result; null until it answers")
     late_ack: Absent[LateAck] = absent("the first ack received after the command timed out")
+
+
+class DeviceCertificate(ResponseModel):
+    """One of a device's certificates (devices.certificate_service.certificate_view); never its PEM."""
+
+    id: str = Field(description="IoT's certificate id")
+    device_id: str
+    status: Literal["active", "revoked"]
+    created_at: Timestamp
+    expires_at: Timestamp | None = Field(description="notAfter; null for a certificate recorded before expiry was kept")
+    revoked_at: Timestamp | None = Field(description="null while active")
+
+
+class IssuedCertificate(DeviceCertificate):
+    """A new certificate for the device's thing: the only time its PEM (and a generated key) is returned."""
+
+    certificate_pem: str
+    ca_certificate_pem: str = Field(description="trust it for the broker's TLS certificate")
+    mqtt: MqttEndpoint
+    private_key: Absent[str] = absent("PEM; only when no CSR was sent (then generated and never stored)")

@@ -1,4 +1,6 @@
-"""Device registry use cases: provision (thing + certificate + policy), list, get with ownership."""
+"""Device registry use cases: provision (thing + certificate + policy), list, get with ownership.
+
+Certificates after the first (rotation, revocation) and decommissioning: gridshare.devices.certificate_service."""
 
 from __future__ import annotations
 
@@ -7,8 +9,9 @@ from typing import Any
 
 from pynamodb.exceptions import DoesNotExist
 
+from gridshare.devices.certificates import not_after_ms
 from gridshare.devices.iot import CertificateIssuer, IotRegistry, default_issuer
-from gridshare.devices.models import DeviceModel
+from gridshare.devices.models import CertificateModel, DeviceModel
 from gridshare.http.pagination import decode_cursor, encode_cursor
 from gridshare.kernel import errors
 from gridshare.kernel.clock import now_ms, to_iso
@@ -42,7 +45,7 @@ def device_view(device: DeviceModel) -> dict[str, Any]:
         "type": device.type,
         "thingName": device.thing_name,
         "ownerId": device.owner_id,
-        "status": device.status,
+        "status": "decommissioned" if device.decommissioned_at is not None else device.status,
         "createdAt": to_iso(int(device.created_at)),
         "topics": topics_for(device.thing_name),
     }
@@ -56,6 +59,7 @@ class DeviceRef:
     owner_id: str
     thing_name: str
     type: str
+    decommissioned_at: int | None = None  # epoch ms; telemetry from a decommissioned device is refused
 
 
 @dataclass
@@ -71,6 +75,15 @@ class DeviceService:
             self.registry.create_thing(thing, device_type, caller.user_id)
             issued = self.issuer.issue(thing, csr_pem)
             self.registry.bind(thing, issued.certificate_arn)
+            created_at = now_ms()
+            CertificateModel(
+                device_id=device_id,
+                id=issued.certificate_id,
+                arn=issued.certificate_arn,
+                status="active",
+                created_at=created_at,
+                expires_at=not_after_ms(issued.certificate_pem),
+            ).save()
             device = DeviceModel(
                 id=device_id,
                 owner_id=caller.user_id,
@@ -80,7 +93,7 @@ class DeviceService:
                 certificate_id=issued.certificate_id,
                 certificate_arn=issued.certificate_arn,
                 status="provisioned",
-                created_at=now_ms(),
+                created_at=created_at,
             )
             device.save()
         except Exception:
@@ -137,7 +150,8 @@ class DeviceService:
     def find_by_thing(thing_name: str) -> DeviceRef | None:
         """The device a certificate's thing name belongs to (telemetry ingest resolves senders with it)."""
         for device in DeviceModel.by_thing.query(thing_name, limit=1):
-            return DeviceRef(device.id, device.owner_id, device.thing_name, device.type)
+            decommissioned = int(device.decommissioned_at) if device.decommissioned_at is not None else None
+            return DeviceRef(device.id, device.owner_id, device.thing_name, device.type, decommissioned)
         return None
 
 

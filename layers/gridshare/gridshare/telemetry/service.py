@@ -79,6 +79,9 @@ class TelemetryService:
         if device is None:
             reasons = [Reason("thingName", f"no registered device is called '{thing_name}'")]
             return self._reject(thing_name, None, topic, payload, received_at, reasons)
+        if device.decommissioned_at is not None:
+            reasons = [Reason("thingName", f"the device '{thing_name}' is decommissioned")]
+            return self._reject(thing_name, device.id, topic, payload, received_at, reasons)
         for _ in range(MAX_STALE_RETRIES):
             previous = self._states.get(device.id) or self.store.counter_state(device.id)
             result = self.validator.validate(payload, device_id=device.id, now_ms=now_ms(), previous=previous)
