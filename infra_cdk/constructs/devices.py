@@ -18,7 +18,7 @@ from aws_cdk import aws_scheduler as scheduler
 from constructs import Construct
 
 from gridshare.contexts import owned_tables
-from gridshare.devices.models import CommandModel, DeviceModel
+from gridshare.devices.models import CertificateModel, CommandModel, DeviceModel
 from gridshare.devices.service import thing_name_for
 from gridshare.kernel import resources
 from infra_cdk import messaging
@@ -30,7 +30,12 @@ CONTEXT = "devices"
 MQTT_PORT = 8883  # IoT Core's MQTT over mutual TLS
 # What each function's code touches: the API provisions devices and issues/reads commands; the ack
 # consumer resolves the sender by thing name and settles its command; the expiry schedule settles commands.
-API_TABLES = {DeviceModel: Access.READ_WRITE, CommandModel: Access.READ_WRITE}
+# Certificate rows are history (revoked ones kept): the API reads and puts them, and never deletes one.
+API_TABLES = {
+    DeviceModel: Access.READ_WRITE,
+    CommandModel: Access.READ_WRITE,
+    CertificateModel: Access.READ_APPEND,
+}
 ACK_TABLES = {DeviceModel: Access.READ, CommandModel: Access.READ_WRITE}
 EXPIRY_TABLES = {CommandModel: Access.READ_WRITE}
 
@@ -57,7 +62,7 @@ class DevicesContext(Construct):
             "api",
             handler=api_handler(CONTEXT),
             service="devices-api",
-            description="Device routes: provision (thing, certificate, policy), list, get; send commands",
+            description="Device routes: provision, certificates (rotate, revoke), decommission; send commands",
             environment={
                 "GS_CERT_ISSUER": "aws",
                 "GS_DEVICE_POLICY_NAME": resources.DEVICE_POLICY_NAME,
@@ -118,7 +123,10 @@ class DevicesContext(Construct):
 
 
 def provisioning_statements(stack: Stack) -> list[iam.PolicyStatement]:
-    """IoT permissions of provisioning (gridshare.devices.iot), each as narrow as IAM allows.
+    """IoT permissions of provisioning, rotation, revocation and decommissioning (gridshare.devices.iot),
+    each as narrow as IAM allows: revoking is UpdateCertificate + DetachPolicy + DetachThingPrincipal on
+    the certificate, decommissioning adds DeleteThing on the platform's things; nothing reads IoT back
+    (the certificates table is the record), so no Describe/List action is granted.
 
     Things are limited to the platform's name prefix (services.devices.thing_name_for). Certificate
     ids are chosen by IoT, so certificate actions take cert/*. CreateKeysAndCertificate and

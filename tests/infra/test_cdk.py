@@ -20,7 +20,7 @@ from aws_cdk.assertions import Template
 
 from gridshare.app_factory import make_app
 from gridshare.contexts import all_tables, table_owners
-from gridshare.devices.models import CommandModel, DeviceModel
+from gridshare.devices.models import CertificateModel, CommandModel, DeviceModel
 from gridshare.http.api import ROUTES, RouteSpec
 from gridshare.http.idempotency import IdempotencyKeyModel
 from gridshare.http.problems import PROBLEM_CONTENT_TYPE
@@ -290,7 +290,8 @@ EXPECTED_TABLES: dict[str, dict[Any, str]] = {
         SecurityEventModel: READ_APPEND,
         TokenRevocationModel: RW,
     },
-    api_handler("devices"): {DeviceModel: RW, CommandModel: RW, **ROUTE_GUARD},
+    # certificate rows are history: read and PutItem (issue, revoke), never a delete
+    api_handler("devices"): {DeviceModel: RW, CommandModel: RW, CertificateModel: READ_APPEND, **ROUTE_GUARD},
     # command acks find the sender by thing name and settle its command; the schedule settles overdue ones
     "functions.devices.command_acks.handler": {DeviceModel: READ, CommandModel: RW},
     "functions.devices.command_expiry.handler": {CommandModel: RW},
@@ -579,6 +580,9 @@ def test_devices_iot_grants_are_scoped(template: dict[str, Any]) -> None:
     assert all(r.endswith(":thing/gs-*") for r in by_action["iot:CreateThing"] + by_action["iot:DeleteThing"])
     for action in ("iot:AttachPolicy", "iot:DetachPolicy", "iot:UpdateCertificate", "iot:DeleteCertificate"):
         assert by_action[action] and all(r.endswith(":cert/*") for r in by_action[action]), action
+    # Revocation and decommissioning detach the thing from certificates: the platform's things, certificates
+    for action in ("iot:AttachThingPrincipal", "iot:DetachThingPrincipal"):
+        assert sorted(r.rsplit(":", 1)[-1] for r in by_action[action]) == ["cert/*", "thing/gs-*"], action
     # Commands are published on devices' command topics, and nowhere else (not telemetry, not acks)
     assert [r.rsplit(":", 1)[-1] for r in by_action["iot:Publish"]] == ["topic/gs/v1/*/commands"]
     assert set(by_action) == {

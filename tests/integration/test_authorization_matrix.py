@@ -56,6 +56,13 @@ OBJECT_FAMILIES: tuple[Family, ...] = (
     Family("/v1/devices/{id}", "device", owned=True, sees_all=frozenset({"admin", "operator"})),
     # a command of the owner's device (CommandService checks the device as get_owned does)
     Family("/v1/devices/{id}/commands/{commandId}", "command", owned=True, sees_all=frozenset({"admin", "operator"})),
+    # the owner device's provisioning certificate (revoking it again changes nothing: every case answers 204)
+    Family(
+        "/v1/devices/{id}/certificates/{certificateId}",
+        "certificate",
+        owned=True,
+        sees_all=frozenset({"admin", "operator"}),
+    ),
     Family("/v1/users/{id}", "user", owned=True, sees_all=frozenset({"admin"})),
     # admin actions that revoke the target's tokens act on a bystander, so the members' tokens stay valid
     Family("/v1/users/{id}/2fa", "bystander", owned=True, sees_all=frozenset({"admin"})),
@@ -125,6 +132,7 @@ class Member:
     device_id: str = ""
     thing_name: str = ""
     command_id: str = ""
+    certificate_id: str = ""
     site_id: str = ""
 
     def private(self) -> dict[str, str]:
@@ -152,6 +160,7 @@ def _provision_device(api: Api, member: Member) -> None:
     assert response.status_code == 201, response.body
     device = _data(response)
     member.device_id, member.thing_name = device["id"], device["thingName"]
+    member.certificate_id = device["certificateId"]
     sent = api.call("POST", f"/v1/devices/{member.device_id}/commands", {"name": "reset_counters"}, token=member.token)
     assert sent.status_code == 202, sent.body
     member.command_id = _data(sent)["id"]
@@ -225,6 +234,18 @@ def _create_site(member: Member) -> str:
 
 
 FRESH_OBJECTS[("DELETE", "/v1/sites/{id}")] = _create_site
+
+
+def _create_device(member: Member) -> str:
+    """A device of the member's to decommission (made through the service, whatever the member's role)."""
+    from gridshare.devices.service import device_service
+    from gridshare.kernel.roles import Caller
+
+    caller = Caller(member.user_id, member.user_id, member.role, (member.role,), 0, "matrix")
+    return str(device_service().provision(caller, f"{member.subject} {member.role} spare", "meter", None)["id"])
+
+
+FRESH_OBJECTS[("DELETE", "/v1/devices/{id}")] = _create_device
 
 
 def _dead_letter_id() -> str:
@@ -441,10 +462,11 @@ def concrete_path(case: Case, owner: Member, dead_letter: str, bystander: str) -
         "bystander": bystander,
         "absent": "01J00000000000000000000000",
         "command": owner.device_id,
+        "certificate": owner.device_id,
         "site": owner.site_id,
     }[case.family.kind]
     path = re.sub(r"\{\w+\}", value, case.path, count=1)
-    return path.replace("{commandId}", owner.command_id)
+    return path.replace("{commandId}", owner.command_id).replace("{certificateId}", owner.certificate_id)
 
 
 def status_ok(case: Case, status: int) -> bool:

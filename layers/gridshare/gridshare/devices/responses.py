@@ -26,7 +26,7 @@ class Device(ResponseModel):
     type: Literal["meter", "inverter", "battery", "gas_sensor"]
     thing_name: str = Field(description="IoT thing name = MQTT client id = certificate CN")
     owner_id: str
-    status: str = Field(description="provisioned")
+    status: str = Field(description="provisioned; decommissioned once DELETE /v1/devices/{id} ran")
     created_at: Timestamp
     topics: DeviceTopics
 
