@@ -22,7 +22,8 @@ certificate set INACTIVE / REVOKED            serial in the CRL (``crlfile``), a
 Differences to keep in mind when a test passes locally: a publish on another device's topic is dropped,
 not answered with a disconnect (MQTT 5 gets PUBACK reason 135, MQTT 3.1.1 a normal PUBACK); a subscribe
 to another device's topic is granted but nothing is delivered (Mosquitto 2.0 checks ACLs on delivery);
-a revoked device that is already connected stays connected until the broker restarts.
+a revoked device that is already connected stays connected until the broker restarts (the local stack
+drops it by taking over its client id: gridshare_local.revocation).
 
 Mosquitto refuses two live connections with the same client id (the older one is kicked off), and the
 client id is the CN, so every backend client gets its own CN (:meth:`MosquittoBroker.client_credentials`),
