@@ -123,6 +123,8 @@ def test_a_decommissioned_device_is_dropped_refused_and_keeps_its_history(stack:
     spare = stack.call("POST", f"/v1/devices/{device['id']}/certificates", {}, token=token).json()["data"]
     spare_files = _credentials(device, spare, tmp_path / "spare")
     files = write_credentials(device, tmp_path / "device")
+    bystander = stack.call("POST", "/v1/devices", {"name": "other", "type": "meter"}, token=token).json()["data"]
+    neighbour = DeviceConnection(bystander, tmp_path / "bystander").connect()
     connection = DeviceConnection(device, None, files=files).connect()
     try:
         assert _publish(connection, 1) == mqtt5.PubackReasonCode.SUCCESS
@@ -137,8 +139,12 @@ def test_a_decommissioned_device_is_dropped_refused_and_keeps_its_history(stack:
         failures = connection.failures
         wait_for(lambda: connection.failures > failures, what="reconnect refused")
         assert not connection.reconnected.is_set()
+        # And another device of the same owner was not touched
+        assert not neighbour.disconnected.is_set()
+        assert _publish(neighbour, 1) == mqtt5.PubackReasonCode.SUCCESS
     finally:
         connection.close()
+        neighbour.close()
     # And none of its certificates connects
     assert _refused(device, files) and _refused(device, spare_files)
 

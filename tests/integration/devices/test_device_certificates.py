@@ -151,3 +151,36 @@ def test_decommissioning_revokes_everything_deletes_the_thing_and_keeps_history(
 
     letters = [d for d in DeadLetterModel.scan() if d.thing_name == device["thingName"]]
     assert len(letters) == 1 and "is decommissioned" in str([r.message for r in letters[0].reasons])
+
+
+def test_rotation_with_a_csr_keeps_the_new_key_on_the_device(api: Api) -> None:
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    token = register_user(api, "rotate.csr@example.com")["accessToken"]
+    device = create_device(api, token)
+    key = ec.generate_private_key(ec.SECP256R1())
+    csr = (
+        x509.CertificateSigningRequestBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "gs-someone-else")]))
+        .sign(key, hashes.SHA256())
+        .public_bytes(serialization.Encoding.PEM)
+        .decode()
+    )
+    issued = api.call("POST", f"/v1/devices/{device['id']}/certificates", {"csr": csr}, token=token)
+    assert issued.status_code == 201, issued.body
+    new = _data(issued)
+    assert "privateKey" not in new
+    cert = x509.load_pem_x509_certificate(new["certificatePem"].encode())
+    assert cert.public_key().public_numbers() == key.public_key().public_numbers()
+    # the CSR's subject is ignored: the certificate names the device's own thing
+    assert cert.subject.rfc4514_string() == f"CN={device['thingName']}"
+    bad = api.call(
+        "POST",
+        f"/v1/devices/{device['id']}/certificates",
+        {"csr": "-----BEGIN CERTIFICATE REQUEST-----\nAA\n"},
+        token=token,
+    )
+    assert bad.status_code == 422 and json.loads(bad.body)["errors"][0]["field"] == "csr"
+    assert len(_certificates(api, token, device["id"])) == 2
