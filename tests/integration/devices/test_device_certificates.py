@@ -184,3 +184,20 @@ def test_rotation_with_a_csr_keeps_the_new_key_on_the_device(api: Api) -> None:
     )
     assert bad.status_code == 422 and json.loads(bad.body)["errors"][0]["field"] == "csr"
     assert len(_certificates(api, token, device["id"])) == 2
+
+
+def test_an_issue_that_races_past_the_bound_revokes_its_own_certificate(api: Api, monkeypatch: Any) -> None:
+    from gridshare.devices import certificates
+
+    token = register_user(api, "race@example.com")["accessToken"]
+    device = create_device(api, token)
+    for _ in range(MAX_ACTIVE - 1):
+        assert api.call("POST", f"/v1/devices/{device['id']}/certificates", {}, token=token).status_code == 201
+    # Given a concurrent request that passed the check before the others were recorded
+    monkeypatch.setattr(certificates, "check_can_issue", lambda _existing: None)
+    raced = api.call("POST", f"/v1/devices/{device['id']}/certificates", {}, token=token)
+    # Then it is refused, and its certificate is revoked: the bound holds
+    assert raced.status_code == 409
+    listed = _certificates(api, token, device["id"])
+    assert sum(c["status"] == "active" for c in listed) == MAX_ACTIVE
+    assert len(listed) == MAX_ACTIVE + 1 and sum(c["status"] == "revoked" for c in listed) == 1
