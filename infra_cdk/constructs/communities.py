@@ -1,0 +1,62 @@
+"""Communities context: the communities and community-members tables, and the communities API function.
+
+Its code reaches other contexts through their services (docs/decisions/0014-communities.md), so its
+function has a grant on each table those services read for it, read only:
+
+- the users table (`IdentityService.get_user` / `find_by_email`: a member by id or email);
+- the sites and site-devices tables (`SitesService.locate` / `energy_in`: a member's site, its location
+  and its meters);
+- the telemetry rollups (the meters' counter energy, through `TelemetryService.energy_buckets`).
+
+Nothing of theirs is written; no ledger, no idempotency keys (no route takes an `Idempotency-Key`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from aws_cdk import aws_dynamodb as dynamodb
+from constructs import Construct
+
+from gridshare.communities.models import CommunityModel, MemberModel
+from gridshare.contexts import owned_tables
+from gridshare.identity.models import UserModel
+from gridshare.sites.models import SiteDeviceModel, SiteModel
+from gridshare.telemetry.models import RollupModel
+from infra_cdk.constructs.shared import SharedRuntime
+from infra_cdk.routes import api_handler
+from infra_cdk.tables import Access, grant_table_access, tables_for
+
+CONTEXT = "communities"
+
+API_TABLES = {
+    CommunityModel: Access.READ_WRITE,
+    MemberModel: Access.READ_WRITE,
+    UserModel: Access.READ,
+    SiteModel: Access.READ,
+    SiteDeviceModel: Access.READ,
+    RollupModel: Access.READ,
+}
+
+
+class CommunitiesContext(Construct):
+    def __init__(
+        self, scope: Construct, construct_id: str, *, runtime: SharedRuntime, built: Mapping[str, Construct]
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.tables = tables_for(self, owned_tables(CONTEXT))
+        others: dict[str, dynamodb.Table] = {}
+        for context in ("identity", "telemetry", "sites"):
+            others.update(built[context].tables)  # type: ignore[attr-defined]
+        self.api_function = runtime.create_function(
+            self,
+            "api",
+            handler=api_handler(CONTEXT),
+            service="communities-api",
+            description="Communities: members, sharing rules, the energy shared inside a community",
+            environment={**runtime.cursor_secret_environment()},
+        )
+        grant_table_access(self.api_function, {**self.tables, **others}, API_TABLES)
+
+
+CONSTRUCT = CommunitiesContext

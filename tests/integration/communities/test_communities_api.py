@@ -1,0 +1,235 @@
+"""Communities through the API against moto: communities, members (real and simulated), boundaries,
+static coefficients, who may read and change them, and the energy shared inside a community."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from tests.support.api import Api, create_admin, register_user
+from tests.support.devices import create_device, ingest
+
+Q = 900_000
+SQUARE = {"type": "Polygon", "coordinates": [[[11.0, 48.0], [12.0, 48.0], [12.0, 49.0], [11.0, 49.0], [11.0, 48.0]]]}
+
+
+def _data(response: Any) -> Any:
+    return json.loads(response.body)["data"]
+
+
+def _fields(response: Any) -> set[str]:
+    return {e["field"] for e in json.loads(response.body).get("errors", [])}
+
+
+def community_body(rule: str = "pro_rata", **changes: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "name": "Isar valley",
+        "description": "neighbours sharing their roofs",
+        "boundary": SQUARE,
+        "sharing": {"rule": rule, "priceMinorPerKwh": 12, "currency": "EUR"},
+    }
+    body.update(changes)
+    return body
+
+
+def create_community(api: Api, token: str, **changes: Any) -> dict[str, Any]:
+    response = api.call("POST", "/v1/communities", community_body(**changes), token=token)
+    assert response.status_code == 201, response.body
+    return _data(response)
+
+
+def create_site(api: Api, token: str, lat: float = 48.5, lon: float = 11.5) -> dict[str, Any]:
+    body = {
+        "name": "Roof",
+        "kind": "solar",
+        "capacityKw": 6,
+        "location": {"lat": lat, "lon": lon},
+        "timezone": "Europe/Berlin",
+        "tariff": {"currency": "EUR", "retailMinorPerKwh": 30, "feedInMinorPerKwh": 8},
+    }
+    response = api.call("POST", "/v1/sites", body, token=token)
+    assert response.status_code == 201, response.body
+    return _data(response)
+
+
+def add(api: Api, token: str, community_id: str, body: dict[str, Any], status: int = 201) -> Any:
+    response = api.call("POST", f"/v1/communities/{community_id}/members", body, token=token)
+    assert response.status_code == status, response.body
+    return response
+
+
+SIMULATED = {"memberType": "prosumer", "userType": "simulated", "profile": {"annualLoadKwh": 3500, "pvKwp": 4}}
+
+
+def test_a_referent_runs_a_community_and_its_members_read_it_while_others_get_404(api: Api) -> None:
+    referent = register_user(api, "referent@example.com")
+    token = referent["accessToken"]
+    community = create_community(api, token)
+    assert community["referentId"] == referent["user"]["id"] and community["sharing"]["rule"] == "pro_rata"
+
+    neighbour = register_user(api, "neighbour@example.com", role="consumer")
+    stranger = register_user(api, "stranger@example.com", role="consumer")["accessToken"]
+    member = _data(
+        add(
+            api,
+            token,
+            community["id"],
+            {"email": "neighbour@example.com", "memberType": "consumer", "userType": "real"},
+        )
+    )
+    assert member["userId"] == neighbour["user"]["id"] and member["userType"] == "real"
+    add(
+        api,
+        token,
+        community["id"],
+        {"userId": neighbour["user"]["id"], "memberType": "consumer", "userType": "real"},
+        409,
+    )
+
+    path = f"/v1/communities/{community['id']}"
+    assert _data(api.call("GET", path, token=neighbour["accessToken"]))["id"] == community["id"]
+    assert [c["id"] for c in _data(api.call("GET", "/v1/communities", token=neighbour["accessToken"]))] == [
+        community["id"]
+    ]
+    assert api.call("GET", path, token=stranger).status_code == 404
+    assert api.call("GET", f"{path}/members", token=stranger).status_code == 404
+    assert _data(api.call("GET", "/v1/communities", token=stranger)) == []
+    # a member reads, but does not change (a consumer may not edit at all; another prosumer gets 404)
+    assert api.call("PATCH", path, {"name": "Mine"}, token=neighbour["accessToken"]).status_code == 403
+    other_prosumer = register_user(api, "other.prosumer@example.com")["accessToken"]
+    assert api.call("PATCH", path, {"name": "Mine"}, token=other_prosumer).status_code == 404
+    assert api.call("DELETE", path, token=other_prosumer).status_code == 404
+
+    changed = api.call("PATCH", path, {"name": "Isar valley energy"}, token=token)
+    assert changed.status_code == 200 and _data(changed)["name"] == "Isar valley energy"
+    create_admin()
+    admin = json.loads(
+        api.call("POST", "/v1/auth/login", {"email": "admin@example.com", "password": "Adm1nPassw0rd"}).body
+    )
+    admin_token = admin["data"]["accessToken"]
+    assert api.call("GET", path, token=admin_token).status_code == 200
+
+    removed = api.call("DELETE", f"{path}/members/{member['id']}", token=token)
+    assert removed.status_code == 204
+    assert api.call("GET", path, token=neighbour["accessToken"]).status_code == 404
+    assert api.call("DELETE", path, token=token).status_code == 204
+    assert api.call("GET", path, token=token).status_code == 404
+
+
+def test_members_are_paged_and_bounded_by_the_boundary(api: Api) -> None:
+    token = register_user(api, "referent@example.com")["accessToken"]
+    community = create_community(api, token)
+    for _ in range(3):
+        add(api, token, community["id"], SIMULATED)
+    first = json.loads(api.call("GET", f"/v1/communities/{community['id']}/members?limit=2", token=token).body)
+    assert len(first["data"]) == 2 and first["pagination"]["nextCursor"]
+    rest = json.loads(
+        api.call(
+            "GET",
+            f"/v1/communities/{community['id']}/members?limit=2&cursor={first['pagination']['nextCursor']}",
+            token=token,
+        ).body
+    )
+    assert len({m["id"] for m in first["data"] + rest["data"]}) == 3
+
+    inside, outside = create_site(api, token), create_site(api, token, lat=52.5, lon=13.4)
+    me = _data(api.call("GET", "/v1/me", token=token))["id"]
+    add(
+        api,
+        token,
+        community["id"],
+        {"userId": me, "memberType": "prosumer", "userType": "real", "siteId": inside["id"]},
+    )
+    refused = add(api, token, community["id"], {**SIMULATED, "siteId": outside["id"]}, 422)
+    assert _fields(refused) == {"siteId"}
+    # a boundary that would leave a member's site outside is refused too
+    far = {"type": "Polygon", "coordinates": [[[0, 0], [1, 0], [1, 1], [0, 0]]]}
+    moved = api.call("PATCH", f"/v1/communities/{community['id']}", {"boundary": far}, token=token)
+    assert moved.status_code == 422 and _fields(moved) == {"boundary"}
+
+
+def test_invalid_boundaries_and_coefficients_are_refused_naming_the_field(api: Api) -> None:
+    token = register_user(api, "referent@example.com")["accessToken"]
+    open_ring = {"type": "Polygon", "coordinates": [[[0, 0], [1, 0], [1, 1], [0, 1]]]}
+    response = api.call("POST", "/v1/communities", community_body(boundary=open_ring), token=token)
+    assert response.status_code == 422 and _fields(response) == {"boundary"}
+    off_earth = {"type": "Polygon", "coordinates": [[[0, 0], [200, 0], [1, 1], [0, 0]]]}
+    assert api.call("POST", "/v1/communities", community_body(boundary=off_earth), token=token).status_code == 422
+
+    community = create_community(api, token, rule="static")
+    add(api, token, community["id"], {**SIMULATED, "coefficient": "0.6"})
+    too_much = add(api, token, community["id"], {**SIMULATED, "coefficient": "0.5"}, 422)
+    assert _fields(too_much) == {"coefficient"}
+    second = _data(add(api, token, community["id"], {**SIMULATED, "coefficient": "0.3"}))
+    # 0.6 + 0.3 != 1: the energy of a static community is refused until they sum to exactly 1
+    energy = f"/v1/communities/{community['id']}/energy"
+    assert api.call("GET", energy, token=token).status_code == 409
+    patched = api.call(
+        "PATCH", f"/v1/communities/{community['id']}/members/{second['id']}", {"coefficient": "0.4"}, token=token
+    )
+    assert patched.status_code == 200, patched.body
+    assert api.call("GET", energy, token=token).status_code == 200
+
+
+def _reading(thing: str, ts: int, seq: int, imported: int, exported: int) -> None:
+    payload = {"ts": ts, "seq": seq, "metrics": {"energy_import_wh": imported, "energy_export_wh": exported}}
+    assert ingest(thing, json.dumps(payload)) == {"batchItemFailures": []}
+
+
+def test_energy_shares_a_producers_surplus_with_a_consumer_and_a_simulated_member(api: Api) -> None:
+    producer = register_user(api, "producer@example.com")
+    consumer = register_user(api, "consumer@example.com", role="prosumer")
+    community = create_community(api, producer["accessToken"])
+    sites = {}
+    for who, role in ((producer, "production"), (consumer, "consumption")):
+        site = create_site(api, who["accessToken"])
+        meter = create_device(api, who["accessToken"], name=role)
+        put = api.call("PUT", f"/v1/sites/{site['id']}/devices/{meter['id']}", {"role": role}, token=who["accessToken"])
+        assert put.status_code == 200, put.body
+        sites[role] = (site, meter)
+    bucket = (int(time.time() * 1000) - 3 * 3_600_000) // Q * Q
+    pv, load = sites["production"][1]["thingName"], sites["consumption"][1]["thingName"]
+    _reading(pv, bucket + 60_000, 1, 0, 10_000)
+    _reading(load, bucket + 60_000, 1, 5_000, 0)
+    _reading(pv, bucket + Q - 1, 2, 0, 11_000)  # +1000 produced
+    _reading(load, bucket + Q - 1, 2, 5_400, 0)  # +400 consumed
+
+    referent = producer["accessToken"]
+    for who, role, member_type in ((producer, "production", "producer"), (consumer, "consumption", "consumer")):
+        add(
+            api,
+            referent,
+            community["id"],
+            {
+                "userId": who["user"]["id"],
+                "memberType": member_type,
+                "userType": "real",
+                "siteId": sites[role][0]["id"],
+            },
+        )
+    # a simulated household with no PV: its load is a deficit (the profile's 15 minutes at night: > 0)
+    add(
+        api,
+        referent,
+        community["id"],
+        {"memberType": "consumer", "userType": "simulated", "profile": {"annualLoadKwh": 4000, "pvKwp": 0}},
+    )
+
+    response = api.call(
+        "GET",
+        f"/v1/communities/{community['id']}/energy?from={bucket}&to={bucket + Q}&resolution=15m&detail=true",
+        token=consumer["accessToken"],
+    )
+    assert response.status_code == 200, response.body
+    energy = _data(response)
+    (interval,) = energy["intervals"]
+    rows = interval["members"]
+    assert sum(r["sharedOut"] for r in rows) == sum(r["sharedIn"] for r in rows) == interval["shared"]
+    assert all(r["sharedIn"] <= r["deficit"] and r["sharedOut"] <= r["surplus"] for r in rows)
+    producer_row, consumer_row, simulated_row = rows
+    assert (producer_row["production"], consumer_row["consumption"]) == (1000, 400)
+    assert simulated_row["consumption"] > 0
+    assert interval["shared"] == min(1000, 400 + simulated_row["consumption"])
+    assert interval["production"] == 1000
+    assert energy["totals"]["co2AvoidedG"] == round(interval["shared"] * energy["gridIntensityGPerKwh"] / 1000)
