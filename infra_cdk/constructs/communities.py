@@ -3,7 +3,8 @@
 Its code reaches other contexts through their services (docs/decisions/0014-communities.md), so its
 function has a grant on each table those services read for it, read only:
 
-- the users table (`IdentityService.get_user` / `find_by_email`: a member by id or email);
+- the users table, narrower still: `dynamodb:GetItem` on the table and `dynamodb:Query` on its `by_email`
+  index (keys only), nothing else (`IdentityService.get_user` / `find_by_email`: a member by id or email);
 - the sites and site-devices tables (`SitesService.locate` / `energy_in`: a member's site, its location
   and its meters);
 - the telemetry rollups (the meters' counter energy, through `TelemetryService.energy_buckets`).
@@ -16,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from gridshare.communities.models import CommunityModel, MemberModel
@@ -23,6 +25,7 @@ from gridshare.contexts import owned_tables
 from gridshare.identity.models import UserModel
 from gridshare.sites.models import SiteDeviceModel, SiteModel
 from gridshare.telemetry.models import RollupModel
+from infra_cdk import constants
 from infra_cdk.constructs.shared import SharedRuntime
 from infra_cdk.routes import api_handler
 from infra_cdk.tables import Access, grant_table_access, tables_for
@@ -32,11 +35,13 @@ CONTEXT = "communities"
 API_TABLES = {
     CommunityModel: Access.READ_WRITE,
     MemberModel: Access.READ_WRITE,
-    UserModel: Access.READ,
     SiteModel: Access.READ,
     SiteDeviceModel: Access.READ,
     RollupModel: Access.READ,
 }
+
+USER_LOOKUP_ACTIONS = ("dynamodb:GetItem",)
+USERS_BY_EMAIL = UserModel.by_email.Meta.index_name
 
 
 class CommunitiesContext(Construct):
@@ -57,6 +62,14 @@ class CommunitiesContext(Construct):
             environment={**runtime.cursor_secret_environment()},
         )
         grant_table_access(self.api_function, {**self.tables, **others}, API_TABLES)
+        users = others[UserModel.Meta.logical_name]
+        self.api_function.add_to_role_policy(
+            iam.PolicyStatement(actions=list(USER_LOOKUP_ACTIONS), resources=[users.table_arn])
+        )
+        self.api_function.add_to_role_policy(
+            iam.PolicyStatement(actions=["dynamodb:Query"], resources=[f"{users.table_arn}/index/{USERS_BY_EMAIL}"])
+        )
+        self.api_function.add_environment(constants.table_env_var(UserModel.Meta.logical_name), users.table_name)
 
 
 CONSTRUCT = CommunitiesContext
