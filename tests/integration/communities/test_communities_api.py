@@ -88,6 +88,14 @@ def test_a_referent_runs_a_community_and_its_members_read_it_while_others_get_40
     )
 
     path = f"/v1/communities/{community['id']}"
+    add(api, token, community["id"], {"userId": referent["user"]["id"], "memberType": "prosumer", "userType": "real"})
+    # a member sees itself, and the others without their user, point of delivery or site
+    seen = {
+        m["memberType"]: m["userId"] for m in _data(api.call("GET", f"{path}/members", token=neighbour["accessToken"]))
+    }
+    assert seen == {"consumer": neighbour["user"]["id"], "prosumer": None}
+    seen = {m["memberType"]: m["userId"] for m in _data(api.call("GET", f"{path}/members", token=token))}
+    assert seen == {"consumer": neighbour["user"]["id"], "prosumer": referent["user"]["id"]}
     assert _data(api.call("GET", path, token=neighbour["accessToken"]))["id"] == community["id"]
     assert [c["id"] for c in _data(api.call("GET", "/v1/communities", token=neighbour["accessToken"]))] == [
         community["id"]
@@ -233,3 +241,23 @@ def test_energy_shares_a_producers_surplus_with_a_consumer_and_a_simulated_membe
     assert interval["shared"] == min(1000, 400 + simulated_row["consumption"])
     assert interval["production"] == 1000
     assert energy["totals"]["co2AvoidedG"] == round(interval["shared"] * energy["gridIntensityGPerKwh"] / 1000)
+
+
+def test_static_coefficients_may_be_decimals_numbers_or_fractions_and_must_sum_to_exactly_one(api: Api) -> None:
+    token = register_user(api, "referent@example.com")["accessToken"]
+    community = create_community(api, token, rule="static")
+    shares = ["1/3", 0.5, "0.1"]
+    made = [_data(add(api, token, community["id"], {**SIMULATED, "coefficient": share})) for share in shares]
+    assert [m["coefficient"] for m in made] == ["1/3", "0.5", "0.1"]
+    energy = f"/v1/communities/{community['id']}/energy"
+    assert api.call("GET", energy, token=token).status_code == 409  # 1/3 + 1/2 + 1/10 != 1
+    fixed = api.call(
+        "PATCH", f"/v1/communities/{community['id']}/members/{made[2]['id']}", {"coefficient": "1/6"}, token=token
+    )
+    assert fixed.status_code == 200, fixed.body
+    assert api.call("GET", energy, token=token).status_code == 200
+    for bad in ("1.5", "3/2", -0.1, "0.1.2", True):
+        response = api.call(
+            "POST", f"/v1/communities/{community['id']}/members", {**SIMULATED, "coefficient": bad}, token=token
+        )
+        assert response.status_code == 422 and _fields(response) == {"coefficient"}, (bad, response.body)

@@ -7,9 +7,11 @@ What the sharing rules and the energy figures mean: docs/communities.md.
 
 from __future__ import annotations
 
+import re
+from fractions import Fraction
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import EmailStr, Field, StrictInt, field_validator, model_validator
+from pydantic import BeforeValidator, EmailStr, Field, StrictInt, field_validator, model_validator
 
 from gridshare.communities import geo
 from gridshare.communities.responses import Community, CommunityEnergy, Member, MemberType, Rule, UserType
@@ -32,7 +34,32 @@ ENERGY_MAX_DAYS: dict[str, int] = {"15m": 31, "1h": 92, "1d": 366}
 """The longest `to - from` of an energy request per resolution (as for sites)."""
 
 Number = Annotated[float, Field(allow_inf_nan=False)]
-COEFFICIENT = r"^(0(\.[0-9]{1,12})?|1(\.0{1,12})?)$"
+COEFFICIENT = r"^(0(\.[0-9]{1,12})?|1(\.0{1,12})?|[0-9]{1,9}/[0-9]{1,9})$"
+COEFFICIENT_HELP = (
+    'static rule: the member\'s exact share in [0, 1]: a decimal ("0.25", or the number 0.25) or a fraction ("1/3")'
+)
+
+
+def _coefficient(value: object) -> str | None:
+    """An exact share as a string: a decimal or fraction string, or a JSON number by its shortest decimal."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise ValueError("a decimal string, a fraction string or a number")
+    text = value if isinstance(value, str) else repr(float(value)) if isinstance(value, float) else str(value)
+    if not re.fullmatch(COEFFICIENT, text):
+        raise ValueError('a share in [0, 1]: "0.25", 0.25 or "1/3"')
+    share = Fraction(text)
+    if not 0 <= share <= 1:
+        raise ValueError("a share in [0, 1]")
+    return text
+
+
+Coefficient = Annotated[
+    str | float | None,
+    BeforeValidator(_coefficient),
+    Field(default=None, description=COEFFICIENT_HELP),
+]
 
 
 class Sharing(ApiModel):
@@ -109,9 +136,7 @@ class MemberBody(ApiModel):
     user_type: UserType
     pod: str | None = Field(default=None, min_length=1, max_length=64, description="point of delivery")
     site_id: str | None = Field(default=None, min_length=1, max_length=64, description="inside the boundary")
-    coefficient: str | None = Field(
-        default=None, pattern=COEFFICIENT, description='static rule: an exact decimal in [0, 1], e.g. "0.25"'
-    )
+    coefficient: Coefficient = None
     priority: StrictInt | None = Field(default=None, ge=0, le=1_000_000, description="priority rule: lower first")
     profile: Profile | None = Field(default=None, description="simulated members: their synthetic profile")
 
@@ -136,14 +161,15 @@ class MemberPatch(ApiModel):
     member_type: MemberType | None = None
     pod: str | None = Field(default=None, min_length=1, max_length=64)
     site_id: str | None = Field(default=None, min_length=1, max_length=64)
-    coefficient: str | None = Field(default=None, pattern=COEFFICIENT)
+    coefficient: Coefficient = None
     priority: StrictInt | None = Field(default=None, ge=0, le=1_000_000)
     profile: Profile | None = None
 
     @model_validator(mode="after")
     def _no_nulls(self) -> MemberPatch:
-        if "member_type" in self.model_fields_set and self.member_type is None:
-            raise ValueError("memberType cannot be null")
+        for name in ("member_type", "profile"):
+            if name in self.model_fields_set and getattr(self, name) is None:
+                raise ValueError(f"{name} cannot be null")
         return self
 
 

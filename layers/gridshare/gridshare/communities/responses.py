@@ -40,12 +40,14 @@ class ProfileOut(ResponseModel):
 class Member(ResponseModel):
     id: str
     community_id: str
-    user_id: str | None = Field(description="the member's user; null for a simulated member")
+    user_id: str | None = Field(
+        description="the member's user; null for a simulated member, and for other members as a member sees them"
+    )
     member_type: MemberType
     user_type: UserType
     pod: str | None = Field(description="point of delivery (grid connection code)")
     site_id: str | None
-    coefficient: str | None = Field(description="static rule: the member's exact share, a decimal string")
+    coefficient: str | None = Field(description='static rule: the member\'s exact share ("0.25", "1/3")')
     priority: int | None = Field(description="priority rule: lower is served first; null after all others")
     profile: ProfileOut | None = Field(description="simulated members: the synthetic profile's parameters")
     joined_at: Timestamp

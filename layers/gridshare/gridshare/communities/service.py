@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
@@ -75,8 +74,13 @@ def member_view(m: MemberModel) -> dict[str, Any]:
     }
 
 
+def _redacted(m: MemberModel) -> dict[str, Any]:
+    """Another member as a member sees it: not who they are, where they connect or which site is theirs."""
+    return {**member_view(m), "userId": None, "pod": None, "siteId": None}
+
+
 def _fraction(text: str | None) -> Fraction:
-    return Fraction(Decimal(text)) if text else Fraction(0)
+    return Fraction(text) if text else Fraction(0)
 
 
 @dataclass
@@ -219,7 +223,9 @@ class CommunitiesService:
                 errors=[errors.FieldError("cursor", "not from this listing")],
             )
         items, last = self.store.members_page(community.id, limit, start)
-        return [member_view(m) for m in items], encode_cursor(last)
+        sees_all = caller.role in SEES_ALL or community.referent_id == caller.user_id
+        views = [member_view(m) if sees_all or m.user_id == caller.user_id else _redacted(m) for m in items]
+        return views, encode_cursor(last)
 
     def update_member(
         self, caller: Caller, community_id: str, member_id: str, changes: dict[str, Any]
