@@ -10,11 +10,15 @@ function has a grant on each table those services read for it, read only:
 - the telemetry rollups (the meters' counter energy, through `TelemetryService.energy_buckets`).
 
 Nothing of theirs is written; no ledger, no idempotency keys (no route takes an `Idempotency-Key`).
+
+The grid's carbon intensity (gCO2/kWh, "CO2 avoided") is the CDK context `gridIntensityGPerKwh` when given
+(`-c gridIntensityGPerKwh=250`), passed as GS_GRID_INTENSITY_G_PER_KWH; else the code's default (settings).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
@@ -40,7 +44,21 @@ API_TABLES = {
     RollupModel: Access.READ,
 }
 
+CTX_GRID_INTENSITY = "gridIntensityGPerKwh"
+GRID_INTENSITY_ENV = "GS_GRID_INTENSITY_G_PER_KWH"
 USER_LOOKUP_ACTIONS = ("dynamodb:GetItem",)
+
+
+def grid_intensity_environment(value: Any) -> dict[str, str]:
+    """GS_GRID_INTENSITY_G_PER_KWH from the CDK context value (None: not set, the code's default)."""
+    if value is None:
+        return {}
+    text = str(value).strip()
+    if not text.isdigit() or not 0 <= int(text) <= 2_000:
+        raise ValueError(f"CDK context '{CTX_GRID_INTENSITY}' must be an integer 0..2000 (gCO2/kWh), not {value!r}")
+    return {GRID_INTENSITY_ENV: str(int(text))}
+
+
 USERS_BY_EMAIL = UserModel.by_email.Meta.index_name
 
 
@@ -59,7 +77,10 @@ class CommunitiesContext(Construct):
             handler=api_handler(CONTEXT),
             service="communities-api",
             description="Communities: members, sharing rules, the energy shared inside a community",
-            environment={**runtime.cursor_secret_environment()},
+            environment={
+                **runtime.cursor_secret_environment(),
+                **grid_intensity_environment(self.node.try_get_context(CTX_GRID_INTENSITY)),
+            },
         )
         grant_table_access(self.api_function, {**self.tables, **others}, API_TABLES)
         users = others[UserModel.Meta.logical_name]

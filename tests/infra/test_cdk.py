@@ -1354,3 +1354,26 @@ def test_communities_function_reads_users_sites_and_rollups_and_writes_only_its_
         if "dynamodb:Query" in as_list(statement["Action"]):
             assert "/index/by_email" in json.dumps(statement["Resource"]), statement
             assert "/index/*" not in json.dumps(statement["Resource"]), statement
+
+
+def test_grid_intensity_comes_from_cdk_context_as_the_setting_the_code_reads(monkeypatch: pytest.MonkeyPatch) -> None:
+    from gridshare.kernel.settings import get_settings
+    from infra_cdk.constructs.communities import GRID_INTENSITY_ENV, grid_intensity_environment
+
+    assert grid_intensity_environment(None) == {}
+    assert grid_intensity_environment("250") == {GRID_INTENSITY_ENV: "250"}
+    for bad in ("-1", "2001", "x", "1.5"):
+        with pytest.raises(ValueError):
+            grid_intensity_environment(bad)
+    monkeypatch.setenv(GRID_INTENSITY_ENV, "250")
+    get_settings.cache_clear()
+    try:
+        assert get_settings().grid_intensity_g_per_kwh == 250
+    finally:
+        monkeypatch.delenv(GRID_INTENSITY_ENV)
+        get_settings.cache_clear()
+
+
+def test_the_default_deployment_leaves_the_grid_intensity_to_the_code(template: dict[str, Any]) -> None:
+    env = template["Resources"][function_id(template, COMMUNITIES)]["Properties"]["Environment"]["Variables"]
+    assert "GS_GRID_INTENSITY_G_PER_KWH" not in env

@@ -139,7 +139,7 @@ class CommunitiesService:
         boundary = changes.get("boundary")
         if boundary is not None:
             for member in self.store.members(community.id):
-                if member.site_id:
+                if member.site_id and self._exists(member.site_id):  # a deleted site is no longer anywhere
                     self._check_inside(boundary, member.site_id, "boundary")
         if changes:
             community = self.store.update(community, {**changes, "updated_at": self.clock()})
@@ -154,6 +154,13 @@ class CommunitiesService:
             return self.sites().locate(site_id)
         except errors.NotFound:
             raise errors.InvalidInput("No such site.", errors=[errors.FieldError(field_name, "no such site")]) from None
+
+    def _exists(self, site_id: str) -> bool:
+        try:
+            self.sites().locate(site_id)
+        except errors.NotFound:
+            return False
+        return True
 
     def _check_inside(self, boundary: dict[str, Any] | None, site_id: str, field_name: str) -> dict[str, Any]:
         site = self._site_of(site_id, "siteId")
