@@ -31,6 +31,7 @@ import pytest
 from pydantic import BaseModel, ValidationError
 
 from tests.support.api import Api, create_admin, register_user
+from tests.support.communities import SIMULATED_MEMBER, add_simulated_member, create_community, first_member
 from tests.support.devices import ingest
 
 PASSWORD = "Matrix-Passw0rd!"
@@ -239,53 +240,20 @@ def _create_site(member: Member) -> str:
 
 FRESH_OBJECTS[("DELETE", "/v1/sites/{id}")] = _create_site
 
-SIMULATED_MEMBER = {"memberType": "prosumer", "userType": "simulated", "profile": {"annualLoadKwh": 3500, "pvKwp": 4}}
-
 
 def _create_community(member: Member) -> str:
-    """A community whose referent is the member, whatever its role (made through the service: the matrix
-    tests access to a community, not who may create one), with one simulated member."""
-    from gridshare.communities.service import communities_service
-    from gridshare.kernel.roles import Caller
-
-    caller = Caller(member.user_id, member.user_id, member.role, (member.role,), 0, "matrix")
-    fields = {
-        "name": f"{member.subject} {member.role} community",
-        "description": "",
-        "boundary": None,
-        "sharing": {"rule": "pro_rata", "priceMinorPerKwh": 10, "currency": "EUR"},
-    }
-    community_id = str(communities_service().create(caller, fields)["id"])
-    communities_service().add_member(
-        caller,
-        community_id,
-        {"member_type": "prosumer", "user_type": "simulated", "profile": {"annualLoadKwh": 3500, "pvKwp": 4}},
-    )
-    return community_id
+    """A community the member runs (its referent), whatever its role, with one simulated member."""
+    return create_community(member.user_id, member.role, f"{member.subject} {member.role} community")
 
 
 def _set_up_community(member: Member) -> None:
-    """The member's community, and its simulated member (the `{memberId}` of the member routes)."""
-    from gridshare.communities.service import communities_service
-    from gridshare.kernel.roles import Caller
-
     member.community_id = _create_community(member)
-    caller = Caller(member.user_id, member.user_id, member.role, (member.role,), 0, "matrix")
-    items, _ = communities_service().list_members(caller, member.community_id, 1, None)
-    member.community_member_id = str(items[0]["id"])
+    member.community_member_id = first_member(member.user_id, member.role, member.community_id)
 
 
 def _fresh_community_member(member: Member) -> dict[str, str]:
-    from gridshare.communities.service import communities_service
-    from gridshare.kernel.roles import Caller
-
-    caller = Caller(member.user_id, member.user_id, member.role, (member.role,), 0, "matrix")
-    added = communities_service().add_member(
-        caller,
-        member.community_id,
-        {"member_type": "consumer", "user_type": "simulated", "profile": {"annualLoadKwh": 2000, "pvKwp": 0}},
-    )
-    return {"id": member.community_id, "memberId": str(added["id"])}
+    made = add_simulated_member(member.user_id, member.role, member.community_id)
+    return {"id": member.community_id, "memberId": made}
 
 
 FRESH_OBJECTS[("DELETE", "/v1/communities/{id}")] = _create_community
