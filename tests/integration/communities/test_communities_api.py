@@ -7,6 +7,8 @@ import json
 import time
 from typing import Any
 
+import pytest
+
 from tests.support.api import Api, create_admin, register_user
 from tests.support.devices import create_device, ingest
 
@@ -261,3 +263,31 @@ def test_static_coefficients_may_be_decimals_numbers_or_fractions_and_must_sum_t
             "POST", f"/v1/communities/{community['id']}/members", {**SIMULATED, "coefficient": bad}, token=token
         )
         assert response.status_code == 422 and _fields(response) == {"coefficient"}, (bad, response.body)
+
+
+def test_work_is_bounded_members_per_community_energy_spans_and_detail(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gridshare.communities import service
+
+    token = register_user(api, "referent@example.com")["accessToken"]
+    community = create_community(api, token)
+    monkeypatch.setattr(service, "MAX_MEMBERS", 2)
+    monkeypatch.setattr(service, "MAX_DETAIL_CELLS", 10)
+    add(api, token, community["id"], SIMULATED)
+    add(api, token, community["id"], SIMULATED)
+    add(api, token, community["id"], SIMULATED, 409)  # full
+
+    energy = f"/v1/communities/{community['id']}/energy"
+    too_long = api.call(
+        "GET", f"{energy}?from=2026-01-01T00:00:00Z&to=2026-03-01T00:00:00Z&resolution=15m", token=token
+    )
+    assert too_long.status_code == 422 and _fields(too_long) == {"from"}
+    assert api.call("GET", f"{energy}?resolution=5m", token=token).status_code == 422
+    detailed = api.call("GET", f"{energy}?resolution=1h&detail=true", token=token)  # 24 intervals x 2 > 10
+    assert detailed.status_code == 422 and _fields(detailed) == {"detail"}
+    daily = api.call("GET", f"{energy}?resolution=1d&detail=true", token=token)
+    assert daily.status_code == 200, daily.body
+    data = _data(daily)
+    assert len(data["intervals"]) in (1, 2) and all(len(i["members"]) == 2 for i in data["intervals"])
+    assert all(m["userType"] == "simulated" and m["consumption"] > 0 for m in data["members"])
