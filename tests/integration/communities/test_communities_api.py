@@ -291,3 +291,27 @@ def test_work_is_bounded_members_per_community_energy_spans_and_detail(
     data = _data(daily)
     assert len(data["intervals"]) in (1, 2) and all(len(i["members"]) == 2 for i in data["intervals"])
     assert all(m["userType"] == "simulated" and m["consumption"] > 0 for m in data["members"])
+
+
+def test_every_community_route_lets_a_member_read_and_never_change(api: Api) -> None:
+    """Members (a consumer, a prosumer) read the community, its members and its energy; changing answers 403
+    to a role that may never change a community and 404 to a prosumer who is not its referent."""
+    token = register_user(api, "referent@example.com")["accessToken"]
+    community = create_community(api, token)
+    simulated = _data(add(api, token, community["id"], SIMULATED))
+    path = f"/v1/communities/{community['id']}"
+    for role, refused in (("consumer", 403), ("prosumer", 404)):
+        member = register_user(api, f"member.{role}@example.com", role=role)
+        add(api, token, community["id"], {"userId": member["user"]["id"], "memberType": role, "userType": "real"})
+        reader = member["accessToken"]
+        for read in (path, f"{path}/members", f"{path}/energy"):
+            assert api.call("GET", read, token=reader).status_code == 200, (role, read)
+        for method, target, body in (
+            ("PATCH", path, {"name": "taken over"}),
+            ("DELETE", path, None),
+            ("POST", f"{path}/members", SIMULATED),
+            ("PATCH", f"{path}/members/{simulated['id']}", {"pod": "IT001E00000001"}),
+            ("DELETE", f"{path}/members/{simulated['id']}", None),
+        ):
+            assert api.call(method, target, body, token=reader).status_code == refused, (role, method, target)
+    assert _data(api.call("GET", path, token=token))["name"] == "Isar valley"
