@@ -34,7 +34,7 @@ ENERGY_MAX_DAYS: dict[str, int] = {"15m": 31, "1h": 92, "1d": 366}
 """The longest `to - from` of an energy request per resolution (as for sites)."""
 
 Number = Annotated[float, Field(allow_inf_nan=False)]
-COEFFICIENT = r"^(0(\.[0-9]{1,12})?|1(\.0{1,12})?|[0-9]{1,9}/[0-9]{1,9})$"
+COEFFICIENT = r"^(0(\.[0-9]{1,12})?|1(\.0{1,12})?|[0-9]{1,9}/[1-9][0-9]{0,8})$"
 COEFFICIENT_HELP = (
     'static rule: the member\'s exact share in [0, 1]: a decimal ("0.25", or the number 0.25) or a fraction ("1/3")'
 )
