@@ -153,6 +153,12 @@ def test_members_are_paged_and_bounded_by_the_boundary(api: Api) -> None:
     )
     refused = add(api, token, community["id"], {**SIMULATED, "siteId": outside["id"]}, 422)
     assert _fields(refused) == {"siteId"}
+    # another user's site is refused as a missing one would be (no probing of site ids)
+    someone = register_user(api, "someone@example.com")["accessToken"]
+    theirs = create_site(api, someone)
+    for site_id in (theirs["id"], "01J00000000000000000000000"):
+        response = add(api, token, community["id"], {**SIMULATED, "siteId": site_id}, 422)
+        assert json.loads(response.body)["errors"] == [{"field": "siteId", "message": "no such site of the member's"}]
     # a boundary that would leave a member's site outside is refused too
     far = {"type": "Polygon", "coordinates": [[[0, 0], [1, 0], [1, 1], [0, 0]]]}
     moved = api.call("PATCH", f"/v1/communities/{community['id']}", {"boundary": far}, token=token)

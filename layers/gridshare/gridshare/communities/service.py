@@ -139,8 +139,9 @@ class CommunitiesService:
         boundary = changes.get("boundary")
         if boundary is not None:
             for member in self.store.members(community.id):
-                if member.site_id and self._exists(member.site_id):  # a deleted site is no longer anywhere
-                    self._check_inside(boundary, member.site_id, "boundary")
+                site = self._site(member.site_id) if member.site_id else None
+                if site is not None:  # a deleted site is no longer anywhere
+                    self._check_inside(boundary, site, "boundary")
         if changes:
             community = self.store.update(community, {**changes, "updated_at": self.clock()})
         return community_view(community)
@@ -149,28 +150,31 @@ class CommunitiesService:
         self.store.delete(self._changeable(caller, community_id))
 
     # ------------------------------------------------------------ members
-    def _site_of(self, site_id: str, field_name: str) -> dict[str, Any]:
+    def _site(self, site_id: str) -> dict[str, Any] | None:
         try:
             return self.sites().locate(site_id)
         except errors.NotFound:
-            raise errors.InvalidInput("No such site.", errors=[errors.FieldError(field_name, "no such site")]) from None
+            return None
 
-    def _exists(self, site_id: str) -> bool:
-        try:
-            self.sites().locate(site_id)
-        except errors.NotFound:
-            return False
-        return True
-
-    def _check_inside(self, boundary: dict[str, Any] | None, site_id: str, field_name: str) -> dict[str, Any]:
-        site = self._site_of(site_id, "siteId")
+    def _check_inside(self, boundary: dict[str, Any] | None, site: dict[str, Any], field_name: str) -> None:
         location = site["location"]
         if boundary is not None and not geo.contains(boundary, float(location["lon"]), float(location["lat"])):
             raise errors.InvalidInput(
                 "The site is outside the community's boundary.",
                 errors=[errors.FieldError(field_name, "a member's site is outside the boundary")],
             )
-        return site
+
+    def _member_site(self, community: CommunityModel, member_user_id: str | None, site_id: str) -> None:
+        """A member's site must be the member's (a simulated member's: the referent's) and inside the boundary.
+        Another user's site answers as a missing one (422 ``siteId``), so no site id can be probed."""
+        owner = member_user_id if member_user_id is not None else community.referent_id
+        site = self._site(site_id)
+        if site is None or site["ownerId"] != owner:
+            raise errors.InvalidInput(
+                "No such site of the member's (a simulated member's site is the referent's).",
+                errors=[errors.FieldError("siteId", "no such site of the member's")],
+            )
+        self._check_inside(community.boundary, site, "siteId")
 
     def _user_id(self, fields: dict[str, Any]) -> str:
         user_id, email = fields.pop("user_id", None), fields.pop("email", None)
@@ -186,7 +190,8 @@ class CommunitiesService:
             raise errors.InvalidInput("No user with this email.", errors=[errors.FieldError("email", "no such user")])
         return str(user.id)
 
-    def _check_coefficients(self, community: CommunityModel, members: list[MemberModel]) -> None:
+    @staticmethod
+    def _check_coefficients(members: list[MemberModel]) -> None:
         total = sum((_fraction(m.coefficient) for m in members), Fraction(0))
         if total > 1:
             raise errors.InvalidInput(
@@ -205,17 +210,12 @@ class CommunitiesService:
                 "This user is a member already.", errors=[errors.FieldError("userId", "already a member")]
             )
         if fields.get("site_id"):
-            site = self._check_inside(community.boundary, fields["site_id"], "siteId")
-            if user_id is not None and site["ownerId"] != user_id:
-                raise errors.InvalidInput(
-                    "A real member's site must be theirs.",
-                    errors=[errors.FieldError("siteId", "not the member's site")],
-                )
+            self._member_site(community, user_id, fields["site_id"])
         at = self.clock()
         member = MemberModel(
             community_id=community.id, id=new_id(), user_id=user_id, joined_at=at, updated_at=at, **fields
         )
-        self._check_coefficients(community, [*self.store.members(community.id), member])
+        self._check_coefficients([*self.store.members(community.id), member])
         self.store.put_member(member)
         return member_view(member)
 
@@ -240,12 +240,7 @@ class CommunitiesService:
         community = self._changeable(caller, community_id)
         member = self.store.member(community.id, member_id)
         if changes.get("site_id"):
-            site = self._check_inside(community.boundary, changes["site_id"], "siteId")
-            if member.user_id is not None and site["ownerId"] != member.user_id:
-                raise errors.InvalidInput(
-                    "A real member's site must be theirs.",
-                    errors=[errors.FieldError("siteId", "not the member's site")],
-                )
+            self._member_site(community, member.user_id, changes["site_id"])
         if "profile" in changes and member.user_type != "simulated" and changes["profile"] is not None:
             raise errors.InvalidInput(
                 "Only simulated members have a profile.",
@@ -254,7 +249,7 @@ class CommunitiesService:
         for name, value in changes.items():
             setattr(member, name, value)
         others = [m for m in self.store.members(community.id) if m.id != member.id]
-        self._check_coefficients(community, [*others, member])
+        self._check_coefficients([*others, member])
         member.updated_at = self.clock()
         self.store.put_member(member)
         return member_view(member)
