@@ -19,6 +19,7 @@ import pytest
 from aws_cdk.assertions import Template
 
 from gridshare.app_factory import make_app
+from gridshare.communities.models import CommunityModel, MemberModel
 from gridshare.contexts import all_tables, table_owners
 from gridshare.devices.models import CertificateModel, CommandModel, DeviceModel
 from gridshare.http.api import ROUTES, RouteSpec
@@ -338,6 +339,17 @@ EXPECTED_TABLES: dict[str, dict[Any, str]] = {
         IdempotencyKeyModel: RW,
         **ROUTE_GUARD,
     },
+    # Communities read a member's user (by id or email), site, site devices and rollups through the identity
+    # and sites services (docs/decisions/0014-communities.md); the users table: GetItem + the email index.
+    api_handler("communities"): {
+        CommunityModel: RW,
+        MemberModel: RW,
+        UserModel: READ,
+        SiteModel: READ,
+        SiteDeviceModel: READ,
+        RollupModel: READ,
+        **ROUTE_GUARD,
+    },
 }
 
 
@@ -481,17 +493,22 @@ def test_every_api_function_with_protected_routes_runs_the_route_guard(template:
     # Nobody else reaches identity's tables at all, and nobody may rewrite or delete a security event.
     identity_tables = {m.Meta.logical_name for m in OWNERS["identity"]}
     identity_handlers = {api_handler("identity"), "functions.identity.authorizer.handler"}
+    users = UserModel.Meta.logical_name
     for fn in of_type(template, "AWS::Lambda::Function"):
         actions = table_actions(template, fn)
         assert not actions.get(events, set()) & (WRITE_ACTIONS - {"dynamodb:PutItem"}), fn
         handler = template["Resources"][fn]["Properties"]["Handler"]
-        if handler not in identity_handlers:
+        if handler == api_handler("communities"):  # a member by id or email (decision 0014)
+            assert actions[users] == {"dynamodb:GetItem", "dynamodb:Query"}, handler
+            assert set(actions) & identity_tables <= {revoked, events, users}, handler
+        elif handler not in identity_handlers:
             assert set(actions) & identity_tables <= {revoked, events}, handler
 
 
 def test_the_users_table_is_granted_to_identity_functions_only(template: dict[str, Any]) -> None:
+    """...and to the communities function's member look-up (GetItem, the email index: asserted below)."""
     users = table_ids(template)["users"]
-    identity_handlers = {api_handler("identity"), "functions.identity.authorizer.handler"}
+    identity_handlers = {api_handler("identity"), "functions.identity.authorizer.handler", api_handler("communities")}
     granted = {
         template["Resources"][fn]["Properties"]["Handler"]
         for fn in of_type(template, "AWS::Lambda::Function")
@@ -1309,3 +1326,58 @@ def test_sites_function_reads_devices_and_rollups_and_writes_no_telemetry_or_wal
         assert actions[history.Meta.logical_name] & WRITE_ACTIONS == {"dynamodb:PutItem"}
     for name in (PaymentModel, WithdrawalModel, RefundModel, StripeEventModel, UserModel):
         assert name.Meta.logical_name not in actions
+
+
+COMMUNITIES = "functions.communities.lambda_app.app"
+
+
+def test_communities_function_reads_users_sites_and_rollups_and_writes_only_its_own_tables(
+    template: dict[str, Any],
+) -> None:
+    """Least privilege of the communities function (docs/decisions/0014-communities.md): read/write on its
+    own two tables; of the users table GetItem on the table and Query on the keys-only email index, nothing
+    else (no Scan, no BatchGetItem, no other index); the sites, site devices and rollups read only; no
+    ledger, wallet, device or other telemetry table."""
+    fn = function_id(template, COMMUNITIES)
+    actions = table_actions(template, fn)
+    own = {m.Meta.logical_name for m in OWNERS["communities"]}
+    assert {name for name in actions if name in own} == own
+    for name in own:
+        assert access_level(actions[name]) == RW
+    for model in (SiteModel, SiteDeviceModel, RollupModel, UserModel):
+        assert access_level(actions[model.Meta.logical_name]) == READ, model
+    assert set(actions) == own | {
+        m.Meta.logical_name
+        for m in (SiteModel, SiteDeviceModel, RollupModel, UserModel, TokenRevocationModel, SecurityEventModel)
+    }
+    users = table_ids(template)[UserModel.Meta.logical_name]
+    for statement in statements_of(template, fn):
+        if users not in referenced_ids(statement["Resource"]):
+            continue
+        assert set(as_list(statement["Action"])) in ({"dynamodb:GetItem"}, {"dynamodb:Query"}), statement
+        if "dynamodb:Query" in as_list(statement["Action"]):
+            assert "/index/by_email" in json.dumps(statement["Resource"]), statement
+            assert "/index/*" not in json.dumps(statement["Resource"]), statement
+
+
+def test_grid_intensity_comes_from_cdk_context_as_the_setting_the_code_reads(monkeypatch: pytest.MonkeyPatch) -> None:
+    from gridshare.kernel.settings import get_settings
+    from infra_cdk.constructs.communities import GRID_INTENSITY_ENV, grid_intensity_environment
+
+    assert grid_intensity_environment(None) == {}
+    assert grid_intensity_environment("250") == {GRID_INTENSITY_ENV: "250"}
+    for bad in ("-1", "2001", "x", "1.5"):
+        with pytest.raises(ValueError):
+            grid_intensity_environment(bad)
+    monkeypatch.setenv(GRID_INTENSITY_ENV, "250")
+    get_settings.cache_clear()
+    try:
+        assert get_settings().grid_intensity_g_per_kwh == 250
+    finally:
+        monkeypatch.delenv(GRID_INTENSITY_ENV)
+        get_settings.cache_clear()
+
+
+def test_the_default_deployment_leaves_the_grid_intensity_to_the_code(template: dict[str, Any]) -> None:
+    env = template["Resources"][function_id(template, COMMUNITIES)]["Properties"]["Environment"]["Variables"]
+    assert "GS_GRID_INTENSITY_G_PER_KWH" not in env

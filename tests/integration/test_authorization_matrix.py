@@ -31,6 +31,7 @@ import pytest
 from pydantic import BaseModel, ValidationError
 
 from tests.support.api import Api, create_admin, register_user
+from tests.support.communities import SIMULATED_MEMBER, add_simulated_member, create_community, first_member
 from tests.support.devices import ingest
 
 PASSWORD = "Matrix-Passw0rd!"
@@ -46,7 +47,7 @@ class Family:
     """Routes under `prefix` act on one object kind, which fills every path parameter of the prefix."""
 
     prefix: str
-    kind: str  # "device" | "user" | "bystander" | "dead_letter" | "absent" | "site" | "site_device"
+    kind: str  # "device" | "user" | "bystander" | "dead_letter" | "absent" | "site" | "site_device" | "community"...
     owned: bool  # the object belongs to a user: another user's answers 404
     sees_all: frozenset[str] = frozenset()  # roles the service lets act on every user's objects
 
@@ -76,6 +77,16 @@ OBJECT_FAMILIES: tuple[Family, ...] = (
     Family("/v1/sites/{id}/devices/{deviceId}", "site_device", owned=True, sees_all=frozenset({"admin", "operator"})),
     # investors buy into other users' sites: any site will do
     Family("/v1/sites/{id}/investments", "site", owned=False),
+    # CommunitiesService: the referent (the owner here), members, admins and operators read; the referent
+    # and admins change (the routes that change one admit prosumers and admins)
+    Family("/v1/communities/{id}", "community", owned=True, sees_all=frozenset({"admin", "operator"})),
+    # a (simulated) member of the owner's community
+    Family(
+        "/v1/communities/{id}/members/{memberId}",
+        "community_member",
+        owned=True,
+        sees_all=frozenset({"admin", "operator"}),
+    ),
 )
 
 # Bodies: a minimal valid body is generated from the route's pydantic model (required fields only); list a
@@ -102,8 +113,9 @@ ALLOWED_STATUS: dict[tuple[str, str], set[int]] = {
     ("POST", "/v1/sites/{id}/investments"): {409},  # empty wallets: insufficient funds
 }
 # Routes that act on an object made for each case, owned by the case's owner (deletions: every case needs
-# one to delete). The callable gets that owner and returns the id that fills the path parameter.
-FRESH_OBJECTS: dict[tuple[str, str], Callable[[Member], str]] = {}
+# one to delete). The callable gets that owner and returns the id that fills the path parameter (or each
+# path parameter's value, by name).
+FRESH_OBJECTS: dict[tuple[str, str], Callable[[Member], str | dict[str, str]]] = {}
 # Later phases run after every earlier case: state they change would break other cases.
 PHASES: dict[tuple[str, str], int] = {
     ("POST", "/v1/auth/2fa/setup"): 1,
@@ -134,6 +146,8 @@ class Member:
     command_id: str = ""
     certificate_id: str = ""
     site_id: str = ""
+    community_id: str = ""
+    community_member_id: str = ""
 
     def private(self) -> dict[str, str]:
         return {
@@ -248,6 +262,25 @@ def _create_device(member: Member) -> str:
 FRESH_OBJECTS[("DELETE", "/v1/devices/{id}")] = _create_device
 
 
+def _create_community(member: Member) -> str:
+    """A community the member runs (its referent), whatever its role, with one simulated member."""
+    return create_community(member.user_id, member.role, f"{member.subject} {member.role} community")
+
+
+def _set_up_community(member: Member) -> None:
+    member.community_id = _create_community(member)
+    member.community_member_id = first_member(member.user_id, member.role, member.community_id)
+
+
+def _fresh_community_member(member: Member) -> dict[str, str]:
+    made = add_simulated_member(member.user_id, member.role, member.community_id)
+    return {"id": member.community_id, "memberId": made}
+
+
+FRESH_OBJECTS[("DELETE", "/v1/communities/{id}")] = _create_community
+FRESH_OBJECTS[("DELETE", "/v1/communities/{id}/members/{memberId}")] = _fresh_community_member
+
+
 def _dead_letter_id() -> str:
     from gridshare.telemetry.models import DeadLetterModel
 
@@ -295,6 +328,7 @@ SAMPLE_BODIES.update(
         # a no-op for an active user: the route runs, and nobody is disabled or demoted
         ("PATCH", "/v1/users/{id}"): {"status": "active"},
         ("PATCH", "/v1/me"): {"name": "Matrix Tester"},
+        ("POST", "/v1/communities/{id}/members"): SIMULATED_MEMBER,
         ("POST", "/v1/sites"): {
             "name": "Matrix site",
             "kind": "solar",
@@ -452,9 +486,14 @@ def concrete_path(case: Case, owner: Member, dead_letter: str, bystander: str) -
         return case.path
     fresh = FRESH_OBJECTS.get((case.method, case.path))
     if fresh is not None:
-        return re.sub(r"\{\w+\}", fresh(owner), case.path, count=1)
+        made = fresh(owner)
+        if isinstance(made, dict):
+            return re.sub(r"\{(\w+)\}", lambda m: made[m.group(1)], case.path)
+        return re.sub(r"\{\w+\}", made, case.path, count=1)
     if case.family.kind == "site_device":
         return case.path.replace("{id}", owner.site_id).replace("{deviceId}", owner.device_id)
+    if case.family.kind == "community_member":
+        return case.path.replace("{id}", owner.community_id).replace("{memberId}", owner.community_member_id)
     value = {
         "device": owner.device_id,
         "user": owner.user_id,
@@ -464,6 +503,7 @@ def concrete_path(case: Case, owner: Member, dead_letter: str, bystander: str) -
         "command": owner.device_id,
         "certificate": owner.device_id,
         "site": owner.site_id,
+        "community": owner.community_id,
     }[case.family.kind]
     path = re.sub(r"\{\w+\}", value, case.path, count=1)
     return path.replace("{commandId}", owner.command_id).replace("{certificateId}", owner.certificate_id)
@@ -505,6 +545,7 @@ def test_authorization_matrix(
     members = _set_up_members(api, roles)
     for member in members.values():
         member.site_id = _create_site(member)
+        _set_up_community(member)
     dead_letter = _dead_letter_id()
     bystander = register_user(api, "bystander@example.com")["user"]["id"]
     default_owner = members[(roles[-1], "owner")]

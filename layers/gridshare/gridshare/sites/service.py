@@ -177,6 +177,26 @@ class SitesService:
             "totals": _figures(E.totals(f for _, _, f in rows)),
         }
 
+    # ------------------------------------------------------------ for other contexts (no ownership check)
+    def locate(self, site_id: str) -> dict[str, Any]:
+        """A site's owner and location, for a context that checks its own access (communities: a member's
+        site must be the member's, inside the community's boundary). 404 when there is no such site."""
+        site = self.store.get(site_id)
+        return {"id": site.id, "ownerId": site.owner_id, "location": site.location, "timezone": site.timezone}
+
+    def energy_in(self, site_id: str, starts: list[int], end: int, source: str) -> list[E.Figures]:
+        """A site's figures in the given intervals (``starts``, the last ending at ``end``) from rollups of
+        resolution ``source``, without an ownership check: communities have checked the caller may see the
+        community the site is in. An unknown site has no energy (zeros)."""
+        telemetry = self.telemetry()
+        deadline = request_deadline()
+        first = starts[0] if starts else end
+        meters = [
+            E.MeterSeries(d.role, telemetry.energy_buckets(d.device_id, source, first, end, deadline=deadline))  # type: ignore[arg-type]
+            for d in self.store.devices(site_id)
+        ]
+        return [f for _, _, f in E.site_energy(meters, starts, end)]
+
     # ------------------------------------------------------------ investments
     def invest(
         self, caller: Caller, site_id: str, amount: int, currency: str | None, ids: RequestIds

@@ -1,0 +1,1 @@
+"""Communities context: energy communities, their members, and the energy shared inside them."""

@@ -1,0 +1,1 @@
+"""Energy communities: members, their sharing rule, and the energy shared inside the community."""
