@@ -44,6 +44,10 @@ class DeviceModel(Model):
     certificate_arn = UnicodeAttribute()
     status = UnicodeAttribute(default="provisioned")
     created_at = NumberAttribute()
+    # The desired calibration (gridshare.devices.config), applied at ingest; null = none.
+    calibration = JSONAttribute(null=True)
+    # From the shadow's reported state (gridshare.devices.config_service); null until the device reports it.
+    firmware_version = UnicodeAttribute(null=True)
     by_owner = DevicesByOwner()
     by_thing = DevicesByThing()
 

@@ -29,6 +29,7 @@ class Device(ResponseModel):
     status: str = Field(description="provisioned")
     created_at: Timestamp
     topics: DeviceTopics
+    firmware_version: str | None = Field(description="from the shadow's reported state; null until reported")
 
 
 class MqttEndpoint(ResponseModel):
@@ -68,3 +69,13 @@ class DeviceCommand(ResponseModel):
     completed_at: Timestamp | None = Field(description="when it reached its final state; null while sent")
     result: dict[str, Any] | None = Field(description="the device's result; null until it answers")
     late_ack: Absent[LateAck] = absent("the first ack received after the command timed out")
+
+
+class DeviceConfig(ResponseModel):
+    """The device's classic shadow (devices.config_service.config_view): what the owner asked, what the
+    device reported, what it has not applied yet."""
+
+    desired: dict[str, Any] = Field(description="the configuration asked for (reportIntervalS, calibration, ...)")
+    reported: dict[str, Any] = Field(description="what the device reported (incl. firmwareVersion); {} until then")
+    delta: dict[str, Any] = Field(description="desired fields the device has not reported yet")
+    version: int = Field(description="the shadow document's version; 0 before the first write")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,6 +46,7 @@ def device_view(device: DeviceModel) -> dict[str, Any]:
         "status": device.status,
         "createdAt": to_iso(int(device.created_at)),
         "topics": topics_for(device.thing_name),
+        "firmwareVersion": device.firmware_version,
     }
 
 
@@ -56,6 +58,7 @@ class DeviceRef:
     owner_id: str
     thing_name: str
     type: str
+    calibration: Mapping[str, Mapping[str, float]] = field(default_factory=dict)  # applied at ingest
 
 
 @dataclass
@@ -137,7 +140,7 @@ class DeviceService:
     def find_by_thing(thing_name: str) -> DeviceRef | None:
         """The device a certificate's thing name belongs to (telemetry ingest resolves senders with it)."""
         for device in DeviceModel.by_thing.query(thing_name, limit=1):
-            return DeviceRef(device.id, device.owner_id, device.thing_name, device.type)
+            return DeviceRef(device.id, device.owner_id, device.thing_name, device.type, device.calibration or {})
         return None
 
 
