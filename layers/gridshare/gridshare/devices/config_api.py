@@ -25,13 +25,25 @@ class ConfigBody(ApiModel):
 
     report_interval_s: int | None = Field(
         default=None,
+        ge=config.MIN_REPORT_INTERVAL_S,
+        le=config.MAX_REPORT_INTERVAL_S,
         description=f"seconds between readings, {config.MIN_REPORT_INTERVAL_S}..{config.MAX_REPORT_INTERVAL_S}",
     )
     calibration: dict[str, CalibrationBody] | None = Field(
         default=None, description="per metric of the device's type: value * scale + offset, applied at ingest"
     )
-    tank_capacity_kg: float | None = Field(default=None, description="gas sensors only")
-    low_level_pct: float | None = Field(default=None, description="gas sensors only: the low-level alert threshold")
+    tank_capacity_kg: float | None = Field(
+        default=None,
+        ge=config.TYPE_FIELDS["tankCapacityKg"][1],
+        le=config.TYPE_FIELDS["tankCapacityKg"][2],
+        description="gas sensors only",
+    )
+    low_level_pct: float | None = Field(
+        default=None,
+        ge=config.TYPE_FIELDS["lowLevelPct"][1],
+        le=config.TYPE_FIELDS["lowLevelPct"][2],
+        description="gas sensors only: the low-level alert threshold",
+    )
 
 
 @api.route(
