@@ -158,3 +158,26 @@ def test_calibration_applies_at_ingest_and_the_raw_value_is_kept(api: Api) -> No
         )
     )
     assert sum(p["energyWh"] for p in energy) == 100
+
+
+def test_a_shadow_changed_between_read_and_write_is_a_409(api: Api) -> None:
+    from gridshare.devices.config_service import ConfigService, config_service
+    from gridshare.devices.shadow import IotShadowStore
+
+    token = register_user(api, "race@example.com")["accessToken"]
+    meter = create_device(api, token)
+    assert _put(api, token, meter["id"], {"reportIntervalS": 30}).status_code == 200
+
+    class Racing(IotShadowStore):
+        """The device reports between the service's read and its write."""
+
+        def update_desired(self, thing_name: str, desired: dict[str, Any], version: int | None) -> dict[str, Any]:
+            _shadow_update(thing_name, {"reportIntervalS": 30})
+            return super().update_desired(thing_name, desired, version)
+
+    with config_service.override(ConfigService(shadows=Racing())):
+        response = _put(api, token, meter["id"], {"reportIntervalS": 60})
+    assert response.status_code == 409, response.body
+    assert _data(api.call("GET", f"/v1/devices/{meter['id']}/config", token=token))["desired"] == {
+        "reportIntervalS": 30
+    }

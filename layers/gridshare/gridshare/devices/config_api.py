@@ -52,7 +52,7 @@ class ConfigBody(ApiModel):
     roles=DEVICE_ROLES,
     body=ConfigBody,
     response=Envelope[DeviceConfig],
-    errors=(503,),
+    errors=(409, 503),
     summary="Set the device's configuration (the shadow's desired state); the device gets the delta",
 )
 def put_config(caller: Caller, id: str, body: ConfigBody) -> dict:  # noqa: A002 - the path parameter

@@ -48,10 +48,10 @@ class ConfigService:
     def put(self, caller: Caller, device_id: str, wanted: dict[str, Any]) -> dict[str, Any]:
         device = DeviceService.get_owned(caller, device_id)
         valid = config.validate_config(device.type, wanted)
-        current = (self.shadows.get(device.thing_name).get("state") or {}).get("desired")
-        update = config.desired_update(current, valid)
-        if update:
-            self.shadows.update_desired(device.thing_name, update)
+        document = self.shadows.get(device.thing_name)
+        update = config.desired_update((document.get("state") or {}).get("desired"), valid)
+        if update:  # conditional on the version read: a concurrent change is a 409, never a silent merge
+            self.shadows.update_desired(device.thing_name, update, document.get("version"))
         calibration = config.calibration_of(valid) or None
         if device.calibration != calibration:
             device.update(actions=[DeviceModel.calibration.set(calibration)])

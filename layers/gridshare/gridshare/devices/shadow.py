@@ -20,7 +20,7 @@ from gridshare.kernel.settings import get_settings
 class ShadowStore(Protocol):
     def get(self, thing_name: str) -> dict[str, Any]: ...
 
-    def update_desired(self, thing_name: str, desired: dict[str, Any]) -> dict[str, Any]: ...
+    def update_desired(self, thing_name: str, desired: dict[str, Any], version: int | None) -> dict[str, Any]: ...
 
 
 class IotShadowStore:
@@ -54,11 +54,19 @@ class IotShadowStore:
         document: dict[str, Any] = json.loads(result["payload"].read())
         return document
 
-    def update_desired(self, thing_name: str, desired: dict[str, Any]) -> dict[str, Any]:
-        payload = json.dumps({"state": {"desired": desired}}).encode()
+    def update_desired(self, thing_name: str, desired: dict[str, Any], version: int | None) -> dict[str, Any]:
+        """Merge `desired` into the shadow, if it is still at `version` (None: no shadow yet); a shadow that
+        changed meanwhile (another PUT, a device's report) is a Conflict: read it again and retry."""
+        document: dict[str, Any] = {"state": {"desired": desired}}
+        if version is not None:
+            document["version"] = version
         try:
-            result = self._iot_data().update_thing_shadow(thingName=thing_name, payload=payload)
-        except (ClientError, BotoCoreError) as exc:
+            result = self._iot_data().update_thing_shadow(thingName=thing_name, payload=json.dumps(document).encode())
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConflictException":
+                raise errors.Conflict("The device's shadow changed meanwhile; send the configuration again.") from None
+            raise errors.Unavailable("The device's shadow did not take the configuration; try again.") from exc
+        except BotoCoreError as exc:
             raise errors.Unavailable("The device's shadow did not take the configuration; try again.") from exc
         document: dict[str, Any] = json.loads(result["payload"].read())
         return document
