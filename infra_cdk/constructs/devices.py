@@ -4,7 +4,8 @@ expiry schedule.
 
 The policy document is iot_rules/policies/device.json (via gridshare.kernel.resources), scoped by
 ${iot:Connection.Thing.ThingName}: a certificate can only connect as its own thing and publish or
-subscribe on its own topics. The API function may publish only on devices' command topics.
+subscribe on its own topics and its own classic shadow. The API function may publish only on devices'
+command topics and read/update only the platform's things' shadows.
 """
 
 from __future__ import annotations
@@ -37,6 +38,12 @@ API_TABLES = {
     CertificateModel: Access.READ_APPEND,
 }
 ACK_TABLES = {DeviceModel: Access.READ, CommandModel: Access.READ_WRITE}
+# The shadow-documents consumer keeps the reported firmware version on the device record.
+SHADOW_DOCUMENTS_TABLES = {DeviceModel: Access.READ_WRITE}
+CONSUMER_TABLES = {
+    "functions.devices.command_acks.handler": ACK_TABLES,
+    "functions.devices.shadow_documents.handler": SHADOW_DOCUMENTS_TABLES,
+}
 EXPIRY_TABLES = {CommandModel: Access.READ_WRITE}
 
 
@@ -62,7 +69,7 @@ class DevicesContext(Construct):
             "api",
             handler=api_handler(CONTEXT),
             service="devices-api",
-            description="Device routes: provision, certificates (rotate, revoke), decommission; send commands",
+            description="Device routes: provision, certificates, decommission; commands; config (shadow)",
             environment={
                 "GS_CERT_ISSUER": "aws",
                 "GS_DEVICE_POLICY_NAME": resources.DEVICE_POLICY_NAME,
@@ -75,15 +82,16 @@ class DevicesContext(Construct):
         )
         self.api_function.node.add_dependency(self.device_policy)  # provisioning attaches it by name
         grant_table_access(self.api_function, self.tables, API_TABLES)
-        for statement in [*provisioning_statements(stack), command_publish_statement(stack)]:
+        for statement in [*provisioning_statements(stack), command_publish_statement(stack), shadow_statement(stack)]:
             self.api_function.add_to_role_policy(statement)
 
-        # Acks: gs/v1/{thing}/commands/ack -> the commands-ack rule -> SQS (+DLQ) -> the ack consumer.
+        # Acks: gs/v1/{thing}/commands/ack -> the commands-ack rule -> SQS (+DLQ) -> the ack consumer; shadow
+        # documents ($aws/things/+/shadow/update/documents) the same way to the firmware-version consumer.
         self.queues = messaging.build_queues(self, CONTEXT)
         self.topic_rules = messaging.build_topic_rules(self, CONTEXT, self.queues)
         self.consumers = messaging.build_consumers(self, runtime, CONTEXT, self.queues)
-        for function in self.consumers.values():
-            grant_table_access(function, self.tables, ACK_TABLES)
+        for handler, function in self.consumers.items():
+            grant_table_access(function, self.tables, CONSUMER_TABLES[handler])
 
         # Unanswered commands time out: a rate schedule runs the expiry function.
         self.scheduled = {
@@ -171,6 +179,16 @@ def command_publish_statement(stack: Stack) -> iam.PolicyStatement:
         sid="PublishCommands",
         actions=["iot:Publish"],
         resources=[stack.format_arn(service="iot", resource="topic", resource_name="gs/v1/*/commands")],
+    )
+
+
+def shadow_statement(stack: Stack) -> iam.PolicyStatement:
+    """The API reads devices' classic shadows and writes their desired state (gridshare.devices.shadow),
+    on the platform's things only (shadow actions are authorised on the thing's ARN)."""
+    return iam.PolicyStatement(
+        sid="DeviceShadows",
+        actions=["iot:GetThingShadow", "iot:UpdateThingShadow"],
+        resources=[stack.format_arn(service="iot", resource="thing", resource_name=f"{thing_name_for('')}*")],
     )
 
 

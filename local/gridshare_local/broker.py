@@ -69,7 +69,8 @@ def policy_acl() -> tuple[tuple[str, ...], tuple[str, ...]]:
     A topic the policy lets a device publish (``iot:Publish``) is ``pattern write gs/v1/%u/...`` for devices
     and ``topic read gs/v1/+/...`` for the backend (the rules engine reads it); a topic it lets a device
     receive (``iot:Receive``) is ``pattern read`` for devices and ``topic write`` for the backend (commands
-    are published to it). ``iot:Subscribe`` has no Mosquitto equivalent (2.0 checks ACLs on delivery).
+    are published to it; ``readwrite`` for the shadow's ``$aws/`` answers, which the rules engine also
+    reads). ``iot:Subscribe`` has no Mosquitto equivalent (2.0 checks ACLs on delivery).
     """
     from gridshare.kernel import resources
 
@@ -85,7 +86,9 @@ def policy_acl() -> tuple[tuple[str, ...], tuple[str, ...]]:
             if _THING not in topic:
                 raise ValueError(f"device policy topic not scoped by the thing name: {resource}")
             device.append(f"pattern {access[0]} {topic.replace(_THING, '%u')}")
-            backend.append(f"topic {access[1]} {topic.replace(_THING, '+')}")
+            # IoT Core publishes the shadow's answers ($aws/...) and its rules read them (shadow documents)
+            backend_access = "readwrite" if topic.startswith("$aws/") and access[1] == "write" else access[1]
+            backend.append(f"topic {backend_access} {topic.replace(_THING, '+')}")
     return tuple(backend), tuple(device)
 
 

@@ -80,6 +80,7 @@ class LocalStack:
         self._broker: Any = None
         self._bridge: Any = None
         self._iot_data: Any = None
+        self._shadows: Any = None
         self._pollers: list[Any] = []
         self.stripe: Any = None
         self.clock: Any = None
@@ -154,6 +155,11 @@ class LocalStack:
             poller.stop()
         if self._bridge is not None:
             self._bridge.stop()
+        if self._shadows is not None:
+            from gridshare_local import shadow_bridge
+
+            shadow_bridge.install(None)
+            self._shadows.stop()
         if self._iot_data is not None:
             from gridshare_local import iot_data
 
@@ -308,6 +314,15 @@ class LocalStack:
         from gridshare_local import revocation
 
         revocation.install(revocation.BrokerRevoker(self._broker))  # REVOKED in IoT: refused and dropped
+
+        from gridshare_local import shadow_bridge
+        from gridshare_local.provision import ACCOUNT
+
+        self._shadows = shadow_bridge.ShadowBridge(
+            self.host, self.mqtt_port, *self._broker.client_credentials(shadow_bridge.CLIENT_CN), REGION, ACCOUNT
+        )
+        self._shadows.start()
+        shadow_bridge.install(self._shadows)  # device shadows over MQTT, on moto's shadow store
 
     def _deliver(self, rule: Any, action: dict[str, Any], message: dict[str, Any]) -> None:
 

@@ -296,6 +296,8 @@ EXPECTED_TABLES: dict[str, dict[Any, str]] = {
     # command acks find the sender by thing name and settle its command; the schedule settles overdue ones
     "functions.devices.command_acks.handler": {DeviceModel: READ, CommandModel: RW},
     "functions.devices.command_expiry.handler": {CommandModel: RW},
+    # shadow documents keep the reported firmware version on the device record
+    "functions.devices.shadow_documents.handler": {DeviceModel: RW},
     "functions.telemetry.ingest.handler": {
         LatestReadingModel: RW,
         RawReadingModel: RW,
@@ -602,8 +604,13 @@ def test_devices_iot_grants_are_scoped(template: dict[str, Any]) -> None:
         assert sorted(r.rsplit(":", 1)[-1] for r in by_action[action]) == ["cert/*", "thing/gs-*"], action
     # Commands are published on devices' command topics, and nowhere else (not telemetry, not acks)
     assert [r.rsplit(":", 1)[-1] for r in by_action["iot:Publish"]] == ["topic/gs/v1/*/commands"]
+    # Shadows: read and write desired on the platform's things only, never delete, never named-shadow lists
+    for action in ("iot:GetThingShadow", "iot:UpdateThingShadow"):
+        assert [r.rsplit(":", 1)[-1] for r in by_action[action]] == ["thing/gs-*"], action
     assert set(by_action) == {
         "iot:Publish",
+        "iot:GetThingShadow",
+        "iot:UpdateThingShadow",
         "iot:CreateThing",
         "iot:DeleteThing",
         "iot:CreateKeysAndCertificate",
@@ -755,6 +762,32 @@ def test_command_acks_rule_takes_the_thing_from_the_topic(template: dict[str, An
     sql = rules["gs_command_acks_v1"]["TopicRulePayload"]["Sql"]
     assert "topic(3) AS thing_name" in sql and sql.endswith("FROM 'gs/v1/+/commands/ack'")
     assert "ErrorAction" in rules["gs_command_acks_v1"]["TopicRulePayload"]
+
+
+def test_shadow_documents_rule_reads_the_shadow_documents_topic(template: dict[str, Any]) -> None:
+    rules = {r["Properties"]["RuleName"]: r["Properties"] for r in of_type(template, "AWS::IoT::TopicRule").values()}
+    payload = rules["gs_shadow_documents_v1"]["TopicRulePayload"]
+    assert "topic(3) AS thing_name" in payload["Sql"]
+    assert payload["Sql"].endswith("FROM '$aws/things/+/shadow/update/documents'")
+    assert "ErrorAction" in payload
+
+
+def test_device_policy_allows_exactly_its_own_classic_shadow(template: dict[str, Any]) -> None:
+    (policy,) = of_type(template, "AWS::IoT::Policy").values()
+    statements = policy["Properties"]["PolicyDocument"]["Statement"]
+    shadow = {
+        s["Action"]: [str(render(r)).split("${AWS::AccountId}:", 1)[-1] for r in as_list(s["Resource"])]
+        for s in statements
+        if any("$aws/" in str(render(r)) for r in as_list(s["Resource"]))
+    }
+    own = "$aws/things/${iot:Connection.Thing.ThingName}/shadow/"
+    replies = [f"{op}/{answer}" for op in ("update", "get", "delete") for answer in ("accepted", "rejected")]
+    replies = [*replies[:2], "update/delta", "update/documents", *replies[2:]]
+    assert shadow == {
+        "iot:Publish": [f"topic/{own}{op}" for op in ("update", "get", "delete")],
+        "iot:Subscribe": [f"topicfilter/{own}{reply}" for reply in replies],
+        "iot:Receive": [f"topic/{own}{reply}" for reply in replies],
+    }
 
 
 @pytest.mark.parametrize("spec", resources.SCHEDULES, ids=lambda s: s.name)

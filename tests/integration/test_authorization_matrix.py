@@ -94,6 +94,7 @@ OBJECT_FAMILIES: tuple[Family, ...] = (
 # gets the calling member (None when anonymous).
 SAMPLE_BODIES: dict[tuple[str, str], dict[str, Any] | Callable[[Member | None], dict[str, Any]]] = {
     ("POST", "/v1/devices/{id}/commands"): {"name": "reset_counters"},  # every member's device is a meter
+    ("PUT", "/v1/devices/{id}/config"): {"reportIntervalS": 60, "calibration": {"power_w": {"offset": 1}}},
 }
 # Queries: the route's query model must accept {} or have an entry here.
 SAMPLE_QUERIES: dict[tuple[str, str], dict[str, str]] = {

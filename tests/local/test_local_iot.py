@@ -511,19 +511,29 @@ def test_the_broker_acl_is_the_device_policy() -> None:
 
     # Given the device policy IoT Core enforces (iot_rules/policies/device.json), the ACL derived from it:
     backend, device = policy_acl()
-    # Then a device writes its telemetry, heartbeat and command acks and reads its commands, and nothing else
+    shadow = "$aws/things/{}/shadow/"
+    requests = ("update", "get", "delete")
+    answers = ("update/accepted", "update/rejected", "update/delta", "update/documents")
+    answers += ("get/accepted", "get/rejected", "delete/accepted", "delete/rejected")
+    # Then a device writes its telemetry, heartbeat and command acks and reads its commands, makes requests
+    # of its own classic shadow and reads their answers, and nothing else
     assert device == (
         "pattern write gs/v1/%u/telemetry",
         "pattern write gs/v1/%u/heartbeat",
         "pattern write gs/v1/%u/commands/ack",
         "pattern read gs/v1/%u/commands",
+        *(f"pattern write {shadow.format('%u')}{r}" for r in requests),
+        *(f"pattern read {shadow.format('%u')}{a}" for a in answers),
     )
-    # And the backend mirrors it: it reads what devices publish and writes their commands
+    # And the backend mirrors it: it reads what devices publish and writes their commands and shadow answers
+    # (which it may read too: the shadow-documents rule does)
     assert backend == (
         "topic read gs/v1/+/telemetry",
         "topic read gs/v1/+/heartbeat",
         "topic read gs/v1/+/commands/ack",
         "topic write gs/v1/+/commands",
+        *(f"topic read {shadow.format('+')}{r}" for r in requests),
+        *(f"topic readwrite {shadow.format('+')}{a}" for a in answers),
     )
 
 

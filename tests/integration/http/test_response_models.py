@@ -84,6 +84,7 @@ def _device_body(**changes: Any) -> bytes:
         "status": "provisioned",
         "createdAt": "2026-12-02T10:00:00.000Z",
         "topics": {"telemetry": "t", "heartbeat": "h", "commands": "c", "commandsAck": "a"},
+        "firmwareVersion": "1.0.0",
         **changes,
     }
     return json.dumps({"data": {k: v for k, v in device.items() if v is not None}}).encode()

@@ -45,6 +45,10 @@ class DeviceModel(Model):
     status = UnicodeAttribute(default="provisioned")
     created_at = NumberAttribute()
     decommissioned_at = NumberAttribute(null=True)  # set by DELETE /v1/devices/{id}; the record is kept
+    # The desired calibration (gridshare.devices.config), applied at ingest; null = none.
+    calibration = JSONAttribute(null=True)
+    # From the shadow's reported state (gridshare.devices.config_service); null until the device reports it.
+    firmware_version = UnicodeAttribute(null=True)
     by_owner = DevicesByOwner()
     by_thing = DevicesByThing()
 

@@ -29,6 +29,7 @@ class Device(ResponseModel):
     status: str = Field(description="provisioned; decommissioned once DELETE /v1/devices/{id} ran")
     created_at: Timestamp
     topics: DeviceTopics
+    firmware_version: str | None = Field(description="from the shadow's reported state; null until reported")
 
 
 class MqttEndpoint(ResponseModel):
@@ -88,3 +89,13 @@ class IssuedCertificate(DeviceCertificate):
     ca_certificate_pem: str = Field(description="trust it for the broker's TLS certificate")
     mqtt: MqttEndpoint
     private_key: Absent[str] = absent("PEM; only when no CSR was sent (then generated and never stored)")
+
+
+class DeviceConfig(ResponseModel):
+    """The device's classic shadow (devices.config_service.config_view): what the owner asked, what the
+    device reported, what it has not applied yet."""
+
+    desired: dict[str, Any] = Field(description="the configuration asked for (reportIntervalS, calibration, ...)")
+    reported: dict[str, Any] = Field(description="what the device reported (incl. firmwareVersion); {} until then")
+    delta: dict[str, Any] = Field(description="desired fields the device has not reported yet")
+    version: int = Field(description="the shadow document's version; 0 before the first write")

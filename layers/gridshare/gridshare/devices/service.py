@@ -4,6 +4,7 @@ Certificates after the first (rotation, revocation) and decommissioning: gridsha
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,6 +49,7 @@ def device_view(device: DeviceModel) -> dict[str, Any]:
         "status": "decommissioned" if device.decommissioned_at is not None else device.status,
         "createdAt": to_iso(int(device.created_at)),
         "topics": topics_for(device.thing_name),
+        "firmwareVersion": device.firmware_version,
     }
 
 
@@ -60,6 +62,7 @@ class DeviceRef:
     thing_name: str
     type: str
     decommissioned_at: int | None = None  # epoch ms; telemetry from a decommissioned device is refused
+    calibration: Mapping[str, Mapping[str, float]] = field(default_factory=dict)  # applied at ingest
 
 
 @dataclass
@@ -151,7 +154,8 @@ class DeviceService:
         """The device a certificate's thing name belongs to (telemetry ingest resolves senders with it)."""
         for device in DeviceModel.by_thing.query(thing_name, limit=1):
             decommissioned = int(device.decommissioned_at) if device.decommissioned_at is not None else None
-            return DeviceRef(device.id, device.owner_id, device.thing_name, device.type, decommissioned)
+            calibration = device.calibration or {}
+            return DeviceRef(device.id, device.owner_id, device.thing_name, device.type, decommissioned, calibration)
         return None
 
 

@@ -63,10 +63,13 @@ QUEUES: tuple[QueueSpec, ...] = (
     QueueSpec("telemetry-rule-errors", visibility_timeout_s=60),
     QueueSpec("device-command-acks", context="devices", visibility_timeout_s=60),
     QueueSpec("device-command-rule-errors", context="devices", visibility_timeout_s=60),
+    QueueSpec("device-shadow-documents", context="devices", visibility_timeout_s=60),
+    QueueSpec("device-shadow-rule-errors", context="devices", visibility_timeout_s=60),
 )
 EVENT_SOURCES: tuple[EventSource, ...] = (
     EventSource("telemetry-ingest", "telemetry", "functions.telemetry.ingest.handler"),
     EventSource("device-command-acks", "devices", "functions.devices.command_acks.handler"),
+    EventSource("device-shadow-documents", "devices", "functions.devices.shadow_documents.handler"),
 )
 SCHEDULES: tuple[ScheduleSpec, ...] = (
     ScheduleSpec("device-command-expiry", "rate(1 minute)", "devices", "functions.devices.command_expiry.handler"),

@@ -27,6 +27,7 @@ class ReadingPoint(ResponseModel):
     ts: Timestamp = Field(description="the reading's time, or the bucket's start")
     seq: Absent[int] = absent("raw: the reading's sequence number")
     value: Absent[MetricValue] = absent("raw: the metric's value")
+    uncalibrated: Absent[MetricValue] = absent("raw, calibrated metrics only: the value the device sent")
     count: Absent[int] = absent("rollups: readings in the bucket")
     avg: Absent[float] = absent("rollups of gauges and flags: the mean")
     energy_wh: Absent[int] = absent("rollups of counters: energy in the bucket, Wh")

@@ -14,8 +14,10 @@ from gridshare.kernel.deadline import NEVER, Deadline, request_deadline
 from gridshare.kernel.factory import ServiceFactory
 from gridshare.kernel.roles import Caller
 from gridshare.kernel.settings import get_settings
+from gridshare.telemetry.calibration import calibrate_payload
 from gridshare.telemetry.dead_letters import DeadLetterStore, dead_letter_view
 from gridshare.telemetry.readings import (
+    COUNTERS,
     METRICS,
     RESOLUTIONS,
     CounterState,
@@ -29,6 +31,7 @@ from gridshare.telemetry.rollups import (
 from gridshare.telemetry.store import StoreOutcome, TelemetryStore
 
 MAX_STALE_RETRIES = 5
+DEVICE_TTL_MS = 60_000
 # The longest `to - from` of one history request per resolution, in days (docs/api.md). A raw history
 # reads one DynamoDB partition per UTC day, so 31 days is at most 32 partitions (store.MAX_RAW_DAYS).
 HISTORY_MAX_DAYS: dict[str, int] = {"raw": 31, "15m": 31, "1h": 92, "1d": 366}
@@ -60,18 +63,22 @@ class TelemetryService:
     store: TelemetryStore = field(default_factory=lambda: TelemetryStore(raw_ttl_s=get_settings().raw_ttl_days * 86400))
     dead_letters: DeadLetterStore = field(default_factory=DeadLetterStore)
     validator: TelemetryValidator = field(default_factory=_validator)
-    _devices: dict[str, DeviceRef] = field(default_factory=dict)  # thing name -> device, per container
+    # thing name -> (device, when it was read), per container; re-read after DEVICE_TTL_MS so that a new
+    # calibration (PUT /v1/devices/{id}/config) applies within a minute.
+    _devices: dict[str, tuple[DeviceRef, int]] = field(default_factory=dict)
     # device id -> the latest counter state this container wrote. Safe to trust: storing a newer reading
     # is conditioned on the stored latest timestamp, so a stale entry ends in STALE_LATEST and a re-read.
     _states: dict[str, CounterState] = field(default_factory=dict)
 
     def _device(self, thing_name: str) -> DeviceRef | None:
-        if thing_name not in self._devices:
+        now = now_ms()
+        cached = self._devices.get(thing_name)
+        if cached is None or now - cached[1] >= DEVICE_TTL_MS or now < cached[1]:
             device = DeviceService.find_by_thing(thing_name)
             if device is None:
                 return None
-            self._devices[thing_name] = device
-        return self._devices[thing_name]
+            cached = self._devices[thing_name] = (device, now)
+        return cached[0]
 
     def process(self, thing_name: str, payload: bytes, received_at: int, topic: str | None = None) -> IngestResult:
         """Validate and store one message; what cannot be stored is dead-lettered with every reason."""
@@ -82,14 +89,17 @@ class TelemetryService:
         if device.decommissioned_at is not None:
             reasons = [Reason("thingName", f"the device '{thing_name}' is decommissioned")]
             return self._reject(thing_name, device.id, topic, payload, received_at, reasons)
+        message, uncalibrated = calibrate_payload(payload, device.calibration, COUNTERS)
         for _ in range(MAX_STALE_RETRIES):
             previous = self._states.get(device.id) or self.store.counter_state(device.id)
-            result = self.validator.validate(payload, device_id=device.id, now_ms=now_ms(), previous=previous)
+            result = self.validator.validate(message, device_id=device.id, now_ms=now_ms(), previous=previous)
             if not result.ok or result.reading is None:
                 return self._reject(thing_name, device.id, topic, payload, received_at, list(result.reasons))
             reading = result.reading
             new_state = counter_state(reading, previous)
-            outcome = self.store.store(reading, rollup_deltas(reading, previous), previous, new_state, received_at)
+            outcome = self.store.store(
+                reading, rollup_deltas(reading, previous), previous, new_state, received_at, uncalibrated=uncalibrated
+            )
             if outcome is StoreOutcome.STALE_LATEST:
                 self._states.pop(device.id, None)
                 continue
@@ -145,7 +155,8 @@ class TelemetryService:
                 "The message is still invalid.", errors=[errors.FieldError(r.field, r.message) for r in reasons]
             )
         previous = self.store.counter_state(device.id)
-        result = self.validator.validate(payload, device_id=device.id, now_ms=now_ms(), previous=previous)
+        message, uncalibrated = calibrate_payload(payload, device.calibration, COUNTERS)
+        result = self.validator.validate(message, device_id=device.id, now_ms=now_ms(), previous=previous)
         if not result.ok or result.reading is None:
             self.dead_letters.record_failed_replay(letter, list(result.reasons))
             raise errors.InvalidInput(
@@ -158,6 +169,7 @@ class TelemetryService:
             previous,
             counter_state(reading, previous),
             int(letter.received_at),
+            uncalibrated=uncalibrated,
         )
         if outcome in (StoreOutcome.SEQ_REUSED, StoreOutcome.STALE_LATEST):
             raise errors.Conflict(f"The reading could not be stored ({outcome.value}); try again.")
@@ -207,6 +219,7 @@ class TelemetryService:
             rows, after = self.store.raw(device.id, start, end, limit, position.get("after"), deadline=deadline)
             points = [
                 {"ts": to_iso(r["ts"]), "seq": r["seq"], "value": r["metrics"][metric]}
+                | ({"uncalibrated": r["uncalibrated"][metric]} if metric in r.get("uncalibrated", {}) else {})
                 for r in rows
                 if metric in r["metrics"]
             ]

@@ -9,6 +9,7 @@ one device (SQS does not order them) retry instead of counting the same counter 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -179,8 +180,10 @@ class TelemetryStore:
         previous: CounterState | None,
         new_state: CounterState,
         received_at: int,
+        *,
+        uncalibrated: Mapping[str, Any] | None = None,
     ) -> StoreOutcome:
-        actions = self.transact_items(reading, deltas, previous, new_state, received_at)
+        actions = self.transact_items(reading, deltas, previous, new_state, received_at, uncalibrated=uncalibrated)
         advances = previous is None or reading.ts > previous.ts
         try:
             self._ddb.transact_write_items(TransactItems=actions)
@@ -203,6 +206,8 @@ class TelemetryStore:
         previous: CounterState | None,
         new_state: CounterState,
         received_at: int,
+        *,
+        uncalibrated: Mapping[str, Any] | None = None,
     ) -> list[dict[str, Any]]:
         """The TransactItems of one reading (pure: no call), in the order `store` relies on.
 
@@ -245,6 +250,8 @@ class TelemetryStore:
                 }
             },
         ]
+        if uncalibrated:  # the raw values of calibrated metrics (gridshare.telemetry.calibration)
+            actions[1]["Put"]["Item"]["uncalibrated"] = {"S": _dumps(dict(uncalibrated))}
         # The buckets of one reading usually share one `sums` and one `energy` dict (rollup_deltas): their
         # values are then formatted once and the same ExpressionAttributeValues serve every resolution.
         shared: dict[tuple[int, int, int], dict[str, Any]] = {}
@@ -369,6 +376,11 @@ class TelemetryStore:
                             "ts": int(item["ts"]["N"]),
                             "seq": int(item["seq"]["N"]),
                             "metrics": json.loads(item["metrics"]["S"]),
+                            **(
+                                {"uncalibrated": json.loads(item["uncalibrated"]["S"])}
+                                if "uncalibrated" in item
+                                else {}
+                            ),
                             "_key": f"{pk}|{item['sk']['S']}",
                         }
                     )
