@@ -38,7 +38,8 @@ TYPED := layers/gridshare/gridshare/kernel layers/gridshare/gridshare/ledger/cor
   layers/gridshare/gridshare/identity/totp.py layers/gridshare/gridshare/identity/threats.py \
   layers/gridshare/gridshare/wallets/stripe_signature.py layers/gridshare/gridshare/wallets/movements.py \
   layers/gridshare/gridshare/contexts.py \
-  layers/gridshare/gridshare/sites/energy.py layers/gridshare/gridshare/sites/shares.py
+  layers/gridshare/gridshare/sites/energy.py layers/gridshare/gridshare/sites/shares.py \
+  layers/gridshare/gridshare/devices/health.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

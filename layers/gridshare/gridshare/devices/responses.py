@@ -26,7 +26,15 @@ class Device(ResponseModel):
     type: Literal["meter", "inverter", "battery", "gas_sensor"]
     thing_name: str = Field(description="IoT thing name = MQTT client id = certificate CN")
     owner_id: str
-    status: str = Field(description="provisioned")
+    status: Literal["never_seen", "online", "offline"] = Field(
+        description="health: never_seen until the first reading or heartbeat; offline when silent longer "
+        "than offlineAfterS (docs/devices.md)"
+    )
+    last_seen_at: Timestamp | None = Field(
+        description="the last reading or heartbeat, to within min(offlineAfterS / 3, 60 s); null if never seen"
+    )
+    offline_after_s: int = Field(description="seconds of silence after which the device is offline")
+    metadata: dict[str, str] = Field(description="the owner's labels")
     created_at: Timestamp
     topics: DeviceTopics
 
@@ -68,3 +76,26 @@ class DeviceCommand(ResponseModel):
     completed_at: Timestamp | None = Field(description="when it reached its final state; null while sent")
     result: dict[str, Any] | None = Field(description="the device's result; null until it answers")
     late_ack: Absent[LateAck] = absent("the first ack received after the command timed out")
+
+
+class StatusChange(ResponseModel):
+    """One health transition of a device (devices.health_service.status_change_view)."""
+
+    status: Literal["online", "offline"]
+    previous: Literal["never_seen", "online", "offline"]
+    at: Timestamp
+    last_seen_at: Timestamp | None = Field(description="the device's last message as stored at the transition")
+
+
+class StatusCounts(ResponseModel):
+    never_seen: int
+    online: int
+    offline: int
+
+
+class DeviceStats(ResponseModel):
+    """Devices by type and status, from counters kept with every transition (devices.health.stats_from_counts)."""
+
+    total: int
+    by_status: StatusCounts
+    by_type: dict[str, StatusCounts]
