@@ -82,3 +82,13 @@ def test_the_event_names_the_transition() -> None:
         "at": "t10",
         "lastSeenAt": "t5",
     }
+
+
+def test_the_published_event_has_the_sample_events_shape() -> None:
+    from tests.support.events import load_event
+
+    sample = load_event("eventbridge_device_status_changed")
+    change = H.StatusChange("D1", "U1", "meter", "online", "offline", 10, 5)
+    entry = H.status_event(change, "t10", "t5")
+    assert (entry["Source"], entry["DetailType"]) == (sample["source"], sample["detail-type"])
+    assert set(entry["Detail"]) == set(sample["detail"])
