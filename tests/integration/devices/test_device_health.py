@@ -246,3 +246,46 @@ def test_only_the_owner_or_an_admin_may_patch(api: Api) -> None:
     assert api.call("PATCH", f"/v1/devices/{meter['id']}", {"name": "x"}).status_code == 401
     assert api.call("PATCH", f"/v1/devices/{meter['id']}", {"name": "by admin"}, token=admin).status_code == 200
     assert _get(api, token, meter["id"])["name"] == "by admin"
+
+
+def test_a_status_change_reaches_an_eventbridge_subscriber(aws: dict[str, str]) -> None:
+    # Given a subscriber (as the alerts context will be): a rule on the default bus sending to a queue
+    from gridshare.devices.status_events import EventBridgePublisher
+    from gridshare.kernel.aws import client
+
+    queue_url = client("sqs").create_queue(QueueName="status-subscriber")["QueueUrl"]
+    queue_arn = client("sqs").get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    pattern = {"source": ["gridshare.devices"], "detail-type": ["DeviceStatusChanged"]}
+    client("events").put_rule(Name="device-status", EventPattern=json.dumps(pattern))
+    client("events").put_targets(Rule="device-status", Targets=[{"Id": "q", "Arn": queue_arn}])
+    # When a transition is published
+    EventBridgePublisher().publish(StatusChange("D1", "U1", "meter", "online", "offline", 1_796_000_000_000, None))
+    # Then the subscriber gets it, shaped as events/eventbridge_device_status_changed.json
+    messages = client("sqs").receive_message(QueueUrl=queue_url, WaitTimeSeconds=1).get("Messages", [])
+    assert len(messages) == 1
+    event = json.loads(messages[0]["Body"])
+    assert event["source"] == "gridshare.devices" and event["detail-type"] == "DeviceStatusChanged"
+    assert event["detail"]["deviceId"] == "D1" and event["detail"]["status"] == "offline"
+    assert event["detail"]["lastSeenAt"] is None
+
+
+def test_a_limit_changed_elsewhere_is_not_overwritten_by_a_containers_memo(
+    api: Api, events: RecordingPublisher
+) -> None:
+    # Given an online meter whose messages another container (this service's memo) keeps noting
+    token = register_user(api, "owner@example.com")["accessToken"]
+    with clock.frozen() as frozen:
+        meter = create_device(api, token)
+        deliver_heartbeat(meter["thingName"], frozen.advance(1))
+        # When its owner raises its limit through a different container (a fresh service instance)
+        with health_service.override(HealthService(events=RecordingPublisher())):
+            patched = api.call("PATCH", f"/v1/devices/{meter['id']}", {"offlineAfterS": 3600}, token=token)
+            assert patched.status_code == 200, patched.body
+        # And the first container notes a message with its old memo, then the meter goes silent 10 minutes
+        deliver_heartbeat(meter["thingName"], frozen.advance(90))
+        frozen.advance(600)
+        # Then the new limit holds: it is still online
+        assert _sweep() == {"offline": 0}
+        assert _get(api, token, meter["id"])["status"] == "online"

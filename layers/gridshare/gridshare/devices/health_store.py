@@ -63,6 +63,10 @@ def _health_is(expected: str | None) -> Any:
     return DeviceModel.health.does_not_exist() if expected is None else DeviceModel.health == expected
 
 
+def _limit_is(limit_s: int | None) -> Any:
+    return DeviceModel.offline_after_s.does_not_exist() if limit_s is None else DeviceModel.offline_after_s == limit_s
+
+
 class HealthStore:
     def get(self, device_id: str) -> HealthState | None:
         try:
@@ -72,14 +76,17 @@ class HealthStore:
 
     def touch(self, state: HealthState, at: int) -> bool:
         """Move an online device's `last_seen_at` (and deadline) forward to `at`; False if it is no longer
-        online or was already seen later (then the caller reads it again)."""
+        online, was already seen later, or its silence limit changed since `state` was read (a PATCH in
+        another container): then the caller reads it again."""
         try:
             DeviceModel(state.device_id).update(
                 actions=[
                     DeviceModel.last_seen_at.set(at),
                     DeviceModel.offline_at.set(H.offline_deadline(at, state.limit_s)),
                 ],
-                condition=(DeviceModel.health == H.ONLINE) & (DeviceModel.last_seen_at < at),
+                condition=(DeviceModel.health == H.ONLINE)
+                & (DeviceModel.last_seen_at < at)
+                & _limit_is(state.offline_after_s),
             )
         except UpdateError as exc:
             if failed_condition(exc):
@@ -92,6 +99,7 @@ class HealthStore:
         transaction; None if the device changed meanwhile (nothing was written)."""
         previous = H.device_status(state.health)
         condition = DeviceModel.id.exists() & _health_is(state.health)
+        actions: list[Any]
         if to == H.ONLINE:
             assert last_seen_at is not None
             actions = [
