@@ -13,13 +13,21 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from aws_cdk import Duration, Stack
+from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_iot as iot
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_scheduler as scheduler
 from constructs import Construct
 
 from gridshare.contexts import owned_tables
-from gridshare.devices.models import CertificateModel, CommandModel, DeviceModel
+from gridshare.devices.models import (
+    CertificateModel,
+    CommandModel,
+    DeviceModel,
+    StatusChangeModel,
+    StatusCountModel,
+)
 from gridshare.devices.service import thing_name_for
 from gridshare.kernel import resources
 from infra_cdk import messaging
@@ -31,10 +39,14 @@ CONTEXT = "devices"
 MQTT_PORT = 8883  # IoT Core's MQTT over mutual TLS
 # What each function's code touches: the API provisions devices and issues/reads commands; the ack
 # consumer resolves the sender by thing name and settles its command; the expiry schedule settles commands.
+# Health (docs/decisions/0012-device-health.md): whatever notes a device was seen (heartbeats, telemetry
+# ingest) or marks it offline updates the device item, appends a status-history row and moves two counts.
 # Certificate rows are history (revoked ones kept): the API reads and puts them, and never deletes one.
 API_TABLES = {
     DeviceModel: Access.READ_WRITE,
     CommandModel: Access.READ_WRITE,
+    StatusChangeModel: Access.READ,  # GET .../status-history
+    StatusCountModel: Access.READ_WRITE,  # provisioning counts the new device; GET /v1/devices/stats
     CertificateModel: Access.READ_APPEND,
 }
 ACK_TABLES = {DeviceModel: Access.READ, CommandModel: Access.READ_WRITE}
@@ -45,6 +57,20 @@ CONSUMER_TABLES = {
     "functions.devices.shadow_documents.handler": SHADOW_DOCUMENTS_TABLES,
 }
 EXPIRY_TABLES = {CommandModel: Access.READ_WRITE}
+HEALTH_TABLES = {
+    DeviceModel: Access.READ_WRITE,
+    StatusChangeModel: Access.APPEND,
+    StatusCountModel: Access.READ_WRITE,
+}
+CONSUMER_TABLES = {
+    "functions.devices.command_acks.handler": ACK_TABLES,
+    "functions.devices.heartbeats.handler": HEALTH_TABLES,
+}
+SCHEDULE_TABLES = {
+    "functions.devices.command_expiry.handler": EXPIRY_TABLES,
+    "functions.devices.offline_sweep.handler": HEALTH_TABLES,
+}
+PUBLISHES_STATUS_EVENTS = {"functions.devices.heartbeats.handler", "functions.devices.offline_sweep.handler"}
 
 
 class DevicesContext(Construct):
@@ -92,6 +118,8 @@ class DevicesContext(Construct):
         self.consumers = messaging.build_consumers(self, runtime, CONTEXT, self.queues)
         for handler, function in self.consumers.items():
             grant_table_access(function, self.tables, CONSUMER_TABLES[handler])
+            if handler in PUBLISHES_STATUS_EVENTS:
+                function.add_to_role_policy(status_event_statement(stack))
 
         # Unanswered commands time out: a rate schedule runs the expiry function.
         self.scheduled = {
@@ -107,7 +135,9 @@ class DevicesContext(Construct):
             description=f"Runs on {spec.expression} ({spec.name})",
             timeout=Duration.seconds(60),
         )
-        grant_table_access(function, self.tables, EXPIRY_TABLES)
+        grant_table_access(function, self.tables, SCHEDULE_TABLES[spec.handler])
+        if spec.handler in PUBLISHES_STATUS_EVENTS:
+            function.add_to_role_policy(status_event_statement(Stack.of(self)))
         role = iam.Role(
             self,
             f"{spec.name}-role",
@@ -190,6 +220,22 @@ def shadow_statement(stack: Stack) -> iam.PolicyStatement:
         actions=["iot:GetThingShadow", "iot:UpdateThingShadow"],
         resources=[stack.format_arn(service="iot", resource="thing", resource_name=f"{thing_name_for('')}*")],
     )
+
+
+def status_event_statement(stack: Stack) -> iam.PolicyStatement:
+    """Device status changes go to the account's default event bus (gridshare.devices.status_events)."""
+    return iam.PolicyStatement(
+        sid="PublishDeviceStatusEvents",
+        actions=["events:PutEvents"],
+        resources=[stack.format_arn(service="events", resource="event-bus", resource_name="default")],
+    )
+
+
+def grant_health_writes(function: lambda_.Function, devices_tables: Mapping[str, dynamodb.Table]) -> None:
+    """What noting a device was seen needs (gridshare.devices.service.note_seen), for another context's
+    function that calls it in-process: telemetry ingest (docs/decisions/0012-device-health.md)."""
+    grant_table_access(function, devices_tables, HEALTH_TABLES)
+    function.add_to_role_policy(status_event_statement(Stack.of(function)))
 
 
 CONSTRUCT = DevicesContext

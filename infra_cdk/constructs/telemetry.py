@@ -13,9 +13,9 @@ from aws_cdk import aws_dynamodb as dynamodb
 from constructs import Construct
 
 from gridshare.contexts import owned_tables
-from gridshare.devices.models import DeviceModel
 from gridshare.telemetry.models import DeadLetterModel, LatestReadingModel, RawReadingModel, RollupModel
 from infra_cdk import messaging
+from infra_cdk.constructs.devices import grant_health_writes
 from infra_cdk.constructs.shared import SharedRuntime
 from infra_cdk.routes import api_handler
 from infra_cdk.tables import Access, grant_table_access, tables_for
@@ -25,13 +25,13 @@ CONTEXT = "telemetry"
 # What each function's code touches (gridshare.telemetry.service and its adapters). Ingest writes
 # readings, rollups, the latest reading and dead letters, and looks devices up by thing name. The API
 # reads all of those, and its dead-letter replay runs the ingest path in-process, so it writes the
-# same tables ingest does. Neither may write the devices table.
+# same tables ingest does. Both note the sender was seen through the devices service, with the devices
+# context's health grants (infra_cdk.constructs.devices.grant_health_writes, decision 0012).
 INGEST_TABLES = {
     LatestReadingModel: Access.READ_WRITE,
     RawReadingModel: Access.READ_WRITE,
     RollupModel: Access.READ_WRITE,
     DeadLetterModel: Access.READ_WRITE,
-    DeviceModel: Access.READ,
 }
 API_TABLES = dict(INGEST_TABLES)
 
@@ -57,6 +57,7 @@ class TelemetryContext(Construct):
         self.consumers = messaging.build_consumers(self, runtime, CONTEXT, self.queues)
         for function in self.consumers.values():
             grant_table_access(function, tables, INGEST_TABLES)
+            grant_health_writes(function, devices_tables)
 
         self.api_function = runtime.create_function(
             self,
@@ -67,6 +68,7 @@ class TelemetryContext(Construct):
             environment=runtime.cursor_secret_environment(),
         )
         grant_table_access(self.api_function, tables, API_TABLES)
+        grant_health_writes(self.api_function, devices_tables)
 
         if runtime.settings.timestream:
             TimestreamHistory(self, "timestream")

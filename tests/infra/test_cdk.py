@@ -21,7 +21,13 @@ from aws_cdk.assertions import Template
 from gridshare.app_factory import make_app
 from gridshare.communities.models import CommunityModel, MemberModel
 from gridshare.contexts import all_tables, table_owners
-from gridshare.devices.models import CertificateModel, CommandModel, DeviceModel
+from gridshare.devices.models import (
+    CertificateModel,
+    CommandModel,
+    DeviceModel,
+    StatusChangeModel,
+    StatusCountModel,
+)
 from gridshare.http.api import ROUTES, RouteSpec
 from gridshare.http.idempotency import IdempotencyKeyModel
 from gridshare.http.problems import PROBLEM_CONTENT_TYPE
@@ -219,7 +225,11 @@ def test_ttl_only_where_declared(template: dict[str, Any]) -> None:
         "rate_limits": "expires_at",
         "idempotency_keys": "expires_at",
         "device_commands": "purge_at",  # 90 days after issue; `expires_at` there is the command's deadline
-    }, "raw readings, sessions, rate counters, idempotency records and old commands expire; nothing else does"
+        "device_status_history": "purge_at",  # 400 days after the transition
+    }, (
+        "raw readings, sessions, rate counters, idempotency records, old commands and old status changes expire; "
+        "nothing else does"
+    )
     ids = table_ids(template)
     for name, logical_id in ids.items():
         ttl = template["Resources"][logical_id]["Properties"].get("TimeToLiveSpecification")
@@ -291,11 +301,22 @@ EXPECTED_TABLES: dict[str, dict[Any, str]] = {
         SecurityEventModel: READ_APPEND,
         TokenRevocationModel: RW,
     },
-    # certificate rows are history: read and PutItem (issue, revoke), never a delete
-    api_handler("devices"): {DeviceModel: RW, CommandModel: RW, CertificateModel: READ_APPEND, **ROUTE_GUARD},
+    # provisioning counts the new device; history and stats are read; certificate rows are history:
+    # read and PutItem (issue, revoke), never a delete
+    api_handler("devices"): {
+        DeviceModel: RW,
+        CommandModel: RW,
+        StatusChangeModel: READ,
+        StatusCountModel: RW,
+        CertificateModel: READ_APPEND,
+        **ROUTE_GUARD,
+    },
     # command acks find the sender by thing name and settle its command; the schedule settles overdue ones
     "functions.devices.command_acks.handler": {DeviceModel: READ, CommandModel: RW},
     "functions.devices.command_expiry.handler": {CommandModel: RW},
+    # health (decision 0012): the device item, an append-only history, the counts
+    "functions.devices.heartbeats.handler": {DeviceModel: RW, StatusChangeModel: APPEND, StatusCountModel: RW},
+    "functions.devices.offline_sweep.handler": {DeviceModel: RW, StatusChangeModel: APPEND, StatusCountModel: RW},
     # shadow documents keep the reported firmware version on the device record
     "functions.devices.shadow_documents.handler": {DeviceModel: RW},
     "functions.telemetry.ingest.handler": {
@@ -303,7 +324,9 @@ EXPECTED_TABLES: dict[str, dict[Any, str]] = {
         RawReadingModel: RW,
         RollupModel: RW,
         DeadLetterModel: RW,
-        DeviceModel: READ,
+        DeviceModel: RW,  # note_seen (decision 0012)
+        StatusChangeModel: APPEND,
+        StatusCountModel: RW,
     },
     # the dead-letter replay route runs ingest in-process, so the API writes what ingest writes
     api_handler("telemetry"): {
@@ -311,7 +334,9 @@ EXPECTED_TABLES: dict[str, dict[Any, str]] = {
         RawReadingModel: RW,
         RollupModel: RW,
         DeadLetterModel: RW,
-        DeviceModel: READ,
+        DeviceModel: RW,
+        StatusChangeModel: APPEND,
+        StatusCountModel: RW,
         **ROUTE_GUARD,
     },
     # The ledger's transactions and entries are append-only (corrections are reversals): read + PutItem.
@@ -1414,3 +1439,34 @@ def test_grid_intensity_comes_from_cdk_context_as_the_setting_the_code_reads(mon
 def test_the_default_deployment_leaves_the_grid_intensity_to_the_code(template: dict[str, Any]) -> None:
     env = template["Resources"][function_id(template, COMMUNITIES)]["Properties"]["Environment"]["Variables"]
     assert "GS_GRID_INTENSITY_G_PER_KWH" not in env
+
+
+def test_only_the_functions_that_note_health_publish_status_events_on_the_default_bus(
+    template: dict[str, Any],
+) -> None:
+    """Device status changes (decision 0012): events:PutEvents on the default bus, and only for the functions
+    that make transitions (heartbeats, the offline schedule, telemetry ingest and its replaying API)."""
+    publishers = {
+        "functions.devices.heartbeats.handler",
+        "functions.devices.offline_sweep.handler",
+        "functions.telemetry.ingest.handler",
+        api_handler("telemetry"),
+    }
+    for handler in EXPECTED_TABLES:
+        statements = statements_of(template, function_id(template, handler))
+        events = [s for s in statements if any(a.startswith("events:") for a in as_list(s["Action"]))]
+        if handler not in publishers:
+            assert events == [], handler
+            continue
+        assert [as_list(s["Action"]) for s in events] == [["events:PutEvents"]], handler
+        resource = json.dumps(render(events[0]["Resource"]))
+        assert resource.endswith('event-bus/default"') or "event-bus/default" in resource, (handler, resource)
+        assert "*" not in resource.replace("${", ""), resource
+
+
+def test_the_heartbeat_rule_forwards_only_the_thing_and_receipt_time(template: dict[str, Any]) -> None:
+    from gridshare.kernel import resources
+
+    (rule,) = [r for r in resources.topic_rules() if r["name"] == "gs_heartbeats_v1"]
+    assert "topic(3) AS thing_name" in rule["sql"] and "FROM 'gs/v1/+/heartbeat'" in rule["sql"]
+    assert "*" not in rule["sql"].split("FROM")[0]  # the payload is never forwarded

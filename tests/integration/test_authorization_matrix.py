@@ -50,11 +50,14 @@ class Family:
     kind: str  # "device" | "user" | "bystander" | "dead_letter" | "absent" | "site" | "site_device" | "community"...
     owned: bool  # the object belongs to a user: another user's answers 404
     sees_all: frozenset[str] = frozenset()  # roles the service lets act on every user's objects
+    methods: frozenset[str] | None = None  # only these methods (a family for the same prefix serves the rest)
 
 
 OBJECT_FAMILIES: tuple[Family, ...] = (
     # DeviceService.get_owned: admins and operators see every device (grid operations)
     Family("/v1/devices/{id}", "device", owned=True, sees_all=frozenset({"admin", "operator"})),
+    # HealthService.update: only the owner or an admin changes a device (operators read every device)
+    Family("/v1/devices/{id}", "device", owned=True, sees_all=frozenset({"admin"}), methods=frozenset({"PATCH"})),
     # a command of the owner's device (CommandService checks the device as get_owned does)
     Family("/v1/devices/{id}/commands/{commandId}", "command", owned=True, sees_all=frozenset({"admin", "operator"})),
     # the owner device's provisioning certificate (revoking it again changes nothing: every case answers 204)
@@ -417,12 +420,14 @@ def deployed_routes() -> list[Any]:
     return list(seen.values())
 
 
-def family_of(path: str) -> Family | None:
+def family_of(path: str, method: str = "GET") -> Family | None:
     """The family whose prefix covers every path parameter; a route with parameters and none fails."""
     params = re.findall(r"\{(\w+)\}", path)
     if not params:
         return None
     matches = [f for f in OBJECT_FAMILIES if path == f.prefix or path.startswith(f.prefix + "/")]
+    specific = [f for f in matches if f.methods is not None and method in f.methods]
+    matches = specific or [f for f in matches if f.methods is None]
     if not matches:
         raise AssertionError(f"{path}: no OBJECT_FAMILIES entry says which object fills {params}; add one")
     family = max(matches, key=lambda f: len(f.prefix))
@@ -448,7 +453,7 @@ def build_cases(roles: tuple[str, ...]) -> list[Case]:
     cases = []
     for spec in deployed_routes():
         method = spec.method.upper()
-        family = family_of(spec.path)
+        family = family_of(spec.path, method)
         phase = PHASES.get((method, spec.path), 0)
         callers: list[tuple[str | None, str | None]] = [(None, None)]
         if spec.roles is not None:

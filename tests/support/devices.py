@@ -38,13 +38,26 @@ def sqs_event(
     }
 
 
-def ingest(thing: str, payload: bytes | str) -> dict[str, Any]:
+def ingest(thing: str, payload: bytes | str, received_at: int | None = None) -> dict[str, Any]:
     """Deliver one message to the ingest Lambda as a fresh container would; its SQS batch response."""
     from gridshare.telemetry import ingest as ingest_lambda
     from gridshare_local.lambda_runtime import LambdaContext
 
     ingest_lambda.telemetry_service.reset()
-    return ingest_lambda.handler(sqs_event(thing, payload), LambdaContext("ingest"))
+    return ingest_lambda.handler(sqs_event(thing, payload, received_at), LambdaContext("ingest"))
+
+
+def deliver_heartbeat(thing: str, received_at: int | None = None) -> dict[str, Any]:
+    """Deliver one heartbeat (gs/v1/{thing}/heartbeat) to the heartbeat Lambda, shaped as the heartbeat rule
+    projects it; its SQS batch response."""
+    from gridshare.devices import health_events
+    from gridshare.kernel.clock import now_ms
+    from gridshare_local.lambda_runtime import LambdaContext
+
+    event = sqs_event(thing, b"", received_at or now_ms(), queue="device-heartbeats")
+    body = json.loads(event["Records"][0]["body"])
+    event["Records"][0]["body"] = json.dumps({"thing_name": body["thing_name"], "received_at": body["received_at"]})
+    return health_events.heartbeat_handler(event, LambdaContext("heartbeats"))
 
 
 def create_device(api: Api, token: str, **body: Any) -> dict[str, Any]:

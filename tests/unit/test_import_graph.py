@@ -63,6 +63,8 @@ ENTRIES: dict[str, frozenset[str]] = {
     "functions.devices.command_acks": HTTP_LAYER | {"jsonschema", "stripe", "aws_xray_sdk"},
     "functions.devices.shadow_documents": HTTP_LAYER | {"jsonschema", "stripe", "aws_xray_sdk"},
     "functions.devices.command_expiry": HTTP_LAYER | {"jsonschema", "stripe", "aws_xray_sdk"},
+    "functions.devices.heartbeats": HTTP_LAYER | {"jsonschema", "stripe", "aws_xray_sdk"},
+    "functions.devices.offline_sweep": HTTP_LAYER | {"jsonschema", "stripe", "aws_xray_sdk"},
     "functions.sites.lambda_app": frozenset({"jsonschema", "aws_xray_sdk"}),
     "functions.communities.lambda_app": frozenset({"jsonschema", "stripe", "aws_xray_sdk"}),
 }

@@ -31,6 +31,9 @@ class CreateDeviceBody(ApiModel):
 class ListQuery(QueryModel):
     limit: int = Field(default=DEFAULT_LIMIT, ge=1, le=MAX_LIMIT)
     cursor: str | None = None
+    status: Literal["never_seen", "online", "offline", "decommissioned"] | None = Field(
+        default=None, description="only these"
+    )
 
 
 @api.route(
@@ -55,7 +58,7 @@ def create_device(caller: Caller, body: CreateDeviceBody) -> dict:
     summary="The caller's devices (admins and operators: all)",
 )
 def list_devices(caller: Caller, query: ListQuery) -> dict:
-    items, cursor = device_service().list(caller, query.limit, query.cursor)
+    items, cursor = device_service().list(caller, query.limit, query.cursor, query.status)
     return page(items, query.limit, cursor)
 
 

@@ -175,7 +175,12 @@ class CertificateService:
         if device.decommissioned_at is None:
             try:
                 device.update(
-                    actions=[DeviceModel.decommissioned_at.set(now_ms())],
+                    # and out of the offline sweep's index: a decommissioned device has no health any more
+                    actions=[
+                        DeviceModel.decommissioned_at.set(now_ms()),
+                        DeviceModel.online.remove(),
+                        DeviceModel.offline_at.remove(),
+                    ],
                     condition=DeviceModel.decommissioned_at.does_not_exist(),
                 )
             except UpdateError:  # decommissioned meanwhile: carry on with what is left

@@ -31,6 +31,19 @@ class DevicesByThing(GlobalSecondaryIndex["DeviceModel"]):
     thing_name = UnicodeAttribute(hash_key=True)
 
 
+class OnlineDevices(GlobalSecondaryIndex["DeviceModel"]):
+    """Sparse: only devices currently `online` carry `online`, keyed by the deadline after which the
+    offline schedule marks them offline (gridshare.devices.health), earliest first. One partition holds
+    every online device; shard the key if the fleet outgrows one partition's throughput."""
+
+    class Meta:
+        index_name = "online_by_deadline"
+        projection = AllProjection()
+
+    online = UnicodeAttribute(hash_key=True)
+    offline_at = NumberAttribute(range_key=True)
+
+
 class DeviceModel(Model):
     class Meta(TableMeta):
         logical_name = "devices"
@@ -49,8 +62,17 @@ class DeviceModel(Model):
     calibration = JSONAttribute(null=True)
     # From the shadow's reported state (gridshare.devices.config_service); null until the device reports it.
     firmware_version = UnicodeAttribute(null=True)
+    # Health (gridshare.devices.health): absent until the first message, then "online" | "offline".
+    health = UnicodeAttribute(null=True)
+    health_changed_at = NumberAttribute(null=True)
+    last_seen_at = NumberAttribute(null=True)  # written at a granularity, not on every message
+    offline_after_s = NumberAttribute(null=True)  # null: health.DEFAULT_OFFLINE_AFTER_S
+    online = UnicodeAttribute(null=True)  # "online" while online (OnlineDevices), else absent
+    offline_at = NumberAttribute(null=True)  # last_seen_at + offline_after_s, while online
+    metadata = JSONAttribute(null=True)  # the owner's small string map (PATCH /v1/devices/{id})
     by_owner = DevicesByOwner()
     by_thing = DevicesByThing()
+    online_by_deadline = OnlineDevices()
 
 
 class OpenCommands(GlobalSecondaryIndex["CommandModel"]):
@@ -104,4 +126,32 @@ class CertificateModel(Model):
     revoked_at = NumberAttribute(null=True)
 
 
-TABLES: tuple[type[Model], ...] = (DeviceModel, CommandModel, CertificateModel)
+class StatusChangeModel(Model):
+    """One health transition of a device; `key` = zero-padded epoch ms + "#" + ULID, so a device's
+    transitions sort newest first with scan_index_forward=False and never collide."""
+
+    class Meta(TableMeta):
+        logical_name = "device_status_history"
+
+    device_id = UnicodeAttribute(hash_key=True)
+    key = UnicodeAttribute(range_key=True)
+    at = NumberAttribute()
+    status = UnicodeAttribute()
+    previous = UnicodeAttribute()
+    last_seen_at = NumberAttribute(null=True)
+    purge_at = TTLAttribute(null=True)
+
+
+class StatusCountModel(Model):
+    """How many devices have one type and status (`key` = "{type}#{status}"): the fleet stats read these
+    few items instead of the devices table. Provisioning and every transition change them in the same
+    transaction as the device."""
+
+    class Meta(TableMeta):
+        logical_name = "device_status_counts"
+
+    key = UnicodeAttribute(hash_key=True)
+    devices = NumberAttribute(default=0)
+
+
+TABLES: tuple[type[Model], ...] = (DeviceModel, CommandModel, CertificateModel, StatusChangeModel, StatusCountModel)

@@ -26,7 +26,16 @@ class Device(ResponseModel):
     type: Literal["meter", "inverter", "battery", "gas_sensor"]
     thing_name: str = Field(description="IoT thing name = MQTT client id = certificate CN")
     owner_id: str
-    status: str = Field(description="provisioned; decommissioned once DELETE /v1/devices/{id} ran")
+    status: Literal["never_seen", "online", "offline", "decommissioned"] = Field(
+        description="decommissioned once DELETE /v1/devices/{id} ran; else health: never_seen until the first "
+        "reading or heartbeat; offline when silent longer "
+        "than offlineAfterS (docs/devices.md)"
+    )
+    last_seen_at: Timestamp | None = Field(
+        description="the last reading or heartbeat, to within min(offlineAfterS / 3, 60 s); null if never seen"
+    )
+    offline_after_s: int = Field(description="seconds of silence after which the device is offline")
+    metadata: dict[str, str] = Field(description="the owner's labels")
     created_at: Timestamp
     topics: DeviceTopics
     firmware_version: str | None = Field(description="from the shadow's reported state; null until reported")
@@ -99,3 +108,26 @@ class DeviceConfig(ResponseModel):
     reported: dict[str, Any] = Field(description="what the device reported (incl. firmwareVersion); {} until then")
     delta: dict[str, Any] = Field(description="desired fields the device has not reported yet")
     version: int = Field(description="the shadow document's version; 0 before the first write")
+
+
+class StatusChange(ResponseModel):
+    """One health transition of a device (devices.health_service.status_change_view)."""
+
+    status: Literal["online", "offline"]
+    previous: Literal["never_seen", "online", "offline"]
+    at: Timestamp
+    last_seen_at: Timestamp | None = Field(description="the device's last message as stored at the transition")
+
+
+class StatusCounts(ResponseModel):
+    never_seen: int
+    online: int
+    offline: int
+
+
+class DeviceStats(ResponseModel):
+    """Devices by type and status, from counters kept with every transition (devices.health.stats_from_counts)."""
+
+    total: int
+    by_status: StatusCounts
+    by_type: dict[str, StatusCounts]

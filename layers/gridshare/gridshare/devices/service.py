@@ -10,6 +10,7 @@ from typing import Any
 
 from pynamodb.exceptions import DoesNotExist
 
+from gridshare.devices import health as H
 from gridshare.devices.certificates import not_after_ms
 from gridshare.devices.iot import CertificateIssuer, IotRegistry, default_issuer
 from gridshare.devices.models import CertificateModel, DeviceModel
@@ -46,11 +47,33 @@ def device_view(device: DeviceModel) -> dict[str, Any]:
         "type": device.type,
         "thingName": device.thing_name,
         "ownerId": device.owner_id,
-        "status": "decommissioned" if device.decommissioned_at is not None else device.status,
+        "status": "decommissioned" if device.decommissioned_at is not None else H.device_status(device.health),
+        "lastSeenAt": to_iso(int(device.last_seen_at)) if device.last_seen_at is not None else None,
+        "offlineAfterS": H.offline_after_s(int(device.offline_after_s) if device.offline_after_s is not None else None),
+        "metadata": dict(device.metadata or {}),
         "createdAt": to_iso(int(device.created_at)),
         "topics": topics_for(device.thing_name),
         "firmwareVersion": device.firmware_version,
     }
+
+
+def _status_filter(status: str | None) -> Any:
+    if status is None:
+        return None
+    if status == "decommissioned":
+        return DeviceModel.decommissioned_at.exists()
+    in_service = DeviceModel.decommissioned_at.does_not_exist()
+    if status == H.NEVER_SEEN:
+        return in_service & DeviceModel.health.does_not_exist()
+    return in_service & (DeviceModel.health == status)
+
+
+def note_seen(device_id: str, at: int) -> str:
+    """A device's accepted reading or heartbeat (telemetry ingest, the heartbeat consumer) keeps it online:
+    gridshare.devices.health_service.HealthService.seen. Imported when used: the API never needs it."""
+    from gridshare.devices.health_service import health_service
+
+    return health_service().seen(device_id, min(at, now_ms()))
 
 
 @dataclass(frozen=True)
@@ -98,7 +121,9 @@ class DeviceService:
                 status="provisioned",
                 created_at=created_at,
             )
-            device.save()
+            from gridshare.devices.health_store import HealthStore
+
+            HealthStore().save_new_device(device)  # and counted as never seen (GET /v1/devices/stats)
         except Exception:
             self.registry.remove(
                 thing, issued.certificate_arn if issued else None, issued.certificate_id if issued else None
@@ -133,10 +158,15 @@ class DeviceService:
         return device_view(self.get_owned(caller, device_id))
 
     @staticmethod
-    def list(caller: Caller, limit: int, cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:
+    def list(
+        caller: Caller, limit: int, cursor: str | None, status: str | None = None
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """A page of devices; with `status`, only those (DynamoDB filters after reading `limit` items, so a
+        page may hold fewer than `limit` and still have a next cursor)."""
         start = decode_cursor(cursor)
+        only = _status_filter(status)
         if caller.role in ("admin", "operator"):
-            result = DeviceModel.scan(limit=limit, last_evaluated_key=start)
+            result = DeviceModel.scan(limit=limit, last_evaluated_key=start, filter_condition=only)
         else:
             if start is not None and start.get("owner_id", {}).get("S") != caller.user_id:
                 raise errors.BadRequest(
@@ -144,7 +174,7 @@ class DeviceService:
                     errors=[errors.FieldError("cursor", "not from this listing")],
                 )
             result = DeviceModel.by_owner.query(
-                caller.user_id, limit=limit, last_evaluated_key=start, scan_index_forward=False
+                caller.user_id, limit=limit, last_evaluated_key=start, scan_index_forward=False, filter_condition=only
             )
         items = [device_view(d) for d in result]
         return items, encode_cursor(result.last_evaluated_key)

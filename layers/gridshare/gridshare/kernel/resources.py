@@ -65,14 +65,18 @@ QUEUES: tuple[QueueSpec, ...] = (
     QueueSpec("device-command-rule-errors", context="devices", visibility_timeout_s=60),
     QueueSpec("device-shadow-documents", context="devices", visibility_timeout_s=60),
     QueueSpec("device-shadow-rule-errors", context="devices", visibility_timeout_s=60),
+    QueueSpec("device-heartbeats", context="devices", visibility_timeout_s=60),
+    QueueSpec("device-heartbeat-rule-errors", context="devices", visibility_timeout_s=60),
 )
 EVENT_SOURCES: tuple[EventSource, ...] = (
     EventSource("telemetry-ingest", "telemetry", "functions.telemetry.ingest.handler"),
     EventSource("device-command-acks", "devices", "functions.devices.command_acks.handler"),
     EventSource("device-shadow-documents", "devices", "functions.devices.shadow_documents.handler"),
+    EventSource("device-heartbeats", "devices", "functions.devices.heartbeats.handler"),
 )
 SCHEDULES: tuple[ScheduleSpec, ...] = (
     ScheduleSpec("device-command-expiry", "rate(1 minute)", "devices", "functions.devices.command_expiry.handler"),
+    ScheduleSpec("device-offline-sweep", "rate(1 minute)", "devices", "functions.devices.offline_sweep.handler"),
 )
 DEVICE_POLICY_NAME = "gridshare-device"
 

@@ -32,6 +32,8 @@ class Settings(BaseSettings):
     mqtt_port: int = 8883
     # IoT data plane (commands are published through it): https://<prefix>-ats.iot.<region>.amazonaws.com
     iot_data_endpoint: str = ""
+    # EventBridge bus of domain events (device status changes); the account's default bus unless set
+    event_bus: str = "default"
     # Telemetry
     raw_ttl_days: int = 30
     backfill_days: int = 7

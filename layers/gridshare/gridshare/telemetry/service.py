@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
-from gridshare.devices.service import DeviceRef, DeviceService
+from gridshare.devices.service import DeviceRef, DeviceService, note_seen
 from gridshare.http.pagination import decode_cursor, encode_cursor
 from gridshare.kernel import errors
 from gridshare.kernel.clock import now_ms, to_iso
@@ -105,8 +105,10 @@ class TelemetryService:
                 continue
             if outcome is StoreOutcome.STORED:
                 self._states[device.id] = new_state
+                note_seen(device.id, received_at)  # keeps it online (devices.health_service)
                 return IngestResult(IngestOutcome.STORED, device.id)
             if outcome is StoreOutcome.DUPLICATE:
+                note_seen(device.id, received_at)  # a redelivery: the first attempt may have failed after storing
                 return IngestResult(IngestOutcome.DUPLICATE, device.id)
             if outcome is StoreOutcome.SEQ_REUSED:
                 reasons = [Reason("seq", f"sequence number {reading.seq} was already used by another reading")]
