@@ -52,10 +52,6 @@ API_TABLES = {
 ACK_TABLES = {DeviceModel: Access.READ, CommandModel: Access.READ_WRITE}
 # The shadow-documents consumer keeps the reported firmware version on the device record.
 SHADOW_DOCUMENTS_TABLES = {DeviceModel: Access.READ_WRITE}
-CONSUMER_TABLES = {
-    "functions.devices.command_acks.handler": ACK_TABLES,
-    "functions.devices.shadow_documents.handler": SHADOW_DOCUMENTS_TABLES,
-}
 EXPIRY_TABLES = {CommandModel: Access.READ_WRITE}
 HEALTH_TABLES = {
     DeviceModel: Access.READ_WRITE,
@@ -65,6 +61,7 @@ HEALTH_TABLES = {
 CONSUMER_TABLES = {
     "functions.devices.command_acks.handler": ACK_TABLES,
     "functions.devices.heartbeats.handler": HEALTH_TABLES,
+    "functions.devices.shadow_documents.handler": SHADOW_DOCUMENTS_TABLES,
 }
 SCHEDULE_TABLES = {
     "functions.devices.command_expiry.handler": EXPIRY_TABLES,
