@@ -203,14 +203,6 @@ def service() -> CommunitiesService:
     return communities_service()
 
 
-def _fields(body: ApiModel, only_set: bool = False) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for name in body.model_fields_set if only_set else type(body).model_fields:
-        value = getattr(body, name)
-        out[name] = value.model_dump(mode="json", by_alias=True) if isinstance(value, ApiModel) else value
-    return out
-
-
 @api.route(
     "/v1/communities",
     "POST",
@@ -221,7 +213,7 @@ def _fields(body: ApiModel, only_set: bool = False) -> dict[str, Any]:
     summary="Create an energy community (the caller becomes its referent): boundary and sharing rule",
 )
 def create_community(caller: Caller, body: CommunityBody) -> dict:
-    return {"data": service().create(caller, _fields(body))}
+    return {"data": service().create(caller, body.attributes())}
 
 
 @api.route(
@@ -251,7 +243,7 @@ def get_community(caller: Caller, id: str) -> dict:  # noqa: A002
     summary="Change a community's fields (its referent, or an admin); a new boundary must hold every member's site",
 )
 def update_community(caller: Caller, id: str, body: CommunityPatch) -> dict:  # noqa: A002
-    return {"data": service().update(caller, id, _fields(body, only_set=True))}
+    return {"data": service().update(caller, id, body.attributes(only_set=True))}
 
 
 @api.route(
@@ -277,7 +269,7 @@ def delete_community(caller: Caller, id: str) -> None:  # noqa: A002
     summary="Add a member (a user by id or email, or a simulated member with a synthetic profile)",
 )
 def add_member(caller: Caller, id: str, body: MemberBody) -> dict:  # noqa: A002
-    return {"data": service().add_member(caller, id, _fields(body))}
+    return {"data": service().add_member(caller, id, body.attributes())}
 
 
 @api.route(
@@ -302,7 +294,7 @@ def list_members(caller: Caller, id: str, query: ListQuery) -> dict:  # noqa: A0
     summary="Change a member's type, point of delivery, site, coefficient, priority or profile",
 )
 def update_member(caller: Caller, id: str, memberId: str, body: MemberPatch) -> dict:  # noqa: A002, N803
-    return {"data": service().update_member(caller, id, memberId, _fields(body, only_set=True))}
+    return {"data": service().update_member(caller, id, memberId, body.attributes(only_set=True))}
 
 
 @api.route(

@@ -177,15 +177,20 @@ class IotDataPublisher:
 
     def _iot_data(self) -> Any:
         if self._client is None:
-            from gridshare.kernel.aws import new_client
-
-            endpoint = get_settings().iot_data_endpoint
-            if not endpoint:
-                raise errors.ConfigurationError("GS_IOT_DATA_ENDPOINT is not set: commands cannot be published")
-            if "://" not in endpoint:
-                endpoint = f"https://{endpoint}"
-            self._client = new_client("iot-data", endpoint_url=endpoint)
+            self._client = iot_data_client("commands cannot be published")
         return self._client
+
+
+def iot_data_client(unable: str) -> Any:
+    """A client of IoT's data plane (GS_IOT_DATA_ENDPOINT); `unable` says what fails without one."""
+    from gridshare.kernel.aws import new_client
+
+    endpoint = get_settings().iot_data_endpoint
+    if not endpoint:
+        raise errors.ConfigurationError(f"GS_IOT_DATA_ENDPOINT is not set: {unable}")
+    if "://" not in endpoint:
+        endpoint = f"https://{endpoint}"
+    return new_client("iot-data", endpoint_url=endpoint)
 
     def publish(self, topic: str, message: dict[str, Any]) -> None:
         try:

@@ -14,7 +14,6 @@ from typing import Any, Protocol
 from botocore.exceptions import BotoCoreError, ClientError
 
 from gridshare.kernel import errors
-from gridshare.kernel.settings import get_settings
 
 
 class ShadowStore(Protocol):
@@ -31,14 +30,9 @@ class IotShadowStore:
 
     def _iot_data(self) -> Any:
         if self._client is None:
-            from gridshare.kernel.aws import new_client
+            from gridshare.devices.iot import iot_data_client
 
-            endpoint = get_settings().iot_data_endpoint
-            if not endpoint:
-                raise errors.ConfigurationError("GS_IOT_DATA_ENDPOINT is not set: shadows cannot be read")
-            if "://" not in endpoint:
-                endpoint = f"https://{endpoint}"
-            self._client = new_client("iot-data", endpoint_url=endpoint)
+            self._client = iot_data_client("shadows cannot be read")
         return self._client
 
     def get(self, thing_name: str) -> dict[str, Any]:

@@ -67,6 +67,15 @@ class ApiModel(BaseModel):
 
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True)
 
+    def attributes(self, only_set: bool = False) -> dict[str, Any]:
+        """The body as a service takes it: snake_case names, nested models as plain JSON (camelCase);
+        `only_set` keeps just the fields the request sent (a PATCH)."""
+        out: dict[str, Any] = {}
+        for name in self.model_fields_set if only_set else type(self).model_fields:
+            value = getattr(self, name)
+            out[name] = value.model_dump(mode="json", by_alias=True) if isinstance(value, ApiModel) else value
+        return out
+
 
 class QueryModel(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True)

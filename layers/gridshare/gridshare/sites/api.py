@@ -7,7 +7,7 @@ energy figures and shares mean: docs/sites.md.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, ClassVar, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from pydantic import Field, StrictInt, field_validator, model_validator
@@ -174,15 +174,6 @@ def service() -> SitesService:
     return sites_service()
 
 
-def _fields(body: ApiModel, only_set: bool = False) -> dict[str, Any]:
-    """The body as the model's attributes (snake_case; nested models as plain JSON, camelCase)."""
-    out: dict[str, Any] = {}
-    for name in body.model_fields_set if only_set else type(body).model_fields:
-        value = getattr(body, name)
-        out[name] = value.model_dump(mode="json", by_alias=True) if isinstance(value, ApiModel) else value
-    return out
-
-
 @api.route(
     "/v1/sites",
     "POST",
@@ -193,7 +184,7 @@ def _fields(body: ApiModel, only_set: bool = False) -> dict[str, Any]:
     summary="Create a site (plant): kind, capacity, panels, location, time zone, tariff",
 )
 def create_site(caller: Caller, body: SiteBody) -> dict:
-    return {"data": service().create(caller, _fields(body))}
+    return {"data": service().create(caller, body.attributes())}
 
 
 @api.route(
@@ -224,7 +215,7 @@ def get_site(caller: Caller, id: str) -> dict:  # noqa: A002
     summary="Change a site's fields (its owner, or an admin)",
 )
 def update_site(caller: Caller, id: str, body: SitePatch) -> dict:  # noqa: A002
-    return {"data": service().update(caller, id, _fields(body, only_set=True))}
+    return {"data": service().update(caller, id, body.attributes(only_set=True))}
 
 
 @api.route(
