@@ -39,7 +39,8 @@ TYPED := layers/gridshare/gridshare/kernel layers/gridshare/gridshare/ledger/cor
   layers/gridshare/gridshare/wallets/stripe_signature.py layers/gridshare/gridshare/wallets/movements.py \
   layers/gridshare/gridshare/contexts.py \
   layers/gridshare/gridshare/sites/energy.py layers/gridshare/gridshare/sites/shares.py \
-  layers/gridshare/gridshare/devices/certificates.py
+  layers/gridshare/gridshare/devices/certificates.py \
+  layers/gridshare/gridshare/grid/topology.py layers/gridshare/gridshare/grid/metrics.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -21,6 +21,7 @@ from aws_cdk.assertions import Template
 from gridshare.app_factory import make_app
 from gridshare.contexts import all_tables, table_owners
 from gridshare.devices.models import CertificateModel, CommandModel, DeviceModel
+from gridshare.grid.models import GridConnectionModel, GridNodeModel
 from gridshare.http.api import ROUTES, RouteSpec
 from gridshare.http.idempotency import IdempotencyKeyModel
 from gridshare.http.problems import PROBLEM_CONTENT_TYPE
@@ -336,6 +337,16 @@ EXPECTED_TABLES: dict[str, dict[Any, str]] = {
         LedgerEntryModel: READ_APPEND,
         LedgerAccountModel: RW,
         IdempotencyKeyModel: RW,
+        **ROUTE_GUARD,
+    },
+    # The grid reaches devices and telemetry through their services (docs/decisions/0015-grid.md): the
+    # devices table, the latest readings and the rollups read only.
+    api_handler("grid"): {
+        GridNodeModel: RW,
+        GridConnectionModel: RW,
+        DeviceModel: READ,
+        LatestReadingModel: READ,
+        RollupModel: READ,
         **ROUTE_GUARD,
     },
 }

@@ -76,6 +76,9 @@ OBJECT_FAMILIES: tuple[Family, ...] = (
     Family("/v1/sites/{id}/devices/{deviceId}", "site_device", owned=True, sees_all=frozenset({"admin", "operator"})),
     # investors buy into other users' sites: any site will do
     Family("/v1/sites/{id}/investments", "site", owned=False),
+    # the grid belongs to the platform (operators and admins manage it): a node, a connection made per case
+    Family("/v1/grid/nodes/{id}", "grid_node", owned=False),
+    Family("/v1/grid/connections/{id}", "grid_connection", owned=False),
 )
 
 # Bodies: a minimal valid body is generated from the route's pydantic model (required fields only); list a
@@ -87,6 +90,7 @@ SAMPLE_BODIES: dict[tuple[str, str], dict[str, Any] | Callable[[Member | None], 
 # Queries: the route's query model must accept {} or have an entry here.
 SAMPLE_QUERIES: dict[tuple[str, str], dict[str, str]] = {
     ("GET", "/v1/devices/{id}/readings"): {"metric": "power_w"},
+    ("GET", "/v1/grid/history"): {"metric": "generation"},
 }
 # What an authorized caller gets when it is not a 2xx, and why.
 ALLOWED_STATUS: dict[tuple[str, str], set[int]] = {
@@ -247,6 +251,46 @@ def _create_device(member: Member) -> str:
 
 FRESH_OBJECTS[("DELETE", "/v1/devices/{id}")] = _create_device
 
+GRID_NODE_BODY = {
+    "name": "Matrix node",
+    "type": "load",
+    "capacityKw": 10,
+    "voltageV": 400,
+    "location": {"x": 0, "y": 0},
+}
+
+
+def _grid_node(member: Member | None = None) -> str:
+    """A grid node (made through the service: the matrix tests who reaches it, not who may create one)."""
+    from gridshare.grid.service import grid_service
+    from gridshare.kernel.roles import Caller
+
+    caller = Caller("matrix", "matrix", "admin", ("admin",), 0, "matrix")
+    fields = {"name": "Matrix node", "type": "load", "capacity_kw": 10, "voltage_v": 400}
+    return str(grid_service().create_node(caller, {**fields, "location": {"x": 0, "y": 0}, "device_ids": []})["id"])
+
+
+def _grid_connection_body(member: Member | None) -> dict[str, Any]:
+    return {"fromNodeId": _grid_node(), "toNodeId": _grid_node(), "capacityKw": 10, "impedanceOhm": 0.1}
+
+
+def _grid_connection(member: Member) -> str:
+    from gridshare.grid.service import grid_service
+
+    body = _grid_connection_body(member)
+    fields = {
+        "from_node_id": body["fromNodeId"],
+        "to_node_id": body["toNodeId"],
+        "capacity_kw": 10,
+        "impedance_ohm": 0.1,
+    }
+    return str(grid_service().create_connection(fields)["id"])
+
+
+for _method in ("GET", "PUT", "DELETE"):
+    FRESH_OBJECTS[(_method, "/v1/grid/nodes/{id}")] = _grid_node
+FRESH_OBJECTS[("DELETE", "/v1/grid/connections/{id}")] = _grid_connection
+
 
 def _dead_letter_id() -> str:
     from gridshare.telemetry.models import DeadLetterModel
@@ -295,6 +339,9 @@ SAMPLE_BODIES.update(
         # a no-op for an active user: the route runs, and nobody is disabled or demoted
         ("PATCH", "/v1/users/{id}"): {"status": "active"},
         ("PATCH", "/v1/me"): {"name": "Matrix Tester"},
+        ("POST", "/v1/grid/nodes"): GRID_NODE_BODY,
+        ("PUT", "/v1/grid/nodes/{id}"): GRID_NODE_BODY,
+        ("POST", "/v1/grid/connections"): _grid_connection_body,
         ("POST", "/v1/sites"): {
             "name": "Matrix site",
             "kind": "solar",

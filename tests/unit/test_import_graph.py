@@ -63,6 +63,7 @@ ENTRIES: dict[str, frozenset[str]] = {
     "functions.devices.command_acks": HTTP_LAYER | {"jsonschema", "stripe", "aws_xray_sdk"},
     "functions.devices.command_expiry": HTTP_LAYER | {"jsonschema", "stripe", "aws_xray_sdk"},
     "functions.sites.lambda_app": frozenset({"jsonschema", "aws_xray_sdk"}),
+    "functions.grid.lambda_app": frozenset({"jsonschema", "stripe", "aws_xray_sdk"}),
 }
 
 LOCAL_ONLY_DISTRIBUTIONS = frozenset(

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from pynamodb.models import Model
 
-CONTEXTS: tuple[str, ...] = ("platform", "identity", "devices", "telemetry", "wallets", "sites")
+CONTEXTS: tuple[str, ...] = ("platform", "identity", "devices", "telemetry", "wallets", "sites", "grid")
 
 
 @cache

@@ -55,6 +55,8 @@ class Settings(BaseSettings):
     stripe_api_base: str = ""  # the local stack's Stripe stand-in; empty on AWS (api.stripe.com)
     webhook_tolerance_s: int = 300
     default_currency: str = "EUR"
+    # Grid: CO2 intensity of a kWh neither from PV nor metered as renewable (gridshare.grid.metrics)
+    grid_co2_g_per_kwh: float = Field(default=400.0, ge=0, le=2000)
     # HMAC key of pagination cursors (gridshare.http.pagination). No default: a key in the code is a key
     # everyone has. CDK passes a generated Secrets Manager value; the local stack, its state dir's key.
     cursor_secret: SecretStr | None = None
