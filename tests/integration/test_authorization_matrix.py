@@ -46,7 +46,7 @@ class Family:
     """Routes under `prefix` act on one object kind, which fills every path parameter of the prefix."""
 
     prefix: str
-    kind: str  # "device" | "user" | "bystander" | "dead_letter" | "absent" | "site" | "site_device"
+    kind: str  # "device" | "user" | "bystander" | "dead_letter" | "absent" | "site" | "site_device" | "grid_*"
     owned: bool  # the object belongs to a user: another user's answers 404
     sees_all: frozenset[str] = frozenset()  # roles the service lets act on every user's objects
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import Field, field_validator
+from pydantic import AfterValidator, Field, field_validator
 
 from gridshare.grid.responses import GridConnection, GridHistory, GridNode, NodeStatus, RealtimeMetrics, Topology
 from gridshare.grid.service import MAX_NODE_DEVICES, GridService, grid_service
@@ -27,7 +27,8 @@ OPERATORS: frozenset[str] = frozenset({"admin", "operator"})
 HISTORY_MAX_DAYS: dict[str, int] = {"15m": 31, "1h": 92, "1d": 366}
 """The longest `to - from` of a history request per resolution (like the sites' energy)."""
 
-Number = Annotated[float, Field(allow_inf_nan=False)]
+Number = Annotated[float, Field(allow_inf_nan=False), AfterValidator(lambda value: round(value, 6) + 0.0)]
+"""A finite number kept to 6 decimals (DynamoDB numbers cannot hold e.g. 5e-324)."""
 DeviceId = Annotated[str, Field(min_length=1, max_length=64)]
 
 
@@ -46,8 +47,8 @@ class NodeBody(ApiModel):
 
     name: str = Field(min_length=1, max_length=120)
     type: NodeType
-    capacity_kw: Number = Field(gt=0, le=10_000_000)
-    voltage_v: Number = Field(gt=0, le=1_000_000, description="nominal voltage")
+    capacity_kw: Number = Field(ge=0.001, le=10_000_000)
+    voltage_v: Number = Field(ge=1, le=1_000_000, description="nominal voltage")
     location: PlaneLocation | GeoLocation = Field(description='{"x", "y"} (a plane) or {"lat", "lon"}')
     device_ids: list[DeviceId] = Field(
         default_factory=list, max_length=MAX_NODE_DEVICES, description="existing devices: the node's meters"
@@ -64,7 +65,7 @@ class NodeBody(ApiModel):
 class ConnectionBody(ApiModel):
     from_node_id: str = Field(min_length=1, max_length=64)
     to_node_id: str = Field(min_length=1, max_length=64)
-    capacity_kw: Number = Field(gt=0, le=10_000_000)
+    capacity_kw: Number = Field(ge=0.001, le=10_000_000)
     impedance_ohm: Number = Field(ge=0, le=1_000_000)
 
 
@@ -123,7 +124,7 @@ def _node_fields(body: NodeBody) -> dict[str, object]:
     body=NodeBody,
     status=201,
     response=Envelope[GridNode],
-    errors=(409,),  # the grid holds MAX_NODES nodes
+    errors=(409, 503),  # the grid holds MAX_NODES nodes; the meters' latest readings took too long to read
     summary="Add a node to the grid (its meters must be existing devices)",
 )
 def create_node(caller: Caller, body: NodeBody) -> dict:
@@ -162,6 +163,7 @@ def get_node(caller: Caller, id: str) -> dict:  # noqa: A002
     roles=OPERATORS,
     body=NodeBody,
     response=Envelope[GridNode],
+    errors=(503,),  # the meters' latest readings (for its live status) took too long to read
     summary="Replace a grid node's fields (its connections stay)",
 )
 def replace_node(caller: Caller, id: str, body: NodeBody) -> dict:  # noqa: A002
