@@ -30,6 +30,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel, ValidationError
 
+from tests.support import grid
 from tests.support.api import Api, create_admin, register_user
 from tests.support.devices import ingest
 
@@ -251,45 +252,9 @@ def _create_device(member: Member) -> str:
 
 FRESH_OBJECTS[("DELETE", "/v1/devices/{id}")] = _create_device
 
-GRID_NODE_BODY = {
-    "name": "Matrix node",
-    "type": "load",
-    "capacityKw": 10,
-    "voltageV": 400,
-    "location": {"x": 0, "y": 0},
-}
-
-
-def _grid_node(member: Member | None = None) -> str:
-    """A grid node (made through the service: the matrix tests who reaches it, not who may create one)."""
-    from gridshare.grid.service import grid_service
-    from gridshare.kernel.roles import Caller
-
-    caller = Caller("matrix", "matrix", "admin", ("admin",), 0, "matrix")
-    fields = {"name": "Matrix node", "type": "load", "capacity_kw": 10, "voltage_v": 400}
-    return str(grid_service().create_node(caller, {**fields, "location": {"x": 0, "y": 0}, "device_ids": []})["id"])
-
-
-def _grid_connection_body(member: Member | None) -> dict[str, Any]:
-    return {"fromNodeId": _grid_node(), "toNodeId": _grid_node(), "capacityKw": 10, "impedanceOhm": 0.1}
-
-
-def _grid_connection(member: Member) -> str:
-    from gridshare.grid.service import grid_service
-
-    body = _grid_connection_body(member)
-    fields = {
-        "from_node_id": body["fromNodeId"],
-        "to_node_id": body["toNodeId"],
-        "capacity_kw": 10,
-        "impedance_ohm": 0.1,
-    }
-    return str(grid_service().create_connection(fields)["id"])
-
-
-for _method in ("GET", "PUT", "DELETE"):
-    FRESH_OBJECTS[(_method, "/v1/grid/nodes/{id}")] = _grid_node
-FRESH_OBJECTS[("DELETE", "/v1/grid/connections/{id}")] = _grid_connection
+for _method in ("GET", "PUT", "DELETE"):  # the grid's objects are the platform's: any node will do
+    FRESH_OBJECTS[(_method, "/v1/grid/nodes/{id}")] = grid.grid_node
+FRESH_OBJECTS[("DELETE", "/v1/grid/connections/{id}")] = grid.grid_connection
 
 
 def _dead_letter_id() -> str:
@@ -339,9 +304,9 @@ SAMPLE_BODIES.update(
         # a no-op for an active user: the route runs, and nobody is disabled or demoted
         ("PATCH", "/v1/users/{id}"): {"status": "active"},
         ("PATCH", "/v1/me"): {"name": "Matrix Tester"},
-        ("POST", "/v1/grid/nodes"): GRID_NODE_BODY,
-        ("PUT", "/v1/grid/nodes/{id}"): GRID_NODE_BODY,
-        ("POST", "/v1/grid/connections"): _grid_connection_body,
+        ("POST", "/v1/grid/nodes"): grid.NODE_BODY,
+        ("PUT", "/v1/grid/nodes/{id}"): grid.NODE_BODY,
+        ("POST", "/v1/grid/connections"): grid.connection_body,
         ("POST", "/v1/sites"): {
             "name": "Matrix site",
             "kind": "solar",
