@@ -28,6 +28,7 @@ from gridshare.devices.models import (
     StatusChangeModel,
     StatusCountModel,
 )
+from gridshare.grid.models import GridConnectionModel, GridNodeModel
 from gridshare.http.api import ROUTES, RouteSpec
 from gridshare.http.idempotency import IdempotencyKeyModel
 from gridshare.http.problems import PROBLEM_CONTENT_TYPE
@@ -374,6 +375,16 @@ EXPECTED_TABLES: dict[str, dict[Any, str]] = {
         UserModel: READ,
         SiteModel: READ,
         SiteDeviceModel: READ,
+        RollupModel: READ,
+        **ROUTE_GUARD,
+    },
+    # The grid reaches devices and telemetry through their services (docs/decisions/0015-grid.md): the
+    # devices table, the latest readings and the rollups read only.
+    api_handler("grid"): {
+        GridNodeModel: RW,
+        GridConnectionModel: RW,
+        DeviceModel: READ,
+        LatestReadingModel: READ,
         RollupModel: READ,
         **ROUTE_GUARD,
     },

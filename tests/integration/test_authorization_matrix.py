@@ -30,6 +30,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel, ValidationError
 
+from tests.support import grid
 from tests.support.api import Api, create_admin, register_user
 from tests.support.communities import SIMULATED_MEMBER, add_simulated_member, create_community, first_member
 from tests.support.devices import ingest
@@ -47,7 +48,7 @@ class Family:
     """Routes under `prefix` act on one object kind, which fills every path parameter of the prefix."""
 
     prefix: str
-    kind: str  # "device" | "user" | "bystander" | "dead_letter" | "absent" | "site" | "site_device" | "community"...
+    kind: str  # "device" | "user" | "bystander" | "dead_letter" | "absent" | "site" | "community" | "grid_*"
     owned: bool  # the object belongs to a user: another user's answers 404
     sees_all: frozenset[str] = frozenset()  # roles the service lets act on every user's objects
     methods: frozenset[str] | None = None  # only these methods (a family for the same prefix serves the rest)
@@ -90,6 +91,9 @@ OBJECT_FAMILIES: tuple[Family, ...] = (
         owned=True,
         sees_all=frozenset({"admin", "operator"}),
     ),
+    # the grid belongs to the platform (operators and admins manage it): a node, a connection made per case
+    Family("/v1/grid/nodes/{id}", "grid_node", owned=False),
+    Family("/v1/grid/connections/{id}", "grid_connection", owned=False),
 )
 
 # Bodies: a minimal valid body is generated from the route's pydantic model (required fields only); list a
@@ -102,6 +106,7 @@ SAMPLE_BODIES: dict[tuple[str, str], dict[str, Any] | Callable[[Member | None], 
 # Queries: the route's query model must accept {} or have an entry here.
 SAMPLE_QUERIES: dict[tuple[str, str], dict[str, str]] = {
     ("GET", "/v1/devices/{id}/readings"): {"metric": "power_w"},
+    ("GET", "/v1/grid/history"): {"metric": "generation"},
 }
 # What an authorized caller gets when it is not a 2xx, and why.
 ALLOWED_STATUS: dict[tuple[str, str], set[int]] = {
@@ -265,6 +270,10 @@ def _create_device(member: Member) -> str:
 
 FRESH_OBJECTS[("DELETE", "/v1/devices/{id}")] = _create_device
 
+for _method in ("GET", "PUT", "DELETE"):  # the grid's objects are the platform's: any node will do
+    FRESH_OBJECTS[(_method, "/v1/grid/nodes/{id}")] = grid.grid_node
+FRESH_OBJECTS[("DELETE", "/v1/grid/connections/{id}")] = grid.grid_connection
+
 
 def _create_community(member: Member) -> str:
     """A community the member runs (its referent), whatever its role, with one simulated member."""
@@ -333,6 +342,9 @@ SAMPLE_BODIES.update(
         ("PATCH", "/v1/users/{id}"): {"status": "active"},
         ("PATCH", "/v1/me"): {"name": "Matrix Tester"},
         ("POST", "/v1/communities/{id}/members"): SIMULATED_MEMBER,
+        ("POST", "/v1/grid/nodes"): grid.NODE_BODY,
+        ("PUT", "/v1/grid/nodes/{id}"): grid.NODE_BODY,
+        ("POST", "/v1/grid/connections"): grid.connection_body,
         ("POST", "/v1/sites"): {
             "name": "Matrix site",
             "kind": "solar",

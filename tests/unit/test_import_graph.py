@@ -67,6 +67,7 @@ ENTRIES: dict[str, frozenset[str]] = {
     "functions.devices.offline_sweep": HTTP_LAYER | {"jsonschema", "stripe", "aws_xray_sdk"},
     "functions.sites.lambda_app": frozenset({"jsonschema", "aws_xray_sdk"}),
     "functions.communities.lambda_app": frozenset({"jsonschema", "stripe", "aws_xray_sdk"}),
+    "functions.grid.lambda_app": frozenset({"jsonschema", "stripe", "aws_xray_sdk"}),
 }
 
 LOCAL_ONLY_DISTRIBUTIONS = frozenset(

@@ -24,7 +24,16 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from pynamodb.models import Model
 
-CONTEXTS: tuple[str, ...] = ("platform", "identity", "devices", "telemetry", "wallets", "sites", "communities")
+CONTEXTS: tuple[str, ...] = (
+    "platform",
+    "identity",
+    "devices",
+    "telemetry",
+    "wallets",
+    "sites",
+    "communities",
+    "grid",
+)
 
 
 @cache

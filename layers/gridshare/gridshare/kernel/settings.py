@@ -57,7 +57,8 @@ class Settings(BaseSettings):
     stripe_api_base: str = ""  # the local stack's Stripe stand-in; empty on AWS (api.stripe.com)
     webhook_tolerance_s: int = 300
     default_currency: str = "EUR"
-    # Communities: the grid's carbon intensity, gCO2 per kWh, for "CO2 avoided" (docs/communities.md)
+    # The grid's carbon intensity, gCO2 per kWh: communities' "CO2 avoided" (docs/communities.md) and the
+    # grid's CO2 intensity of what is not PV (gridshare.grid.metrics)
     grid_intensity_g_per_kwh: int = Field(default=300, ge=0, le=2_000)
     # HMAC key of pagination cursors (gridshare.http.pagination). No default: a key in the code is a key
     # everyone has. CDK passes a generated Secrets Manager value; the local stack, its state dir's key.

@@ -266,6 +266,32 @@ class TelemetryService:
             if deadline.passed():
                 raise errors.Unavailable("Reading the devices' energy took longer than the request may; ask for less.")
 
+    def latest_readings(self, device_ids: list[str], *, deadline: Deadline = NEVER) -> dict[str, dict[str, Any]]:
+        """device id -> its latest reading (``ts``, ``seq``, ``metrics``, ``receivedAt``, epoch ms), for the
+        ids that have one. For a context that has already checked the caller may see the devices (grid:
+        operators and admins). Batched reads; one that outlasts the deadline is a 503."""
+        try:
+            return self.store.latest_batch(device_ids, deadline=deadline)
+        except TimeoutError:
+            raise errors.Unavailable("Reading the meters' latest readings took longer than the request may.") from None
+
+    def rollup_buckets(
+        self, device_id: str, resolution: str, start: int, end: int, *, deadline: Deadline = NEVER
+    ) -> list[dict[str, Any]]:
+        """A device's rollup buckets in [start, end) (``bucket``, ``n``, ``sums``, ``counts``, ``energy``),
+        every page; for a context that has checked the caller may see the device. Past the deadline: 503."""
+        if resolution not in RESOLUTIONS:
+            raise ValueError(f"unknown resolution {resolution!r}")
+        out: list[dict[str, Any]] = []
+        after: int | None = None
+        while True:
+            buckets, after = self.store.rollups(device_id, resolution, start, end, ENERGY_PAGE, after)
+            out.extend(buckets)
+            if after is None:
+                return out
+            if deadline.passed():
+                raise errors.Unavailable("Reading the meters' rollups took longer than the request may; ask for less.")
+
 
 ENERGY_PAGE = 1000
 

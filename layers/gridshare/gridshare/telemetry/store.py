@@ -326,6 +326,28 @@ class TelemetryStore:
             "receivedAt": int(item["received_at"]["N"]),
         }
 
+    def latest_batch(self, device_ids: list[str], *, deadline: Deadline = NEVER) -> dict[str, dict[str, Any]]:
+        """device id -> its latest reading (as `latest`), for the ids that have one; BatchGetItem in chunks of
+        100 (DynamoDB's bound), unprocessed keys retried while the deadline allows (then a TimeoutError)."""
+        out: dict[str, dict[str, Any]] = {}
+        table = LatestReadingModel.Meta.table_name
+        unique = list(dict.fromkeys(device_ids))
+        for first in range(0, len(unique), 100):
+            keys: list[dict[str, Any]] = [{"device_id": {"S": d}} for d in unique[first : first + 100]]
+            while keys:
+                result = self._ddb.batch_get_item(RequestItems={table: {"Keys": keys}})
+                for item in result.get("Responses", {}).get(table, []):
+                    out[item["device_id"]["S"]] = {
+                        "ts": int(item["ts"]["N"]),
+                        "seq": int(item["seq"]["N"]),
+                        "metrics": json.loads(item["metrics"]["S"]),
+                        "receivedAt": int(item["received_at"]["N"]),
+                    }
+                keys = result.get("UnprocessedKeys", {}).get(table, {}).get("Keys", [])
+                if keys and deadline.passed():
+                    raise TimeoutError("the latest readings took longer than the deadline")
+        return out
+
     def raw(
         self,
         device_id: str,

@@ -1,0 +1,1 @@
+"""Grid context: the grid topology, its live view and metrics (entry stubs)."""

@@ -1,0 +1,1 @@
+"""The grid context: topology (nodes, connections), realtime and historical grid metrics."""
