@@ -180,6 +180,12 @@ class IotDataPublisher:
             self._client = iot_data_client("commands cannot be published")
         return self._client
 
+    def publish(self, topic: str, message: dict[str, Any]) -> None:
+        try:
+            self._iot_data().publish(topic=topic, qos=1, payload=json.dumps(message).encode())
+        except (ClientError, BotoCoreError) as exc:
+            raise errors.Unavailable("The device's message broker did not take the command; try again.") from exc
+
 
 def iot_data_client(unable: str) -> Any:
     """A client of IoT's data plane (GS_IOT_DATA_ENDPOINT); `unable` says what fails without one."""
@@ -191,9 +197,3 @@ def iot_data_client(unable: str) -> Any:
     if "://" not in endpoint:
         endpoint = f"https://{endpoint}"
     return new_client("iot-data", endpoint_url=endpoint)
-
-    def publish(self, topic: str, message: dict[str, Any]) -> None:
-        try:
-            self._iot_data().publish(topic=topic, qos=1, payload=json.dumps(message).encode())
-        except (ClientError, BotoCoreError) as exc:
-            raise errors.Unavailable("The device's message broker did not take the command; try again.") from exc
