@@ -146,9 +146,12 @@ class GatewayApi(Construct):
             identity_source=apigw.IdentitySource.header("Authorization"),
             results_cache_ttl=Duration.seconds(0),
         )
-        # One permission per method (scoped to its method and path); no test-invoke permissions.
+        # One invoke permission per context function, scoped to this API (`<api>/*/*/*`), not one per method:
+        # a permission per method (88 with the grid and communities) pushed the stack past CloudFormation's
+        # 500 resources. The API is ours and routes each path to its own context's function only, so the
+        # wider source ARN lets API Gateway call a function through no route it does not already have.
         integrations = {
-            context: apigw.LambdaIntegration(function, proxy=True, allow_test_invoke=False)
+            context: apigw.LambdaIntegration(function, proxy=True, scope_permission_to_method=False)
             for context, function in functions.items()
         }
         for spec in routes:

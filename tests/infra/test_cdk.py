@@ -1481,3 +1481,16 @@ def test_the_heartbeat_rule_forwards_only_the_thing_and_receipt_time(template: d
     (rule,) = [r for r in resources.topic_rules() if r["name"] == "gs_heartbeats_v1"]
     assert "topic(3) AS thing_name" in rule["sql"] and "FROM 'gs/v1/+/heartbeat'" in rule["sql"]
     assert "*" not in rule["sql"].split("FROM")[0]  # the payload is never forwarded
+
+
+def test_the_stack_keeps_headroom_under_cloudformations_resource_limit(
+    template: dict[str, Any], flagged: tuple[dict[str, Any], list[str]]
+) -> None:
+    """CloudFormation refuses a stack of more than 500 resources. Every route adds API Gateway methods and
+    resources, so keep a margin for the contexts still to come (invoke permissions are one per function,
+    infra_cdk/constructs/api.py); past it, split the stack (e.g. one nested stack per context)."""
+    for stack_resources in (template["Resources"], flagged[0]["Resources"]):
+        assert len(stack_resources) <= 450, len(stack_resources)
+    permissions = of_type(template, "AWS::Lambda::Permission")
+    functions = of_type(template, "AWS::Lambda::Function")
+    assert len(permissions) <= 2 * len(functions), (len(permissions), len(functions))
