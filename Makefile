@@ -42,7 +42,8 @@ TYPED := layers/gridshare/gridshare/kernel layers/gridshare/gridshare/ledger/cor
   layers/gridshare/gridshare/devices/certificates.py \
   layers/gridshare/gridshare/communities/allocation.py layers/gridshare/gridshare/communities/energy.py \
   layers/gridshare/gridshare/communities/profiles.py layers/gridshare/gridshare/communities/geo.py \
-  layers/gridshare/gridshare/devices/config.py layers/gridshare/gridshare/telemetry/calibration.py
+  layers/gridshare/gridshare/devices/config.py layers/gridshare/gridshare/telemetry/calibration.py \
+  layers/gridshare/gridshare/telemetry/reroll.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
