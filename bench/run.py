@@ -10,6 +10,7 @@ HERE = Path(__file__).resolve().parent
 RUNS = [
     ["bench_telemetry_pure.py", "--n", "100000"],
     ["bench_cold_start.py", "--runs", "7"],
+    ["bench_write_units.py"],
     ["bench_stack_ingest.py", "--devices", "10", "--readings", "50"],
     ["bench_ledger_stateful.py", "--steps", "10000"],
 ]

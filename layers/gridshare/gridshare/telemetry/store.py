@@ -21,9 +21,11 @@ import msgspec
 from botocore.exceptions import ClientError
 
 from gridshare.kernel.aws import client
+from gridshare.kernel.clock import now_ms
 from gridshare.kernel.deadline import NEVER, Deadline
 from gridshare.telemetry.models import LatestReadingModel, RawReadingModel, RollupModel
 from gridshare.telemetry.readings import (
+    COUNTERS,
     RESOLUTIONS,
     CounterState,
     Reading,
@@ -159,7 +161,16 @@ class TelemetryStore:
         (reset_services) when the environment changes."""
         return RawReadingModel.Meta.table_name, RollupModel.Meta.table_name, LatestReadingModel.Meta.table_name
 
+    @cached_property
+    def _raw(self) -> Any:
+        """The raw-only path of decision 0016 when GS_TELEMETRY_WRITE_PATH=raw, else None (decision 0003)."""
+        from gridshare.telemetry import raw_store
+
+        return raw_store.RawStore(self._ddb, RawReadingModel.Meta.table_name) if raw_store.enabled() else None
+
     def counter_state(self, device_id: str) -> CounterState | None:
+        if self._raw is not None:
+            return self._raw.counter_state(device_id, now_ms(), COUNTERS)  # type: ignore[no-any-return]
         item = self._ddb.get_item(
             TableName=LatestReadingModel.Meta.table_name,
             Key={"device_id": {"S": device_id}},
@@ -183,6 +194,8 @@ class TelemetryStore:
         *,
         uncalibrated: Mapping[str, Any] | None = None,
     ) -> StoreOutcome:
+        if self._raw is not None:
+            return self._store_raw(reading, received_at, uncalibrated)
         actions = self.transact_items(reading, deltas, previous, new_state, received_at, uncalibrated=uncalibrated)
         advances = previous is None or reading.ts > previous.ts
         try:
@@ -198,6 +211,20 @@ class TelemetryStore:
                 return StoreOutcome.STALE_LATEST
             raise
         return StoreOutcome.STORED
+
+    def _store_raw(self, reading: Reading, received_at: int, uncalibrated: Mapping[str, Any] | None) -> StoreOutcome:
+        """Decision 0016: the raw item alone, conditional on its key (a redelivery is a duplicate)."""
+        item: dict[str, Any] = {
+            "pk": {"S": day_key(reading.device_id, reading.ts)},
+            "sk": {"S": raw_sort_key(reading.ts, reading.seq)},
+            "ts": {"N": str(reading.ts)},
+            "seq": {"N": str(reading.seq)},
+            "metrics": {"S": _dumps(reading.metrics)},
+            "expires_at": {"N": str(reading.ts // 1000 + self.raw_ttl_s)},
+        }
+        if uncalibrated:
+            item["uncalibrated"] = {"S": _dumps(dict(uncalibrated))}
+        return StoreOutcome.STORED if self._raw.put(item, received_at) else StoreOutcome.DUPLICATE
 
     def transact_items(
         self,
@@ -313,6 +340,8 @@ class TelemetryStore:
 
     # ------------------------------------------------------------ reads
     def latest(self, device_id: str) -> dict[str, Any] | None:
+        if self._raw is not None:
+            return self._raw.latest(device_id, now_ms())  # type: ignore[no-any-return]
         item = self._ddb.get_item(
             TableName=LatestReadingModel.Meta.table_name,
             Key={"device_id": {"S": device_id}},
@@ -424,6 +453,8 @@ class TelemetryStore:
         limit: int,
         after: int | None,
     ) -> tuple[list[dict[str, Any]], int | None]:
+        if self._raw is not None:
+            return self._raw.rollups(device_id, resolution, start, end, limit, after)  # type: ignore[no-any-return]
         low = after + 1 if after is not None else start
         result = self._ddb.query(
             TableName=RollupModel.Meta.table_name,

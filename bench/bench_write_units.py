@@ -1,0 +1,229 @@
+"""DynamoDB write units per accepted reading, counted from the requests the telemetry store sends.
+
+A day of readings from one 15-minute meter and from one 1-minute meter (power, voltage and a cumulative
+import counter, in order, every tenth message delivered twice as SQS may) runs through the real
+`TelemetryService.process` against moto. A wrapper around the store's DynamoDB client counts the write
+units of every request it forwards, the way DynamoDB bills them on demand:
+
+- a write of an item costs ceil(item size / 1 KB) units, the size being the sum of its attribute names
+  and values (UTF-8 text, numbers ~ digits / 2 + 1, as DynamoDB documents);
+- an update is counted with the item it writes (the rollup attributes it adds to the key), so the same
+  rule applies; a transactional write (TransactWriteItems) costs twice that for each of its items;
+- a write whose condition fails costs 1 unit (per item; x2 inside a transaction, as it is billed);
+- BatchWriteItem counts each put like a plain put.
+
+Reads are not counted (they are priced apart, at a fifth of a write per 4 KB eventually consistent).
+
+    .venv/bin/python bench/bench_write_units.py            # both meters, one day
+    .venv/bin/python bench/bench_write_units.py --days 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT / "layers" / "gridshare"), str(ROOT / "local"), str(ROOT)]
+for key, value in {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_REGION": "us-east-1",
+    "POWERTOOLS_METRICS_NAMESPACE": "Gridshare",
+}.items():
+    os.environ.setdefault(key, value)
+os.environ.pop("AWS_ENDPOINT_URL", None)
+
+from botocore.exceptions import ClientError  # noqa: E402
+from moto import mock_aws  # noqa: E402
+
+from gridshare.devices.service import DeviceRef  # noqa: E402 - the layer is not installed when run as a script
+from gridshare.kernel.aws import client  # noqa: E402
+from gridshare.kernel.clock import now_ms  # noqa: E402
+from gridshare.telemetry.models import TABLES  # noqa: E402
+from gridshare.telemetry.service import IngestOutcome, TelemetryService  # noqa: E402
+from gridshare.telemetry.store import TelemetryStore  # noqa: E402
+from gridshare_local.moto_patches import install_fast_transactions  # noqa: E402
+
+KB = 1024
+
+
+def _value_size(value: dict[str, Any]) -> int:
+    ((kind, inner),) = value.items()
+    if kind == "S":
+        return len(inner.encode())
+    if kind == "N":
+        digits = len(inner.lstrip("-").replace(".", "").lstrip("0")) or 1
+        return math.ceil(digits / 2) + 1
+    if kind == "B":
+        return len(inner)
+    if kind in ("BOOL", "NULL"):
+        return 1
+    if kind == "M":
+        return 3 + sum(len(k.encode()) + _value_size(v) for k, v in inner.items())
+    if kind == "L":
+        return 3 + sum(_value_size(v) for v in inner)
+    return len(json.dumps(inner))
+
+
+def item_size(item: dict[str, Any]) -> int:
+    return sum(len(name.encode()) + _value_size(value) for name, value in item.items())
+
+
+def _units(item: dict[str, Any]) -> int:
+    return max(1, math.ceil(item_size(item) / KB))
+
+
+def _update_item(update: dict[str, Any]) -> dict[str, Any]:
+    """The attributes an update writes: its key plus every value it sets or adds, under its real name."""
+    names = update.get("ExpressionAttributeNames", {})
+    values = update.get("ExpressionAttributeValues", {})
+    item = dict(update["Key"])
+    expression = update.get("UpdateExpression", "")
+    for part in expression.replace("ADD", ",").replace("SET", ",").split(","):
+        tokens = part.replace("=", " ").split()
+        if len(tokens) == 2 and tokens[1] in values:
+            item[names.get(tokens[0], tokens[0])] = values[tokens[1]]
+    return item
+
+
+class CountingDynamoDB:
+    """Forwards every call to the real client and adds up the write units of the writes."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+        self.units = 0
+        self.requests: dict[str, int] = {}
+
+    def _count(self, name: str) -> None:
+        self.requests[name] = self.requests.get(name, 0) + 1
+
+    def put_item(self, **kwargs: Any) -> Any:
+        self._count("PutItem")
+        try:
+            result = self._inner.put_item(**kwargs)
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                self.units += 1
+            raise
+        self.units += _units(kwargs["Item"])
+        return result
+
+    def update_item(self, **kwargs: Any) -> Any:
+        self._count("UpdateItem")
+        try:
+            result = self._inner.update_item(**kwargs)
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                self.units += 1
+            raise
+        self.units += _units(_update_item(kwargs))
+        return result
+
+    def batch_write_item(self, **kwargs: Any) -> Any:
+        self._count("BatchWriteItem")
+        result = self._inner.batch_write_item(**kwargs)
+        unprocessed = result.get("UnprocessedItems") or {}
+        for table, requests in kwargs["RequestItems"].items():
+            skipped = len(unprocessed.get(table, []))
+            for request in requests[: len(requests) - skipped]:
+                if "PutRequest" in request:
+                    self.units += _units(request["PutRequest"]["Item"])
+                else:
+                    self.units += 1
+        return result
+
+    def transact_write_items(self, **kwargs: Any) -> Any:
+        self._count("TransactWriteItems")
+        items = kwargs["TransactItems"]
+        try:
+            result = self._inner.transact_write_items(**kwargs)
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "TransactionCanceledException":
+                self.units += 2 * len(items)
+            raise
+        for action in items:
+            if "Put" in action:
+                self.units += 2 * _units(action["Put"]["Item"])
+            elif "Update" in action:
+                self.units += 2 * _units(_update_item(action["Update"]))
+            else:
+                self.units += 2
+        return result
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+class BenchService(TelemetryService):
+    """The real service with the device lookup answered from memory (the registry is not under test)."""
+
+    def _device(self, thing_name: str) -> DeviceRef | None:
+        return DeviceRef(id=f"dev-{thing_name}", owner_id="owner", thing_name=thing_name, type="meter")
+
+
+def run_meter(interval_s: int, days: int, thing: str) -> dict[str, Any]:
+    counting = CountingDynamoDB(client("dynamodb"))
+    service = BenchService(store=TelemetryStore(ddb=counting))
+    end = now_ms() - 60_000
+    count = days * 86_400 // interval_s
+    start = end - count * interval_s * 1000
+    energy = 1_000_000
+    accepted = duplicates = 0
+    for i in range(count):
+        ts = start + i * interval_s * 1000
+        energy += 500 * interval_s // 3600 + 1  # ~500 W
+        message = {
+            "ts": ts,
+            "seq": i,
+            "metrics": {"power_w": 500.0 + i % 7, "voltage_v": 230.0, "energy_import_wh": energy},
+        }
+        body = json.dumps(message).encode()
+        deliveries = 2 if i % 10 == 9 else 1
+        for _ in range(deliveries):
+            outcome = service.process(thing, body, ts + 500).outcome
+            if outcome is IngestOutcome.STORED:
+                accepted += 1
+            elif outcome is IngestOutcome.DUPLICATE:
+                duplicates += 1
+            else:
+                raise AssertionError(f"reading {i} was {outcome.value}")
+    flushed = getattr(service, "flush", None)  # a write path that defers work runs it here
+    if callable(flushed):
+        flushed()
+    return {
+        "interval_s": interval_s,
+        "readings": accepted,
+        "duplicates": duplicates,
+        "write_units": counting.units,
+        "units_per_reading": counting.units / accepted,
+        "requests": counting.requests,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--days", type=int, default=1)
+    args = parser.parse_args(argv)
+    install_fast_transactions()  # the local stack's: moto deep-copies tables per transaction otherwise
+    with mock_aws():
+        for model in TABLES:
+            model.create_table(billing_mode="PAY_PER_REQUEST", wait=True)
+        results = [run_meter(900, args.days, "gs-meter-15m"), run_meter(60, args.days, "gs-meter-1m")]
+    for r in results:
+        print(
+            f"{r['interval_s'] // 60:>2}-minute meter: {r['readings']} readings (+{r['duplicates']} duplicate "
+            f"deliveries), {r['write_units']} write units = {r['units_per_reading']:.2f} per reading; "
+            f"requests {r['requests']}"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
