@@ -153,6 +153,60 @@ def test_devices_join_one_site_with_a_role(api: Api) -> None:
     assert api.call("DELETE", f"/v1/sites/{site['id']}", token=host).status_code == 204
 
 
+def test_a_sites_devices_are_listed_with_their_roles_in_pages(api: Api) -> None:
+    host = register_user(api, "lister@example.com")["accessToken"]
+    other = register_user(api, "nosy@example.com")["accessToken"]
+    site = create_site(api, host)
+    devices = [create_device(api, host) for _ in range(3)]
+    for device, role in zip(devices, ("production", "consumption", "grid_meter"), strict=True):
+        assert (
+            api.call("PUT", f"/v1/sites/{site['id']}/devices/{device['id']}", {"role": role}, token=host).status_code
+            == 200
+        )
+
+    seen: dict[str, str] = {}
+    cursor = None
+    while True:
+        query = f"?limit=2&cursor={cursor}" if cursor else "?limit=2"
+        response = api.call("GET", f"/v1/sites/{site['id']}/devices{query}", token=host)
+        assert response.status_code == 200, response.body
+        body = json.loads(response.body)
+        seen.update({item["deviceId"]: item["role"] for item in body["data"]})
+        cursor = body["pagination"]["nextCursor"]
+        if not cursor:
+            break
+    assert seen == {d["id"]: r for d, r in zip(devices, ("production", "consumption", "grid_meter"), strict=True)}
+    assert api.call("GET", f"/v1/sites/{site['id']}/devices", token=other).status_code == 404
+    # a cursor of another site's listing is refused, naming the parameter
+    second = create_site(api, host, name="Roof 2")
+    first_page = json.loads(api.call("GET", f"/v1/sites/{site['id']}/devices?limit=1", token=host).body)
+    foreign = api.call(
+        "GET", f"/v1/sites/{second['id']}/devices?cursor={first_page['pagination']['nextCursor']}", token=host
+    )
+    assert foreign.status_code == 400 and "cursor" in _fields(foreign)
+
+
+def test_a_site_holds_a_bounded_number_of_devices(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    from gridshare.sites import service as sites_service
+
+    monkeypatch.setattr(sites_service, "MAX_DEVICES_PER_SITE", 2)
+    host = register_user(api, "full@example.com")["accessToken"]
+    site = create_site(api, host)
+    first, second, third = (create_device(api, host) for _ in range(3))
+    for device in (first, second):
+        assert (
+            api.call(
+                "PUT", f"/v1/sites/{site['id']}/devices/{device['id']}", {"role": "production"}, token=host
+            ).status_code
+            == 200
+        )
+    full = api.call("PUT", f"/v1/sites/{site['id']}/devices/{third['id']}", {"role": "production"}, token=host)
+    assert full.status_code == 409 and "deviceId" in _fields(full)
+    # a device already on the site may still change its role
+    again = api.call("PUT", f"/v1/sites/{site['id']}/devices/{first['id']}", {"role": "storage"}, token=host)
+    assert again.status_code == 200
+
+
 # ----------------------------------------------------------------------------------------- energy
 def _reading(thing: str, ts: int, seq: int, imported: int, exported: int) -> None:
     payload = {"ts": ts, "seq": seq, "metrics": {"energy_import_wh": imported, "energy_export_wh": exported}}

@@ -231,13 +231,31 @@ def delete_site(caller: Caller, id: str) -> None:  # noqa: A002
     service().delete(caller, id)
 
 
+class SiteDevicesQuery(QueryModel):
+    limit: int = Field(default=DEFAULT_LIMIT, ge=1, le=MAX_LIMIT)
+    cursor: str | None = None
+
+
+@api.route(
+    "/v1/sites/{id}/devices",
+    "GET",
+    roles=READERS,
+    query=SiteDevicesQuery,
+    response=Page[SiteDevice],
+    summary="The devices on the site and their roles (at most 100 per site)",
+)
+def list_site_devices(caller: Caller, id: str, query: SiteDevicesQuery) -> dict:  # noqa: A002
+    items, cursor = service().devices(caller, id, query.limit, query.cursor)
+    return page(items, query.limit, cursor)
+
+
 @api.route(
     "/v1/sites/{id}/devices/{deviceId}",
     "PUT",
     roles=HOSTS,
     body=AttachBody,
     response=Envelope[SiteDevice],
-    errors=(409,),  # the device is on another site, or is not the site owner's
+    errors=(409,),  # the device is on another site, is not the site owner's, or the site is full
     summary="Attach a device to the site with a role (or change its role); a device is on one site at most",
 )
 def attach_device(caller: Caller, id: str, deviceId: str, body: AttachBody) -> dict:  # noqa: A002, N803

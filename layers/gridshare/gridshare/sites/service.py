@@ -25,7 +25,7 @@ from gridshare.kernel.factory import ServiceFactory
 from gridshare.kernel.ids import new_id
 from gridshare.kernel.roles import Caller
 from gridshare.sites import energy as E
-from gridshare.sites.models import InvestmentModel, SiteModel
+from gridshare.sites.models import InvestmentModel, SiteDeviceModel, SiteModel
 from gridshare.sites.shares import shares
 from gridshare.sites.store import SiteStore
 from gridshare.telemetry.service import TelemetryService, telemetry_service
@@ -34,6 +34,8 @@ from gridshare.wallets.service import investment_posted, investment_tx_id, recor
 __all__ = ["SitesService", "site_view", "sites_service"]
 
 SEES_ALL = ("admin", "operator")
+# A site's energy reads every attached device's rollups per request: the cap bounds that work.
+MAX_DEVICES_PER_SITE = 100
 
 
 def site_view(site: SiteModel) -> dict[str, Any]:
@@ -140,13 +142,28 @@ class SitesService:
                 "The device belongs to another user than the site; a site's devices are its owner's.",
                 errors=[errors.FieldError("deviceId", "not the site owner's device")],
             )
+        current = self.store.attachment(device.id)
+        if (current is None or current.site_id != site.id) and len(self.store.devices(site.id)) >= MAX_DEVICES_PER_SITE:
+            raise errors.Conflict(
+                f"A site has at most {MAX_DEVICES_PER_SITE} devices; detach one first.",
+                errors=[errors.FieldError("deviceId", f"the site already has {MAX_DEVICES_PER_SITE} devices")],
+            )
         item = self.store.attach(site.id, device.id, role, self.clock())
-        return {
-            "siteId": site.id,
-            "deviceId": device.id,
-            "role": item.role,
-            "attachedAt": to_iso(int(item.attached_at)),
-        }
+        return _site_device_view(item)
+
+    def devices(
+        self, caller: Caller, site_id: str, limit: int, cursor: str | None
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """The devices on a site with their roles (whoever may see the site)."""
+        site = self._visible(caller, site_id)
+        start = decode_cursor(cursor)
+        if start is not None and start.get("site_id", {}).get("S") != site.id:
+            raise errors.BadRequest(
+                "The cursor does not belong to this listing.",
+                errors=[errors.FieldError("cursor", "not from this listing")],
+            )
+        items, last = self.store.devices_page(site.id, limit, start)
+        return [_site_device_view(item) for item in items], encode_cursor(last)
 
     def detach(self, caller: Caller, site_id: str, device_id: str) -> None:
         site = self._changeable(caller, site_id)
@@ -289,6 +306,15 @@ class SitesService:
                 }
             )
         return {"sites": rows}
+
+
+def _site_device_view(item: SiteDeviceModel) -> dict[str, Any]:
+    return {
+        "siteId": item.site_id,
+        "deviceId": item.device_id,
+        "role": item.role,
+        "attachedAt": to_iso(int(item.attached_at)),
+    }
 
 
 def _figures(f: E.Figures) -> dict[str, Any]:

@@ -102,6 +102,12 @@ class SiteStore:
     def devices(self, site_id: str) -> list[SiteDeviceModel]:
         return list(SiteDeviceModel.by_site.query(site_id))
 
+    def devices_page(
+        self, site_id: str, limit: int, start: dict[str, Any] | None
+    ) -> tuple[list[SiteDeviceModel], dict[str, Any] | None]:
+        result = SiteDeviceModel.by_site.query(site_id, limit=limit, last_evaluated_key=start)
+        return list(result), result.last_evaluated_key
+
     def has_devices(self, site_id: str) -> bool:
         return any(True for _ in SiteDeviceModel.by_site.query(site_id, limit=1))
 
