@@ -309,6 +309,9 @@ EXPECTED_TABLES: dict[str, dict[Any, str]] = {
         StatusChangeModel: READ,
         StatusCountModel: RW,
         CertificateModel: READ_APPEND,
+        # PATCH siteId / GET one call the sites service in-process (decision 0012)
+        SiteModel: READ,
+        SiteDeviceModel: RW,
         **ROUTE_GUARD,
     },
     # command acks find the sender by thing name and settle its command; the schedule settles overdue ones
@@ -1384,6 +1387,18 @@ def test_sites_function_reads_devices_and_rollups_and_writes_no_telemetry_or_wal
         assert actions[history.Meta.logical_name] & WRITE_ACTIONS == {"dynamodb:PutItem"}
     for name in (PaymentModel, WithdrawalModel, RefundModel, StripeEventModel, UserModel):
         assert name.Meta.logical_name not in actions
+
+
+def test_devices_function_reads_sites_and_writes_only_the_site_devices_table(template: dict[str, Any]) -> None:
+    """PATCH /v1/devices/{id} with siteId calls the sites service in-process (decision 0012): the devices
+    function reads the sites table, reads and writes the site-devices table, and has no investment grant."""
+    actions = table_actions(template, function_id(template, "functions.devices.lambda_app.app"))
+    assert access_level(actions[SiteModel.Meta.logical_name]) == READ
+    assert access_level(actions[SiteDeviceModel.Meta.logical_name]) == RW
+    assert set(actions) & {m.Meta.logical_name for m in OWNERS["sites"]} == {
+        SiteModel.Meta.logical_name,
+        SiteDeviceModel.Meta.logical_name,
+    }
 
 
 COMMUNITIES = "functions.communities.lambda_app.app"

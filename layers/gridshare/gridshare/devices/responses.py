@@ -41,6 +41,15 @@ class Device(ResponseModel):
     firmware_version: str | None = Field(description="from the shadow's reported state; null until reported")
 
 
+class DeviceDetail(Device):
+    """One device (GET /v1/devices/{id}, PATCH): a device and the site it is on."""
+
+    site_id: str | None = Field(description="the site the device is on (sites context); null when on none")
+    site_role: Literal["production", "consumption", "storage", "grid_meter"] | None = Field(
+        description="its role on that site; null when on none"
+    )
+
+
 class MqttEndpoint(ResponseModel):
     host: str
     port: int
