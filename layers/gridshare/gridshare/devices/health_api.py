@@ -1,7 +1,8 @@
-"""Device health and settings routes: fleet stats, a device's status history, PATCH a device (docs/devices.md).
+"""Device health and settings routes: fleet stats, a device's status history, PATCH a device, the devices'
+dead letters (docs/devices.md).
 
-`/v1/devices/stats` is a static path beside `/v1/devices/{id}`: API Gateway and Chalice match static segments
-first, and device ids are ULIDs, so no device is ever called "stats".
+`/v1/devices/stats` and `/v1/devices/dead-letters` are static paths beside `/v1/devices/{id}`: API Gateway
+and Chalice match static segments first, and device ids are ULIDs, so no device is ever called "stats".
 """
 
 from __future__ import annotations
@@ -11,8 +12,9 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field, field_validator
 
 from gridshare.devices import health as H
+from gridshare.devices.command_service import command_service
 from gridshare.devices.health_service import health_service
-from gridshare.devices.responses import DeviceDetail, DeviceStats, StatusChange
+from gridshare.devices.responses import DeviceDeadLetter, DeviceDetail, DeviceStats, StatusChange
 from gridshare.devices.service import DeviceService, device_view
 from gridshare.http.api import ANY_ROLE, ApiBlueprint, ApiModel, QueryModel
 from gridshare.http.pagination import DEFAULT_LIMIT, MAX_LIMIT, page
@@ -84,6 +86,19 @@ class HistoryQuery(QueryModel):
 )
 def device_stats(caller: Caller) -> dict:
     return {"data": health_service().stats()}
+
+
+@api.route(
+    "/v1/devices/dead-letters",
+    "GET",
+    roles=FLEET_ROLES,
+    query=HistoryQuery,
+    response=Page[DeviceDeadLetter],
+    summary="Device messages that could not be used (malformed command acks), newest first (admins, operators)",
+)
+def device_dead_letters(caller: Caller, query: HistoryQuery) -> dict:
+    items, cursor = command_service().dead_letter_page(query.limit, query.cursor)
+    return page(items, query.limit, cursor)
 
 
 @api.route(

@@ -140,3 +140,20 @@ class DeviceStats(ResponseModel):
     total: int
     by_status: StatusCounts
     by_type: dict[str, StatusCounts]
+
+
+class DeadLetterReason(ResponseModel):
+    field: str
+    message: str
+
+
+class DeviceDeadLetter(ResponseModel):
+    """A device message the devices context could not use (gridshare.devices.dead_letters)."""
+
+    id: str
+    kind: Literal["command_ack"]
+    thing_name: str | None
+    topic: str | None
+    payload: str = Field(description="base64 of the bytes received")
+    reasons: list[DeadLetterReason]
+    received_at: Timestamp
