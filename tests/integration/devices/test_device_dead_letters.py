@@ -45,10 +45,16 @@ def test_malformed_acks_are_dead_lettered_with_their_reason_and_listed_for_admin
     broken = sqs_event(thing, b"{}", 4_000, queue="device-command-acks")
     broken["Records"][0]["body"] = "not the rule's projection"
     assert command_events.ack_handler(broken, LambdaContext("command-acks")) == {"batchItemFailures": []}
+    not_base64 = sqs_event(thing, b"{}", 5_000, queue="device-command-acks")
+    not_base64["Records"][0]["body"] = json.dumps({"thing_name": thing, "payload": "%%%", "received_at": 5_000})
+    assert command_events.ack_handler(not_base64, LambdaContext("command-acks")) == {"batchItemFailures": []}
     # a redelivery (same thing, bytes and arrival) is the same letter
     deliver_ack(thing, b"\x00not json", received_at=1_000)
 
     body = _letters(api, admin)
+    undecodable = body["data"].pop(1)
+    assert undecodable["reasons"][0]["message"].startswith("not the rule's projection")
+    assert undecodable["thingName"] == thing and undecodable["receivedAt"][:19] == "1970-01-01T00:00:05"
     letters = body["data"]
     # newest first; the unreadable envelope has no arrival stamp of the rule's, so it arrived now
     assert [letter["receivedAt"][:19] for letter in letters[1:]] == [
@@ -72,7 +78,8 @@ def test_malformed_acks_are_dead_lettered_with_their_reason_and_listed_for_admin
     first = _letters(api, admin, limit=3)
     assert len(first["data"]) == 3 and first["pagination"]["nextCursor"]
     rest = _letters(api, admin, limit=3, cursor=first["pagination"]["nextCursor"])
-    assert [letter["id"] for letter in first["data"] + rest["data"]] == [letter["id"] for letter in letters]
+    paged = [letter["id"] for letter in first["data"] + rest["data"]]
+    assert paged == [letters[0]["id"], undecodable["id"], *[letter["id"] for letter in letters[1:]]]
 
     # owners and anonymous callers cannot list them
     assert api.call("GET", "/v1/devices/dead-letters", token=owner).status_code == 403

@@ -33,14 +33,15 @@ def handle_ack_record(record: SQSRecord) -> str:
         thing_name: str | None = None
         payload: bytes = record.body.encode()
         received_at = now_ms()
+        reason = "not the rule's projection"
         try:
             envelope: dict[str, Any] = json.loads(record.body)
             thing_name = str(envelope["thing_name"])
             received_at = int(envelope.get("received_at") or received_at)
             payload = base64.b64decode(envelope["payload"], validate=True)
+            reason = "not JSON"  # the device's own bytes, from here on
             document = json.loads(payload)
         except (ValueError, KeyError, TypeError, binascii.Error) as exc:
-            reason = "not JSON" if isinstance(exc, ValueError) and thing_name else "not the rule's projection"
             logger.warning("command ack dead-lettered", extra={"thing": thing_name, "reason": reason})
             command_service().dead_letter(thing_name, payload, received_at, [("payload", f"{reason}: {exc}")])
             outcome = "invalid"
