@@ -21,6 +21,7 @@ from aws_cdk import aws_scheduler as scheduler
 from constructs import Construct
 
 from gridshare.contexts import owned_tables
+from gridshare.devices.dead_letters import DeviceDeadLetterModel
 from gridshare.devices.models import (
     CertificateModel,
     CommandModel,
@@ -48,8 +49,10 @@ API_TABLES = {
     StatusChangeModel: Access.READ,  # GET .../status-history
     StatusCountModel: Access.READ_WRITE,  # provisioning counts the new device; GET /v1/devices/stats
     CertificateModel: Access.READ_APPEND,
+    DeviceDeadLetterModel: Access.READ,  # GET /v1/devices/dead-letters
 }
-ACK_TABLES = {DeviceModel: Access.READ, CommandModel: Access.READ_WRITE}
+# Malformed acks are appended to the dead letters (PutItem only).
+ACK_TABLES = {DeviceModel: Access.READ, CommandModel: Access.READ_WRITE, DeviceDeadLetterModel: Access.APPEND}
 # The shadow-documents consumer keeps the reported firmware version on the device record.
 SHADOW_DOCUMENTS_TABLES = {DeviceModel: Access.READ_WRITE}
 EXPIRY_TABLES = {CommandModel: Access.READ_WRITE}

@@ -9,6 +9,11 @@ its function needs a grant on each table those services read or write for it, at
   read + PutItem only (append-only, as for the wallets function), account balances read/write (a post
   updates them under a condition);
 - the idempotency keys (the investment route honours `Idempotency-Key`).
+
+The devices API function calls the sites service in-process (`PATCH /v1/devices/{id}` with `siteId`,
+`GET /v1/devices/{id}`: decision 0012) and is built before this construct, so its grant is made here:
+the sites table read only (`_changeable`: the site and its owner), the site-devices table read/write
+(the attachment item: get, conditional put, conditional delete); nothing else of sites.
 """
 
 from __future__ import annotations
@@ -42,6 +47,9 @@ API_TABLES = {
     IdempotencyKeyModel: Access.READ_WRITE,
 }
 
+# What the devices API function's in-process calls to the sites service touch (place/unplace/placement).
+DEVICES_API_TABLES = {SiteModel: Access.READ, SiteDeviceModel: Access.READ_WRITE}
+
 
 class SitesContext(Construct):
     def __init__(
@@ -61,6 +69,7 @@ class SitesContext(Construct):
             environment=runtime.cursor_secret_environment(),
         )
         grant_table_access(self.api_function, {**self.tables, **others}, API_TABLES)
+        grant_table_access(built["devices"].api_function, self.tables, DEVICES_API_TABLES)  # type: ignore[attr-defined]
 
 
 CONSTRUCT = SitesContext

@@ -77,6 +77,21 @@ def test_a_solar_sites_meter_streams_and_the_site_shows_its_energy_per_15_minute
         (400, 0, None),
         (500, 0, None),
     ]
+
+    # And the device's own PATCH moves it: off the site (no energy), back on with its role (the same figures)
+    def site_energy() -> dict[str, Any]:
+        params = {"from": bucket, "to": bucket + 2 * Q, "resolution": "15m"}
+        response = stack.call("GET", f"/v1/sites/{site_id}/energy", params=params, token=token)
+        assert response.status_code == 200, response.text
+        return dict(response.json()["data"])
+
+    off = stack.call("PATCH", f"/v1/devices/{meter['id']}", {"siteId": None}, token=token)
+    assert off.status_code == 200 and off.json()["data"]["siteId"] is None, off.text
+    assert (site_energy()["devices"], site_energy()["totals"]["production"]) == (0, 0)
+    back = stack.call("PATCH", f"/v1/devices/{meter['id']}", {"siteId": site_id, "siteRole": "production"}, token=token)
+    assert back.status_code == 200, back.text
+    assert stack.call("GET", f"/v1/devices/{meter['id']}", token=token).json()["data"]["siteId"] == site_id
+    assert site_energy()["totals"]["production"] == 900
     # And another user sees no such site
     other = stack.register("solar.neighbour@example.com")["accessToken"]
     assert stack.call("GET", f"/v1/sites/{site_id}/energy", token=other).status_code == 404

@@ -21,6 +21,7 @@ from aws_cdk.assertions import Template
 from gridshare.app_factory import make_app
 from gridshare.communities.models import CommunityModel, MemberModel
 from gridshare.contexts import all_tables, table_owners
+from gridshare.devices.dead_letters import DeviceDeadLetterModel
 from gridshare.devices.models import (
     CertificateModel,
     CommandModel,
@@ -227,9 +228,10 @@ def test_ttl_only_where_declared(template: dict[str, Any]) -> None:
         "idempotency_keys": "expires_at",
         "device_commands": "purge_at",  # 90 days after issue; `expires_at` there is the command's deadline
         "device_status_history": "purge_at",  # 400 days after the transition
+        "device_dead_letters": "purge_at",  # malformed acks, 30 days after arrival
     }, (
-        "raw readings, sessions, rate counters, idempotency records, old commands and old status changes expire; "
-        "nothing else does"
+        "raw readings, sessions, rate counters, idempotency records, old commands, old status changes and the "
+        "devices' dead letters expire; nothing else does"
     )
     ids = table_ids(template)
     for name, logical_id in ids.items():
@@ -310,10 +312,15 @@ EXPECTED_TABLES: dict[str, dict[Any, str]] = {
         StatusChangeModel: READ,
         StatusCountModel: RW,
         CertificateModel: READ_APPEND,
+        DeviceDeadLetterModel: READ,  # GET /v1/devices/dead-letters
+        # PATCH siteId / GET one call the sites service in-process (decision 0012)
+        SiteModel: READ,
+        SiteDeviceModel: RW,
         **ROUTE_GUARD,
     },
     # command acks find the sender by thing name and settle its command; the schedule settles overdue ones
-    "functions.devices.command_acks.handler": {DeviceModel: READ, CommandModel: RW},
+    # malformed acks are appended to the devices' dead letters (PutItem only)
+    "functions.devices.command_acks.handler": {DeviceModel: READ, CommandModel: RW, DeviceDeadLetterModel: APPEND},
     "functions.devices.command_expiry.handler": {CommandModel: RW},
     # health (decision 0012): the device item, an append-only history, the counts
     "functions.devices.heartbeats.handler": {DeviceModel: RW, StatusChangeModel: APPEND, StatusCountModel: RW},
@@ -1395,6 +1402,18 @@ def test_sites_function_reads_devices_and_rollups_and_writes_no_telemetry_or_wal
         assert actions[history.Meta.logical_name] & WRITE_ACTIONS == {"dynamodb:PutItem"}
     for name in (PaymentModel, WithdrawalModel, RefundModel, StripeEventModel, UserModel):
         assert name.Meta.logical_name not in actions
+
+
+def test_devices_function_reads_sites_and_writes_only_the_site_devices_table(template: dict[str, Any]) -> None:
+    """PATCH /v1/devices/{id} with siteId calls the sites service in-process (decision 0012): the devices
+    function reads the sites table, reads and writes the site-devices table, and has no investment grant."""
+    actions = table_actions(template, function_id(template, "functions.devices.lambda_app.app"))
+    assert access_level(actions[SiteModel.Meta.logical_name]) == READ
+    assert access_level(actions[SiteDeviceModel.Meta.logical_name]) == RW
+    assert set(actions) & {m.Meta.logical_name for m in OWNERS["sites"]} == {
+        SiteModel.Meta.logical_name,
+        SiteDeviceModel.Meta.logical_name,
+    }
 
 
 COMMUNITIES = "functions.communities.lambda_app.app"

@@ -225,7 +225,7 @@ def test_patch_renames_sets_the_limit_and_metadata(api: Api, events: RecordingPu
         ({"name": ""}, "name"),
         ({"metadata": {"k": "v" * 257}}, "metadata"),
         ({"metadata": {str(i): "v" for i in range(21)}}, "metadata"),
-        ({"siteId": "x"}, "siteId"),
+        ({"siteId": ""}, "siteId"),
     ],
 )
 def test_a_bad_patch_is_a_422_naming_the_field(api: Api, body: dict[str, Any], field: str) -> None:

@@ -88,6 +88,8 @@ def _device_body(**changes: Any) -> bytes:
         "createdAt": "2026-12-02T10:00:00.000Z",
         "topics": {"telemetry": "t", "heartbeat": "h", "commands": "c", "commandsAck": "a"},
         "firmwareVersion": "1.0.0",
+        "siteId": "01JS0000000000000000000000",
+        "siteRole": "grid_meter",
         **changes,
     }
     return json.dumps({"data": {k: v for k, v in device.items() if v is not None}}).encode()

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from gridshare.devices.responses import Device, ProvisionedDevice
+from gridshare.devices.responses import Device, DeviceDetail, ProvisionedDevice
 from gridshare.devices.service import device_service
 from gridshare.http.api import ANY_ROLE, ApiBlueprint, ApiModel, QueryModel
 from gridshare.http.pagination import DEFAULT_LIMIT, MAX_LIMIT, page
@@ -63,7 +63,15 @@ def list_devices(caller: Caller, query: ListQuery) -> dict:
 
 
 @api.route(
-    "/v1/devices/{id}", "GET", roles=ANY_ROLE, response=Envelope[Device], summary="One device (404 if not yours)"
+    "/v1/devices/{id}",
+    "GET",
+    roles=ANY_ROLE,
+    response=Envelope[DeviceDetail],
+    summary="One device and the site it is on (404 if not yours)",
 )
 def get_device(caller: Caller, id: str) -> dict:  # noqa: A002 - the path parameter's name
-    return {"data": device_service().get(caller, id)}
+    device = device_service().get(caller, id)
+    # The sites service, imported on use (sites imports devices.service); it reads the one attachment item.
+    from gridshare.sites.service import sites_service
+
+    return {"data": {**device, **sites_service().placement(id)}}

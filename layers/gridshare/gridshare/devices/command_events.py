@@ -2,9 +2,10 @@
 expiry schedule (EventBridge Scheduler, every minute).
 
 Each ack record body is the rule's projection (iot_rules/command_acks.json): {"payload": base64 of the
-device's bytes, "thing_name": topic(3), "received_at"}. An ack that cannot be used (not JSON, no such
-command for that thing) is logged and dropped: the device cannot be told, and retrying would not help.
-Only transient failures fail the record, so SQS redelivers it (then its DLQ).
+device's bytes, "thing_name": topic(3), "received_at"}. An ack that cannot be used (not JSON, no command
+id, no such command for that thing) goes to the devices' dead letters with its reason
+(gridshare.devices.dead_letters): the device cannot be told, and retrying would not help. Only transient
+failures fail the record, so SQS redelivers it (then its DLQ).
 """
 
 from __future__ import annotations
@@ -29,16 +30,23 @@ processor = BatchProcessor(event_type=EventType.SQS)
 
 def handle_ack_record(record: SQSRecord) -> str:
     with correlate(record.message_id):
+        thing_name: str | None = None
+        payload: bytes = record.body.encode()
+        received_at = now_ms()
+        reason = "not the rule's projection"
         try:
             envelope: dict[str, Any] = json.loads(record.body)
             thing_name = str(envelope["thing_name"])
-            document = json.loads(base64.b64decode(envelope["payload"], validate=True))
-            received_at = int(envelope.get("received_at") or now_ms())
-        except (ValueError, KeyError, TypeError, binascii.Error):
-            logger.warning("command ack dropped: not the rule's projection of a JSON ack")
+            received_at = int(envelope.get("received_at") or received_at)
+            payload = base64.b64decode(envelope["payload"], validate=True)
+            reason = "not JSON"  # the device's own bytes, from here on
+            document = json.loads(payload)
+        except (ValueError, KeyError, TypeError, binascii.Error) as exc:
+            logger.warning("command ack dead-lettered", extra={"thing": thing_name, "reason": reason})
+            command_service().dead_letter(thing_name, payload, received_at, [("payload", f"{reason}: {exc}")])
             outcome = "invalid"
         else:
-            outcome = command_service().acknowledge(thing_name, document, received_at)
+            outcome = command_service().acknowledge(thing_name, document, received_at, payload=payload)
         metrics().add_metric(name=f"CommandAcks_{outcome}", unit=MetricUnit.Count, value=1)
         return outcome
 

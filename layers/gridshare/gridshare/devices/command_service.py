@@ -8,6 +8,7 @@ found under the sender and is ignored.
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,6 +16,7 @@ from typing import Any
 from gridshare.devices import commands
 from gridshare.devices.command_store import CommandStore, StaleCommand
 from gridshare.devices.commands import Ack, Command
+from gridshare.devices.dead_letters import COMMAND_ACK, DeviceDeadLetters, dead_letter_view
 from gridshare.devices.iot import CommandPublisher, IotDataPublisher
 from gridshare.devices.service import DeviceService, topics_for
 from gridshare.http.pagination import decode_cursor, encode_cursor
@@ -54,6 +56,7 @@ def command_view(command: Command) -> dict[str, Any]:
 class CommandService:
     store: CommandStore = field(default_factory=CommandStore)
     publisher: CommandPublisher = field(default_factory=IotDataPublisher)
+    dead_letters: DeviceDeadLetters = field(default_factory=DeviceDeadLetters)
 
     def issue(
         self, caller: Caller, device_id: str, name: str, params: dict[str, Any], timeout_s: int
@@ -94,23 +97,41 @@ class CommandService:
         return [command_view(c) for c in found], encode_cursor(last)
 
     # ------------------------------------------------------------ from devices and the schedule
-    def acknowledge(self, thing_name: str, document: Any, received_at: int) -> str:
+    def acknowledge(self, thing_name: str, document: Any, received_at: int, payload: bytes | None = None) -> str:
         """Apply a device's ack; returns what happened (for logs and metrics): `applied`, `late`,
-        `duplicate`, `unknown` (no such command for this thing) or `invalid`."""
+        `duplicate`, `unknown` (no such command for this thing) or `invalid`. An invalid or unknown ack
+        is dead-lettered with its reason (``payload``: the bytes received, else the document as JSON)."""
+        raw = payload if payload is not None else json.dumps(document).encode()
         try:
             correlation_id, ack = commands.parse_ack(document, received_at)
         except ValueError as exc:
             logger.warning("invalid command ack", extra={"thing": thing_name, "reason": str(exc)})
+            self.dead_letter(thing_name, raw, received_at, [("ack", str(exc))])
             return "invalid"
         device = DeviceService.find_by_thing(thing_name)
         command = self.store.get(device.id, correlation_id) if device is not None else None
         if command is None:
             logger.warning("ack for no command of this thing", extra={"thing": thing_name, "commandId": correlation_id})
+            reason = "no such command for this thing" if device is not None else "no such thing"
+            self.dead_letter(thing_name, raw, received_at, [("correlationId", reason)])
             return "unknown"
         before, after = self._settle(command, lambda c: commands.apply_ack(c, ack))
         if after == before:
             return "duplicate"
         return "applied" if after.late_ack is None else "late"
+
+    def dead_letter(
+        self, thing_name: str | None, payload: bytes, received_at: int, reasons: list[tuple[str, str]]
+    ) -> str:
+        """Keep an ack that cannot be used, with its reasons (never silently dropped)."""
+        topic = topics_for(thing_name)["commandsAck"] if thing_name else None
+        return self.dead_letters.put(
+            thing_name=thing_name, topic=topic, payload=payload, received_at=received_at, reasons=reasons
+        )
+
+    def dead_letter_page(self, limit: int, cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:
+        items, last = self.dead_letters.page(COMMAND_ACK, limit, decode_cursor(cursor))
+        return [dead_letter_view(i) for i in items], encode_cursor(last)
 
     def expire_overdue(self, now: int | None = None) -> int:
         """Move every open command past its deadline to `timed_out`; returns how many moved."""

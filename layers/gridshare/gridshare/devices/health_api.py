@@ -1,28 +1,32 @@
-"""Device health and settings routes: fleet stats, a device's status history, PATCH a device (docs/devices.md).
+"""Device health and settings routes: fleet stats, a device's status history, PATCH a device, the devices'
+dead letters (docs/devices.md).
 
-`/v1/devices/stats` is a static path beside `/v1/devices/{id}`: API Gateway and Chalice match static segments
-first, and device ids are ULIDs, so no device is ever called "stats".
+`/v1/devices/stats` and `/v1/devices/dead-letters` are static paths beside `/v1/devices/{id}`: API Gateway
+and Chalice match static segments first, and device ids are ULIDs, so no device is ever called "stats".
 """
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator
 
 from gridshare.devices import health as H
+from gridshare.devices.command_service import command_service
 from gridshare.devices.health_service import health_service
-from gridshare.devices.responses import Device, DeviceStats, StatusChange
+from gridshare.devices.responses import DeviceDeadLetter, DeviceDetail, DeviceStats, StatusChange
 from gridshare.devices.service import DeviceService, device_view
 from gridshare.http.api import ANY_ROLE, ApiBlueprint, ApiModel, QueryModel
 from gridshare.http.pagination import DEFAULT_LIMIT, MAX_LIMIT, page
 from gridshare.http.responses import Envelope, Page
+from gridshare.kernel import errors
 from gridshare.kernel.roles import Caller
 
 api = ApiBlueprint("devices")
 FLEET_ROLES = frozenset({"admin", "operator"})
 PATCH_ROLES = frozenset({"admin", "operator", "prosumer", "consumer", "investor"})  # devices.api.DEVICE_ROLES
 MAX_METADATA_KEYS = 20
+SiteRole = Literal["production", "consumption", "storage", "grid_meter"]
 
 
 class DevicePatch(ApiModel):
@@ -42,6 +46,19 @@ class DevicePatch(ApiModel):
         max_length=MAX_METADATA_KEYS,
         description=f"labels (replaces the old ones): at most {MAX_METADATA_KEYS} keys of 1-64 characters, "
         "values of at most 256",
+    )
+
+    site_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        description="the site to put the device on (attach, or move from its site), null to take it off; "
+        "the site must be the device owner's",
+    )
+    site_role: SiteRole | None = Field(
+        default=None,
+        description="its role on the site, only with a siteId; default: the same role on the same site, else by "
+        "type (inverter production, battery storage, meter grid_meter, gas_sensor consumption)",
     )
 
     @field_validator("metadata")
@@ -72,6 +89,19 @@ def device_stats(caller: Caller) -> dict:
 
 
 @api.route(
+    "/v1/devices/dead-letters",
+    "GET",
+    roles=FLEET_ROLES,
+    query=HistoryQuery,
+    response=Page[DeviceDeadLetter],
+    summary="Device messages that could not be used (malformed command acks), newest first (admins, operators)",
+)
+def device_dead_letters(caller: Caller, query: HistoryQuery) -> dict:
+    items, cursor = command_service().dead_letter_page(query.limit, query.cursor)
+    return page(items, query.limit, cursor)
+
+
+@api.route(
     "/v1/devices/{id}/status-history",
     "GET",
     roles=ANY_ROLE,
@@ -90,9 +120,31 @@ def status_history(caller: Caller, id: str, query: HistoryQuery) -> dict:  # noq
     "PATCH",
     roles=PATCH_ROLES,
     body=DevicePatch,
-    response=Envelope[Device],
-    summary="Rename a device, set its offlineAfterS and metadata (its owner, or an admin)",
+    response=Envelope[DeviceDetail],
+    errors=(409,),  # siteId: the site is not the device owner's, or the device's site changed meanwhile
+    summary="Rename a device, set its offlineAfterS, metadata and site (its owner, or an admin)",
 )
 def update_device(caller: Caller, id: str, body: DevicePatch) -> dict:  # noqa: A002 - the path parameter
-    changes = {name: getattr(body, name) for name in body.model_fields_set}
-    return {"data": device_view(health_service().update(caller, id, changes))}
+    fields = body.model_fields_set
+    changes = {name: getattr(body, name) for name in fields - {"site_id", "site_role"}}
+    if "site_role" in fields and body.site_role is not None and body.site_id is None:
+        raise errors.InvalidInput(
+            "A siteRole goes with a siteId.", errors=[errors.FieldError("siteRole", "only with a siteId")]
+        )
+    if "site_id" in fields:
+        health_service().check_changeable(caller, id)  # PATCH's rule (owner or admin) before the site's
+        sites = _sites()
+        if body.site_id is None:
+            sites.unplace(caller, id)
+        else:
+            sites.place(caller, id, body.site_id, body.site_role)
+    device = device_view(health_service().update(caller, id, changes))
+    return {"data": {**device, **_sites().placement(id)}}
+
+
+def _sites() -> Any:
+    """The sites service, imported on use: sites imports devices.service (no cycle at import time), and the
+    devices function pays for the sites modules only when a route needs them (decision 0012)."""
+    from gridshare.sites.service import sites_service
+
+    return sites_service()

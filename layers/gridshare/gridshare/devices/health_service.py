@@ -132,14 +132,20 @@ class HealthService:
             "byType": {t: camel(row) for t, row in figures["byType"].items()},
         }
 
-    def update(self, caller: Caller, device_id: str, changes: dict[str, Any]) -> DeviceModel:
-        """Rename, set the silence limit and metadata: the owner or an admin (anyone else: 404)."""
+    @staticmethod
+    def check_changeable(caller: Caller, device_id: str) -> DeviceModel:
+        """The device if the caller may change it: its owner or an admin (anyone else: 404)."""
         try:
             device = DeviceModel.get(device_id, consistent_read=True)
         except DeviceModel.DoesNotExist:
             raise errors.NotFound("No such device.") from None
         if device.owner_id != caller.user_id and caller.role != "admin":
             raise errors.NotFound("No such device.")
+        return device
+
+    def update(self, caller: Caller, device_id: str, changes: dict[str, Any]) -> DeviceModel:
+        """Rename, set the silence limit and metadata: the owner or an admin (anyone else: 404)."""
+        device = self.check_changeable(caller, device_id)
         actions: list[Any] = []
         if changes.get("name") is not None:
             actions.append(DeviceModel.name.set(changes["name"]))

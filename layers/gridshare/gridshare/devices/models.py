@@ -155,3 +155,7 @@ class StatusCountModel(Model):
 
 
 TABLES: tuple[type[Model], ...] = (DeviceModel, CommandModel, CertificateModel, StatusChangeModel, StatusCountModel)
+# Dead letters (malformed command acks) live beside their writer and reader.
+from gridshare.devices.dead_letters import DeviceDeadLetterModel  # noqa: E402
+
+TABLES += (DeviceDeadLetterModel,)

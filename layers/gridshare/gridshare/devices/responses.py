@@ -41,6 +41,15 @@ class Device(ResponseModel):
     firmware_version: str | None = Field(description="from the shadow's reported state; null until reported")
 
 
+class DeviceDetail(Device):
+    """One device (GET /v1/devices/{id}, PATCH): a device and the site it is on."""
+
+    site_id: str | None = Field(description="the site the device is on (sites context); null when on none")
+    site_role: Literal["production", "consumption", "storage", "grid_meter"] | None = Field(
+        description="its role on that site; null when on none"
+    )
+
+
 class MqttEndpoint(ResponseModel):
     host: str
     port: int
@@ -131,3 +140,20 @@ class DeviceStats(ResponseModel):
     total: int
     by_status: StatusCounts
     by_type: dict[str, StatusCounts]
+
+
+class DeadLetterReason(ResponseModel):
+    field: str
+    message: str
+
+
+class DeviceDeadLetter(ResponseModel):
+    """A device message the devices context could not use (gridshare.devices.dead_letters)."""
+
+    id: str
+    kind: Literal["command_ack"]
+    thing_name: str | None
+    topic: str | None
+    payload: str = Field(description="base64 of the bytes received")
+    reasons: list[DeadLetterReason]
+    received_at: Timestamp

@@ -36,6 +36,8 @@ __all__ = ["SitesService", "site_view", "sites_service"]
 SEES_ALL = ("admin", "operator")
 # A site's energy reads every attached device's rollups per request: the cap bounds that work.
 MAX_DEVICES_PER_SITE = 100
+# A device's role on a site when PATCH /v1/devices/{id} names none (docs/devices.md).
+DEFAULT_ROLES = {"inverter": "production", "battery": "storage", "meter": "grid_meter", "gas_sensor": "consumption"}
 
 
 def site_view(site: SiteModel) -> dict[str, Any]:
@@ -143,11 +145,7 @@ class SitesService:
                 errors=[errors.FieldError("deviceId", "not the site owner's device")],
             )
         current = self.store.attachment(device.id)
-        if (current is None or current.site_id != site.id) and len(self.store.devices(site.id)) >= MAX_DEVICES_PER_SITE:
-            raise errors.Conflict(
-                f"A site has at most {MAX_DEVICES_PER_SITE} devices; detach one first.",
-                errors=[errors.FieldError("deviceId", f"the site already has {MAX_DEVICES_PER_SITE} devices")],
-            )
+        self._room_for(site.id, current, "deviceId")
         item = self.store.attach(site.id, device.id, role, self.clock())
         return _site_device_view(item)
 
@@ -169,6 +167,54 @@ class SitesService:
         site = self._changeable(caller, site_id)
         device = DeviceService.get_owned(caller, device_id)
         self.store.detach(site.id, device.id)
+
+    def place(self, caller: Caller, device_id: str, site_id: str, role: str | None) -> dict[str, Any]:
+        """Put a device on a site for PATCH /v1/devices/{id} (devices context): attach it, or move it from the
+        site it is on (that site is its owner's too: a site's devices are its owner's). Same checks as
+        :meth:`attach`; ``role`` None keeps the role on the same site, else the device type's default."""
+        site = self._changeable(caller, site_id)
+        device = DeviceService.get_owned(caller, device_id)
+        if device.owner_id != site.owner_id:
+            raise errors.Conflict(
+                "The device belongs to another user than the site; a site's devices are its owner's.",
+                errors=[errors.FieldError("siteId", "not the device owner's site")],
+            )
+        current = self.store.attachment(device.id)
+        self._room_for(site.id, current, "siteId")
+        if role is None:
+            same = current is not None and current.site_id == site.id
+            role = current.role if same and current is not None else DEFAULT_ROLES[device.type]
+        at = self.clock()
+        if current is None or current.site_id == site.id:
+            item = self.store.attach(site.id, device.id, role, at)
+        else:
+            item = self.store.move(current.site_id, site.id, device.id, role, at)
+        return {"siteId": item.site_id, "siteRole": item.role}
+
+    def _room_for(self, site_id: str, current: SiteDeviceModel | None, field_name: str) -> None:
+        """A device joining the site (not already on it) needs room: MAX_DEVICES_PER_SITE."""
+        if current is not None and current.site_id == site_id:
+            return
+        if len(self.store.devices(site_id)) >= MAX_DEVICES_PER_SITE:
+            raise errors.Conflict(
+                f"A site has at most {MAX_DEVICES_PER_SITE} devices; detach one first.",
+                errors=[errors.FieldError(field_name, f"the site already has {MAX_DEVICES_PER_SITE} devices")],
+            )
+
+    def unplace(self, caller: Caller, device_id: str) -> None:
+        """Take a device off whatever site it is on (PATCH /v1/devices/{id} with siteId null)."""
+        device = DeviceService.get_owned(caller, device_id)
+        current = self.store.attachment(device.id)
+        if current is not None:
+            self.store.detach(current.site_id, device.id)
+
+    def placement(self, device_id: str) -> dict[str, Any]:
+        """The site a device is on and its role there (nulls when on none), without an ownership check: the
+        devices context has checked the caller may see the device."""
+        current = self.store.attachment(device_id)
+        if current is None:
+            return {"siteId": None, "siteRole": None}
+        return {"siteId": current.site_id, "siteRole": current.role}
 
     # ------------------------------------------------------------ energy
     def energy(self, caller: Caller, site_id: str, start: int, end: int, resolution: E.Resolution) -> dict[str, Any]:

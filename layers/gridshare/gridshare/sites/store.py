@@ -92,6 +92,17 @@ class SiteStore:
             raise
         return item
 
+    def move(self, from_site: str, to_site: str, device_id: str, role: str, at: int) -> SiteDeviceModel:
+        """Move a device's attachment on condition it is still on ``from_site`` (else 409: it changed)."""
+        item = SiteDeviceModel(device_id=device_id, site_id=to_site, role=role, attached_at=at)
+        try:
+            item.save(condition=SiteDeviceModel.site_id == from_site)
+        except PutError as exc:
+            if failed_condition(exc):
+                raise DeviceOnAnotherSite("The device's site changed meanwhile; read it and try again.") from None
+            raise
+        return item
+
     def detach(self, site_id: str, device_id: str) -> None:
         try:
             SiteDeviceModel(device_id=device_id).delete(condition=SiteDeviceModel.site_id == site_id)
