@@ -8,6 +8,7 @@ What the sharing rules and the energy figures mean: docs/communities.md.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from fractions import Fraction
 from typing import Annotated, Any, ClassVar, Literal
 
@@ -18,7 +19,11 @@ from gridshare.communities.responses import Community, CommunityEnergy, Member, 
 from gridshare.communities.service import CommunitiesService, communities_service
 from gridshare.http.api import ApiBlueprint, ApiModel, QueryModel
 from gridshare.http.pagination import DEFAULT_LIMIT, MAX_LIMIT, page
-from gridshare.http.ranges import RangeQuery, from_param, to_param
+from gridshare.http.ranges import (
+    ROLLUP_MAX_DAYS,
+    ResolutionRangeQuery,
+    resolution_from_param,
+)
 from gridshare.http.responses import NO_CONTENT, Envelope, Page
 from gridshare.kernel.roles import ROLE_ORDER, Caller
 from gridshare.ledger.core import CURRENCIES
@@ -30,7 +35,7 @@ EDITORS: frozenset[str] = frozenset({"admin", "prosumer"})
 READERS: frozenset[str] = frozenset(ROLE_ORDER)
 """Any signed-in role may read a community it runs or is a member of (admins and operators: every one)."""
 
-ENERGY_MAX_DAYS: dict[str, int] = {"15m": 31, "1h": 92, "1d": 366}
+ENERGY_MAX_DAYS: dict[str, int] = ROLLUP_MAX_DAYS
 """The longest `to - from` of an energy request per resolution (as for sites)."""
 
 Number = Annotated[float, Field(allow_inf_nan=False)]
@@ -178,25 +183,14 @@ class ListQuery(QueryModel):
     cursor: str | None = None
 
 
-class EnergyQuery(RangeQuery):
+class EnergyQuery(ResolutionRangeQuery):
     """Defaults: `to` now, `from` 24 h before `to`; the span is bounded per resolution (ENERGY_MAX_DAYS)."""
 
-    DEFAULT_SPAN_DAYS: ClassVar[int] = 1
+    MAX_DAYS: ClassVar[Mapping[str, int]] = ENERGY_MAX_DAYS
 
-    from_: str | None = from_param(
-        "default 24 h before `to`; at most "
-        + ", ".join(f"{days} days for {resolution}" for resolution, days in ENERGY_MAX_DAYS.items())
-        + " before `to`"
-    )
-    to: str | None = to_param()
+    from_: str | None = resolution_from_param(ENERGY_MAX_DAYS)
     resolution: Literal["15m", "1h", "1d"] = Field(default="1h", description="UTC-aligned intervals (1d: UTC days)")
     detail: bool = Field(default=False, description="each interval's per-member allocation (bounded)")
-
-    def max_span_days(self) -> int:
-        return ENERGY_MAX_DAYS[self.resolution]
-
-    def span_rule(self) -> str:
-        return f" at resolution {self.resolution}"
 
 
 def service() -> CommunitiesService:

@@ -6,6 +6,7 @@ included: the grid's layout and live loads are operational data (docs/decisions/
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated, ClassVar, Literal
 
 from pydantic import AfterValidator, Field, field_validator
@@ -15,7 +16,11 @@ from gridshare.grid.service import MAX_NODE_DEVICES, GridService, grid_service
 from gridshare.grid.topology import NodeType
 from gridshare.http.api import ApiBlueprint, ApiModel, QueryModel
 from gridshare.http.pagination import DEFAULT_LIMIT, MAX_LIMIT, page
-from gridshare.http.ranges import RangeQuery, from_param, to_param
+from gridshare.http.ranges import (
+    ROLLUP_MAX_DAYS,
+    ResolutionRangeQuery,
+    resolution_from_param,
+)
 from gridshare.http.responses import NO_CONTENT, Envelope, Page
 from gridshare.kernel.roles import Caller
 
@@ -24,7 +29,7 @@ api = ApiBlueprint("grid")
 OPERATORS: frozenset[str] = frozenset({"admin", "operator"})
 """Who manages and reads the grid."""
 
-HISTORY_MAX_DAYS: dict[str, int] = {"15m": 31, "1h": 92, "1d": 366}
+HISTORY_MAX_DAYS: dict[str, int] = ROLLUP_MAX_DAYS
 """The longest `to - from` of a history request per resolution (like the sites' energy)."""
 
 Number = Annotated[float, Field(allow_inf_nan=False), AfterValidator(lambda value: round(value, 6) + 0.0)]
@@ -81,25 +86,14 @@ class ConnectionsQuery(QueryModel):
     cursor: str | None = None
 
 
-class HistoryQuery(RangeQuery):
+class HistoryQuery(ResolutionRangeQuery):
     """Defaults: `to` now, `from` 24 h before `to`; the span is bounded per resolution (HISTORY_MAX_DAYS)."""
 
-    DEFAULT_SPAN_DAYS: ClassVar[int] = 1
-
     metric: Literal["generation", "load", "frequency", "voltage"]
-    from_: str | None = from_param(
-        "default 24 h before `to`; at most "
-        + ", ".join(f"{days} days for {resolution}" for resolution, days in HISTORY_MAX_DAYS.items())
-        + " before `to`"
-    )
-    to: str | None = to_param()
+    MAX_DAYS: ClassVar[Mapping[str, int]] = HISTORY_MAX_DAYS
+
+    from_: str | None = resolution_from_param(HISTORY_MAX_DAYS)
     resolution: Literal["15m", "1h", "1d"] = "1h"
-
-    def max_span_days(self) -> int:
-        return HISTORY_MAX_DAYS[self.resolution]
-
-    def span_rule(self) -> str:
-        return f" at resolution {self.resolution}"
 
 
 def service() -> GridService:

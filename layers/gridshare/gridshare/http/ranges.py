@@ -18,6 +18,7 @@ the OpenAPI document shows them); docs/api.md lists them.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -153,3 +154,32 @@ class RangeQuery(TimeRangeQuery):
 
     def bounds(self) -> tuple[int | None, int | None]:
         return bounds(self.from_ms, self.to_ms, max_span_days=self.max_span_days())
+
+
+# The longest span a rollup read may cover, per resolution (sites and communities energy, grid history).
+ROLLUP_MAX_DAYS: dict[str, int] = {"15m": 31, "1h": 92, "1d": 366}
+
+
+def resolution_from_param(max_days: Mapping[str, int]) -> Any:
+    """`from` of a ResolutionRangeQuery, its description naming each resolution's longest span."""
+    spans = ", ".join(f"{days} days for {resolution}" for resolution, days in max_days.items())
+    return from_param(f"default 24 h before `to`; at most {spans} before `to`")
+
+
+class ResolutionRangeQuery(RangeQuery):
+    """A closed range (defaults: `to` now, `from` 24 h before it) whose longest span depends on the
+    `resolution` a subclass declares: MAX_DAYS maps each resolution to its maximum in days, and the
+    subclass gives `from_ = resolution_from_param(MAX_DAYS)` so the OpenAPI document states them."""
+
+    DEFAULT_SPAN_DAYS: ClassVar[int] = 1
+    MAX_DAYS: ClassVar[Mapping[str, int]] = ROLLUP_MAX_DAYS
+
+    def _resolution(self) -> str:
+        """The subclass's `resolution` field (declared there, so each route's parameters keep their order)."""
+        return str(getattr(self, "resolution"))  # noqa: B009
+
+    def max_span_days(self) -> int:
+        return self.MAX_DAYS[self._resolution()]
+
+    def span_rule(self) -> str:
+        return f" at resolution {self._resolution()}"

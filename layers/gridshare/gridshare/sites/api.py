@@ -7,6 +7,7 @@ energy figures and shares mean: docs/sites.md.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated, ClassVar, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
@@ -15,7 +16,11 @@ from pydantic import Field, StrictInt, field_validator, model_validator
 from gridshare.http.api import ApiBlueprint, ApiModel, QueryModel
 from gridshare.http.idempotency import RequestIds
 from gridshare.http.pagination import DEFAULT_LIMIT, MAX_LIMIT, page
-from gridshare.http.ranges import RangeQuery, from_param, to_param
+from gridshare.http.ranges import (
+    ROLLUP_MAX_DAYS,
+    ResolutionRangeQuery,
+    resolution_from_param,
+)
 from gridshare.http.responses import NO_CONTENT, Envelope, Page
 from gridshare.kernel.roles import Caller
 from gridshare.ledger.core import CURRENCIES
@@ -40,7 +45,7 @@ READERS: frozenset[str] = frozenset({"admin", "operator", "prosumer"})
 """Who reads sites: hosts their own, admins and operators every one."""
 INVESTORS: frozenset[str] = frozenset({"investor"})
 
-ENERGY_MAX_DAYS: dict[str, int] = {"15m": 31, "1h": 92, "1d": 366}
+ENERGY_MAX_DAYS: dict[str, int] = ROLLUP_MAX_DAYS
 """The longest `to - from` of an energy request per resolution (like the readings history)."""
 
 Number = Annotated[float, Field(allow_inf_nan=False)]
@@ -150,24 +155,13 @@ class SitesQuery(QueryModel):
     cursor: str | None = None
 
 
-class EnergyQuery(RangeQuery):
+class EnergyQuery(ResolutionRangeQuery):
     """Defaults: `to` now, `from` 24 h before `to`; the span is bounded per resolution (ENERGY_MAX_DAYS)."""
 
-    DEFAULT_SPAN_DAYS: ClassVar[int] = 1
+    MAX_DAYS: ClassVar[Mapping[str, int]] = ENERGY_MAX_DAYS
 
-    from_: str | None = from_param(
-        "default 24 h before `to`; at most "
-        + ", ".join(f"{days} days for {resolution}" for resolution, days in ENERGY_MAX_DAYS.items())
-        + " before `to`"
-    )
-    to: str | None = to_param()
+    from_: str | None = resolution_from_param(ENERGY_MAX_DAYS)
     resolution: Literal["15m", "1h", "1d"] = "1h"
-
-    def max_span_days(self) -> int:
-        return ENERGY_MAX_DAYS[self.resolution]
-
-    def span_rule(self) -> str:
-        return f" at resolution {self.resolution}"
 
 
 def service() -> SitesService:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import ClassVar, Literal
 
 from pydantic import Field
 
 from gridshare.http.api import ADMIN, ANY_ROLE, ApiBlueprint, QueryModel
 from gridshare.http.pagination import DEFAULT_LIMIT, MAX_HISTORY_LIMIT, MAX_LIMIT, page
-from gridshare.http.ranges import RangeQuery, from_param, to_param
+from gridshare.http.ranges import ResolutionRangeQuery, resolution_from_param
 from gridshare.http.responses import Envelope, Page
 from gridshare.kernel.roles import Caller
 from gridshare.telemetry.responses import DeadLetter, LatestReading, ReadingsPage, ReplayedDeadLetter
@@ -17,27 +18,16 @@ from gridshare.telemetry.service import HISTORY_MAX_DAYS, TelemetryService, tele
 api = ApiBlueprint("telemetry")
 
 
-class HistoryQuery(RangeQuery):
+class HistoryQuery(ResolutionRangeQuery):
     """Defaults: `to` now, `from` 24 h before `to`; the span is bounded per resolution (HISTORY_MAX_DAYS)."""
 
-    DEFAULT_SPAN_DAYS: ClassVar[int] = 1
+    MAX_DAYS: ClassVar[Mapping[str, int]] = HISTORY_MAX_DAYS
 
-    from_: str | None = from_param(
-        "default 24 h before `to`; at most "
-        + ", ".join(f"{days} days for {resolution}" for resolution, days in HISTORY_MAX_DAYS.items())
-        + " before `to`"
-    )
-    to: str | None = to_param()
+    from_: str | None = resolution_from_param(HISTORY_MAX_DAYS)
     metric: str = Field(min_length=1, max_length=64)
     resolution: Literal["raw", "15m", "1h", "1d"] = "raw"
     limit: int = Field(default=DEFAULT_LIMIT, ge=1, le=MAX_HISTORY_LIMIT)
     cursor: str | None = None
-
-    def max_span_days(self) -> int:
-        return HISTORY_MAX_DAYS[self.resolution]
-
-    def span_rule(self) -> str:
-        return f" at resolution {self.resolution}"
 
 
 class DeadLetterQuery(QueryModel):
