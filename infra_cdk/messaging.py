@@ -13,6 +13,8 @@ from typing import Any
 
 from aws_cdk import Duration, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as events_targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_iot as iot
 from aws_cdk import aws_lambda as lambda_
@@ -107,6 +109,28 @@ def build_consumers(
         )
         consumers[source.handler] = function
     return consumers
+
+
+def build_event_rules(scope: Construct, context: str, queues: dict[str, sqs.Queue]) -> list[events.Rule]:
+    """The context's subscriptions to domain events (resources.EVENT_RULES): an EventBridge rule on the
+    default bus per spec, delivering to the context's queue (the target adds the queue policy that lets
+    only this rule send)."""
+    built = []
+    for spec in resources.EVENT_RULES:
+        if spec.context != context:
+            continue
+        if spec.queue not in queues:
+            raise ValueError(f"event rule {spec.name} sends to '{spec.queue}', not a queue of {context}")
+        built.append(
+            events.Rule(
+                scope,
+                f"{spec.name}-rule",
+                description=f"{', '.join(spec.detail_types)} from {', '.join(spec.sources)} to {spec.queue}",
+                event_pattern=events.EventPattern(source=list(spec.sources), detail_type=list(spec.detail_types)),
+                targets=[events_targets.SqsQueue(queues[spec.queue])],
+            )
+        )
+    return built
 
 
 def build_topic_rules(scope: Construct, context: str, queues: dict[str, sqs.Queue]) -> list[iot.CfnTopicRule]:

@@ -99,6 +99,8 @@ def provision(
         out.queue_urls[spec.name] = url
         out.queue_urls[f"{spec.name}-dlq"] = dlq_url
 
+    provision_event_rules(region, out.queue_urls)
+
     iot = new_client("iot", region_name=region)
     iot.create_policy(
         policyName=resources.DEVICE_POLICY_NAME,
@@ -135,6 +137,19 @@ def provision(
     if stripe is not None:
         out.env["GS_STRIPE_SECRET_ARN"] = provision_stripe_secret(region, stripe)
     return out
+
+
+def provision_event_rules(region: str, queue_urls: dict[str, str]) -> None:
+    """resources.EVENT_RULES on moto's default bus: moto delivers matching put_events to the SQS target."""
+    if not resources.EVENT_RULES:
+        return
+    events = new_client("events", region_name=region)
+    sqs = new_client("sqs", region_name=region)
+    for rule in resources.EVENT_RULES:
+        url = queue_urls[rule.queue]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        events.put_rule(Name=rule.name, EventPattern=json.dumps(rule.pattern()), State="ENABLED")
+        events.put_targets(Rule=rule.name, Targets=[{"Id": rule.queue, "Arn": arn}])
 
 
 def provision_secrets_key(region: str) -> str:

@@ -58,6 +58,26 @@ class ScheduleSpec:
     handler: str  # dotted path of the Lambda handler
 
 
+@dataclass(frozen=True)
+class EventRuleSpec:
+    """Domain events (EventBridge, the default bus) routed to a queue of the subscribing context.
+
+    A context publishes events with `source` `gridshare.<context>` and a detail type; a subscriber declares
+    a rule here matching sources and detail types, delivering to one of its queues (resources.QUEUES),
+    which an event source (EVENT_SOURCES) consumes. On AWS an EventBridge rule with an SQS target (CDK);
+    locally the same rule on moto, which delivers matching `put_events` entries to the queue.
+    """
+
+    name: str
+    context: str  # the subscribing context (its construct creates the rule; the queue is its own)
+    sources: tuple[str, ...]
+    detail_types: tuple[str, ...]
+    queue: str
+
+    def pattern(self) -> dict[str, list[str]]:
+        return {"source": list(self.sources), "detail-type": list(self.detail_types)}
+
+
 QUEUES: tuple[QueueSpec, ...] = (
     QueueSpec("telemetry-ingest", visibility_timeout_s=60),
     QueueSpec("telemetry-rule-errors", visibility_timeout_s=60),
@@ -78,6 +98,7 @@ SCHEDULES: tuple[ScheduleSpec, ...] = (
     ScheduleSpec("device-command-expiry", "rate(1 minute)", "devices", "functions.devices.command_expiry.handler"),
     ScheduleSpec("device-offline-sweep", "rate(1 minute)", "devices", "functions.devices.offline_sweep.handler"),
 )
+EVENT_RULES: tuple[EventRuleSpec, ...] = ()
 DEVICE_POLICY_NAME = "gridshare-device"
 
 
