@@ -98,6 +98,7 @@ SCHEDULES: tuple[ScheduleSpec, ...] = (
     ScheduleSpec("device-command-expiry", "rate(1 minute)", "devices", "functions.devices.command_expiry.handler"),
     ScheduleSpec("device-offline-sweep", "rate(1 minute)", "devices", "functions.devices.offline_sweep.handler"),
 )
+# The events, their detail shapes, publishers and subscribers: docs/events.md (a contract between contexts).
 EVENT_RULES: tuple[EventRuleSpec, ...] = ()
 DEVICE_POLICY_NAME = "gridshare-device"
 
