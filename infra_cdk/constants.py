@@ -51,6 +51,8 @@ CTX_EMAIL_SENDER: Final = "email_sender"
 CTX_CORS_ORIGINS: Final = "cors_origins"
 CTX_TIMESTREAM: Final = "timestream"
 CTX_BUNDLE_DEPENDENCIES: Final = "bundle_dependencies"
+CTX_TIMESTREAM_MEMORY_HOURS: Final = "timestream_memory_hours"  # memory store retention (hours, 1..8766)
+CTX_TIMESTREAM_MAGNETIC_DAYS: Final = "timestream_magnetic_days"  # magnetic store retention (days, 1..73000)
 
 DEFAULT_STAGE: Final = "dev"
 # Placeholders: a deployment with them synthesizes (and warns) but devices get a useless MQTT host and

@@ -43,43 +43,48 @@ def service_name(handler: str) -> str:
 
 def build_queues(scope: Construct, context: str) -> dict[str, sqs.Queue]:
     """The context's queues (resources.QUEUES), each with its DLQ and alarms; name -> queue."""
-    stack = Stack.of(scope)
-    queues: dict[str, sqs.Queue] = {}
     consumed = {source.queue for source in resources.EVENT_SOURCES}
-    for spec in resources.QUEUES:
-        if spec.context != context:
-            continue
-        dlq = sqs.Queue(
-            scope,
-            dlq_name(spec.name),
-            queue_name=queue_name(stack, dlq_name(spec.name)),
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
-            retention_period=Duration.days(14),  # the longest SQS allows: time to find the cause
-        )
-        queues[spec.name] = sqs.Queue(
-            scope,
-            spec.name,
-            queue_name=queue_name(stack, spec.name),
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
-            visibility_timeout=Duration.seconds(spec.visibility_timeout_s),
-            dead_letter_queue=sqs.DeadLetterQueue(queue=dlq, max_receive_count=spec.max_receive_count),
-        )
+    return {
+        spec.name: build_queue(scope, spec, consumed=spec.name in consumed)
+        for spec in resources.QUEUES
+        if spec.context == context
+    }
+
+
+def build_queue(scope: Construct, spec: resources.QueueSpec, *, consumed: bool) -> sqs.Queue:
+    """One queue with its DLQ, an alarm on the DLQ, and an alarm on the queue itself when nothing consumes it."""
+    stack = Stack.of(scope)
+    dlq = sqs.Queue(
+        scope,
+        dlq_name(spec.name),
+        queue_name=queue_name(stack, dlq_name(spec.name)),
+        encryption=sqs.QueueEncryption.SQS_MANAGED,
+        enforce_ssl=True,
+        retention_period=Duration.days(14),  # the longest SQS allows: time to find the cause
+    )
+    queue = sqs.Queue(
+        scope,
+        spec.name,
+        queue_name=queue_name(stack, spec.name),
+        encryption=sqs.QueueEncryption.SQS_MANAGED,
+        enforce_ssl=True,
+        visibility_timeout=Duration.seconds(spec.visibility_timeout_s),
+        dead_letter_queue=sqs.DeadLetterQueue(queue=dlq, max_receive_count=spec.max_receive_count),
+    )
+    alarm_on_messages(
+        scope,
+        f"{spec.name}-dlq-alarm",
+        dlq,
+        f"Messages in {dlq_name(spec.name)}: {spec.name} failed them {spec.max_receive_count} times",
+    )
+    if not consumed:
         alarm_on_messages(
             scope,
-            f"{spec.name}-dlq-alarm",
-            dlq,
-            f"Messages in {dlq_name(spec.name)}: {spec.name} failed them {spec.max_receive_count} times",
+            f"{spec.name}-alarm",
+            queue,
+            f"Messages in {spec.name}: nothing consumes it, so each one is a failure",
         )
-        if spec.name not in consumed:
-            alarm_on_messages(
-                scope,
-                f"{spec.name}-alarm",
-                queues[spec.name],
-                f"Messages in {spec.name}: nothing consumes it, so each one is a failure",
-            )
-    return queues
+    return queue
 
 
 def build_consumers(
@@ -87,50 +92,55 @@ def build_consumers(
 ) -> dict[str, lambda_.Function]:
     """A function per event source of the context's queues (partial batch failures); handler -> function.
     The caller grants each its tables."""
-    consumers: dict[str, lambda_.Function] = {}
-    for source in resources.EVENT_SOURCES:
-        if source.context != context:
-            continue
-        spec = next(q for q in resources.QUEUES if q.name == source.queue)
-        function = runtime.create_function(
-            scope,
-            f"{service_name(source.handler)}-function",
-            handler=source.handler,
-            service=service_name(source.handler),
-            description=f"Consumes {source.queue} (partial batch failures)",
-            # AWS advises a queue visibility timeout of at least six times the function timeout,
-            # so a batch is not redelivered while a retry of it is still running.
-            timeout=Duration.seconds(max(3, spec.visibility_timeout_s // 6)),
-        )
-        function.add_event_source(
-            event_sources.SqsEventSource(
-                queues[source.queue], batch_size=source.batch_size, report_batch_item_failures=True
-            )
-        )
-        consumers[source.handler] = function
-    return consumers
+    return {
+        source.handler: build_consumer(scope, runtime, source, queues[source.queue])
+        for source in resources.EVENT_SOURCES
+        if source.context == context
+    }
+
+
+def build_consumer(
+    scope: Construct, runtime: SharedRuntime, source: resources.EventSource, queue: sqs.Queue
+) -> lambda_.Function:
+    spec = next(q for q in (*resources.QUEUES, resources.TIMESTREAM_QUEUE) if q.name == source.queue)
+    function = runtime.create_function(
+        scope,
+        f"{service_name(source.handler)}-function",
+        handler=source.handler,
+        service=service_name(source.handler),
+        description=f"Consumes {source.queue} (partial batch failures)",
+        # AWS advises a queue visibility timeout of at least six times the function timeout,
+        # so a batch is not redelivered while a retry of it is still running.
+        timeout=Duration.seconds(max(3, spec.visibility_timeout_s // 6)),
+    )
+    function.add_event_source(
+        event_sources.SqsEventSource(queue, batch_size=source.batch_size, report_batch_item_failures=True)
+    )
+    return function
 
 
 def build_event_rules(scope: Construct, context: str, queues: dict[str, sqs.Queue]) -> list[events.Rule]:
     """The context's subscriptions to domain events (resources.EVENT_RULES): an EventBridge rule on the
-    default bus per spec, delivering to the context's queue (the target adds the queue policy that lets
-    only this rule send)."""
+    default bus per spec, delivering to the context's queue."""
     built = []
     for spec in resources.EVENT_RULES:
         if spec.context != context:
             continue
         if spec.queue not in queues:
             raise ValueError(f"event rule {spec.name} sends to '{spec.queue}', not a queue of {context}")
-        built.append(
-            events.Rule(
-                scope,
-                f"{spec.name}-rule",
-                description=f"{', '.join(spec.detail_types)} from {', '.join(spec.sources)} to {spec.queue}",
-                event_pattern=events.EventPattern(source=list(spec.sources), detail_type=list(spec.detail_types)),
-                targets=[events_targets.SqsQueue(queues[spec.queue])],
-            )
-        )
+        built.append(build_event_rule(scope, spec, queues[spec.queue]))
     return built
+
+
+def build_event_rule(scope: Construct, spec: resources.EventRuleSpec, queue: sqs.Queue) -> events.Rule:
+    """The target adds the queue policy that lets only this rule send."""
+    return events.Rule(
+        scope,
+        f"{spec.name}-rule",
+        description=f"{', '.join(spec.detail_types)} from {', '.join(spec.sources)} to {spec.queue}",
+        event_pattern=events.EventPattern(source=list(spec.sources), detail_type=list(spec.detail_types)),
+        targets=[events_targets.SqsQueue(queue)],
+    )
 
 
 def build_topic_rules(scope: Construct, context: str, queues: dict[str, sqs.Queue]) -> list[iot.CfnTopicRule]:

@@ -30,6 +30,16 @@ def _flag(name: str, value: Any) -> bool:
     raise ValueError(f"CDK context '{name}' must be true or false, not {value!r}")
 
 
+def _bounded(name: str, value: Any, low: int, high: int) -> int:
+    try:
+        number = int(str(value))
+    except ValueError:
+        raise ValueError(f"CDK context '{name}' must be a whole number, not {value!r}") from None
+    if not low <= number <= high:
+        raise ValueError(f"CDK context '{name}' must be between {low} and {high}, not {number}")
+    return number
+
+
 def _origins(value: Any) -> tuple[str, ...]:
     if value is None:
         return ()
@@ -45,6 +55,8 @@ class DeploySettings:
     cors_origins: tuple[str, ...]
     timestream: bool
     bundle_dependencies: bool
+    timestream_memory_hours: int = 24
+    timestream_magnetic_days: int = 365
 
     @property
     def iot_endpoint_configured(self) -> bool:
@@ -70,4 +82,10 @@ class DeploySettings:
             cors_origins=_origins(get(constants.CTX_CORS_ORIGINS, None)),
             timestream=_flag(constants.CTX_TIMESTREAM, get(constants.CTX_TIMESTREAM, False)),
             bundle_dependencies=_flag(constants.CTX_BUNDLE_DEPENDENCIES, get(constants.CTX_BUNDLE_DEPENDENCIES, False)),
+            timestream_memory_hours=_bounded(
+                constants.CTX_TIMESTREAM_MEMORY_HOURS, get(constants.CTX_TIMESTREAM_MEMORY_HOURS, 24), 1, 8766
+            ),
+            timestream_magnetic_days=_bounded(
+                constants.CTX_TIMESTREAM_MAGNETIC_DAYS, get(constants.CTX_TIMESTREAM_MAGNETIC_DAYS, 365), 1, 73000
+            ),
         )

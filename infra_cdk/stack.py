@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import importlib
 
-from aws_cdk import Annotations, CfnOutput, Stack
+from aws_cdk import Annotations, CfnOutput, NestedStack, Stack
 from constructs import Construct
 
 from gridshare.contexts import CONTEXTS, all_tables, table_owners
@@ -70,8 +70,11 @@ class GridshareStack(Stack):
         if settings.cors_origins:
             for function in api_functions.values():
                 function.add_environment(CORS_ORIGINS_ENV, ",".join(settings.cors_origins))
+        # The REST API (a resource per path and a method per route: most of the stack's resources) is a
+        # nested stack of its own, so the two together stay under CloudFormation's 500 resources per stack.
+        self.api_stack = NestedStack(self, "rest-api", description="Gridshare REST API: resources and methods")
         self.api = GatewayApi(
-            self,
+            self.api_stack,
             "api",
             settings=settings,
             functions=api_functions,

@@ -72,6 +72,14 @@ def auth_method_throttling(routes: tuple[RouteSpec, ...]) -> dict[str, apigw.Met
     }
 
 
+def deployment_stack(scope: Construct) -> Stack:
+    """The top-level stack (the API lives in a nested stack, whose own name CloudFormation generates)."""
+    stack = Stack.of(scope)
+    while stack.nested_stack_parent is not None:
+        stack = stack.nested_stack_parent
+    return stack
+
+
 class GatewayApi(Construct):
     def __init__(
         self,
@@ -100,7 +108,7 @@ class GatewayApi(Construct):
         self.rest_api = apigw.RestApi(
             self,
             "rest-api",
-            rest_api_name=f"{Stack.of(self).stack_name}-api",
+            rest_api_name=f"{deployment_stack(self).stack_name}-api",
             description="Gridshare REST API (routes from gridshare.http.api.ROUTES)",
             endpoint_types=[apigw.EndpointType.REGIONAL],
             # Access logging needs API Gateway's account-level CloudWatch role (one per account and

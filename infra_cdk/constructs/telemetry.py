@@ -8,11 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from aws_cdk import Annotations
+from aws_cdk import Stack
 from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_timestream as timestream
 from constructs import Construct
 
 from gridshare.contexts import owned_tables
+from gridshare.kernel import resources
 from gridshare.telemetry.models import DeadLetterModel, LatestReadingModel, RawReadingModel, RollupModel
 from infra_cdk import messaging
 from infra_cdk.constructs.devices import grant_health_writes
@@ -71,25 +74,44 @@ class TelemetryContext(Construct):
         grant_health_writes(self.api_function, devices_tables)
 
         if runtime.settings.timestream:
-            TimestreamHistory(self, "timestream")
+            self.timestream = TimestreamHistory(self, "timestream", runtime=runtime)
 
 
 class TimestreamHistory(Construct):
-    """Placeholder for the Timestream rule action and tables (CDK context `timestream=true`).
+    """The optional Timestream sink (CDK context `timestream=true`; decision 0020).
 
-    Timestream for LiveAnalytics stopped taking new customers on 2025-06-20 (DESIGN.md section 5), so
-    history and analytics are served by DynamoDB rollups and the S3 archive. This construct provisions
-    nothing; it exists so that the flag is honoured visibly, and marks where an existing Timestream
-    customer would add a database, tables and a `timestream` action on the telemetry rule.
+    A Timestream database and table (memory and magnetic store retention from the CDK context), a queue
+    subscribed to ingest's ReadingsAccepted events (with its DLQ and alarm), and the sink function writing
+    one multi-measure record per accepted reading. The function may write to that table only
+    (DescribeEndpoints has no resource-level permission). Timestream for LiveAnalytics stopped taking new
+    customers on 2025-06-20, so this is off by default and history is served from the DynamoDB rollups.
     """
 
-    def __init__(self, scope: Construct, construct_id: str) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, runtime: SharedRuntime) -> None:
         super().__init__(scope, construct_id)
-        Annotations.of(self).add_warning_v2(
-            "gridshare:timestream-placeholder",
-            "timestream=true: Timestream for LiveAnalytics is closed to new customers; nothing is "
-            "provisioned. History is served from the DynamoDB rollups.",
+        settings = runtime.settings
+        stack = Stack.of(self)
+        self.database = timestream.CfnDatabase(self, "database", database_name=f"{stack.stack_name}-telemetry")
+        self.table = timestream.CfnTable(
+            self,
+            "readings",
+            database_name=f"{stack.stack_name}-telemetry",
+            table_name="readings",
+            retention_properties={
+                "MemoryStoreRetentionPeriodInHours": str(settings.timestream_memory_hours),
+                "MagneticStoreRetentionPeriodInDays": str(settings.timestream_magnetic_days),
+            },
         )
+        self.table.add_dependency(self.database)
+        self.queue = messaging.build_queue(self, resources.TIMESTREAM_QUEUE, consumed=True)
+        self.rule = messaging.build_event_rule(self, resources.TIMESTREAM_RULE, self.queue)
+        self.function = messaging.build_consumer(self, runtime, resources.TIMESTREAM_SOURCE, self.queue)
+        self.function.add_environment("GS_TIMESTREAM_DATABASE", f"{stack.stack_name}-telemetry")
+        self.function.add_environment("GS_TIMESTREAM_TABLE", "readings")
+        self.function.add_to_role_policy(
+            iam.PolicyStatement(actions=["timestream:WriteRecords"], resources=[self.table.attr_arn])
+        )
+        self.function.add_to_role_policy(iam.PolicyStatement(actions=["timestream:DescribeEndpoints"], resources=["*"]))
 
 
 CONSTRUCT = TelemetryContext

@@ -49,6 +49,7 @@ def provision(
     cursor_secret: str,
     ca_cert_pem: str | None = None,
     stripe: StripeCredentials | None = None,
+    timestream: bool = False,
 ) -> Provisioned:
     """Create the resources; `cursor_secret` is the functions' GS_CURSOR_SECRET (CDK generates one per
     stack; the local stack keeps one per state directory, gridshare_local.state_secrets)."""
@@ -84,7 +85,7 @@ def provision(
     out.env["GS_SECRETS_KEY_ID"] = provision_secrets_key(region)
 
     sqs = new_client("sqs", region_name=region)
-    for spec in resources.QUEUES:
+    for spec in (*resources.QUEUES, *([resources.TIMESTREAM_QUEUE] if timestream else [])):
         dlq_url = sqs.create_queue(QueueName=f"{spec.name}-dlq")["QueueUrl"]
         dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         url = sqs.create_queue(
@@ -100,6 +101,8 @@ def provision(
         out.queue_urls[f"{spec.name}-dlq"] = dlq_url
 
     provision_event_rules(region, out.queue_urls)
+    if timestream:
+        out.env.update(provision_timestream(region, out.queue_urls))
 
     iot = new_client("iot", region_name=region)
     iot.create_policy(
@@ -139,17 +142,35 @@ def provision(
     return out
 
 
-def provision_event_rules(region: str, queue_urls: dict[str, str]) -> None:
+def provision_event_rules(
+    region: str, queue_urls: dict[str, str], rules: tuple[resources.EventRuleSpec, ...] | None = None
+) -> None:
     """resources.EVENT_RULES on moto's default bus: moto delivers matching put_events to the SQS target."""
-    if not resources.EVENT_RULES:
+    rules = resources.EVENT_RULES if rules is None else rules
+    if not rules:
         return
     events = new_client("events", region_name=region)
     sqs = new_client("sqs", region_name=region)
-    for rule in resources.EVENT_RULES:
+    for rule in rules:
         url = queue_urls[rule.queue]
         arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         events.put_rule(Name=rule.name, EventPattern=json.dumps(rule.pattern()), State="ENABLED")
         events.put_targets(Rule=rule.name, Targets=[{"Id": rule.queue, "Arn": arn}])
+
+
+def provision_timestream(region: str, queue_urls: dict[str, str]) -> dict[str, str]:
+    """The optional Timestream sink (decision 0020) on moto: database, table, and the ReadingsAccepted
+    rule to the sink's queue (provisioned with the other queues); the local stack then polls it."""
+    database, table = "gridshare-local-telemetry", "readings"
+    writer = new_client("timestream-write", region_name=region)
+    writer.create_database(DatabaseName=database)
+    writer.create_table(
+        DatabaseName=database,
+        TableName=table,
+        RetentionProperties={"MemoryStoreRetentionPeriodInHours": 24, "MagneticStoreRetentionPeriodInDays": 365},
+    )
+    provision_event_rules(region, queue_urls, (resources.TIMESTREAM_RULE,))
+    return {"GS_TIMESTREAM_DATABASE": database, "GS_TIMESTREAM_TABLE": table}
 
 
 def provision_secrets_key(region: str) -> str:

@@ -72,6 +72,8 @@ class LocalStack:
     stripe_port: int | None = None
     with_broker: bool = True
     access_log: bool = True
+    # The optional Timestream sink (decision 0020), off like the CDK flag: GS_TIMESTREAM=true turns it on.
+    timestream: bool = field(default_factory=lambda: os.environ.get("GS_TIMESTREAM", "").lower() in ("1", "true"))
 
     def __post_init__(self) -> None:
         self._moto: Any = None
@@ -127,6 +129,7 @@ class LocalStack:
             cursor_secret=ensure_cursor_key(self.state_dir),
             ca_cert_pem=ca.ca_cert_pem,
             stripe=stripe,
+            timestream=self.timestream,
         )
         self.queue_urls = provisioned.queue_urls
         self._set_env(provisioned.env)
@@ -338,7 +341,8 @@ class LocalStack:
         from gridshare_local.lambda_runtime import QueuePoller
 
         sqs = new_client("sqs", region_name=REGION)
-        for source in resources.EVENT_SOURCES:
+        sources = (*resources.EVENT_SOURCES, *([resources.TIMESTREAM_SOURCE] if self.timestream else []))
+        for source in sources:
             url = self.queue_urls[source.queue]
             arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
             poller = QueuePoller(url, arn, source.handler, source.batch_size, REGION)

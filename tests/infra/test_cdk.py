@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aws_cdk.assertions import Template
 
 from gridshare.app_factory import make_app
 from gridshare.communities.models import CommunityModel, MemberModel
@@ -44,6 +43,7 @@ from gridshare.wallets.models import PaymentModel, RefundModel, StripeEventModel
 from infra_cdk import constants
 from infra_cdk.app import build_app
 from infra_cdk.stack import CORS_ORIGINS_ENV
+from tests.infra.templates import META_KEYS, STACKS_KEY, templates_of
 
 REPO = Path(__file__).resolve().parents[2]
 ALL_MODELS = all_tables()
@@ -63,7 +63,7 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     outdir = tmp_path_factory.mktemp("cdk.out")
     app = build_app(outdir=str(outdir))
     stack = app.node.children[0]
-    synthesized: dict[str, Any] = Template.from_stack(stack).to_json()
+    synthesized, _ = templates_of(stack)
     synthesized["__outdir__"] = str(outdir)
     return synthesized
 
@@ -82,9 +82,9 @@ def flagged(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], l
         },
     )
     assembly = app.synth()
-    stack = assembly.stacks[0]
-    warnings = [str(m.entry.data) for m in stack.messages if m.level.name == "WARNING"]
-    return json.loads(Path(stack.template_full_path).read_text()), warnings
+    warnings = [str(m.entry.data) for m in assembly.stacks[0].messages if m.level.name == "WARNING"]
+    synthesized, _ = templates_of(app.node.children[0])
+    return synthesized, warnings
 
 
 # ------------------------------------------------------------------------------------ template helpers
@@ -1162,7 +1162,7 @@ def test_stripe_secret_has_the_shape_the_local_stack_provisions_and_no_real_key(
     # known placeholder secret would let anyone sign a `payment_intent.succeeded`.
     assert shape["webhookSecrets"] == []
     assert '"apiKey"' in secret["Description"] and '"webhookSecrets"' in secret["Description"]
-    body = json.dumps({k: v for k, v in template.items() if k != "__outdir__"})
+    body = json.dumps({k: v for k, v in template.items() if k not in META_KEYS})
     assert not STRIPE_KEY_PATTERN.search(body), STRIPE_KEY_PATTERN.search(body)
 
 
@@ -1351,23 +1351,54 @@ def test_cors_variable_is_the_one_the_code_reads(monkeypatch: pytest.MonkeyPatch
         reset_settings()
 
 
-def test_timestream_flag_provisions_nothing_but_says_so(
-    template: dict[str, Any],
-    flagged: tuple[dict[str, Any], list[str]],
-) -> None:
+def test_timestream_is_off_by_default(template: dict[str, Any]) -> None:
+    assert not [r for r in template["Resources"].values() if r["Type"].startswith("AWS::Timestream::")]
+    handlers = {f["Properties"]["Handler"] for f in of_type(template, "AWS::Lambda::Function").values()}
+    assert resources.TIMESTREAM_SOURCE.handler not in handlers
+
+
+def test_timestream_flag_builds_the_sink(flagged: tuple[dict[str, Any], list[str]]) -> None:
+    """With `timestream=true`: a database and table with the configured retention, a rule sending
+    ReadingsAccepted to the sink's queue (with a DLQ), and a sink function that may write only that table."""
     flagged_template, warnings = flagged
-    assert not [r for r in flagged_template["Resources"].values() if r["Type"].startswith("AWS::Timestream::")]
-    assert any("Timestream" in w for w in warnings)
+    (table_id, table), *more = of_type(flagged_template, "AWS::Timestream::Table").items()
+    assert not more
+    assert table["Properties"]["RetentionProperties"] == {
+        "MemoryStoreRetentionPeriodInHours": "24",
+        "MagneticStoreRetentionPeriodInDays": "365",
+    }
+    assert len(of_type(flagged_template, "AWS::Timestream::Database")) == 1
+    rules = [r["Properties"] for r in of_type(flagged_template, "AWS::Events::Rule").values()]
+    (rule,) = [r for r in rules if r["EventPattern"]["detail-type"] == ["ReadingsAccepted"]]
+    assert rule["EventPattern"]["source"] == ["gridshare.telemetry"]
+    queues = {k: v["Properties"] for k, v in of_type(flagged_template, "AWS::SQS::Queue").items()}
+    (target,) = rule["Targets"]
+    sink_queue = queues[target["Arn"]["Fn::GetAtt"][0]]
+    assert sink_queue["QueueName"].endswith("-telemetry-timestream") and "RedrivePolicy" in sink_queue
+    fn = function_id(flagged_template, resources.TIMESTREAM_SOURCE.handler)
+    env = flagged_template["Resources"][fn]["Properties"]["Environment"]["Variables"]
+    assert env["GS_TIMESTREAM_TABLE"] == "readings" and env["GS_TIMESTREAM_DATABASE"].endswith("-telemetry")
+    statements = statements_of(flagged_template, fn)
+    timestream_actions = {a for s in statements for a in as_list(s["Action"]) if a.startswith("timestream:")}
+    assert timestream_actions == {"timestream:WriteRecords", "timestream:DescribeEndpoints"}
+    (write,) = [s for s in statements if "timestream:WriteRecords" in as_list(s["Action"])]
+    assert as_list(write["Resource"]) == [{"Fn::GetAtt": [table_id, "Arn"]}]
+    assert not [s for s in statements if any(str(a).startswith("dynamodb:") for a in as_list(s["Action"]))]
     assert not any("placeholder MQTT host" in w for w in warnings)  # iot_endpoint was given
 
 
 # ------------------------------------------------------------------------------------------------ cfn-lint
 def cfn_lint(template: dict[str, Any], directory: Path) -> subprocess.CompletedProcess[str]:
-    path = directory / "gridshare.template.json"
-    path.write_text(json.dumps({k: v for k, v in template.items() if k != "__outdir__"}, indent=1))
+    """cfn-lint over each real template of the deployment (the parent and its nested stacks)."""
+    paths = []
+    for i, part in enumerate(template[STACKS_KEY]):
+        paths.append(directory / f"gridshare-{i}.template.json")
+        paths[-1].write_text(json.dumps(part, indent=1))
     binary = Path(sys.executable).with_name("cfn-lint")
     command = [str(binary)] if binary.exists() else [shutil.which("cfn-lint") or "cfn-lint"]
-    return subprocess.run([*command, "--format", "parseable", str(path)], capture_output=True, text=True, check=False)
+    return subprocess.run(
+        [*command, "--format", "parseable", *map(str, paths)], capture_output=True, text=True, check=False
+    )
 
 
 def assert_no_lint_errors(result: subprocess.CompletedProcess[str]) -> None:
@@ -1507,9 +1538,9 @@ def test_the_stack_keeps_headroom_under_cloudformations_resource_limit(
 ) -> None:
     """CloudFormation refuses a stack of more than 500 resources. Every route adds API Gateway methods and
     resources, so keep a margin for the contexts still to come (invoke permissions are one per function,
-    infra_cdk/constructs/api.py); past it, split the stack (e.g. one nested stack per context)."""
-    for stack_resources in (template["Resources"], flagged[0]["Resources"]):
-        assert len(stack_resources) <= 450, len(stack_resources)
+    infra_cdk/constructs/api.py); the REST API is a nested stack of its own (infra_cdk/stack.py)."""
+    for part in (*template[STACKS_KEY], *flagged[0][STACKS_KEY]):
+        assert len(part["Resources"]) <= 450, len(part["Resources"])
     permissions = of_type(template, "AWS::Lambda::Permission")
     functions = of_type(template, "AWS::Lambda::Function")
     assert len(permissions) <= 2 * len(functions), (len(permissions), len(functions))

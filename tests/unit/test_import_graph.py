@@ -68,6 +68,7 @@ ENTRIES: dict[str, frozenset[str]] = {
     "functions.sites.lambda_app": frozenset({"jsonschema", "aws_xray_sdk"}),
     "functions.communities.lambda_app": frozenset({"jsonschema", "stripe", "aws_xray_sdk"}),
     "functions.grid.lambda_app": frozenset({"jsonschema", "stripe", "aws_xray_sdk"}),
+    "functions.telemetry.timestream_sink": HTTP_LAYER | {"jsonschema", "stripe", "aws_xray_sdk", "pynamodb"},
 }
 
 LOCAL_ONLY_DISTRIBUTIONS = frozenset(

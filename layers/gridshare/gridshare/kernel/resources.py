@@ -100,6 +100,14 @@ SCHEDULES: tuple[ScheduleSpec, ...] = (
 )
 # The events, their detail shapes, publishers and subscribers: docs/events.md (a contract between contexts).
 EVENT_RULES: tuple[EventRuleSpec, ...] = ()
+# The optional Timestream sink (decision 0020), built only with the flag on (CDK context `timestream`,
+# GS_TIMESTREAM=true for the local stack): a queue of the telemetry context subscribed to ingest's
+# ReadingsAccepted events, and its consumer.
+TIMESTREAM_QUEUE = QueueSpec("telemetry-timestream", context="telemetry", visibility_timeout_s=60)
+TIMESTREAM_SOURCE = EventSource("telemetry-timestream", "telemetry", "functions.telemetry.timestream_sink.handler")
+TIMESTREAM_RULE = EventRuleSpec(
+    "telemetry-timestream", "telemetry", ("gridshare.telemetry",), ("ReadingsAccepted",), "telemetry-timestream"
+)
 DEVICE_POLICY_NAME = "gridshare-device"
 
 

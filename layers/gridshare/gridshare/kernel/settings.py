@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     iot_data_endpoint: str = ""
     # EventBridge bus of domain events (device status changes); the account's default bus unless set
     event_bus: str = "default"
+    # The optional Timestream sink (decision 0020): where it writes; set by CDK when the flag is on.
+    timestream_database: str = "gridshare"
+    timestream_table: str = "readings"
     # Telemetry
     raw_ttl_days: int = 30
     backfill_days: int = 7
