@@ -38,6 +38,7 @@ from gridshare.identity.models import AuthSessionModel, RateLimitModel, Security
 from gridshare.kernel import resources
 from gridshare.kernel.tables import table_name, ttl_attribute
 from gridshare.ledger.models import LedgerAccountModel, LedgerEntryModel, LedgerTransactionModel
+from gridshare.market.models import IntervalModel, OrderModel, TradeModel
 from gridshare.sites.models import InvestmentModel, SiteDeviceModel, SiteModel
 from gridshare.telemetry.models import DeadLetterModel, LatestReadingModel, RawReadingModel, RollupModel
 from gridshare.wallets.models import PaymentModel, RefundModel, StripeEventModel, WithdrawalModel
@@ -384,6 +385,30 @@ EXPECTED_TABLES: dict[str, dict[Any, str]] = {
         SiteDeviceModel: READ,
         RollupModel: READ,
         **ROUTE_GUARD,
+    },
+    # The market reserves and releases BIDs' money through the wallets service (the ledger as the sites
+    # function has it), reads an ASK's site and a community's members (docs/decisions/0019-market.md).
+    api_handler("market"): {
+        OrderModel: RW,
+        TradeModel: RW,
+        IntervalModel: RW,
+        LedgerTransactionModel: READ_APPEND,
+        LedgerEntryModel: READ_APPEND,
+        LedgerAccountModel: RW,
+        IdempotencyKeyModel: RW,
+        SiteModel: READ,
+        CommunityModel: READ,
+        MemberModel: READ,
+        **ROUTE_GUARD,
+    },
+    # the clearing schedule: fills, trades, clearing records, and the release of unfilled reservations
+    "functions.market.clearing.handler": {
+        OrderModel: RW,
+        TradeModel: RW,
+        IntervalModel: RW,
+        LedgerTransactionModel: READ_APPEND,
+        LedgerEntryModel: READ_APPEND,
+        LedgerAccountModel: RW,
     },
     # The grid reaches devices and telemetry through their services (docs/decisions/0015-grid.md): the
     # devices table, the latest readings and the rollups read only.

@@ -77,6 +77,7 @@ EVENT_SOURCES: tuple[EventSource, ...] = (
 SCHEDULES: tuple[ScheduleSpec, ...] = (
     ScheduleSpec("device-command-expiry", "rate(1 minute)", "devices", "functions.devices.command_expiry.handler"),
     ScheduleSpec("device-offline-sweep", "rate(1 minute)", "devices", "functions.devices.offline_sweep.handler"),
+    ScheduleSpec("market-clearing", "rate(1 minute)", "market", "functions.market.clearing.handler"),
 )
 DEVICE_POLICY_NAME = "gridshare-device"
 

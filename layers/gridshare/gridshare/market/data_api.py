@@ -1,0 +1,115 @@
+"""Market data routes: an interval's status and result, the order book, trades, statistics, the dashboard.
+
+Any signed-in role reads the market's public figures (book depth names no one; statistics are aggregates);
+trades are the caller's own (admins: everyone's); the dashboard is the caller's.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from gridshare.http.api import ApiBlueprint, QueryModel, TimeRangeQuery
+from gridshare.http.pagination import DEFAULT_LIMIT, MAX_LIMIT, page
+from gridshare.http.responses import Envelope, Page
+from gridshare.kernel.clock import parse_time
+from gridshare.kernel.roles import ROLE_ORDER, Caller
+from gridshare.market.api import INTERVAL_HELP
+from gridshare.market.market_data import DASHBOARD_DAYS, STATS_MAX_DAYS
+from gridshare.market.responses import Book, DashboardStats, Interval, Stats, Trade
+from gridshare.market.service import MarketService, market_service
+
+api = ApiBlueprint("market")
+
+READERS: frozenset[str] = frozenset(ROLE_ORDER)
+
+
+class BookQuery(QueryModel):
+    interval: str = Field(min_length=1, max_length=40, description=INTERVAL_HELP)
+
+
+class TradesQuery(TimeRangeQuery):
+    """`interval`, or a window of interval starts [`from`, `to`); neither: every trade."""
+
+    limit: int = Field(default=DEFAULT_LIMIT, ge=1, le=MAX_LIMIT)
+    cursor: str | None = None
+    interval: str | None = Field(default=None, max_length=40, description=INTERVAL_HELP)
+
+
+class StatsQuery(TimeRangeQuery):
+    """Default: the last day; at most STATS_MAX_DAYS."""
+
+
+class DashboardQuery(TimeRangeQuery):
+    """Default: the last DASHBOARD_DAYS days; at most DASHBOARD_MAX_DAYS."""
+
+
+def _ms(value: str | None) -> int | None:
+    return parse_time(value) if value is not None else None
+
+
+def service() -> MarketService:
+    return market_service()
+
+
+@api.route(
+    "/v1/market/intervals/{interval}",
+    "GET",
+    roles=READERS,
+    response=Envelope[Interval],
+    summary="A delivery interval: open | closed | cleared | settled, clearing price, cleared energy, trades",
+)
+def get_interval(caller: Caller, interval: str) -> dict:
+    return {"data": service().clearing.view(interval)}
+
+
+@api.route(
+    "/v1/market/book",
+    "GET",
+    roles=READERS,
+    query=BookQuery,
+    response=Envelope[Book],
+    summary="The order book of an interval: open orders' energy per side and price level (no identities)",
+)
+def get_book(caller: Caller, query: BookQuery) -> dict:
+    return {"data": service().data.book(query.interval)}
+
+
+@api.route(
+    "/v1/market/trades",
+    "GET",
+    roles=READERS,
+    query=TradesQuery,
+    response=Page[Trade],
+    summary="The caller's trades as buyer or seller (admins: every trade), by interval or window",
+)
+def list_trades(caller: Caller, query: TradesQuery) -> dict:
+    items, cursor = service().data.trades(
+        caller, query.limit, query.cursor, interval=query.interval, start=_ms(query.from_), end=_ms(query.to)
+    )
+    return page(items, query.limit, cursor)
+
+
+@api.route(
+    "/v1/market/stats",
+    "GET",
+    roles=READERS,
+    query=StatsQuery,
+    response=Envelope[Stats],
+    summary=f"Per cleared interval in [from, to) (default the last day, at most {STATS_MAX_DAYS} days): "
+    "volume, VWAP, participants, price min/max",
+)
+def market_stats(caller: Caller, query: StatsQuery) -> dict:
+    return {"data": service().data.stats(_ms(query.from_), _ms(query.to))}
+
+
+@api.route(
+    "/v1/dashboard/stats",
+    "GET",
+    roles=READERS,
+    query=DashboardQuery,
+    response=Envelope[DashboardStats],
+    summary=f"The caller's market figures (default the last {DASHBOARD_DAYS} days): energy sold and bought, "
+    "earnings, open orders",
+)
+def dashboard_stats(caller: Caller, query: DashboardQuery) -> dict:
+    return {"data": service().data.dashboard(caller, _ms(query.from_), _ms(query.to))}
