@@ -111,7 +111,7 @@ def cancel_order(caller: Caller, id: str) -> dict:  # noqa: A002
     "POST",
     roles=ADMINS,
     response=Envelope[Interval],
-    errors=(409,),  # the gate has not closed yet
+    errors=(409, 422),  # the gate has not closed yet; not the start of a 15-minute interval
     summary="Clear a delivery interval now (after gate closure; a cleared interval stays as it is)",
 )
 def clear_interval(caller: Caller, interval: str) -> dict:

@@ -18,7 +18,7 @@
 
 The sweep (:meth:`Clearing.clear_due`, on the ``market-clearing`` schedule) clears, in order, each interval
 after the last one it settled whose gate has closed, at most ``MAX_INTERVALS_PER_RUN`` per run, and
-remembers how far it got. Its first run starts a day back.
+remembers how far it got. Its first run starts an hour back.
 """
 
 from __future__ import annotations
@@ -37,9 +37,12 @@ __all__ = ["MAX_INTERVALS_PER_RUN", "Clearing", "interval_view"]
 
 logger = logging.getLogger("gridshare.market.clearing")
 
-MAX_INTERVALS_PER_RUN = 96
-"""A day of intervals per sweep run: bounds one run's work; a backlog clears over the next runs."""
-FIRST_SWEEP_BACK_MS = 86_400_000
+MAX_INTERVALS_PER_RUN = 192
+"""Two days of intervals (the order horizon) per sweep run: bounds one run's work (an empty interval costs
+a query and two small writes); a longer backlog clears over the next runs."""
+FIRST_SWEEP_BACK_MS = 3_600_000
+"""The first run ever starts an hour back: orders are only taken for intervals whose gate is still open, and
+the schedule has run every minute since the market was deployed (an older interval: the admin route)."""
 
 
 def interval_view(interval: int, status: str, record: IntervalModel | None, gate: int) -> dict[str, Any]:

@@ -56,6 +56,7 @@ def service() -> MarketService:
     "GET",
     roles=READERS,
     response=Envelope[Interval],
+    errors=(422,),  # not the start of a 15-minute interval
     summary="A delivery interval: open | closed | cleared | settled, clearing price, cleared energy, trades",
 )
 def get_interval(caller: Caller, interval: str) -> dict:
@@ -95,7 +96,8 @@ def list_trades(caller: Caller, query: TradesQuery) -> dict:
     roles=READERS,
     query=StatsQuery,
     response=Envelope[Stats],
-    summary=f"Per cleared interval in [from, to) (default the last day, at most {STATS_MAX_DAYS} days): "
+    summary=f"Per cleared interval in [from, to) (default the day up to the last closed gate, at most "
+    f"{STATS_MAX_DAYS} days): "
     "volume, VWAP, participants, price min/max",
 )
 def market_stats(caller: Caller, query: StatsQuery) -> dict:
@@ -108,7 +110,8 @@ def market_stats(caller: Caller, query: StatsQuery) -> dict:
     roles=READERS,
     query=DashboardQuery,
     response=Envelope[DashboardStats],
-    summary=f"The caller's market figures (default the last {DASHBOARD_DAYS} days): energy sold and bought, "
+    summary=f"The caller's market figures (default {DASHBOARD_DAYS} days up to the order horizon): energy sold and "
+    "bought, "
     "earnings, open orders",
 )
 def dashboard_stats(caller: Caller, query: DashboardQuery) -> dict:
