@@ -26,7 +26,9 @@ def _fields(response: Any) -> set[str]:
 
 @pytest.fixture
 def frozen() -> Iterator[clock.FrozenClock]:
-    with clock.frozen() as moved:
+    """Now, fixed a little ahead of real time: tokens and Stripe's signatures made during the test (on
+    real time) are then never from the future, and stay within the webhook tolerance (300 s)."""
+    with clock.frozen(clock.now_ms() + 150_000) as moved:
         yield moved
 
 
@@ -227,4 +229,51 @@ def test_the_schedule_clears_due_intervals_idempotently(money: Money, frozen: cl
     view = _data(money.call("GET", f"/v1/market/intervals/{interval_iso(interval)}", m["people"][2]))
     assert (view["status"], view["clearingPrice"], view["tradeCount"]) == ("cleared", 27, 2)
     assert ledger_types() == posted
+    assert money.verify()["ok"]
+
+
+def test_pay_as_bid_and_community_only_orders(
+    money: Money, frozen: clock.FrozenClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gridshare.kernel.settings import reset_settings
+
+    monkeypatch.setenv("GS_MARKET_MECHANISM", "pay_as_bid")
+    reset_settings()
+    referent, buyer = money.member("ref@example.com"), money.member("mem@example.com", "consumer")
+    outsider = money.member("out@example.com", "consumer")
+    community = money.call(
+        "POST",
+        "/v1/communities",
+        referent,
+        {"name": "Block A", "sharing": {"rule": "pro_rata", "priceMinorPerKwh": 10, "currency": "EUR"}},
+    )
+    assert community.status_code == 201, community.body
+    community_id = _data(community)["id"]
+    joined = money.call(
+        "POST",
+        f"/v1/communities/{community_id}/members",
+        referent,
+        {"userId": buyer.user_id, "memberType": "consumer", "userType": "real"},
+    )
+    assert joined.status_code == 201, joined.body
+    for who in (buyer, outsider):
+        money.topup(who, 1_000)
+    interval = next_interval(frozen)
+    site = make_site(money, referent)
+    placed(order(money, referent, "ASK", interval, 1_000, 10, siteId=site, communityId=community_id))
+    refused = order(money, outsider, "BID", interval, 500, 40, communityId=community_id)
+    assert refused.status_code == 422 and _fields(refused) == {"communityId"}
+    placed(order(money, outsider, "BID", interval, 500, 40))  # the open market: it cannot reach the community
+    mine = placed(order(money, buyer, "BID", interval, 400, 30, communityId=community_id))
+    frozen.set(interval - 5 * MINUTE)
+    bad = money.call("POST", "/v1/market/intervals/2026-12-02T10:07:00Z/clear", money.admin)
+    assert bad.status_code == 422 and _fields(bad) == {"interval"}
+    result = _data(money.call("POST", f"/v1/market/intervals/{interval_iso(interval)}/clear", money.admin))
+    assert (result["mechanism"], result["tradeCount"], result["clearedEnergyWh"]) == ("pay_as_bid", 1, 400)
+    (trade,) = _data(money.call("GET", "/v1/market/trades", buyer))
+    # pay-as-bid: the bid's own limit; inside the community the lower fee
+    assert (trade["buyOrderId"], trade["priceMinorPerKwh"], trade["gridFeeMinorPerKwh"]) == (mine["id"], 30, 2)
+    assert _data(money.call("GET", "/v1/market/trades", outsider)) == []
+    assert money.available(buyer) == 1_000 - 400 * 32 // 1000
+    assert money.available(outsider) == 1_000
     assert money.verify()["ok"]

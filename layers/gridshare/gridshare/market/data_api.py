@@ -6,15 +6,17 @@ trades are the caller's own (admins: everyone's); the dashboard is the caller's.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from pydantic import Field
 
-from gridshare.http.api import ApiBlueprint, QueryModel, TimeRangeQuery
+from gridshare.http.api import ApiBlueprint, QueryModel
 from gridshare.http.pagination import DEFAULT_LIMIT, MAX_LIMIT, page
+from gridshare.http.ranges import RangeQuery, from_param, to_param
 from gridshare.http.responses import Envelope, Page
-from gridshare.kernel.clock import parse_time
 from gridshare.kernel.roles import ROLE_ORDER, Caller
 from gridshare.market.api import INTERVAL_HELP
-from gridshare.market.market_data import DASHBOARD_DAYS, STATS_MAX_DAYS
+from gridshare.market.market_data import DASHBOARD_DAYS, DASHBOARD_MAX_DAYS, STATS_MAX_DAYS, TRADES_MAX_DAYS
 from gridshare.market.responses import Book, DashboardStats, Interval, Stats, Trade
 from gridshare.market.service import MarketService, market_service
 
@@ -27,24 +29,32 @@ class BookQuery(QueryModel):
     interval: str = Field(min_length=1, max_length=40, description=INTERVAL_HELP)
 
 
-class TradesQuery(TimeRangeQuery):
-    """`interval`, or a window of interval starts [`from`, `to`); neither: every trade."""
+class TradesQuery(RangeQuery):
+    """`interval`, or interval starts in [`from`, `to`) (an open range: either side may be left out)."""
 
+    MAX_SPAN_DAYS: ClassVar[int | None] = TRADES_MAX_DAYS
+
+    from_: str | None = from_param(f"interval starts from; at most {TRADES_MAX_DAYS} days before `to`")
+    to: str | None = to_param("interval starts before; default: no bound")
     limit: int = Field(default=DEFAULT_LIMIT, ge=1, le=MAX_LIMIT)
     cursor: str | None = None
     interval: str | None = Field(default=None, max_length=40, description=INTERVAL_HELP)
 
 
-class StatsQuery(TimeRangeQuery):
-    """Default: the last day; at most STATS_MAX_DAYS."""
+class StatsQuery(RangeQuery):
+    MAX_SPAN_DAYS: ClassVar[int | None] = STATS_MAX_DAYS
+
+    from_: str | None = from_param(f"default 1 day before `to`; at most {STATS_MAX_DAYS} days before `to`")
+    to: str | None = to_param("default: the end of the last interval whose gate has closed")
 
 
-class DashboardQuery(TimeRangeQuery):
-    """Default: the last DASHBOARD_DAYS days; at most DASHBOARD_MAX_DAYS."""
+class DashboardQuery(RangeQuery):
+    MAX_SPAN_DAYS: ClassVar[int | None] = DASHBOARD_MAX_DAYS
 
-
-def _ms(value: str | None) -> int | None:
-    return parse_time(value) if value is not None else None
+    from_: str | None = from_param(
+        f"default {DASHBOARD_DAYS} days before `to`; at most {DASHBOARD_MAX_DAYS} days before `to`"
+    )
+    to: str | None = to_param("default: the order horizon")
 
 
 def service() -> MarketService:
@@ -85,7 +95,7 @@ def get_book(caller: Caller, query: BookQuery) -> dict:
 )
 def list_trades(caller: Caller, query: TradesQuery) -> dict:
     items, cursor = service().data.trades(
-        caller, query.limit, query.cursor, interval=query.interval, start=_ms(query.from_), end=_ms(query.to)
+        caller, query.limit, query.cursor, interval=query.interval, start=query.bounds()[0], end=query.bounds()[1]
     )
     return page(items, query.limit, cursor)
 
@@ -101,7 +111,7 @@ def list_trades(caller: Caller, query: TradesQuery) -> dict:
     "volume, VWAP, participants, price min/max",
 )
 def market_stats(caller: Caller, query: StatsQuery) -> dict:
-    return {"data": service().data.stats(_ms(query.from_), _ms(query.to))}
+    return {"data": service().data.stats(*query.bounds())}
 
 
 @api.route(
@@ -115,4 +125,4 @@ def market_stats(caller: Caller, query: StatsQuery) -> dict:
     "earnings, open orders",
 )
 def dashboard_stats(caller: Caller, query: DashboardQuery) -> dict:
-    return {"data": service().data.dashboard(caller, _ms(query.from_), _ms(query.to))}
+    return {"data": service().data.dashboard(caller, *query.bounds())}

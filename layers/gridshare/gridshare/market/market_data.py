@@ -25,9 +25,10 @@ from gridshare.market.models import TradeModel
 from gridshare.market.rules import INTERVAL_MS, id_bound, interval_iso, parse_interval
 from gridshare.market.use_cases import MarketUseCases, trade_view
 
-__all__ = ["DASHBOARD_DAYS", "DASHBOARD_MAX_DAYS", "STATS_MAX_DAYS", "MarketData"]
+__all__ = ["DASHBOARD_DAYS", "DASHBOARD_MAX_DAYS", "STATS_MAX_DAYS", "TRADES_MAX_DAYS", "MarketData"]
 
 STATS_MAX_DAYS = 7
+TRADES_MAX_DAYS = 31
 DASHBOARD_DAYS = 30
 DASHBOARD_MAX_DAYS = 366
 SEES_ALL_TRADES = ("admin",)
