@@ -12,10 +12,13 @@
 
 from __future__ import annotations
 
+from unittest.mock import patch
+
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from gridshare.market import clearing
 from gridshare.market.clearing import MECHANISMS, Book, Clearing, Fees, clear, clear_many
 from tests.support.clearing_reference import Row, reference_clear
 
@@ -168,10 +171,13 @@ def test_community_only_orders_trade_inside_their_community(bids: list[Row], ask
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.tuples(books(max_orders=8), books(max_orders=8)), max_size=5), mechanisms)
-def test_clear_many_equals_clear_per_interval(intervals: list[tuple[list[Row], list[Row]]], mechanism: str) -> None:
+@given(st.lists(st.tuples(books(max_orders=8), books(max_orders=8)), max_size=5), mechanisms, st.integers(1, 40))
+def test_clear_many_equals_clear_per_interval(
+    intervals: list[tuple[list[Row], list[Row]]], mechanism: str, batch_orders: int
+) -> None:
     pairs = [(Book.of(b), Book.of(a)) for b, a in intervals]
-    many = clear_many(pairs, mechanism=mechanism, fees=FEES)
+    with patch.object(clearing, "_CHUNK_ORDERS", batch_orders):  # intervals cleared in batches of any size
+        many = clear_many(pairs, mechanism=mechanism, fees=FEES)
     assert len(many) == len(pairs)
     for got, (b, a) in zip(many, pairs, strict=True):
         assert got.same_as(clear(b, a, mechanism=mechanism, fees=FEES))
