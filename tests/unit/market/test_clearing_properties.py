@@ -35,7 +35,7 @@ def books(draw: st.DrawFn, max_orders: int = 12, communities: bool = True) -> li
     for seq in seqs:
         price = draw(st.integers(1, 12))
         energy = draw(st.integers(1, 9))
-        community = draw(st.sampled_from([-1, -1, 0, 1])) if communities else -1
+        community = draw(st.sampled_from([-1, -1, 0, 1, 2_000_000_000])) if communities else -1
         only = community >= 0 and draw(st.booleans())
         out.append((price, energy, seq, community, only))
     return out

@@ -260,27 +260,74 @@ def _radix_order(key: I64, bits: int) -> I64:
     return order
 
 
-def _rank(group: I64, price: I64, seq: I64) -> I64:
-    """Positions ordered by (group, price, seq) ascending; the triples are unique, so the order is total."""
+def _rank(group: I64 | None, price: I64, seq: I64, *, descending: bool) -> I64:
+    """Positions ordered by group, then price (descending or ascending), then seq: a total order, since
+    seq is unique per side. ``group`` None = one group."""
     n = int(price.shape[0])
     if n == 0:
         return _EMPTY
-    g0, p0, s0 = int(group.min()), int(price.min()), int(seq.min())
-    g_span, p_span, s_span = int(group.max()) - g0 + 1, int(price.max()) - p0 + 1, int(seq.max()) - s0 + 1
+    p_lo, p_hi, s0 = int(price.min()), int(price.max()), int(seq.min())
+    p_span, s_span = p_hi - p_lo + 1, int(seq.max()) - s0 + 1
+    g0 = int(group.min()) if group is not None else 0
+    g_span = int(group.max()) - g0 + 1 if group is not None else 1
     span = g_span * p_span * s_span
     if span > 2**62:
-        fallback: I64 = np.lexsort((seq, price, group))
+        fallback: I64 = np.lexsort((seq, -price if descending else price, group if group is not None else seq * 0))
         return fallback
-    # One composite int64 key (group, price, seq), sorted by radix passes or one argsort.
-    key = price - p0 if p0 else price
+    # One composite int64 key (group, price rank, seq), sorted by radix passes (or one argsort).
+    key = p_hi - price if descending else price - p_lo
     if g_span > 1:
-        key = key + (group - g0) * p_span
-    key = key * s_span + (seq - s0) if s_span > 1 else key
+        assert group is not None
+        key += (group - g0) * p_span
+    if s_span > 1:
+        key *= s_span
+        key += seq - s0 if s0 else seq
     bits = (span - 1).bit_length()
     if bits <= _RADIX_MAX_BITS:
         return _radix_order(key, bits)
     order: I64 = np.argsort(key)
     return order
+
+
+def _cleared_to(
+    n_groups: int, gb: I64 | None, ga: I64 | None, pb: I64, pa: I64, b_end: I64, a_end: I64, base: I64, common: I64
+) -> I64:
+    """Per group, where its cleared volume ends on the global axis: the first Wh whose bid and ask do
+    not cross (``common``, the end of the shorter curve, when every Wh does).
+
+    Bid i (ranked) covers [B(i-1), B(i)); its Wh cross while they stay below S(p_i), the group's ask
+    volume at limits <= p_i, so bid i's first non-crossing Wh is max(B(i-1), S(p_i)). Crossing is monotone,
+    hence the cleared volume ends at the least of these over the bids, and bids of one price level share
+    S: only each level's first bid counts.
+    """
+    nb = pb.shape[0]
+    head = np.empty(nb, dtype=np.bool_)
+    head[0] = True
+    np.not_equal(pb[1:], pb[:-1], out=head[1:])
+    if gb is not None:
+        head[1:] |= gb[1:] != gb[:-1]
+    level = np.flatnonzero(head)
+    price = pb[level]
+    if gb is None or ga is None:
+        asks_at_or_below = np.searchsorted(pa, price, "right")
+        group = np.zeros(level.shape[0], dtype=np.int64)
+    else:
+        group = gb[level]
+        span = int(max(int(pa.max()), int(price.max()))) + 1
+        asks_at_or_below = np.searchsorted(ga * span + pa, group * span + price, "right")
+    # S(p) on the global axis: the end of the last ask at or below p (the group's base when none is)
+    supply = np.concatenate((_ZERO, a_end))[asks_at_or_below]
+    np.maximum(supply, base[group], out=supply)
+    first_fail = np.maximum(_bid_starts(b_end, level, base, group), supply)
+    cleared_to = common.copy()
+    np.minimum.at(cleared_to, group, first_fail)
+    return cleared_to
+
+
+def _bid_starts(b_end: I64, index: I64, base: I64, group: I64) -> I64:
+    """Where the bids at ``index`` start on the global axis (a group's first bid starts at its base)."""
+    previous = np.concatenate((_ZERO, b_end))[index]
+    return np.maximum(previous, base[group])
 
 
 def _match(
@@ -296,92 +343,142 @@ def _match(
     *,
     fills: bool,
 ) -> _Matched:
-    """Price-time priority matching of ``n_groups`` independent markets at once.
+    """Price-time priority matching of ``n_groups`` independent markets at once; ``*_group`` is each
+    order's market in 0..n_groups-1. Orders of energy 0 take part in nothing.
 
-    Each group's cumulative bid and ask curves are laid on one global axis, group g starting at
-    ``base[g]`` and taking ``max(bid total, ask total)`` Wh, so both sides' cumulative ends are
-    non-decreasing over all groups and one merge serves every market. The merge of the two curves'
-    breakpoints cuts the axis into segments, each covered by one bid and one ask; a segment trades when
-    both belong to the same group (inside the group's common volume) and the bid's limit >= the ask's.
+    Each group's cumulative bid and ask curves are laid on one global axis, group g from ``base[g]``
+    over ``max(bid total, ask total)`` Wh, so both sides' cumulative ends are non-decreasing over all
+    groups. A binary search finds where each group's curves stop crossing (``cleared_to``); the merged
+    breakpoints of both curves below it cut the cleared volume into trades, one (bid, ask) per segment.
     """
     nb, na = int(b_price.shape[0]), int(a_price.shape[0])
     if nb == 0 or na == 0:
         zb, za = np.zeros(nb, dtype=np.int64), np.zeros(na, dtype=np.int64)
         return _Matched(_EMPTY, _EMPTY, _EMPTY, _EMPTY, _EMPTY, _EMPTY, _EMPTY, zb, za)
-    ob = _rank(b_group, -b_price, b_seq)
-    oa = _rank(a_group, a_price, a_seq)
-    gb, pb, eb = b_group[ob], b_price[ob], b_energy[ob]
-    ga, pa, ea = a_group[oa], a_price[oa], a_energy[oa]
-
+    one = n_groups == 1
+    ob = _rank(None if one else b_group, b_price, b_seq, descending=True)
+    oa = _rank(None if one else a_group, a_price, a_seq, descending=False)
+    pb, eb = b_price[ob], b_energy[ob]
+    pa, ea = a_price[oa], a_energy[oa]
     b_end = np.cumsum(eb)
     a_end = np.cumsum(ea)
-    if n_groups == 1:
-        base = np.zeros(2, dtype=np.int64)
-        base[1] = max(int(b_end[-1]), int(a_end[-1]))
+    if one:
+        gb = ga = _EMPTY
+        b_cut = np.array([0, nb], dtype=np.int64)
+        a_cut = np.array([0, na], dtype=np.int64)
+        base = np.array([0, max(int(b_end[-1]), int(a_end[-1]))], dtype=np.int64)
+        common = np.array([min(int(b_end[-1]), int(a_end[-1]))], dtype=np.int64)
     else:
+        gb, ga = b_group[ob], a_group[oa]
         groups = np.arange(n_groups + 1, dtype=np.int64)
         b_cut = np.searchsorted(gb, groups, "left")  # group g's bids are b_cut[g]:b_cut[g + 1]
         a_cut = np.searchsorted(ga, groups, "left")
         b_cum = np.concatenate((_ZERO, b_end))[b_cut]
         a_cum = np.concatenate((_ZERO, a_end))[a_cut]
+        b_total, a_total = np.diff(b_cum), np.diff(a_cum)
         base = np.zeros(n_groups + 1, dtype=np.int64)
-        np.cumsum(np.maximum(np.diff(b_cum), np.diff(a_cum)), out=base[1:])
-        b_end += (base[:-1] - b_cum[:-1])[gb]
-        a_end += (base[:-1] - a_cum[:-1])[ga]
+        np.cumsum(np.maximum(b_total, a_total), out=base[1:])
+        b_end += np.repeat(base[:-1] - b_cum[:-1], np.diff(b_cut))
+        a_end += np.repeat(base[:-1] - a_cum[:-1], np.diff(a_cut))
+        common = base[:-1] + np.minimum(b_total, a_total)
+    cleared_to = _cleared_to(n_groups, None if one else gb, None if one else ga, pb, pa, b_end, a_end, base, common)
 
-    # Merge the breakpoints (three sorted runs: a linear merge). For each distinct point s, the number
-    # of bid ends <= s is the index of the bid covering [s, next point); the same for asks.
-    points = np.concatenate((base[:-1], b_end, a_end))
+    # The orders that trade: per group, from its first order to the one covering its last cleared Wh.
+    traded = np.flatnonzero(cleared_to > base[:-1])
+    last_wh = cleared_to[traded] - 1
+    b_stop = np.searchsorted(b_end, last_wh, "right")  # the marginal bid (sorted position)
+    a_stop = np.searchsorted(a_end, last_wh, "right")
+    marginal_bid_price, marginal_ask_price = pb[b_stop], pa[a_stop]
+    if traded.shape[0] == 0:
+        zb, za = np.zeros(nb, dtype=np.int64), np.zeros(na, dtype=np.int64)
+        return _Matched(_EMPTY, _EMPTY, _EMPTY, _EMPTY, _EMPTY, _EMPTY, _EMPTY, zb, za)
+    b_pos: I64 | None = None
+    a_pos: I64 | None = None
+    if one:
+        b_sel, a_sel = b_end[: int(b_stop[0]) + 1].copy(), a_end[: int(a_stop[0]) + 1].copy()
+        b_sel[-1] = a_sel[-1] = cleared_to[0]
+    else:
+        b_pos = _ranges(b_cut[traded], b_stop + 1)
+        a_pos = _ranges(a_cut[traded], a_stop + 1)
+        b_sel, a_sel = b_end[b_pos], a_end[a_pos]
+        b_sel[np.cumsum(b_stop + 1 - b_cut[traded]) - 1] = cleared_to[traded]
+        a_sel[np.cumsum(a_stop + 1 - a_cut[traded]) - 1] = cleared_to[traded]
+
+    # Merge both sides' breakpoints (two sorted runs: a linear merge). A segment ends at each distinct
+    # point; its bid is the one after every bid end strictly before that point, and likewise its ask.
+    n_sel = b_sel.shape[0]
+    points = np.concatenate((b_sel, a_sel))
     perm = np.argsort(points, kind="stable")
     merged = points[perm]
-    is_bid = ((perm >= n_groups) & (perm < n_groups + nb)).astype(np.int64)
-    is_ask = (perm >= n_groups + nb).astype(np.int64)
-    last = np.empty(merged.shape[0], dtype=np.bool_)
-    last[-1] = True
-    np.not_equal(merged[1:], merged[:-1], out=last[:-1])
-    start_all = merged[last]
-    start, end = start_all[:-1], start_all[1:]
-    bi = np.cumsum(is_bid)[last][:-1]
-    ai = np.cumsum(is_ask)[last][:-1]
-    inside = (bi < nb) & (ai < na)
-    bi_c = np.minimum(bi, nb - 1)
-    ai_c = np.minimum(ai, na - 1)
-    ok = inside & (pb[bi_c] >= pa[ai_c])
-    if n_groups > 1:
-        ok &= gb[bi_c] == ga[ai_c]
-    keep = np.flatnonzero(ok)
-    t_bi, t_ai = bi[keep], ai[keep]
-    t_end = end[keep]
-    energy = t_end - start[keep]
-    t_group = gb[t_bi]
-
-    if keep.shape[0]:
-        last_trade = np.empty(keep.shape[0], dtype=np.bool_)
-        last_trade[-1] = True
-        np.not_equal(t_group[1:], t_group[:-1], out=last_trade[:-1])
-        final = np.flatnonzero(last_trade)
+    is_bid = (perm < n_sel).astype(np.int64)
+    bids_before = np.cumsum(is_bid)
+    bids_before -= is_bid
+    distinct = np.empty(merged.shape[0], dtype=np.bool_)
+    distinct[0] = True
+    np.not_equal(merged[1:], merged[:-1], out=distinct[1:])
+    at = np.flatnonzero(distinct)
+    t_end = merged[at]
+    t_bi = bids_before[at]
+    t_ai = at - t_bi
+    if b_pos is not None and a_pos is not None:
+        t_bi, t_ai = b_pos[t_bi], a_pos[t_ai]  # sorted positions
+    t_start = np.empty_like(t_end)
+    t_start[0] = 0
+    t_start[1:] = t_end[:-1]
+    if one:
+        t_group = np.zeros(t_end.shape[0], dtype=np.int64)
     else:
-        final = _EMPTY
-    traded = t_group[final]
+        t_group = gb[t_bi]
+        new_group = np.flatnonzero(t_group[1:] != t_group[:-1]) + 1
+        t_start[0:1] = base[t_group[0:1]]
+        t_start[new_group] = base[t_group[new_group]]
+    energy = t_end - t_start
+    if not one:  # a zero-energy order at the start of a group leaves an empty segment
+        nonzero = np.flatnonzero(energy)
+        if nonzero.shape[0] != energy.shape[0]:
+            t_bi, t_ai, energy, t_group = t_bi[nonzero], t_ai[nonzero], energy[nonzero], t_group[nonzero]
+    elif int(energy[0]) == 0:
+        t_bi, t_ai, energy, t_group = t_bi[1:], t_ai[1:], energy[1:], t_group[1:]
+
     bid_filled = ask_filled = None
     if fills:
-        cleared_to = base[:-1].copy()  # per group: where its cleared volume ends on the global axis
-        cleared_to[traded] = t_end[final]
-        bid_filled = np.empty(nb, dtype=np.int64)
-        bid_filled[ob] = np.clip(cleared_to[gb] - (b_end - eb), 0, eb)
-        ask_filled = np.empty(na, dtype=np.int64)
-        ask_filled[oa] = np.clip(cleared_to[ga] - (a_end - ea), 0, ea)
+        b_start, a_start = b_end - eb, a_end - ea
+        if one:
+            b_to = a_to = int(cleared_to[0])
+            bid_filled = np.empty(nb, dtype=np.int64)
+            bid_filled[ob] = np.clip(b_to - b_start, 0, eb)
+            ask_filled = np.empty(na, dtype=np.int64)
+            ask_filled[oa] = np.clip(a_to - a_start, 0, ea)
+        else:
+            bid_filled = np.empty(nb, dtype=np.int64)
+            bid_filled[ob] = np.clip(cleared_to[gb] - b_start, 0, eb)
+            ask_filled = np.empty(na, dtype=np.int64)
+            ask_filled[oa] = np.clip(cleared_to[ga] - a_start, 0, ea)
     return _Matched(
         ob[t_bi],
         oa[t_ai],
         energy,
         t_group,
         traded,
-        pb[t_bi[final]],
-        pa[t_ai[final]],
+        marginal_bid_price,
+        marginal_ask_price,
         bid_filled,
         ask_filled,
     )
+
+
+def _ranges(starts: I64, stops: I64) -> I64:
+    """The concatenation of arange(start, stop) over the pairs (each stop > start)."""
+    lengths = stops - starts
+    total = int(lengths.sum())
+    if total == 0:
+        return _EMPTY
+    step = np.ones(total, dtype=np.int64)
+    heads = np.cumsum(lengths)[:-1]
+    step[0] = starts[0]
+    step[heads] = starts[1:] - stops[:-1] + 1
+    out: I64 = np.cumsum(step)
+    return out
 
 
 def _concat(arrays: list[I64]) -> I64:
@@ -454,18 +551,32 @@ def _clear_batch(intervals: Sequence[tuple[Book, Book]], mechanism: str, fees: F
     b_left, a_left = b_energy, a_energy
     b_cpos, a_cpos = np.flatnonzero(b_comm >= 0), np.flatnonzero(a_comm >= 0)
     if b_cpos.shape[0] and a_cpos.shape[0]:
-        b_key = b_int[b_cpos] * _COMMUNITIES + b_comm[b_cpos]
-        a_key = a_int[a_cpos] * _COMMUNITIES + a_comm[a_cpos]
-        keys, inverse = np.unique(np.concatenate((b_key, a_key)), return_inverse=True)
-        inverse = inverse.astype(np.int64, copy=False).reshape(-1)
-        nbc = b_cpos.shape[0]
+        # One market per (interval, community): dense ids when the community indexes are, else ranked.
+        b_c, a_c = b_comm[b_cpos], a_comm[a_cpos]
+        c_lo = min(int(b_c.min()), int(a_c.min()))
+        c_span = max(int(b_c.max()), int(a_c.max())) - c_lo + 1
+        if n_int * c_span <= 4 * (b_cpos.shape[0] + a_cpos.shape[0]) + 64:
+            n_markets = n_int * c_span
+            b_market = b_int[b_cpos] * c_span + (b_c - c_lo)
+            a_market = a_int[a_cpos] * c_span + (a_c - c_lo)
+            group_int = np.repeat(np.arange(n_int, dtype=np.int64), c_span)
+            group_comm = np.tile(np.arange(c_lo, c_lo + c_span, dtype=np.int64), n_int)
+        else:
+            keys, inverse = np.unique(
+                np.concatenate((b_int[b_cpos] * _COMMUNITIES + b_c, a_int[a_cpos] * _COMMUNITIES + a_c)),
+                return_inverse=True,
+            )
+            n_markets = int(keys.shape[0])
+            inverse = inverse.astype(np.int64, copy=False).reshape(-1)
+            b_market, a_market = inverse[: b_cpos.shape[0]], inverse[b_cpos.shape[0] :]
+            group_int, group_comm = np.divmod(keys, _COMMUNITIES)
         m = _match(
-            int(keys.shape[0]),
-            inverse[:nbc],
+            n_markets,
+            b_market,
             b_price[b_cpos],
             b_energy[b_cpos],
             b_seq[b_cpos],
-            inverse[nbc:],
+            a_market,
             a_price[a_cpos],
             a_energy[a_cpos],
             a_seq[a_cpos],
@@ -480,44 +591,23 @@ def _clear_batch(intervals: Sequence[tuple[Book, Book]], mechanism: str, fees: F
             bid_parts.append(b_cpos[m.bid_pos])
             ask_parts.append(a_cpos[m.ask_pos])
             energy_parts.append(m.energy)
-            group_int, group_comm = np.divmod(keys, _COMMUNITIES)
             int_parts.append(group_int[m.group])
             market_parts.append(group_comm[m.group])
             if pay_as_clear:
-                group_price = np.zeros(keys.shape[0], dtype=np.int64)
+                group_price = np.zeros(n_markets, dtype=np.int64)
                 uniform_price = (m.marginal_bid_price + m.marginal_ask_price + 1) // 2
                 group_price[m.traded_groups] = uniform_price
                 price_parts.append(group_price[m.group])
                 uniform.append((group_int[m.traded_groups], group_comm[m.traded_groups], uniform_price))
-    community_trades = len(energy_parts)
 
-    # 2. The open market: what is left of every ordinary order.
-    b_open = ~b_only
-    a_open = ~a_only
-    if community_trades:
-        b_open &= b_left > 0
-        a_open &= a_left > 0
-    if bool(b_open.all()) and bool(a_open.all()):  # no community order anywhere: no copies
-        b_opos: I64 | None = None
-        a_opos: I64 | None = None
-        m = _match(n_int, b_int, b_price, b_left, b_seq, a_int, a_price, a_left, a_seq, fills=False)
-    else:
-        b_opos, a_opos = np.flatnonzero(b_open), np.flatnonzero(a_open)
-        m = _match(
-            n_int,
-            b_int[b_opos],
-            b_price[b_opos],
-            b_left[b_opos],
-            b_seq[b_opos],
-            a_int[a_opos],
-            a_price[a_opos],
-            a_left[a_opos],
-            a_seq[a_opos],
-            fills=False,
-        )
+    # 2. The open market: what is left of every ordinary order (community-only orders take part with
+    # no energy, which is cheaper than leaving them out).
+    b_open = np.where(b_only, 0, b_left) if bool(b_only.any()) else b_left
+    a_open = np.where(a_only, 0, a_left) if bool(a_only.any()) else a_left
+    m = _match(n_int, b_int, b_price, b_open, b_seq, a_int, a_price, a_open, a_seq, fills=False)
     if m.energy.shape[0]:
-        bid_parts.append(m.bid_pos if b_opos is None else b_opos[m.bid_pos])
-        ask_parts.append(m.ask_pos if a_opos is None else a_opos[m.ask_pos])
+        bid_parts.append(m.bid_pos)
+        ask_parts.append(m.ask_pos)
         energy_parts.append(m.energy)
         int_parts.append(m.group)
         market_parts.append(np.full(m.energy.shape[0], -1, dtype=np.int64))
