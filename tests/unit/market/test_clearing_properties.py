@@ -30,7 +30,11 @@ EXAMPLES = settings(max_examples=80, deadline=None)
 def books(draw: st.DrawFn, max_orders: int = 12, communities: bool = True) -> list[Row]:
     """Rows with small prices (many ties), small energies and unique seqs."""
     n = draw(st.integers(0, max_orders))
-    seqs = draw(st.lists(st.integers(0, 10_000), min_size=n, max_size=n, unique=True))
+    # seq ranges that take each sorting path: radix passes, one argsort, lexsort; rows in seq order or not
+    top = draw(st.sampled_from([10_000, 10_000, 2**55, 2**62]))
+    seqs = draw(st.lists(st.integers(0, top), min_size=n, max_size=n, unique=True))
+    if draw(st.booleans()):
+        seqs.sort()
     out: list[Row] = []
     for seq in seqs:
         price = draw(st.integers(1, 12))

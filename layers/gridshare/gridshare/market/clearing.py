@@ -274,18 +274,22 @@ def _rank(group: I64 | None, price: I64, seq: I64, *, descending: bool) -> I64:
     if span > 2**62:
         fallback: I64 = np.lexsort((seq, -price if descending else price, group if group is not None else seq * 0))
         return fallback
-    # One composite int64 key (group, price rank, seq), sorted by radix passes (or one argsort).
+    # One composite int64 key (group, price rank, seq), sorted by radix passes (or one argsort). Rows
+    # already in seq order (the order orders were accepted in) need no seq digits: a stable sort keeps it.
+    in_seq_order = s_span > 1 and n > 1 and bool(np.all(seq[1:] > seq[:-1]))
     key = p_hi - price if descending else price - p_lo
     if g_span > 1:
         assert group is not None
         key += (group - g0) * p_span
-    if s_span > 1:
+    if in_seq_order:
+        span = g_span * p_span
+    elif s_span > 1:
         key *= s_span
         key += seq - s0 if s0 else seq
     bits = (span - 1).bit_length()
     if bits <= _RADIX_MAX_BITS:
         return _radix_order(key, bits)
-    order: I64 = np.argsort(key)
+    order: I64 = np.argsort(key, kind="stable" if in_seq_order else None)
     return order
 
 
