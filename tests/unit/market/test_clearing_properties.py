@@ -23,7 +23,7 @@ from gridshare.market.clearing import MECHANISMS, Book, Clearing, Fees, clear, c
 from tests.support.clearing_reference import Row, reference_clear
 
 FEES = Fees(grid_fee_minor_per_kwh=7, community_fee_minor_per_kwh=3)
-EXAMPLES = settings(max_examples=80, deadline=None)
+EXAMPLES = settings(max_examples=50, deadline=None)
 
 
 @st.composite
@@ -174,7 +174,7 @@ def test_community_only_orders_trade_inside_their_community(bids: list[Row], ask
         assert fee == (3 if bids[i][3] >= 0 and bids[i][3] == asks[j][3] else 7)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(st.lists(st.tuples(books(max_orders=8), books(max_orders=8)), max_size=5), mechanisms, st.integers(1, 40))
 def test_clear_many_equals_clear_per_interval(
     intervals: list[tuple[list[Row], list[Row]]], mechanism: str, batch_orders: int

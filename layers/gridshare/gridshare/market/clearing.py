@@ -352,8 +352,8 @@ def _match(
 
     Each group's cumulative bid and ask curves are laid on one global axis, group g from ``base[g]``
     over ``max(bid total, ask total)`` Wh, so both sides' cumulative ends are non-decreasing over all
-    groups. A binary search finds where each group's curves stop crossing (``cleared_to``); the merged
-    breakpoints of both curves below it cut the cleared volume into trades, one (bid, ask) per segment.
+    groups. ``_cleared_to`` finds where each group's curves stop crossing; the merged breakpoints of
+    both curves below it cut the cleared volume into trades, one (bid, ask) per segment.
     """
     nb, na = int(b_price.shape[0]), int(a_price.shape[0])
     if nb == 0 or na == 0:
@@ -426,23 +426,22 @@ def _match(
     t_ai = at - t_bi
     if b_pos is not None and a_pos is not None:
         t_bi, t_ai = b_pos[t_bi], a_pos[t_ai]  # sorted positions
-    t_start = np.empty_like(t_end)
-    t_start[0] = 0
-    t_start[1:] = t_end[:-1]
     if one:
+        energy = np.diff(t_end, prepend=0)
         t_group = np.zeros(t_end.shape[0], dtype=np.int64)
+        if int(energy[0]) == 0:  # orders of energy 0 ranked first leave an empty segment
+            t_bi, t_ai, energy, t_group = t_bi[1:], t_ai[1:], energy[1:], t_group[1:]
     else:
+        t_start = np.empty_like(t_end)
+        t_start[1:] = t_end[:-1]
         t_group = gb[t_bi]
         new_group = np.flatnonzero(t_group[1:] != t_group[:-1]) + 1
-        t_start[0:1] = base[t_group[0:1]]
+        t_start[0] = base[t_group[0]]
         t_start[new_group] = base[t_group[new_group]]
-    energy = t_end - t_start
-    if not one:  # a zero-energy order at the start of a group leaves an empty segment
-        nonzero = np.flatnonzero(energy)
+        energy = t_end - t_start
+        nonzero = np.flatnonzero(energy)  # orders of energy 0 ranked first in a group: an empty segment
         if nonzero.shape[0] != energy.shape[0]:
             t_bi, t_ai, energy, t_group = t_bi[nonzero], t_ai[nonzero], energy[nonzero], t_group[nonzero]
-    elif int(energy[0]) == 0:
-        t_bi, t_ai, energy, t_group = t_bi[1:], t_ai[1:], energy[1:], t_group[1:]
 
     bid_filled = ask_filled = None
     if fills:
