@@ -346,9 +346,11 @@ def _match(
     a_seq: I64,
     *,
     fills: bool,
+    reserve: int = 0,
 ) -> _Matched:
     """Price-time priority matching of ``n_groups`` independent markets at once; ``*_group`` is each
-    order's market in 0..n_groups-1. Orders of energy 0 take part in nothing.
+    order's market in 0..n_groups-1. Orders of energy 0 take part in nothing. The trade arrays
+    (``bid_pos``, ``ask_pos``, ``energy``) start with ``reserve`` unset slots, for the caller to fill.
 
     Each group's cumulative bid and ask curves are laid on one global axis, group g from ``base[g]``
     over ``max(bid total, ask total)`` Wh, so both sides' cumulative ends are non-decreasing over all
@@ -357,8 +359,7 @@ def _match(
     """
     nb, na = int(b_price.shape[0]), int(a_price.shape[0])
     if nb == 0 or na == 0:
-        zb, za = np.zeros(nb, dtype=np.int64), np.zeros(na, dtype=np.int64)
-        return _Matched(_EMPTY, _EMPTY, _EMPTY, _EMPTY, _EMPTY, _EMPTY, _EMPTY, zb, za)
+        return _nothing(nb, na, reserve)
     one = n_groups == 1
     ob = _rank(None if one else b_group, b_price, b_seq, descending=True)
     oa = _rank(None if one else a_group, a_price, a_seq, descending=False)
@@ -394,8 +395,7 @@ def _match(
     a_stop = np.searchsorted(a_end, last_wh, "right")
     marginal_bid_price, marginal_ask_price = pb[b_stop], pa[a_stop]
     if traded.shape[0] == 0:
-        zb, za = np.zeros(nb, dtype=np.int64), np.zeros(na, dtype=np.int64)
-        return _Matched(_EMPTY, _EMPTY, _EMPTY, _EMPTY, _EMPTY, _EMPTY, _EMPTY, zb, za)
+        return _nothing(nb, na, reserve)
     b_pos: I64 | None = None
     a_pos: I64 | None = None
     if one:
@@ -444,22 +444,19 @@ def _match(
             t_bi, t_ai, energy, t_group = t_bi[nonzero], t_ai[nonzero], energy[nonzero], t_group[nonzero]
 
     bid_filled = ask_filled = None
-    if fills:
-        b_start, a_start = b_end - eb, a_end - ea
-        if one:
-            b_to = a_to = int(cleared_to[0])
-            bid_filled = np.empty(nb, dtype=np.int64)
-            bid_filled[ob] = np.clip(b_to - b_start, 0, eb)
-            ask_filled = np.empty(na, dtype=np.int64)
-            ask_filled[oa] = np.clip(a_to - a_start, 0, ea)
-        else:
-            bid_filled = np.empty(nb, dtype=np.int64)
-            bid_filled[ob] = np.clip(cleared_to[gb] - b_start, 0, eb)
-            ask_filled = np.empty(na, dtype=np.int64)
-            ask_filled[oa] = np.clip(cleared_to[ga] - a_start, 0, ea)
+    if fills:  # per order, exact in float64: every sum is below an order's energy (< 2**31)
+        bid_filled = np.bincount(ob[t_bi], weights=energy, minlength=nb).astype(np.int64)
+        ask_filled = np.bincount(oa[t_ai], weights=energy, minlength=na).astype(np.int64)
+    # The results go to the caller: allocated once at their final size (fresh memory costs page faults).
+    bid_out = np.empty(reserve + t_bi.shape[0], dtype=np.int64)
+    np.take(ob, t_bi, out=bid_out[reserve:])
+    ask_out = np.empty(reserve + t_ai.shape[0], dtype=np.int64)
+    np.take(oa, t_ai, out=ask_out[reserve:])
+    if reserve:
+        energy = np.concatenate((np.empty(reserve, dtype=np.int64), energy))
     return _Matched(
-        ob[t_bi],
-        oa[t_ai],
+        bid_out,
+        ask_out,
         energy,
         t_group,
         traded,
@@ -468,6 +465,12 @@ def _match(
         bid_filled,
         ask_filled,
     )
+
+
+def _nothing(nb: int, na: int, reserve: int) -> _Matched:
+    slots = np.empty(reserve, dtype=np.int64) if reserve else _EMPTY
+    zb, za = np.zeros(nb, dtype=np.int64), np.zeros(na, dtype=np.int64)
+    return _Matched(slots, slots.copy(), slots.copy(), _EMPTY, _EMPTY, _EMPTY, _EMPTY, zb, za)
 
 
 def _ranges(starts: I64, stops: I64) -> I64:
@@ -488,12 +491,22 @@ def _concat(arrays: list[I64]) -> I64:
     return np.concatenate(arrays) if len(arrays) != 1 else arrays[0]
 
 
-def _side(books: list[Book], name: str) -> Any:
-    """One column of several books, end to end (the book's own array when there is one book)."""
-    return getattr(books[0], name) if len(books) == 1 else np.concatenate([getattr(b, name) for b in books])
+_CHUNK_ORDERS = 20_000  # orders (bids + asks) per open-market batch: its arrays stay in a core's L2 cache
 
 
-_CHUNK_ORDERS = 20_000  # orders (bids + asks) per batch: a batch's arrays stay in a core's L2 cache
+@dataclass(frozen=True)
+class _Home:
+    """One interval's community markets: their trades (rows into its books) and what they filled."""
+
+    bid: I64
+    ask: I64
+    energy: I64
+    price: I64
+    market: I64  # per trade, its community
+    bid_rows: I64  # the interval's community bids ...
+    bid_filled: I64  # ... and how much of each the community markets filled
+    ask_rows: I64
+    ask_filled: I64
 
 
 def clear_many(
@@ -501,180 +514,255 @@ def clear_many(
 ) -> list[Clearing]:
     """Clears several intervals; element i equals ``clear(*intervals[i])``.
 
-    Consecutive intervals are cleared together, vectorised, in batches of at most ``_CHUNK_ORDERS``
-    orders (an interval with more is a batch of its own): many small intervals share one pass, so
-    Python's per-call overhead does not dominate (96 x 300 orders: ~5x faster than one call each), while
-    batches that fit in a core's cache keep the sort's and the merge's random accesses cheap (96 x
-    20,000 orders one interval at a time: ~2x faster than all in one batch).
+    Intervals clear in vectorised batches of consecutive intervals, of at most ``_CHUNK_ORDERS``
+    orders (an interval with more is a batch of its own): first the community markets (batches
+    counted in community orders), then the open markets. Many small intervals share one pass, so
+    Python's per-call overhead does not dominate (96 x 300 orders: ~2x faster than one call each),
+    while batches that fit in a core's cache keep the sort's and the merge's random accesses cheap
+    (96 x 20,000 orders one interval at a time: ~2x faster than all in one batch).
     """
     if mechanism not in MECHANISMS:
         raise ValueError(f"unknown mechanism {mechanism!r}: one of {', '.join(MECHANISMS)}")
-    out: list[Clearing] = []
-    batch: list[tuple[Book, Book]] = []
-    size = 0
-    for bids, asks in intervals:
-        n = len(bids) + len(asks)
-        if batch and size + n > _CHUNK_ORDERS:
-            out += _clear_batch(batch, mechanism, fees)
-            batch, size = [], 0
-        batch.append((bids, asks))
+    n_int = len(intervals)
+    pay_as_clear = mechanism == "pay_as_clear"
+    market_prices: list[dict[int, int]] = [{} for _ in range(n_int)]
+    b_rows = [np.flatnonzero(b.community >= 0) for b, _ in intervals]
+    a_rows = [np.flatnonzero(a.community >= 0) for _, a in intervals]
+    homes: list[_Home | None] = []
+    start, size = 0, 0
+    for i in range(n_int + 1):
+        n = b_rows[i].shape[0] + a_rows[i].shape[0] if i < n_int else 0
+        if i == n_int or (i > start and size + n > _CHUNK_ORDERS):
+            if i > start:
+                homes += _community_markets(
+                    intervals[start:i], b_rows[start:i], a_rows[start:i], pay_as_clear, market_prices[start:i]
+                )
+            start, size = i, 0
         size += n
-    if batch:
-        out += _clear_batch(batch, mechanism, fees)
+    out: list[Clearing] = []
+    start, size = 0, 0
+    for i in range(n_int + 1):
+        n = len(intervals[i][0]) + len(intervals[i][1]) if i < n_int else 0
+        if i == n_int or (i > start and size + n > _CHUNK_ORDERS):
+            if i > start:
+                out += _open_markets(intervals, start, i, homes, pay_as_clear, fees, market_prices)
+            start, size = i, 0
+        size += n
     return out
 
 
-def _clear_batch(intervals: Sequence[tuple[Book, Book]], mechanism: str, fees: Fees) -> list[Clearing]:
-    """Clears consecutive intervals in one vectorised pass."""
+def _value(energy: I64, price: I64) -> int:
+    """sum(energy * price), exactly."""
+    if int(energy.sum()) * int(price.max()) < 2**63:
+        return int(np.dot(energy, price))
+    return sum(int(e) * int(p) for e, p in zip(energy.tolist(), price.tolist(), strict=True))
+
+
+def _community_markets(
+    intervals: Sequence[tuple[Book, Book]],
+    b_rows: list[I64],
+    a_rows: list[I64],
+    pay_as_clear: bool,
+    market_prices: list[dict[int, int]],
+) -> list[_Home | None]:
+    """Step 1 for intervals in one vectorised pass: each (interval, community) market clears its orders
+    (``b_rows``, ``a_rows``: per interval, its orders of a community)."""
     n_int = len(intervals)
-    bid_books = [b for b, _ in intervals]
-    ask_books = [a for _, a in intervals]
-    b_len = np.array([len(b) for b in bid_books], dtype=np.int64)
-    a_len = np.array([len(a) for a in ask_books], dtype=np.int64)
-    b_off = np.zeros(n_int + 1, dtype=np.int64)
-    np.cumsum(b_len, out=b_off[1:])
-    a_off = np.zeros(n_int + 1, dtype=np.int64)
-    np.cumsum(a_len, out=a_off[1:])
+    out: list[_Home | None] = [None] * n_int
+    b_count = np.array([r.shape[0] for r in b_rows], dtype=np.int64)
+    a_count = np.array([r.shape[0] for r in a_rows], dtype=np.int64)
+    if not (b_count * a_count).any():
+        return out
+    b_price = _concat([b.price[r] for (b, _), r in zip(intervals, b_rows, strict=True)])
+    a_price = _concat([a.price[r] for (_, a), r in zip(intervals, a_rows, strict=True)])
+    b_energy = _concat([b.energy_wh[r] for (b, _), r in zip(intervals, b_rows, strict=True)])
+    a_energy = _concat([a.energy_wh[r] for (_, a), r in zip(intervals, a_rows, strict=True)])
+    b_seq = _concat([b.seq[r] for (b, _), r in zip(intervals, b_rows, strict=True)])
+    a_seq = _concat([a.seq[r] for (_, a), r in zip(intervals, a_rows, strict=True)])
+    b_c = _concat([b.community[r] for (b, _), r in zip(intervals, b_rows, strict=True)])
+    a_c = _concat([a.community[r] for (_, a), r in zip(intervals, a_rows, strict=True)])
     ids = np.arange(n_int, dtype=np.int64)
-    b_int, a_int = np.repeat(ids, b_len), np.repeat(ids, a_len)
-    b_price, a_price = _side(bid_books, "price"), _side(ask_books, "price")
-    b_energy, a_energy = _side(bid_books, "energy_wh"), _side(ask_books, "energy_wh")
-    b_seq, a_seq = _side(bid_books, "seq"), _side(ask_books, "seq")
-    b_comm, a_comm = _side(bid_books, "community"), _side(ask_books, "community")
-    b_only, a_only = _side(bid_books, "community_only"), _side(ask_books, "community_only")
-    pay_as_clear = mechanism == "pay_as_clear"
+    b_int, a_int = np.repeat(ids, b_count), np.repeat(ids, a_count)
 
-    bid_parts: list[I64] = []
-    ask_parts: list[I64] = []
-    energy_parts: list[I64] = []
-    int_parts: list[I64] = []
-    market_parts: list[I64] = []
-    price_parts: list[I64] = []
-    uniform: list[tuple[I64, I64, I64]] = []  # (interval, market, uniform price) under pay_as_clear
-
-    # 1. Community markets: every order of a community, with the other orders of that community.
-    b_left, a_left = b_energy, a_energy
-    b_cpos, a_cpos = np.flatnonzero(b_comm >= 0), np.flatnonzero(a_comm >= 0)
-    if b_cpos.shape[0] and a_cpos.shape[0]:
-        # One market per (interval, community): dense ids when the community indexes are, else ranked.
-        b_c, a_c = b_comm[b_cpos], a_comm[a_cpos]
-        c_lo = min(int(b_c.min()), int(a_c.min()))
-        c_span = max(int(b_c.max()), int(a_c.max())) - c_lo + 1
-        if n_int * c_span <= 4 * (b_cpos.shape[0] + a_cpos.shape[0]) + 64:
-            n_markets = n_int * c_span
-            b_market = b_int[b_cpos] * c_span + (b_c - c_lo)
-            a_market = a_int[a_cpos] * c_span + (a_c - c_lo)
-            group_int = np.repeat(np.arange(n_int, dtype=np.int64), c_span)
-            group_comm = np.tile(np.arange(c_lo, c_lo + c_span, dtype=np.int64), n_int)
-        else:
-            keys, inverse = np.unique(
-                np.concatenate((b_int[b_cpos] * _COMMUNITIES + b_c, a_int[a_cpos] * _COMMUNITIES + a_c)),
-                return_inverse=True,
-            )
-            n_markets = int(keys.shape[0])
-            inverse = inverse.astype(np.int64, copy=False).reshape(-1)
-            b_market, a_market = inverse[: b_cpos.shape[0]], inverse[b_cpos.shape[0] :]
-            group_int, group_comm = np.divmod(keys, _COMMUNITIES)
-        m = _match(
-            n_markets,
-            b_market,
-            b_price[b_cpos],
-            b_energy[b_cpos],
-            b_seq[b_cpos],
-            a_market,
-            a_price[a_cpos],
-            a_energy[a_cpos],
-            a_seq[a_cpos],
-            fills=True,
-        )
-        if m.energy.shape[0]:
-            assert m.bid_filled is not None and m.ask_filled is not None
-            b_left = b_energy.copy()
-            b_left[b_cpos] -= m.bid_filled
-            a_left = a_energy.copy()
-            a_left[a_cpos] -= m.ask_filled
-            bid_parts.append(b_cpos[m.bid_pos])
-            ask_parts.append(a_cpos[m.ask_pos])
-            energy_parts.append(m.energy)
-            int_parts.append(group_int[m.group])
-            market_parts.append(group_comm[m.group])
-            if pay_as_clear:
-                group_price = np.zeros(n_markets, dtype=np.int64)
-                uniform_price = (m.marginal_bid_price + m.marginal_ask_price + 1) // 2
-                group_price[m.traded_groups] = uniform_price
-                price_parts.append(group_price[m.group])
-                uniform.append((group_int[m.traded_groups], group_comm[m.traded_groups], uniform_price))
-
-    # 2. The open market: what is left of every ordinary order (community-only orders take part with
-    # no energy, which is cheaper than leaving them out).
-    b_open = np.where(b_only, 0, b_left) if bool(b_only.any()) else b_left
-    a_open = np.where(a_only, 0, a_left) if bool(a_only.any()) else a_left
-    m = _match(n_int, b_int, b_price, b_open, b_seq, a_int, a_price, a_open, a_seq, fills=False)
-    if m.energy.shape[0]:
-        bid_parts.append(m.bid_pos)
-        ask_parts.append(m.ask_pos)
-        energy_parts.append(m.energy)
-        int_parts.append(m.group)
-        market_parts.append(np.full(m.energy.shape[0], -1, dtype=np.int64))
-        if pay_as_clear:
-            group_price = np.zeros(n_int, dtype=np.int64)
-            uniform_price = (m.marginal_bid_price + m.marginal_ask_price + 1) // 2
-            group_price[m.traded_groups] = uniform_price
-            price_parts.append(group_price[m.group])
-            uniform.append((m.traded_groups, np.full(m.traded_groups.shape[0], -1, dtype=np.int64), uniform_price))
-
-    if not energy_parts:
-        return [Clearing(_EMPTY, _EMPTY, _EMPTY, _EMPTY, _EMPTY, None, 0, _EMPTY, {}) for _ in range(n_int)]
-    t_int = _concat(int_parts)
-    t_bid = _concat(bid_parts)
-    t_ask = _concat(ask_parts)
-    t_energy = _concat(energy_parts)
-    t_market = _concat(market_parts)
-    if len(energy_parts) > 1:  # per interval: its community markets, then its open market
-        order = np.argsort(t_int, kind="stable")
-        t_int, t_bid, t_ask, t_energy, t_market = (x[order] for x in (t_int, t_bid, t_ask, t_energy, t_market))
-        t_price = _concat(price_parts)[order] if pay_as_clear else b_price[t_bid]
+    # One market per (interval, community): dense ids when the community indexes are, else ranked.
+    c_lo = min(int(b_c.min()), int(a_c.min())) if b_c.shape[0] and a_c.shape[0] else 0
+    c_span = max(int(b_c.max()), int(a_c.max())) - c_lo + 1 if b_c.shape[0] and a_c.shape[0] else 1
+    if n_int * c_span <= 4 * (b_c.shape[0] + a_c.shape[0]) + 64:
+        n_markets = n_int * c_span
+        b_market = b_int * c_span + (b_c - c_lo)
+        a_market = a_int * c_span + (a_c - c_lo)
+        market_int = np.repeat(ids, c_span)
+        market_comm = np.tile(np.arange(c_lo, c_lo + c_span, dtype=np.int64), n_int)
     else:
-        t_price = price_parts[0] if pay_as_clear else b_price[t_bid]
-    # A community market's parties share its community; no open-market trade joins two parties of one
-    # community (module docstring): the fee follows the market.
-    t_fee = np.where(t_market >= 0, fees.community_fee_minor_per_kwh, fees.grid_fee_minor_per_kwh).astype(np.int64)
+        keys, inverse = np.unique(
+            np.concatenate((b_int * _COMMUNITIES + b_c, a_int * _COMMUNITIES + a_c)), return_inverse=True
+        )
+        n_markets = int(keys.shape[0])
+        inverse = inverse.astype(np.int64, copy=False).reshape(-1)
+        b_market, a_market = inverse[: b_c.shape[0]], inverse[b_c.shape[0] :]
+        market_int, market_comm = np.divmod(keys, _COMMUNITIES)
+    m = _match(n_markets, b_market, b_price, b_energy, b_seq, a_market, a_price, a_energy, a_seq, fills=True)
+    if m.energy.shape[0] == 0:
+        return out
+    assert m.bid_filled is not None and m.ask_filled is not None
 
-    bounds = np.searchsorted(t_int, np.arange(n_int + 1, dtype=np.int64), "left")
-    energy_cum = np.concatenate((_ZERO, np.cumsum(t_energy)))
-    value = t_energy * t_price  # each < 2**62 (MAX_ENERGY_WH * MAX_PRICE)
-    if int(energy_cum[-1]) * int(t_price.max()) < 2**62:
-        values = np.concatenate((_ZERO, np.cumsum(value)))[bounds].tolist()
-    else:  # astronomically large books: exact Python integers
-        running, values = 0, [0]
+    price = b_price[m.bid_pos]
+    if pay_as_clear:
+        uniform = (m.marginal_bid_price + m.marginal_ask_price + 1) // 2
+        by_market = np.zeros(n_markets, dtype=np.int64)
+        by_market[m.traded_groups] = uniform
+        price = by_market[m.group]
+        traded_int, traded_comm = market_int[m.traded_groups].tolist(), market_comm[m.traded_groups].tolist()
+        for i, c, p in zip(traded_int, traded_comm, uniform.tolist(), strict=True):
+            market_prices[i][c] = p
+    b_row, a_row = _concat(b_rows), _concat(a_rows)
+    bid, ask, market = b_row[m.bid_pos], a_row[m.ask_pos], market_comm[m.group]
+    t_cut = np.searchsorted(market_int[m.group], np.arange(n_int + 1, dtype=np.int64)).tolist()  # by interval
+    b_cut = np.concatenate((_ZERO, np.cumsum(b_count))).tolist()
+    a_cut = np.concatenate((_ZERO, np.cumsum(a_count))).tolist()
+    for i in range(n_int):
+        lo, hi = t_cut[i], t_cut[i + 1]
+        if hi > lo:
+            out[i] = _Home(
+                bid[lo:hi],
+                ask[lo:hi],
+                m.energy[lo:hi],
+                price[lo:hi],
+                market[lo:hi],
+                b_rows[i],
+                m.bid_filled[b_cut[i] : b_cut[i + 1]],
+                a_rows[i],
+                m.ask_filled[a_cut[i] : a_cut[i + 1]],
+            )
+    return out
+
+
+def _open_energy(book: Book, rows: I64 | None, filled: I64 | None) -> I64:
+    """What each order of a book brings to the open market: the rest of an ordinary order, 0 for a
+    community-only one."""
+    if rows is None or filled is None:
+        energy = book.energy_wh
+    else:
+        energy = book.energy_wh.copy()
+        energy[rows] -= filled
+    if bool(book.community_only.any()):
+        energy = np.where(book.community_only, 0, energy)
+    return energy
+
+
+def _open_markets(
+    intervals: Sequence[tuple[Book, Book]],
+    start: int,
+    stop: int,
+    homes: list[_Home | None],
+    pay_as_clear: bool,
+    fees: Fees,
+    market_prices: list[dict[int, int]],
+) -> list[Clearing]:
+    """Step 2 for intervals[start:stop] in one vectorised pass: each interval's open market clears what
+    is left of its ordinary orders (community-only orders take part with no energy, cheaper than
+    leaving them out); then each interval's clearing, its community trades first."""
+    n_int = stop - start
+    books = intervals[start:stop]
+    b_energy = [
+        _open_energy(b, h.bid_rows if h else None, h.bid_filled if h else None)
+        for (b, _), h in zip(books, homes[start:stop], strict=True)
+    ]
+    a_energy = [
+        _open_energy(a, h.ask_rows if h else None, h.ask_filled if h else None)
+        for (_, a), h in zip(books, homes[start:stop], strict=True)
+    ]
+    if n_int == 1:
+        bids, asks = books[0]
+        home = homes[start]
+        n_home = home.energy.shape[0] if home else 0
+        m = _match(
+            1,
+            _EMPTY,
+            bids.price,
+            b_energy[0],
+            bids.seq,
+            _EMPTY,
+            asks.price,
+            a_energy[0],
+            asks.seq,
+            fills=False,
+            reserve=n_home,
+        )
+        if home:
+            m.bid_pos[:n_home] = home.bid
+            m.ask_pos[:n_home] = home.ask
+            m.energy[:n_home] = home.energy
+        parts = [(m.bid_pos, m.ask_pos, m.energy, n_home)]
+        groups = [0]
+    else:
+        ids = np.arange(n_int, dtype=np.int64)
+        b_len = [len(b) for b, _ in books]
+        a_len = [len(a) for _, a in books]
+        m = _match(
+            n_int,
+            np.repeat(ids, b_len),
+            np.concatenate([b.price for b, _ in books]),
+            np.concatenate(b_energy),
+            np.concatenate([b.seq for b, _ in books]),
+            np.repeat(ids, a_len),
+            np.concatenate([a.price for _, a in books]),
+            np.concatenate(a_energy),
+            np.concatenate([a.seq for _, a in books]),
+            fills=False,
+        )
+        b_off = np.concatenate((_ZERO, np.cumsum(b_len))).tolist()
+        a_off = np.concatenate((_ZERO, np.cumsum(a_len))).tolist()
+        t_cut = np.searchsorted(m.group, np.arange(n_int + 1, dtype=np.int64)).tolist()
+        parts = []
         for i in range(n_int):
-            running += sum(int(v) for v in value[bounds[i] : bounds[i + 1]])
-            values.append(running)
-    energies = energy_cum[bounds].tolist()
-
-    prices_by_interval: list[dict[int, int]] = [{} for _ in range(n_int)]
-    for u_int, u_market, u_price in uniform:
-        for i, market, price in zip(u_int.tolist(), u_market.tolist(), u_price.tolist(), strict=True):
-            prices_by_interval[i][market] = price
+            lo, hi = t_cut[i], t_cut[i + 1]
+            home = homes[start + i]
+            bid, ask, energy = m.bid_pos[lo:hi] - b_off[i], m.ask_pos[lo:hi] - a_off[i], m.energy[lo:hi]
+            if home:
+                bid = np.concatenate((home.bid, bid))
+                ask = np.concatenate((home.ask, ask))
+                energy = np.concatenate((home.energy, energy))
+            parts.append((bid, ask, energy, home.energy.shape[0] if home else 0))
+        groups = list(range(n_int))
+    if pay_as_clear:
+        uniform = ((m.marginal_bid_price + m.marginal_ask_price + 1) // 2).tolist()
+        for i, p in zip(m.traded_groups.tolist(), uniform, strict=True):
+            market_prices[start + i][-1] = p
 
     out: list[Clearing] = []
-    cuts = bounds.tolist()
-    b_base, a_base = b_off.tolist(), a_off.tolist()
-    for i in range(n_int):
-        lo, hi = cuts[i], cuts[i + 1]
-        cleared = energies[i + 1] - energies[i]
-        value_i = values[i + 1] - values[i]
+    for i, (bid, ask, energy, n_home) in zip(groups, parts, strict=True):
+        n = energy.shape[0]
+        if n == 0:
+            out.append(Clearing(_EMPTY, _EMPTY, _EMPTY, _EMPTY, _EMPTY, None, 0, _EMPTY, {}))
+            continue
+        home = homes[start + i]
+        price = np.empty(n, dtype=np.int64)
+        fee = np.empty(n, dtype=np.int64)
+        market = np.empty(n, dtype=np.int64)
+        if home:
+            price[:n_home] = home.price
+            fee[:n_home] = fees.community_fee_minor_per_kwh  # a community market's parties share it
+            market[:n_home] = home.market
+        if n > n_home:
+            if pay_as_clear:
+                price[n_home:] = market_prices[start + i][-1]
+            else:
+                np.take(books[i][0].price, bid[n_home:], out=price[n_home:])
+            fee[n_home:] = fees.grid_fee_minor_per_kwh  # no open-market trade joins two of one community
+            market[n_home:] = -1
+        cleared = int(energy.sum())
         out.append(
             Clearing(
-                bid_index=t_bid[lo:hi] - b_base[i] if b_base[i] else t_bid[lo:hi],
-                ask_index=t_ask[lo:hi] - a_base[i] if a_base[i] else t_ask[lo:hi],
-                energy_wh=t_energy[lo:hi],
-                price=t_price[lo:hi],
-                grid_fee=t_fee[lo:hi],
-                clearing_price=(2 * value_i + cleared) // (2 * cleared) if cleared else None,
+                bid_index=bid,
+                ask_index=ask,
+                energy_wh=energy,
+                price=price,
+                grid_fee=fee,
+                clearing_price=(2 * _value(energy, price) + cleared) // (2 * cleared),
                 cleared_energy_wh=cleared,
-                market=t_market[lo:hi],
-                market_prices=prices_by_interval[i],
+                market=market,
+                market_prices=market_prices[start + i],
             )
         )
     return out
