@@ -89,6 +89,8 @@ I64 = npt.NDArray[np.int64]
 Bools = npt.NDArray[np.bool_]
 _EMPTY = np.zeros(0, dtype=np.int64)
 _EMPTY.flags.writeable = False
+_ZERO = np.zeros(1, dtype=np.int64)
+_COMMUNITIES = MAX_COMMUNITY + 1  # (interval, community) -> one int64 key: interval * _COMMUNITIES + community
 
 
 def _ints(values: Any) -> I64:
@@ -228,27 +230,108 @@ class _Matched:
     ask_pos: I64
     energy: I64
     group: I64  # per trade, ascending
-    bid_filled: I64  # per bid of the batch
-    ask_filled: I64
-    marginal_groups: I64  # the groups that traded, ascending
+    traded_groups: I64  # the groups that traded, ascending
     marginal_bid_price: I64  # per traded group: its last matched bid's limit
     marginal_ask_price: I64
+    bid_filled: I64 | None  # per bid of the batch, when asked for
+    ask_filled: I64 | None
 
 
-def _rank(group: I64, price: I64, seq: I64) -> I64:
-    """Positions ordered by (group, price, seq) ascending; the triples are unique, so any sort agrees."""
+_RADIX_MAX_BITS = 48  # up to three 16-bit passes; wider keys use one comparison argsort
+
+
+def _radix_order(key: I64, bits: int) -> I64:
+    """Stable LSD radix argsort of non-negative keys below 2**bits, in 16-bit digits (numpy sorts
+    uint8/uint16 keys with a counting sort when asked for a stable sort): linear, ~5x a quicksort."""
+    if bits == 0:
+        return np.arange(key.shape[0], dtype=np.int64)
+    order: I64 | None = None
+    shift = 0
+    while shift < bits:
+        width = min(16, bits - shift)
+        digits = key if order is None else key[order]
+        if shift:
+            digits = digits >> shift
+        small = (digits & ((1 << width) - 1)).astype(np.uint8 if width <= 8 else np.uint16)
+        step: I64 = np.argsort(small, kind="stable")
+        order = step if order is None else order[step]
+        shift += width
+    assert order is not None
+    return order
+
+
+def _rank(group: I64 | None, price: I64, seq: I64, *, descending: bool) -> I64:
+    """Positions ordered by group, then price (descending or ascending), then seq: a total order, since
+    seq is unique per side. ``group`` None = one group."""
     n = int(price.shape[0])
     if n == 0:
         return _EMPTY
-    g0, p0, s0 = int(group.min()), int(price.min()), int(seq.min())
-    g_span, p_span, s_span = int(group.max()) - g0 + 1, int(price.max()) - p0 + 1, int(seq.max()) - s0 + 1
-    if g_span * p_span * s_span < 2**62:
-        # One composite int64 key: a single (SIMD) argsort instead of a three-pass lexsort.
-        key = ((group - g0) * p_span + (price - p0)) * s_span + (seq - s0)
-        order: I64 = np.argsort(key).astype(np.int64, copy=False)
-        return order
-    fallback: I64 = np.lexsort((seq, price, group)).astype(np.int64, copy=False)
-    return fallback
+    p_lo, p_hi, s0 = int(price.min()), int(price.max()), int(seq.min())
+    p_span, s_span = p_hi - p_lo + 1, int(seq.max()) - s0 + 1
+    g0 = int(group.min()) if group is not None else 0
+    g_span = int(group.max()) - g0 + 1 if group is not None else 1
+    span = g_span * p_span * s_span
+    if span > 2**62:
+        fallback: I64 = np.lexsort((seq, -price if descending else price, group if group is not None else seq * 0))
+        return fallback
+    # One composite int64 key (group, price rank, seq), sorted by radix passes (or one argsort). Rows
+    # already in seq order (the order orders were accepted in) need no seq digits: a stable sort keeps it.
+    in_seq_order = s_span > 1 and n > 1 and bool(np.all(seq[1:] > seq[:-1]))
+    key = p_hi - price if descending else price - p_lo
+    if g_span > 1:
+        assert group is not None
+        key += (group - g0) * p_span
+    if in_seq_order:
+        span = g_span * p_span
+    elif s_span > 1:
+        key *= s_span
+        key += seq - s0 if s0 else seq
+    bits = (span - 1).bit_length()
+    if bits <= _RADIX_MAX_BITS:
+        return _radix_order(key, bits)
+    order: I64 = np.argsort(key, kind="stable" if in_seq_order else None)
+    return order
+
+
+def _cleared_to(
+    n_groups: int, gb: I64 | None, ga: I64 | None, pb: I64, pa: I64, b_end: I64, a_end: I64, base: I64, common: I64
+) -> I64:
+    """Per group, where its cleared volume ends on the global axis: the first Wh whose bid and ask do
+    not cross (``common``, the end of the shorter curve, when every Wh does).
+
+    Bid i (ranked) covers [B(i-1), B(i)); its Wh cross while they stay below S(p_i), the group's ask
+    volume at limits <= p_i, so bid i's first non-crossing Wh is max(B(i-1), S(p_i)). Crossing is monotone,
+    hence the cleared volume ends at the least of these over the bids, and bids of one price level share
+    S: only each level's first bid counts.
+    """
+    nb = pb.shape[0]
+    head = np.empty(nb, dtype=np.bool_)
+    head[0] = True
+    np.not_equal(pb[1:], pb[:-1], out=head[1:])
+    if gb is not None:
+        head[1:] |= gb[1:] != gb[:-1]
+    level = np.flatnonzero(head)
+    price = pb[level]
+    if gb is None or ga is None:
+        asks_at_or_below = np.searchsorted(pa, price, "right")
+        group = np.zeros(level.shape[0], dtype=np.int64)
+    else:
+        group = gb[level]
+        span = int(max(int(pa.max()), int(price.max()))) + 1
+        asks_at_or_below = np.searchsorted(ga * span + pa, group * span + price, "right")
+    # S(p) on the global axis: the end of the last ask at or below p (the group's base when none is)
+    supply = np.concatenate((_ZERO, a_end))[asks_at_or_below]
+    np.maximum(supply, base[group], out=supply)
+    first_fail = np.maximum(_bid_starts(b_end, level, base, group), supply)
+    cleared_to = common.copy()
+    np.minimum.at(cleared_to, group, first_fail)
+    return cleared_to
+
+
+def _bid_starts(b_end: I64, index: I64, base: I64, group: I64) -> I64:
+    """Where the bids at ``index`` start on the global axis (a group's first bid starts at its base)."""
+    previous = np.concatenate((_ZERO, b_end))[index]
+    return np.maximum(previous, base[group])
 
 
 def _match(
@@ -261,254 +344,425 @@ def _match(
     a_price: I64,
     a_energy: I64,
     a_seq: I64,
+    *,
+    fills: bool,
+    reserve: int = 0,
 ) -> _Matched:
-    """Price-time priority matching of ``n_groups`` independent markets at once.
+    """Price-time priority matching of ``n_groups`` independent markets at once; ``*_group`` is each
+    order's market in 0..n_groups-1. Orders of energy 0 take part in nothing. The trade arrays
+    (``bid_pos``, ``ask_pos``, ``energy``) start with ``reserve`` unset slots, for the caller to fill.
 
-    Each group's cumulative bid and ask curves are laid on one global axis, group g starting at
-    ``base[g]`` and taking ``max(bid total, ask total)`` Wh, so both sides' cumulative ends are
-    non-decreasing over all groups and one sort/searchsorted pass serves every market.
+    Each group's cumulative bid and ask curves are laid on one global axis, group g from ``base[g]``
+    over ``max(bid total, ask total)`` Wh, so both sides' cumulative ends are non-decreasing over all
+    groups. ``_cleared_to`` finds where each group's curves stop crossing; the merged breakpoints of
+    both curves below it cut the cleared volume into trades, one (bid, ask) per segment.
     """
     nb, na = int(b_price.shape[0]), int(a_price.shape[0])
     if nb == 0 or na == 0:
-        return _Matched(
-            _EMPTY,
-            _EMPTY,
-            _EMPTY,
-            _EMPTY,
-            np.zeros(nb, dtype=np.int64),
-            np.zeros(na, dtype=np.int64),
-            _EMPTY,
-            _EMPTY,
-            _EMPTY,
-        )
-    ob = _rank(b_group, -b_price, b_seq)
-    oa = _rank(a_group, a_price, a_seq)
-    gb, pb, eb = b_group[ob], b_price[ob], b_energy[ob]
-    ga, pa, ea = a_group[oa], a_price[oa], a_energy[oa]
+        return _nothing(nb, na, reserve)
+    one = n_groups == 1
+    ob = _rank(None if one else b_group, b_price, b_seq, descending=True)
+    oa = _rank(None if one else a_group, a_price, a_seq, descending=False)
+    pb, eb = b_price[ob], b_energy[ob]
+    pa, ea = a_price[oa], a_energy[oa]
+    b_end = np.cumsum(eb)
+    a_end = np.cumsum(ea)
+    if one:
+        gb = ga = _EMPTY
+        b_cut = np.array([0, nb], dtype=np.int64)
+        a_cut = np.array([0, na], dtype=np.int64)
+        base = np.array([0, max(int(b_end[-1]), int(a_end[-1]))], dtype=np.int64)
+        common = np.array([min(int(b_end[-1]), int(a_end[-1]))], dtype=np.int64)
+    else:
+        gb, ga = b_group[ob], a_group[oa]
+        groups = np.arange(n_groups + 1, dtype=np.int64)
+        b_cut = np.searchsorted(gb, groups, "left")  # group g's bids are b_cut[g]:b_cut[g + 1]
+        a_cut = np.searchsorted(ga, groups, "left")
+        b_cum = np.concatenate((_ZERO, b_end))[b_cut]
+        a_cum = np.concatenate((_ZERO, a_end))[a_cut]
+        b_total, a_total = np.diff(b_cum), np.diff(a_cum)
+        base = np.zeros(n_groups + 1, dtype=np.int64)
+        np.cumsum(np.maximum(b_total, a_total), out=base[1:])
+        b_end += np.repeat(base[:-1] - b_cum[:-1], np.diff(b_cut))
+        a_end += np.repeat(base[:-1] - a_cum[:-1], np.diff(a_cut))
+        common = base[:-1] + np.minimum(b_total, a_total)
+    cleared_to = _cleared_to(n_groups, None if one else gb, None if one else ga, pb, pa, b_end, a_end, base, common)
 
-    groups = np.arange(n_groups, dtype=np.int64)
-    cb0 = np.zeros(nb + 1, dtype=np.int64)
-    np.cumsum(eb, out=cb0[1:])
-    ca0 = np.zeros(na + 1, dtype=np.int64)
-    np.cumsum(ea, out=ca0[1:])
-    b_first = np.searchsorted(gb, groups, "left")
-    a_first = np.searchsorted(ga, groups, "left")
-    b_total = cb0[np.searchsorted(gb, groups, "right")] - cb0[b_first]
-    a_total = ca0[np.searchsorted(ga, groups, "right")] - ca0[a_first]
-    base = np.zeros(n_groups + 1, dtype=np.int64)
-    np.cumsum(np.maximum(b_total, a_total), out=base[1:])
-    b_end = cb0[1:] + (base[:-1] - cb0[b_first])[gb]
-    a_end = ca0[1:] + (base[:-1] - ca0[a_first])[ga]
+    # The orders that trade: per group, from its first order to the one covering its last cleared Wh.
+    traded = np.flatnonzero(cleared_to > base[:-1])
+    last_wh = cleared_to[traded] - 1
+    b_stop = np.searchsorted(b_end, last_wh, "right")  # the marginal bid (sorted position)
+    a_stop = np.searchsorted(a_end, last_wh, "right")
+    marginal_bid_price, marginal_ask_price = pb[b_stop], pa[a_stop]
+    if traded.shape[0] == 0:
+        return _nothing(nb, na, reserve)
+    b_pos: I64 | None = None
+    a_pos: I64 | None = None
+    if one:
+        b_sel, a_sel = b_end[: int(b_stop[0]) + 1].copy(), a_end[: int(a_stop[0]) + 1].copy()
+        b_sel[-1] = a_sel[-1] = cleared_to[0]
+    else:
+        b_pos = _ranges(b_cut[traded], b_stop + 1)
+        a_pos = _ranges(a_cut[traded], a_stop + 1)
+        b_sel, a_sel = b_end[b_pos], a_end[a_pos]
+        b_sel[np.cumsum(b_stop + 1 - b_cut[traded]) - 1] = cleared_to[traded]
+        a_sel[np.cumsum(a_stop + 1 - a_cut[traded]) - 1] = cleared_to[traded]
 
-    points = np.concatenate((base[:-1], b_end, a_end))
-    points.sort(kind="stable")  # three sorted runs: a linear merge
-    distinct = np.empty(points.shape[0], dtype=np.bool_)
+    # Merge both sides' breakpoints (two sorted runs: a linear merge). A segment ends at each distinct
+    # point; its bid is the one after every bid end strictly before that point, and likewise its ask.
+    n_sel = b_sel.shape[0]
+    points = np.concatenate((b_sel, a_sel))
+    perm = np.argsort(points, kind="stable")
+    merged = points[perm]
+    is_bid = (perm < n_sel).astype(np.int64)
+    bids_before = np.cumsum(is_bid)
+    bids_before -= is_bid
+    distinct = np.empty(merged.shape[0], dtype=np.bool_)
     distinct[0] = True
-    np.not_equal(points[1:], points[:-1], out=distinct[1:])
-    points = points[distinct]
-    start, end = points[:-1], points[1:]
-    bi = np.searchsorted(b_end, start, "right")
-    ai = np.searchsorted(a_end, start, "right")
-    inside = (bi < nb) & (ai < na)
-    bi_c = np.minimum(bi, nb - 1)
-    ai_c = np.minimum(ai, na - 1)
-    # Same group on both sides = inside that group's common volume; then the curves must still cross.
-    keep = np.flatnonzero(inside & (gb[bi_c] == ga[ai_c]) & (pb[bi_c] >= pa[ai_c]))
-    t_bi, t_ai = bi[keep], ai[keep]
-    t_end = end[keep]
-    energy = t_end - start[keep]
-    t_group = gb[t_bi]
+    np.not_equal(merged[1:], merged[:-1], out=distinct[1:])
+    at = np.flatnonzero(distinct)
+    t_end = merged[at]
+    t_bi = bids_before[at]
+    t_ai = at - t_bi
+    if b_pos is not None and a_pos is not None:
+        t_bi, t_ai = b_pos[t_bi], a_pos[t_ai]  # sorted positions
+    if one:
+        energy = np.diff(t_end, prepend=0)
+        t_group = np.zeros(t_end.shape[0], dtype=np.int64)
+        if int(energy[0]) == 0:  # orders of energy 0 ranked first leave an empty segment
+            t_bi, t_ai, energy, t_group = t_bi[1:], t_ai[1:], energy[1:], t_group[1:]
+    else:
+        t_start = np.empty_like(t_end)
+        t_start[1:] = t_end[:-1]
+        t_group = gb[t_bi]
+        new_group = np.flatnonzero(t_group[1:] != t_group[:-1]) + 1
+        t_start[0] = base[t_group[0]]
+        t_start[new_group] = base[t_group[new_group]]
+        energy = t_end - t_start
+        nonzero = np.flatnonzero(energy)  # orders of energy 0 ranked first in a group: an empty segment
+        if nonzero.shape[0] != energy.shape[0]:
+            t_bi, t_ai, energy, t_group = t_bi[nonzero], t_ai[nonzero], energy[nonzero], t_group[nonzero]
 
-    last = np.flatnonzero(np.append(t_group[1:] != t_group[:-1], True)) if keep.shape[0] else _EMPTY
-    traded = t_group[last]
-    cleared_to = base[:-1].copy()  # per group: where its cleared volume ends on the global axis
-    cleared_to[traded] = t_end[last]
-    bid_filled = np.empty(nb, dtype=np.int64)
-    bid_filled[ob] = np.clip(cleared_to[gb] - (b_end - eb), 0, eb)
-    ask_filled = np.empty(na, dtype=np.int64)
-    ask_filled[oa] = np.clip(cleared_to[ga] - (a_end - ea), 0, ea)
+    bid_filled = ask_filled = None
+    if fills:  # per order, exact in float64: every sum is below an order's energy (< 2**31)
+        bid_filled = np.bincount(ob[t_bi], weights=energy, minlength=nb).astype(np.int64)
+        ask_filled = np.bincount(oa[t_ai], weights=energy, minlength=na).astype(np.int64)
+    # The results go to the caller: allocated once at their final size (fresh memory costs page faults).
+    bid_out = np.empty(reserve + t_bi.shape[0], dtype=np.int64)
+    np.take(ob, t_bi, out=bid_out[reserve:])
+    ask_out = np.empty(reserve + t_ai.shape[0], dtype=np.int64)
+    np.take(oa, t_ai, out=ask_out[reserve:])
+    if reserve:
+        energy = np.concatenate((np.empty(reserve, dtype=np.int64), energy))
     return _Matched(
-        ob[t_bi],
-        oa[t_ai],
+        bid_out,
+        ask_out,
         energy,
         t_group,
+        traded,
+        marginal_bid_price,
+        marginal_ask_price,
         bid_filled,
         ask_filled,
-        traded,
-        pb[t_bi[last]],
-        pa[t_ai[last]],
     )
 
 
+def _nothing(nb: int, na: int, reserve: int) -> _Matched:
+    slots = np.empty(reserve, dtype=np.int64) if reserve else _EMPTY
+    zb, za = np.zeros(nb, dtype=np.int64), np.zeros(na, dtype=np.int64)
+    return _Matched(slots, slots.copy(), slots.copy(), _EMPTY, _EMPTY, _EMPTY, _EMPTY, zb, za)
+
+
+def _ranges(starts: I64, stops: I64) -> I64:
+    """The concatenation of arange(start, stop) over the pairs (each stop > start)."""
+    lengths = stops - starts
+    total = int(lengths.sum())
+    if total == 0:
+        return _EMPTY
+    step = np.ones(total, dtype=np.int64)
+    heads = np.cumsum(lengths)[:-1]
+    step[0] = starts[0]
+    step[heads] = starts[1:] - stops[:-1] + 1
+    out: I64 = np.cumsum(step)
+    return out
+
+
 def _concat(arrays: list[I64]) -> I64:
-    return np.concatenate(arrays) if arrays else _EMPTY
+    return np.concatenate(arrays) if len(arrays) != 1 else arrays[0]
 
 
-def _side(books: list[Book], name: str) -> Any:
-    """One column of several books, end to end (the book's own array when there is one book)."""
-    return getattr(books[0], name) if len(books) == 1 else np.concatenate([getattr(b, name) for b in books])
+_CHUNK_ORDERS = 20_000  # orders (bids + asks) per open-market batch: its arrays stay in a core's L2 cache
+
+
+@dataclass(frozen=True)
+class _Home:
+    """One interval's community markets: their trades (rows into its books) and what they filled."""
+
+    bid: I64
+    ask: I64
+    energy: I64
+    price: I64
+    market: I64  # per trade, its community
+    bid_rows: I64  # the interval's community bids ...
+    bid_filled: I64  # ... and how much of each the community markets filled
+    ask_rows: I64
+    ask_filled: I64
 
 
 def clear_many(
     intervals: Sequence[tuple[Book, Book]], *, mechanism: str = "pay_as_clear", fees: Fees
 ) -> list[Clearing]:
-    """Clears several intervals in one vectorised pass; element i equals ``clear(*intervals[i])``."""
+    """Clears several intervals; element i equals ``clear(*intervals[i])``.
+
+    Intervals clear in vectorised batches of consecutive intervals, of at most ``_CHUNK_ORDERS``
+    orders (an interval with more is a batch of its own): first the community markets (batches
+    counted in community orders), then the open markets. Many small intervals share one pass, so
+    Python's per-call overhead does not dominate (96 x 300 orders: ~2x faster than one call each),
+    while batches that fit in a core's cache keep the sort's and the merge's random accesses cheap
+    (96 x 20,000 orders one interval at a time: ~2x faster than all in one batch).
+    """
     if mechanism not in MECHANISMS:
         raise ValueError(f"unknown mechanism {mechanism!r}: one of {', '.join(MECHANISMS)}")
     n_int = len(intervals)
-    if n_int == 0:
-        return []
-    b_len = np.array([len(b) for b, _ in intervals], dtype=np.int64)
-    a_len = np.array([len(a) for _, a in intervals], dtype=np.int64)
-    b_off = np.zeros(n_int + 1, dtype=np.int64)
-    np.cumsum(b_len, out=b_off[1:])
-    a_off = np.zeros(n_int + 1, dtype=np.int64)
-    np.cumsum(a_len, out=a_off[1:])
+    pay_as_clear = mechanism == "pay_as_clear"
+    market_prices: list[dict[int, int]] = [{} for _ in range(n_int)]
+    b_rows = [np.flatnonzero(b.community >= 0) for b, _ in intervals]
+    a_rows = [np.flatnonzero(a.community >= 0) for _, a in intervals]
+    homes: list[_Home | None] = []
+    start, size = 0, 0
+    for i in range(n_int + 1):
+        n = b_rows[i].shape[0] + a_rows[i].shape[0] if i < n_int else 0
+        if i == n_int or (i > start and size + n > _CHUNK_ORDERS):
+            if i > start:
+                homes += _community_markets(
+                    intervals[start:i], b_rows[start:i], a_rows[start:i], pay_as_clear, market_prices[start:i]
+                )
+            start, size = i, 0
+        size += n
+    out: list[Clearing] = []
+    start, size = 0, 0
+    for i in range(n_int + 1):
+        n = len(intervals[i][0]) + len(intervals[i][1]) if i < n_int else 0
+        if i == n_int or (i > start and size + n > _CHUNK_ORDERS):
+            if i > start:
+                out += _open_markets(intervals, start, i, homes, pay_as_clear, fees, market_prices)
+            start, size = i, 0
+        size += n
+    return out
+
+
+def _value(energy: I64, price: I64) -> int:
+    """sum(energy * price), exactly."""
+    if int(energy.sum()) * int(price.max()) < 2**63:
+        return int(np.dot(energy, price))
+    return sum(int(e) * int(p) for e, p in zip(energy.tolist(), price.tolist(), strict=True))
+
+
+def _community_markets(
+    intervals: Sequence[tuple[Book, Book]],
+    b_rows: list[I64],
+    a_rows: list[I64],
+    pay_as_clear: bool,
+    market_prices: list[dict[int, int]],
+) -> list[_Home | None]:
+    """Step 1 for intervals in one vectorised pass: each (interval, community) market clears its orders
+    (``b_rows``, ``a_rows``: per interval, its orders of a community)."""
+    n_int = len(intervals)
+    out: list[_Home | None] = [None] * n_int
+    b_count = np.array([r.shape[0] for r in b_rows], dtype=np.int64)
+    a_count = np.array([r.shape[0] for r in a_rows], dtype=np.int64)
+    if not (b_count * a_count).any():
+        return out
+    b_price = _concat([b.price[r] for (b, _), r in zip(intervals, b_rows, strict=True)])
+    a_price = _concat([a.price[r] for (_, a), r in zip(intervals, a_rows, strict=True)])
+    b_energy = _concat([b.energy_wh[r] for (b, _), r in zip(intervals, b_rows, strict=True)])
+    a_energy = _concat([a.energy_wh[r] for (_, a), r in zip(intervals, a_rows, strict=True)])
+    b_seq = _concat([b.seq[r] for (b, _), r in zip(intervals, b_rows, strict=True)])
+    a_seq = _concat([a.seq[r] for (_, a), r in zip(intervals, a_rows, strict=True)])
+    b_c = _concat([b.community[r] for (b, _), r in zip(intervals, b_rows, strict=True)])
+    a_c = _concat([a.community[r] for (_, a), r in zip(intervals, a_rows, strict=True)])
     ids = np.arange(n_int, dtype=np.int64)
-    b_int, a_int = np.repeat(ids, b_len), np.repeat(ids, a_len)
-    bid_books = [b for b, _ in intervals]
-    ask_books = [a for _, a in intervals]
-    b_price, a_price = _side(bid_books, "price"), _side(ask_books, "price")
-    b_energy, a_energy = _side(bid_books, "energy_wh"), _side(ask_books, "energy_wh")
-    b_seq, a_seq = _side(bid_books, "seq"), _side(ask_books, "seq")
-    b_comm, a_comm = _side(bid_books, "community"), _side(ask_books, "community")
-    b_only, a_only = _side(bid_books, "community_only"), _side(ask_books, "community_only")
+    b_int, a_int = np.repeat(ids, b_count), np.repeat(ids, a_count)
 
-    bid_parts: list[I64] = []
-    ask_parts: list[I64] = []
-    energy_parts: list[I64] = []
-    int_parts: list[I64] = []
-    market_parts: list[I64] = []
-    price_parts: list[I64] = []
-    # (interval, market) -> uniform price, filled under pay_as_clear
-    uniform: list[tuple[I64, I64, I64]] = []
-
-    # 1. Community markets: every order of a community, with the other orders of that community.
-    b_left, a_left = b_energy, a_energy
-    b_cpos, a_cpos = np.flatnonzero(b_comm >= 0), np.flatnonzero(a_comm >= 0)
-    if b_cpos.shape[0] and a_cpos.shape[0]:
-        b_key = b_int[b_cpos] * (2**32) + b_comm[b_cpos]
-        a_key = a_int[a_cpos] * (2**32) + a_comm[a_cpos]
-        keys, inverse = np.unique(np.concatenate((b_key, a_key)), return_inverse=True)
-        inverse = inverse.astype(np.int64, copy=False).reshape(-1)
-        nbc = b_cpos.shape[0]
-        m = _match(
-            int(keys.shape[0]),
-            inverse[:nbc],
-            b_price[b_cpos],
-            b_energy[b_cpos],
-            b_seq[b_cpos],
-            inverse[nbc:],
-            a_price[a_cpos],
-            a_energy[a_cpos],
-            a_seq[a_cpos],
+    # One market per (interval, community): dense ids when the community indexes are, else ranked.
+    c_lo = min(int(b_c.min()), int(a_c.min())) if b_c.shape[0] and a_c.shape[0] else 0
+    c_span = max(int(b_c.max()), int(a_c.max())) - c_lo + 1 if b_c.shape[0] and a_c.shape[0] else 1
+    if n_int * c_span <= 4 * (b_c.shape[0] + a_c.shape[0]) + 64:
+        n_markets = n_int * c_span
+        b_market = b_int * c_span + (b_c - c_lo)
+        a_market = a_int * c_span + (a_c - c_lo)
+        market_int = np.repeat(ids, c_span)
+        market_comm = np.tile(np.arange(c_lo, c_lo + c_span, dtype=np.int64), n_int)
+    else:
+        keys, inverse = np.unique(
+            np.concatenate((b_int * _COMMUNITIES + b_c, a_int * _COMMUNITIES + a_c)), return_inverse=True
         )
-        if m.energy.shape[0]:
-            b_left = b_energy.copy()
-            b_left[b_cpos] -= m.bid_filled
-            a_left = a_energy.copy()
-            a_left[a_cpos] -= m.ask_filled
-            bid_parts.append(b_cpos[m.bid_pos])
-            ask_parts.append(a_cpos[m.ask_pos])
-            energy_parts.append(m.energy)
-            group_int = keys // (2**32)
-            group_comm = keys % (2**32)
-            int_parts.append(group_int[m.group])
-            market_parts.append(group_comm[m.group])
-            if mechanism == "pay_as_clear":
-                group_price = np.zeros(keys.shape[0], dtype=np.int64)
-                group_price[m.marginal_groups] = (m.marginal_bid_price + m.marginal_ask_price + 1) // 2
-                price_parts.append(group_price[m.group])
-                uniform.append(
-                    (
-                        group_int[m.marginal_groups],
-                        group_comm[m.marginal_groups],
-                        group_price[m.marginal_groups],
-                    )
-                )
+        n_markets = int(keys.shape[0])
+        inverse = inverse.astype(np.int64, copy=False).reshape(-1)
+        b_market, a_market = inverse[: b_c.shape[0]], inverse[b_c.shape[0] :]
+        market_int, market_comm = np.divmod(keys, _COMMUNITIES)
+    m = _match(n_markets, b_market, b_price, b_energy, b_seq, a_market, a_price, a_energy, a_seq, fills=True)
+    if m.energy.shape[0] == 0:
+        return out
+    assert m.bid_filled is not None and m.ask_filled is not None
 
-    # 2. The open market: what is left of every ordinary order.
-    b_opos = np.flatnonzero(~b_only & (b_left > 0))
-    a_opos = np.flatnonzero(~a_only & (a_left > 0))
-    m = _match(
-        n_int,
-        b_int[b_opos],
-        b_price[b_opos],
-        b_left[b_opos],
-        b_seq[b_opos],
-        a_int[a_opos],
-        a_price[a_opos],
-        a_left[a_opos],
-        a_seq[a_opos],
-    )
-    if m.energy.shape[0]:
-        bid_parts.append(b_opos[m.bid_pos])
-        ask_parts.append(a_opos[m.ask_pos])
-        energy_parts.append(m.energy)
-        int_parts.append(m.group)
-        market_parts.append(np.full(m.energy.shape[0], -1, dtype=np.int64))
-        if mechanism == "pay_as_clear":
-            group_price = np.zeros(n_int, dtype=np.int64)
-            group_price[m.marginal_groups] = (m.marginal_bid_price + m.marginal_ask_price + 1) // 2
-            price_parts.append(group_price[m.group])
-            uniform.append(
-                (
-                    m.marginal_groups,
-                    np.full(m.marginal_groups.shape[0], -1, dtype=np.int64),
-                    group_price[m.marginal_groups],
-                )
+    price = b_price[m.bid_pos]
+    if pay_as_clear:
+        uniform = (m.marginal_bid_price + m.marginal_ask_price + 1) // 2
+        by_market = np.zeros(n_markets, dtype=np.int64)
+        by_market[m.traded_groups] = uniform
+        price = by_market[m.group]
+        traded_int, traded_comm = market_int[m.traded_groups].tolist(), market_comm[m.traded_groups].tolist()
+        for i, c, p in zip(traded_int, traded_comm, uniform.tolist(), strict=True):
+            market_prices[i][c] = p
+    b_row, a_row = _concat(b_rows), _concat(a_rows)
+    bid, ask, market = b_row[m.bid_pos], a_row[m.ask_pos], market_comm[m.group]
+    t_cut = np.searchsorted(market_int[m.group], np.arange(n_int + 1, dtype=np.int64)).tolist()  # by interval
+    b_cut = np.concatenate((_ZERO, np.cumsum(b_count))).tolist()
+    a_cut = np.concatenate((_ZERO, np.cumsum(a_count))).tolist()
+    for i in range(n_int):
+        lo, hi = t_cut[i], t_cut[i + 1]
+        if hi > lo:
+            out[i] = _Home(
+                bid[lo:hi],
+                ask[lo:hi],
+                m.energy[lo:hi],
+                price[lo:hi],
+                market[lo:hi],
+                b_rows[i],
+                m.bid_filled[b_cut[i] : b_cut[i + 1]],
+                a_rows[i],
+                m.ask_filled[a_cut[i] : a_cut[i + 1]],
             )
+    return out
 
-    t_int = _concat(int_parts)
-    if t_int.shape[0] == 0:
-        return [Clearing(_EMPTY, _EMPTY, _EMPTY, _EMPTY, _EMPTY, None, 0, _EMPTY, {}) for _ in range(n_int)]
-    order = np.argsort(t_int, kind="stable")  # per interval: community markets, then the open market
-    t_int = t_int[order]
-    t_bid = _concat(bid_parts)[order]
-    t_ask = _concat(ask_parts)[order]
-    t_energy = _concat(energy_parts)[order]
-    t_market = _concat(market_parts)[order]
-    t_price = _concat(price_parts)[order] if mechanism == "pay_as_clear" else b_price[t_bid]
-    same_community = (b_comm[t_bid] >= 0) & (b_comm[t_bid] == a_comm[t_ask])
-    t_fee = np.where(same_community, fees.community_fee_minor_per_kwh, fees.grid_fee_minor_per_kwh).astype(np.int64)
 
-    bounds = np.searchsorted(t_int, np.arange(n_int + 1, dtype=np.int64), "left")
-    energy_cum = np.zeros(t_energy.shape[0] + 1, dtype=np.int64)
-    np.cumsum(t_energy, out=energy_cum[1:])
-    value = t_energy * t_price  # < 2**62 each (MAX_ENERGY_WH * MAX_PRICE)
-    total_energy = int(energy_cum[-1])
-    if total_energy * int(t_price.max()) < 2**62:
-        value_cum = np.zeros(t_energy.shape[0] + 1, dtype=np.int64)
-        np.cumsum(value, out=value_cum[1:])
-        values = [int(v) for v in value_cum[bounds]]
-    else:  # astronomically large books: exact Python integers
-        running, values = 0, [0]
+def _open_energy(book: Book, rows: I64 | None, filled: I64 | None) -> I64:
+    """What each order of a book brings to the open market: the rest of an ordinary order, 0 for a
+    community-only one."""
+    if rows is None or filled is None:
+        energy = book.energy_wh
+    else:
+        energy = book.energy_wh.copy()
+        energy[rows] -= filled
+    if bool(book.community_only.any()):
+        energy = np.where(book.community_only, 0, energy)
+    return energy
+
+
+def _open_markets(
+    intervals: Sequence[tuple[Book, Book]],
+    start: int,
+    stop: int,
+    homes: list[_Home | None],
+    pay_as_clear: bool,
+    fees: Fees,
+    market_prices: list[dict[int, int]],
+) -> list[Clearing]:
+    """Step 2 for intervals[start:stop] in one vectorised pass: each interval's open market clears what
+    is left of its ordinary orders (community-only orders take part with no energy, cheaper than
+    leaving them out); then each interval's clearing, its community trades first."""
+    n_int = stop - start
+    books = intervals[start:stop]
+    b_energy = [
+        _open_energy(b, h.bid_rows if h else None, h.bid_filled if h else None)
+        for (b, _), h in zip(books, homes[start:stop], strict=True)
+    ]
+    a_energy = [
+        _open_energy(a, h.ask_rows if h else None, h.ask_filled if h else None)
+        for (_, a), h in zip(books, homes[start:stop], strict=True)
+    ]
+    if n_int == 1:
+        bids, asks = books[0]
+        home = homes[start]
+        n_home = home.energy.shape[0] if home else 0
+        m = _match(
+            1,
+            _EMPTY,
+            bids.price,
+            b_energy[0],
+            bids.seq,
+            _EMPTY,
+            asks.price,
+            a_energy[0],
+            asks.seq,
+            fills=False,
+            reserve=n_home,
+        )
+        if home:
+            m.bid_pos[:n_home] = home.bid
+            m.ask_pos[:n_home] = home.ask
+            m.energy[:n_home] = home.energy
+        parts = [(m.bid_pos, m.ask_pos, m.energy, n_home)]
+        groups = [0]
+    else:
+        ids = np.arange(n_int, dtype=np.int64)
+        b_len = [len(b) for b, _ in books]
+        a_len = [len(a) for _, a in books]
+        m = _match(
+            n_int,
+            np.repeat(ids, b_len),
+            np.concatenate([b.price for b, _ in books]),
+            np.concatenate(b_energy),
+            np.concatenate([b.seq for b, _ in books]),
+            np.repeat(ids, a_len),
+            np.concatenate([a.price for _, a in books]),
+            np.concatenate(a_energy),
+            np.concatenate([a.seq for _, a in books]),
+            fills=False,
+        )
+        b_off = np.concatenate((_ZERO, np.cumsum(b_len))).tolist()
+        a_off = np.concatenate((_ZERO, np.cumsum(a_len))).tolist()
+        t_cut = np.searchsorted(m.group, np.arange(n_int + 1, dtype=np.int64)).tolist()
+        parts = []
         for i in range(n_int):
-            running += sum(int(v) for v in value[bounds[i] : bounds[i + 1]])
-            values.append(running)
-    energies = [int(v) for v in energy_cum[bounds]]
-
-    prices_by_interval: list[dict[int, int]] = [{} for _ in range(n_int)]
-    for u_int, u_market, u_price in uniform:
-        for i, market, price in zip(u_int.tolist(), u_market.tolist(), u_price.tolist(), strict=True):
-            prices_by_interval[i][market] = price
+            lo, hi = t_cut[i], t_cut[i + 1]
+            home = homes[start + i]
+            bid, ask, energy = m.bid_pos[lo:hi] - b_off[i], m.ask_pos[lo:hi] - a_off[i], m.energy[lo:hi]
+            if home:
+                bid = np.concatenate((home.bid, bid))
+                ask = np.concatenate((home.ask, ask))
+                energy = np.concatenate((home.energy, energy))
+            parts.append((bid, ask, energy, home.energy.shape[0] if home else 0))
+        groups = list(range(n_int))
+    if pay_as_clear:
+        uniform = ((m.marginal_bid_price + m.marginal_ask_price + 1) // 2).tolist()
+        for i, p in zip(m.traded_groups.tolist(), uniform, strict=True):
+            market_prices[start + i][-1] = p
 
     out: list[Clearing] = []
-    for i in range(n_int):
-        lo, hi = int(bounds[i]), int(bounds[i + 1])
-        cleared = energies[i + 1] - energies[i]
-        value_i = values[i + 1] - values[i]
+    for i, (bid, ask, energy, n_home) in zip(groups, parts, strict=True):
+        n = energy.shape[0]
+        if n == 0:
+            out.append(Clearing(_EMPTY, _EMPTY, _EMPTY, _EMPTY, _EMPTY, None, 0, _EMPTY, {}))
+            continue
+        home = homes[start + i]
+        price = np.empty(n, dtype=np.int64)
+        fee = np.empty(n, dtype=np.int64)
+        market = np.empty(n, dtype=np.int64)
+        if home:
+            price[:n_home] = home.price
+            fee[:n_home] = fees.community_fee_minor_per_kwh  # a community market's parties share it
+            market[:n_home] = home.market
+        if n > n_home:
+            if pay_as_clear:
+                price[n_home:] = market_prices[start + i][-1]
+            else:
+                np.take(books[i][0].price, bid[n_home:], out=price[n_home:])
+            fee[n_home:] = fees.grid_fee_minor_per_kwh  # no open-market trade joins two of one community
+            market[n_home:] = -1
+        cleared = int(energy.sum())
         out.append(
             Clearing(
-                bid_index=t_bid[lo:hi] - b_off[i],
-                ask_index=t_ask[lo:hi] - a_off[i],
-                energy_wh=t_energy[lo:hi],
-                price=t_price[lo:hi],
-                grid_fee=t_fee[lo:hi],
-                clearing_price=(2 * value_i + cleared) // (2 * cleared) if cleared else None,
+                bid_index=bid,
+                ask_index=ask,
+                energy_wh=energy,
+                price=price,
+                grid_fee=fee,
+                clearing_price=(2 * _value(energy, price) + cleared) // (2 * cleared),
                 cleared_energy_wh=cleared,
-                market=t_market[lo:hi],
-                market_prices=prices_by_interval[i],
+                market=market,
+                market_prices=market_prices[start + i],
             )
         )
     return out
