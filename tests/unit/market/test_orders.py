@@ -26,6 +26,10 @@ BUYER = Caller("buyer", "buyer", "consumer", ("consumer",), 0, "t")
 @dataclass
 class FakeStore:
     orders: dict[str, OrderModel] = field(default_factory=dict)
+    clearing: set[int] = field(default_factory=set)  # intervals whose clearing has started
+
+    def interval(self, interval_start: int) -> object | None:
+        return object() if interval_start in self.clearing else None
 
     def put_order(self, order: OrderModel) -> tuple[OrderModel, bool]:
         if order.id in self.orders:
@@ -155,3 +159,19 @@ def test_cancel_releases_before_the_gate_and_is_refused_after() -> None:
     clock[0] = T0 - 300_000  # the gate closes
     with pytest.raises(errors.Conflict):
         use_cases.cancel(BUYER, second["id"])
+
+
+def test_a_placement_that_lands_after_clearing_started_is_withdrawn_and_refused() -> None:
+    # Given a placement that passed the gate check, and clearing that starts before its order is written
+    use_cases, store, reservations = orders([NOW])
+    store.clearing.add(T0)
+    # When it writes the order, it finds the clearing record: the order is withdrawn, the money released
+    with pytest.raises(errors.InvalidInput) as exc:
+        use_cases.place(BUYER, body(), RequestIds("late", NOW))
+    assert [e.field for e in exc.value.errors] == ["interval"]
+    (order,) = store.orders.values()
+    assert (order.status, int(order.released_minor), reservations.balance) == ("cancelled", 53, 1_000)
+    # And its retry is refused the same way, with nothing moved twice
+    with pytest.raises(errors.InvalidInput):
+        use_cases.place(BUYER, body(), RequestIds("late", NOW))
+    assert reservations.balance == 1_000

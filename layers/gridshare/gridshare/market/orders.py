@@ -12,6 +12,10 @@ order is written: the reservation's ledger id is derived from the order id, and 
 request's ``Idempotency-Key``, so a placement interrupted between the two writes is completed by its
 retry, and no order exists without its money. Too little available balance is a 409 naming ``energyWh``.
 
+A placement still in flight when clearing starts (it read the clock just before the gate) finds the
+interval's clearing record after writing the order: it withdraws the order, releases its reservation
+and is refused like a late one (422 ``interval``).
+
 Cancelling (before gate closure; 409 after, and for an order clearing has settled) moves the order to
 ``cancelled`` (conditionally: only an open order) and releases its whole reservation; cancelling a
 cancelled order again only makes sure the release happened. Another user's order is 404.
@@ -94,7 +98,19 @@ class Orders(MarketUseCases):
             )
             order.reserved_minor = amount
         stored, _ = self.store.put_order(order)
+        if self.store.interval(interval) is not None:
+            self._too_late(stored)
         return order_view(stored)
+
+    def _too_late(self, order: OrderModel) -> None:
+        """The interval's clearing started while this placement was in flight (it read the clock just before
+        the gate): the order is withdrawn (cancelled, so no clearing run ever reads it) and its reservation
+        released, and the placement is refused as past gate closure. Clearing writes its record before it
+        reads the orders, so an order written before this check is either seen by clearing or withdrawn."""
+        if not self.store.cancel(order, self.clock()) and self.store.order(order.id).status != "cancelled":
+            return  # clearing read it and settled it: it stands
+        self._release_all(self.store.order(order.id))
+        raise _invalid("interval", "past gate closure", "The interval's gate closed while the order was placed.")
 
     # ------------------------------------------------------------ cancelling
     def _own(self, caller: Caller, order_id: str) -> OrderModel:
