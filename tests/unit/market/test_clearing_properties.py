@@ -77,7 +77,11 @@ def test_equals_the_reference(bids: list[Row], asks: list[Row], mechanism: str) 
 @EXAMPLES
 @given(books(), books(), mechanisms)
 def test_limits_and_energy_hold(bids: list[Row], asks: list[Row], mechanism: str) -> None:
-    c = clear(Book.of(bids), Book.of(asks), mechanism=mechanism, fees=FEES)
+    bid_book, ask_book = Book.of(bids), Book.of(asks)
+    c = clear(bid_book, ask_book, mechanism=mechanism, fees=FEES)
+    for book, rows in ((bid_book, bids), (ask_book, asks)):  # the books are left as they were
+        fresh = Book.of(rows)
+        assert all(np.array_equal(getattr(book, f), getattr(fresh, f)) for f in ("price", "energy_wh", "seq"))
     for i, j, energy, price, _fee, _market in trades(c):
         assert energy > 0
         assert asks[j][0] <= price <= bids[i][0]

@@ -249,11 +249,13 @@ def _radix_order(key: I64, bits: int) -> I64:
     shift = 0
     while shift < bits:
         width = min(16, bits - shift)
-        digits = key if order is None else key[order]
-        if shift:
-            digits = digits >> shift
-        small = (digits & ((1 << width) - 1)).astype(np.uint8 if width <= 8 else np.uint16)
-        step: I64 = np.argsort(small, kind="stable")
+        if order is None:
+            digits = key & ((1 << width) - 1)
+        else:
+            digits = key[order]
+            np.right_shift(digits, shift, out=digits)
+            np.bitwise_and(digits, (1 << width) - 1, out=digits)
+        step: I64 = np.argsort(digits.astype(np.uint8 if width <= 8 else np.uint16), kind="stable")
         order = step if order is None else order[step]
         shift += width
     assert order is not None
@@ -285,7 +287,9 @@ def _rank(group: I64 | None, price: I64, seq: I64, *, descending: bool) -> I64:
         span = g_span * p_span
     elif s_span > 1:
         key *= s_span
-        key += seq - s0 if s0 else seq
+        key += seq
+        if s0:
+            key -= s0
     bits = (span - 1).bit_length()
     if bits <= _RADIX_MAX_BITS:
         return _radix_order(key, bits)
@@ -363,10 +367,11 @@ def _match(
     one = n_groups == 1
     ob = _rank(None if one else b_group, b_price, b_seq, descending=True)
     oa = _rank(None if one else a_group, a_price, a_seq, descending=False)
-    pb, eb = b_price[ob], b_energy[ob]
-    pa, ea = a_price[oa], a_energy[oa]
-    b_end = np.cumsum(eb)
-    a_end = np.cumsum(ea)
+    # Temporaries are dropped as soon as they are dead: every call re-faults its peak memory (the
+    # allocator returns freed memory to the system), and page faults are a large share of the cost.
+    pb, pa = b_price[ob], a_price[oa]
+    b_end = np.cumsum(b_energy[ob])
+    a_end = np.cumsum(a_energy[oa])
     if one:
         gb = ga = _EMPTY
         b_cut = np.array([0, nb], dtype=np.int64)
@@ -394,36 +399,45 @@ def _match(
     b_stop = np.searchsorted(b_end, last_wh, "right")  # the marginal bid (sorted position)
     a_stop = np.searchsorted(a_end, last_wh, "right")
     marginal_bid_price, marginal_ask_price = pb[b_stop], pa[a_stop]
+    del pb, pa
     if traded.shape[0] == 0:
         return _nothing(nb, na, reserve)
     b_pos: I64 | None = None
     a_pos: I64 | None = None
     if one:
-        b_sel, a_sel = b_end[: int(b_stop[0]) + 1].copy(), a_end[: int(a_stop[0]) + 1].copy()
-        b_sel[-1] = a_sel[-1] = cleared_to[0]
+        n_sel = int(b_stop[0]) + 1
+        points = np.concatenate((b_end[:n_sel], a_end[: int(a_stop[0]) + 1]))
+        points[n_sel - 1] = points[-1] = cleared_to[0]
     else:
         b_pos = _ranges(b_cut[traded], b_stop + 1)
         a_pos = _ranges(a_cut[traded], a_stop + 1)
-        b_sel, a_sel = b_end[b_pos], a_end[a_pos]
-        b_sel[np.cumsum(b_stop + 1 - b_cut[traded]) - 1] = cleared_to[traded]
-        a_sel[np.cumsum(a_stop + 1 - a_cut[traded]) - 1] = cleared_to[traded]
+        n_sel = b_pos.shape[0]
+        points = np.concatenate((b_end[b_pos], a_end[a_pos]))
+        points[np.cumsum(b_stop + 1 - b_cut[traded]) - 1] = cleared_to[traded]
+        points[n_sel + np.cumsum(a_stop + 1 - a_cut[traded]) - 1] = cleared_to[traded]
+    del b_end, a_end
 
     # Merge both sides' breakpoints (two sorted runs: a linear merge). A segment ends at each distinct
     # point; its bid is the one after every bid end strictly before that point, and likewise its ask.
-    n_sel = b_sel.shape[0]
-    points = np.concatenate((b_sel, a_sel))
+    # Each side's points keep their order in the merge, so at a point of bid k (first of its value: bids
+    # come first among equals) k bid ends precede it, and at merged position j a point of ask k has
+    # j - k bid ends before it.
     perm = np.argsort(points, kind="stable")
     merged = points[perm]
-    is_bid = (perm < n_sel).astype(np.int64)
-    bids_before = np.cumsum(is_bid)
-    bids_before -= is_bid
+    del points
     distinct = np.empty(merged.shape[0], dtype=np.bool_)
     distinct[0] = True
     np.not_equal(merged[1:], merged[:-1], out=distinct[1:])
     at = np.flatnonzero(distinct)
+    del distinct
     t_end = merged[at]
-    t_bi = bids_before[at]
+    del merged
+    source = perm[at]
+    del perm
+    t_bi = np.where(source < n_sel, source, at - source + n_sel)
+    del source
     t_ai = at - t_bi
+    del at
     if b_pos is not None and a_pos is not None:
         t_bi, t_ai = b_pos[t_bi], a_pos[t_ai]  # sorted positions
     if one:
