@@ -37,6 +37,7 @@ from gridshare.identity.models import AuthSessionModel, RateLimitModel, Security
 from gridshare.kernel import resources
 from gridshare.kernel.tables import table_name, ttl_attribute
 from gridshare.ledger.models import LedgerAccountModel, LedgerEntryModel, LedgerTransactionModel
+from gridshare.market.models import IntervalModel, OrderModel, TradeModel
 from gridshare.sites.models import InvestmentModel, SiteDeviceModel, SiteModel
 from gridshare.telemetry.models import DeadLetterModel, LatestReadingModel, RawReadingModel, RollupModel
 from gridshare.wallets.models import PaymentModel, RefundModel, StripeEventModel, WithdrawalModel
@@ -384,6 +385,30 @@ EXPECTED_TABLES: dict[str, dict[Any, str]] = {
         SiteDeviceModel: READ,
         RollupModel: READ,
         **ROUTE_GUARD,
+    },
+    # The market reserves and releases BIDs' money through the wallets service (the ledger as the sites
+    # function has it), reads an ASK's site and a community's members (docs/decisions/0019-market.md).
+    api_handler("market"): {
+        OrderModel: RW,
+        TradeModel: RW,
+        IntervalModel: RW,
+        LedgerTransactionModel: READ_APPEND,
+        LedgerEntryModel: READ_APPEND,
+        LedgerAccountModel: RW,
+        IdempotencyKeyModel: RW,
+        SiteModel: READ,
+        CommunityModel: READ,
+        MemberModel: READ,
+        **ROUTE_GUARD,
+    },
+    # the clearing schedule: fills, trades, clearing records, and the release of unfilled reservations
+    "functions.market.clearing.handler": {
+        OrderModel: RW,
+        TradeModel: RW,
+        IntervalModel: RW,
+        LedgerTransactionModel: READ_APPEND,
+        LedgerEntryModel: READ_APPEND,
+        LedgerAccountModel: RW,
     },
     # The grid reaches devices and telemetry through their services (docs/decisions/0015-grid.md): the
     # devices table, the latest readings and the rollups read only.
@@ -1045,6 +1070,7 @@ def test_user_pool_follows_resources(template: dict[str, Any]) -> None:
 # ------------------------------------------------------------------------------------------- wallets
 WALLETS = "functions.wallets.lambda_app.app"
 SITES = "functions.sites.lambda_app.app"
+MARKET_CLEARING = "functions.market.clearing.handler"
 WEBHOOK = ("POST", "/v1/payments/stripe/webhook")
 # The routes issue 5 names (an acceptance client outside this repo calls them); path parameter names are
 # the code's choice, so they are compared as "{}".
@@ -1111,18 +1137,21 @@ def test_wallet_tables_are_the_models_recoverable_and_never_expire_money(templat
 
 def test_ledger_history_is_append_only_for_every_function(template: dict[str, Any]) -> None:
     """Corrections are reversals, never edits: no function may update or delete a posted transaction or
-    an entry (IAM backs the hash chain), and only the wallets function, and the sites function that posts
-    investments through the wallets service (decision 0010), may touch the ledger at all."""
+    an entry (IAM backs the hash chain), and only the wallets function, the sites function that posts
+    investments through the wallets service (decision 0010), and the market's functions that post BID
+    reservations and their releases through it (decision 0019), may touch the ledger at all."""
     history = {LedgerTransactionModel.Meta.logical_name, LedgerEntryModel.Meta.logical_name}
     wallet_tables = {m.Meta.logical_name for m in OWNERS["wallets"]}
+    ledger = {m.Meta.logical_name for m in (LedgerTransactionModel, LedgerEntryModel, LedgerAccountModel)}
+    keys = {IdempotencyKeyModel.Meta.logical_name}
+    through_wallets = {SITES: ledger | keys, api_handler("market"): ledger | keys, MARKET_CLEARING: ledger}
     for fn, props in of_type(template, "AWS::Lambda::Function").items():
         actions = table_actions(template, fn)
         for name in history:
             assert not actions.get(name, set()) & (WRITE_ACTIONS - {"dynamodb:PutItem"}), (fn, name)
         handler = props["Properties"]["Handler"]
-        if handler == SITES:
-            ledger = {m.Meta.logical_name for m in (LedgerTransactionModel, LedgerEntryModel, LedgerAccountModel)}
-            assert set(actions) & wallet_tables == ledger | {IdempotencyKeyModel.Meta.logical_name}
+        if handler in through_wallets:
+            assert set(actions) & wallet_tables == through_wallets[handler], handler
         elif handler != WALLETS:
             assert not set(actions) & wallet_tables, handler
 
@@ -1544,3 +1573,21 @@ def test_the_stack_keeps_headroom_under_cloudformations_resource_limit(
     permissions = of_type(template, "AWS::Lambda::Permission")
     functions = of_type(template, "AWS::Lambda::Function")
     assert len(permissions) <= 2 * len(functions), (len(permissions), len(functions))
+
+
+def test_market_functions_reach_other_contexts_read_only_except_the_ledger(template: dict[str, Any]) -> None:
+    """Least privilege of the market (docs/decisions/0019-market.md): the API function reads the sites,
+    communities and members tables (an ASK's site, a community's members) and writes nothing of theirs;
+    the clearing function touches its own tables and the ledger only; neither reaches payments,
+    withdrawals, refunds, Stripe events or the Stripe secret."""
+    api = table_actions(template, function_id(template, api_handler("market")))
+    for model in (SiteModel, CommunityModel, MemberModel):
+        assert access_level(api[model.Meta.logical_name]) == READ, model
+    own = {m.Meta.logical_name for m in OWNERS["market"]}
+    clearing = table_actions(template, function_id(template, MARKET_CLEARING))
+    ledger = {m.Meta.logical_name for m in (LedgerTransactionModel, LedgerEntryModel, LedgerAccountModel)}
+    assert set(clearing) == own | ledger
+    for name in own:
+        assert access_level(api[name]) == access_level(clearing[name]) == RW
+    for model in (PaymentModel, WithdrawalModel, RefundModel, StripeEventModel):
+        assert model.Meta.logical_name not in api and model.Meta.logical_name not in clearing

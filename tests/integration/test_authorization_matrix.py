@@ -94,6 +94,10 @@ OBJECT_FAMILIES: tuple[Family, ...] = (
     # the grid belongs to the platform (operators and admins manage it): a node, a connection made per case
     Family("/v1/grid/nodes/{id}", "grid_node", owned=False),
     Family("/v1/grid/connections/{id}", "grid_connection", owned=False),
+    # MarketService: a user's own orders; admins see and cancel every one
+    Family("/v1/market/orders/{id}", "market_order", owned=True, sees_all=frozenset({"admin"})),
+    # delivery intervals are the market's, not a user's: one whose gate has closed
+    Family("/v1/market/intervals/{interval}", "market_interval", owned=False),
 )
 
 # Bodies: a minimal valid body is generated from the route's pydantic model (required fields only); list a
@@ -108,6 +112,22 @@ SAMPLE_QUERIES: dict[tuple[str, str], dict[str, str]] = {
     ("GET", "/v1/devices/{id}/readings"): {"metric": "power_w"},
     ("GET", "/v1/grid/history"): {"metric": "generation"},
 }
+# Market: a delivery interval whose gate has closed (clearing it, as an admin may, clears an empty book).
+PAST_INTERVAL = (int(time.time() * 1000) // 900_000 - 4) * 900_000
+
+
+def _market_interval(ms: int) -> str:
+    from gridshare.market.rules import interval_iso
+
+    return interval_iso(ms)
+
+
+def _open_interval() -> int:
+    """The first interval starting 10 minutes or more from now: its gate is open for the whole test."""
+    return -(-(int(time.time() * 1000) + 600_000) // 900_000) * 900_000
+
+
+SAMPLE_QUERIES[("GET", "/v1/market/book")] = {"interval": _market_interval(_open_interval())}
 # What an authorized caller gets when it is not a 2xx, and why.
 ALLOWED_STATUS: dict[tuple[str, str], set[int]] = {
     # the dead letter names a thing nobody registered, so a replay is refused as still invalid
@@ -157,6 +177,7 @@ class Member:
     site_id: str = ""
     community_id: str = ""
     community_member_id: str = ""
+    market_order_id: str = ""
 
     def private(self) -> dict[str, str]:
         return {
@@ -290,6 +311,31 @@ def _fresh_community_member(member: Member) -> dict[str, str]:
     return {"id": member.community_id, "memberId": made}
 
 
+def _create_order(member: Member) -> str:
+    """An open ASK of the member's from their site (made through the service, whatever the member's role)."""
+    from gridshare.http.idempotency import RequestIds
+    from gridshare.kernel.roles import Caller
+    from gridshare.market.service import market_service
+
+    caller = Caller(member.user_id, member.user_id, member.role, (member.role,), 0, "matrix")
+    fields = {
+        "side": "ASK",
+        "interval": _market_interval(_open_interval()),
+        "energy_wh": 100,
+        "limit_price_minor_per_kwh": 10,
+        "currency": None,
+        "site_id": member.site_id,
+        "community_id": None,
+    }
+    return str(market_service().orders.place(caller, fields, RequestIds())["id"])
+
+
+def _ask_body(member: Member | None) -> dict[str, Any]:
+    body = {"side": "ASK", "interval": _market_interval(_open_interval()), "energyWh": 100}
+    return {**body, "limitPriceMinorPerKwh": 10, **({"siteId": member.site_id} if member else {})}
+
+
+FRESH_OBJECTS[("DELETE", "/v1/market/orders/{id}")] = _create_order
 FRESH_OBJECTS[("DELETE", "/v1/communities/{id}")] = _create_community
 FRESH_OBJECTS[("DELETE", "/v1/communities/{id}/members/{memberId}")] = _fresh_community_member
 
@@ -343,6 +389,7 @@ SAMPLE_BODIES.update(
         ("PATCH", "/v1/me"): {"name": "Matrix Tester"},
         ("POST", "/v1/communities/{id}/members"): SIMULATED_MEMBER,
         ("POST", "/v1/grid/nodes"): grid.NODE_BODY,
+        ("POST", "/v1/market/orders"): _ask_body,
         ("PUT", "/v1/grid/nodes/{id}"): grid.NODE_BODY,
         ("POST", "/v1/grid/connections"): grid.connection_body,
         ("POST", "/v1/sites"): {
@@ -522,6 +569,8 @@ def concrete_path(case: Case, owner: Member, dead_letter: str, bystander: str) -
         "certificate": owner.device_id,
         "site": owner.site_id,
         "community": owner.community_id,
+        "market_order": owner.market_order_id,
+        "market_interval": _market_interval(PAST_INTERVAL),
     }[case.family.kind]
     path = re.sub(r"\{\w+\}", value, case.path, count=1)
     return path.replace("{commandId}", owner.command_id).replace("{certificateId}", owner.certificate_id)
@@ -564,6 +613,7 @@ def test_authorization_matrix(
     for member in members.values():
         member.site_id = _create_site(member)
         _set_up_community(member)
+        member.market_order_id = _create_order(member)
     dead_letter = _dead_letter_id()
     bystander = register_user(api, "bystander@example.com")["user"]["id"]
     default_owner = members[(roles[-1], "owner")]

@@ -69,6 +69,8 @@ ENTRIES: dict[str, frozenset[str]] = {
     "functions.communities.lambda_app": frozenset({"jsonschema", "stripe", "aws_xray_sdk"}),
     "functions.grid.lambda_app": frozenset({"jsonschema", "stripe", "aws_xray_sdk"}),
     "functions.telemetry.timestream_sink": HTTP_LAYER | {"jsonschema", "stripe", "aws_xray_sdk", "pynamodb"},
+    "functions.market.lambda_app": frozenset({"jsonschema", "stripe", "aws_xray_sdk"}),
+    "functions.market.clearing": HTTP_LAYER | {"jsonschema", "stripe", "aws_xray_sdk"},
 }
 
 LOCAL_ONLY_DISTRIBUTIONS = frozenset(

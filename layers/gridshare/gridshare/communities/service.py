@@ -104,6 +104,14 @@ class CommunitiesService:
             raise errors.NotFound("No such community.")
         return community
 
+    def is_member(self, community_id: str, user_id: str) -> bool:
+        """Whether the user runs the community (its referent) or is a real member of it; False when there
+        is no such community. For a context that checks its own access (market: community-only orders)."""
+        community = self.store.find(community_id)
+        if community is None:
+            return False
+        return community.referent_id == user_id or self.store.membership(community.id, user_id) is not None
+
     # ------------------------------------------------------------ communities
     def create(self, caller: Caller, fields: dict[str, Any]) -> dict[str, Any]:
         at = self.clock()

@@ -97,6 +97,7 @@ EVENT_SOURCES: tuple[EventSource, ...] = (
 SCHEDULES: tuple[ScheduleSpec, ...] = (
     ScheduleSpec("device-command-expiry", "rate(1 minute)", "devices", "functions.devices.command_expiry.handler"),
     ScheduleSpec("device-offline-sweep", "rate(1 minute)", "devices", "functions.devices.offline_sweep.handler"),
+    ScheduleSpec("market-clearing", "rate(1 minute)", "market", "functions.market.clearing.handler"),
 )
 # The events, their detail shapes, publishers and subscribers: docs/events.md (a contract between contexts).
 EVENT_RULES: tuple[EventRuleSpec, ...] = ()

@@ -60,6 +60,13 @@ class Settings(BaseSettings):
     stripe_api_base: str = ""  # the local stack's Stripe stand-in; empty on AWS (api.stripe.com)
     webhook_tolerance_s: int = 300
     default_currency: str = "EUR"
+    # Market (docs/market.md): clearing mechanism, fees per kWh added to the buyer's price (lower inside a
+    # community), gate closure before an interval starts, how far ahead orders are accepted
+    market_mechanism: Literal["pay_as_clear", "pay_as_bid"] = "pay_as_clear"
+    market_grid_fee_minor_per_kwh: int = Field(default=5, ge=0, le=10_000)
+    market_community_fee_minor_per_kwh: int = Field(default=2, ge=0, le=10_000)
+    market_gate_closure_s: int = Field(default=300, ge=0, le=86_400)
+    market_horizon_days: int = Field(default=2, ge=1, le=14)
     # The grid's carbon intensity, gCO2 per kWh: communities' "CO2 avoided" (docs/communities.md) and the
     # grid's CO2 intensity of what is not PV (gridshare.grid.metrics)
     grid_intensity_g_per_kwh: int = Field(default=300, ge=0, le=2_000)

@@ -76,6 +76,7 @@ __all__ = [
     "investment",
     "investors_pool",
     "is_asset",
+    "market_escrow",
     "may_go_negative",
     "minor_units",
     "net_by_account",
@@ -84,6 +85,8 @@ __all__ = [
     "platform_revenue",
     "pool_payout",
     "refund",
+    "reservation",
+    "reservation_release",
     "reversal",
     "sale_transaction",
     "site_investment",
@@ -197,9 +200,18 @@ _ACCOUNT_RES: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("investors_pool", re.compile(rf"investors:pool:(?P<owner>{_ID}):(?P<asset>[A-Z]{{3}})")),
     ("grid_counterparty", re.compile(r"grid:counterparty:(?P<asset>[A-Z]{3})")),
     ("site_investment", re.compile(rf"site:(?P<owner>{_ID}):investment:(?P<asset>[A-Z]{{3}})")),
+    ("market_escrow", re.compile(rf"user:(?P<owner>{_ID}):escrow:(?P<asset>[A-Z]{{3}})")),
 )
 _CURRENCY_ONLY = frozenset(
-    {"wallet", "platform_revenue", "stripe_clearing", "pending_withdrawals", "investors_pool", "site_investment"}
+    {
+        "wallet",
+        "platform_revenue",
+        "stripe_clearing",
+        "pending_withdrawals",
+        "investors_pool",
+        "site_investment",
+        "market_escrow",
+    }
 )
 _MAY_GO_NEGATIVE = frozenset({"stripe_clearing", "grid_counterparty"})
 
@@ -283,6 +295,11 @@ def site_investment(site_id: str, currency: str) -> AccountId:
     return AccountId(f"site:{_id(site_id, 'site id')}:investment:{_currency(currency)}")
 
 
+def market_escrow(user_id: str, currency: str) -> AccountId:
+    """What a buyer's open market orders hold back (a BID's worst-case cost) until settlement or release."""
+    return AccountId(f"user:{_id(user_id, 'user id')}:escrow:{_currency(currency)}")
+
+
 def grid_counterparty(asset: str = KWH) -> AccountId:
     if not is_asset(asset):
         raise InvalidTransaction(f"unknown asset {asset!r}", field="asset")
@@ -306,6 +323,8 @@ TX_TYPES = frozenset(
         "energy_credit",
         "pool_payout",
         "investment",
+        "reservation",
+        "reservation_release",
     }
 )
 """Known transaction types; statements and metrics interpret entries by type, so unknown ones are refused."""
@@ -727,6 +746,49 @@ def investment(
             Entry(site_investment(site_id, currency), currency, amount),
         ),
         _meta(investor_id=investor_id, site_id=site_id, investment_id=investment_id),
+        _time(created_at),
+    )
+
+
+def reservation(
+    tx_id: str, user_id: str, amount: int, currency: str, *, order_id: str, created_at: int | None = None
+) -> Transaction:
+    """A market BID holds its worst-case cost: the user's wallet -> their market escrow (refused above the
+    wallet's balance, as a withdrawal request is)."""
+    _positive(amount)
+    return Transaction(
+        tx_id,
+        "reservation",
+        (
+            Entry(user_wallet(user_id, currency), currency, -amount),
+            Entry(market_escrow(user_id, currency), currency, amount),
+        ),
+        _meta(user_id=user_id, order_id=order_id),
+        _time(created_at),
+    )
+
+
+def reservation_release(
+    tx_id: str,
+    user_id: str,
+    amount: int,
+    currency: str,
+    *,
+    order_id: str,
+    reason: str,
+    created_at: int | None = None,
+) -> Transaction:
+    """(Part of) a reservation goes back: the user's market escrow -> their wallet (a cancelled order, or
+    what clearing did not fill)."""
+    _positive(amount)
+    return Transaction(
+        tx_id,
+        "reservation_release",
+        (
+            Entry(market_escrow(user_id, currency), currency, -amount),
+            Entry(user_wallet(user_id, currency), currency, amount),
+        ),
+        _meta(user_id=user_id, order_id=order_id, reason=reason),
         _time(created_at),
     )
 

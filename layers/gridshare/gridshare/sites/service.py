@@ -242,10 +242,17 @@ class SitesService:
 
     # ------------------------------------------------------------ for other contexts (no ownership check)
     def locate(self, site_id: str) -> dict[str, Any]:
-        """A site's owner and location, for a context that checks its own access (communities: a member's
-        site must be the member's, inside the community's boundary). 404 when there is no such site."""
+        """A site's owner, location and capacity, for a context that checks its own access (communities: a
+        member's site must be the member's, inside the community's boundary; market: an ASK's site must be
+        the seller's, and caps its energy). 404 when there is no such site."""
         site = self.store.get(site_id)
-        return {"id": site.id, "ownerId": site.owner_id, "location": site.location, "timezone": site.timezone}
+        return {
+            "id": site.id,
+            "ownerId": site.owner_id,
+            "location": site.location,
+            "timezone": site.timezone,
+            "capacityKw": _number(site.capacity_kw),
+        }
 
     def energy_in(self, site_id: str, starts: list[int], end: int, source: str) -> list[E.Figures]:
         """A site's figures in the given intervals (``starts``, the last ending at ``end``) from rollups of

@@ -9,7 +9,8 @@ The use cases live in one module each, with the invariants they keep in its docs
 - :mod:`~gridshare.wallets.refunds`: refunds of credited top-ups, never above the original;
 - :mod:`~gridshare.wallets.sales`: sales split 45/35/20 in one transaction (:func:`record_sale`);
 - :mod:`~gridshare.wallets.statements`: balances, history and daily statements of a user;
-- :mod:`~gridshare.wallets.reports`: admin metrics and ledger verification.
+- :mod:`~gridshare.wallets.reports`: admin metrics and ledger verification;
+- :mod:`~gridshare.wallets.reservations`: market BIDs' worst-case cost held in escrow, and its release.
 
 :class:`WalletService` builds every group with the same collaborators (the ledger, the payment gateway,
 the clock); routes reach it through ``wallet_service()``, tests ``use()`` one built with fakes. Other
@@ -44,6 +45,7 @@ from gridshare.wallets.movements import (
 )
 from gridshare.wallets.refunds import Refunds
 from gridshare.wallets.reports import Reports
+from gridshare.wallets.reservations import Reservations, reservation_tx_id
 from gridshare.wallets.sales import SaleRecorded, Sales, record_sale
 from gridshare.wallets.statements import Statements
 from gridshare.wallets.stripe_gateway import PaymentGateway, stripe_gateway
@@ -62,6 +64,7 @@ __all__ = [
     "record_investment",
     "record_sale",
     "refund_tx_id",
+    "reservation_tx_id",
     "sale_tx_id",
     "site_returns",
     "topup_tx_id",
@@ -83,6 +86,7 @@ class WalletService:
     sales: Sales = field(init=False)
     statements: Statements = field(init=False)
     reports: Reports = field(init=False)
+    reservations: Reservations = field(init=False)
 
     def __post_init__(self) -> None:
         parts = (self.ledger, self.gateway_factory, self.clock)
@@ -92,6 +96,7 @@ class WalletService:
         self.sales = Sales(*parts)
         self.statements = Statements(*parts)
         self.reports = Reports(*parts)
+        self.reservations = Reservations(*parts)
 
 
 wallet_service = ServiceFactory(WalletService)

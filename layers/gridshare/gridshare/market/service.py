@@ -1,0 +1,52 @@
+"""The market: orders per delivery interval, clearing at gate closure, trades, market data (docs/market.md).
+
+The use cases live in one module each, with the rules they keep in its docstring:
+
+- :mod:`~gridshare.market.orders`: placing (a BID's reservation in escrow), cancelling, reading orders;
+- :mod:`~gridshare.market.clearing_run`: clearing an interval idempotently, and the sweep of due ones;
+- :mod:`~gridshare.market.market_data`: the book, trades, statistics, a user's dashboard.
+
+The auction itself is pure: :mod:`gridshare.market.clearing`; the interval and gate rules:
+:mod:`gridshare.market.rules`. :class:`MarketService` builds every group with the same collaborators;
+routes reach it through ``market_service()``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from gridshare.communities.service import CommunitiesService, communities_service
+from gridshare.kernel.clock import now_ms
+from gridshare.kernel.factory import ServiceFactory
+from gridshare.market.clearing_run import Clearing
+from gridshare.market.config import MarketConfig, market_config
+from gridshare.market.market_data import MarketData
+from gridshare.market.orders import Orders
+from gridshare.market.store import MarketStore
+from gridshare.sites.service import SitesService, sites_service
+from gridshare.wallets.service import WalletService, wallet_service
+
+__all__ = ["MarketService", "market_service"]
+
+
+@dataclass
+class MarketService:
+    store: MarketStore = field(default_factory=MarketStore)
+    clock: Callable[[], int] = now_ms
+    config: Callable[[], MarketConfig] = market_config
+    wallets: Callable[[], WalletService] = wallet_service
+    sites: Callable[[], SitesService] = sites_service
+    communities: Callable[[], CommunitiesService] = communities_service
+    orders: Orders = field(init=False)
+    clearing: Clearing = field(init=False)
+    data: MarketData = field(init=False)
+
+    def __post_init__(self) -> None:
+        parts = (self.store, self.clock, self.config, self.wallets, self.sites, self.communities)
+        self.orders = Orders(*parts)
+        self.clearing = Clearing(*parts)
+        self.data = MarketData(*parts)
+
+
+market_service = ServiceFactory(MarketService)

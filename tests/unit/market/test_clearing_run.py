@@ -1,0 +1,138 @@
+"""Clearing an interval with fake collaborators (no AWS), as a property: whatever the orders, every BID's
+reservation is exactly what its trades cost plus what went back, fills never exceed an order, trades are
+named by their orders, and a second run changes nothing."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from gridshare.market.clearing import Fees, max_bid_cost_minor, trade_cost_minor
+from gridshare.market.clearing_run import Clearing
+from gridshare.market.config import MarketConfig
+from gridshare.market.models import IntervalModel, OrderModel, TradeModel
+from gridshare.market.rules import MarketRules, parse_interval, trade_id
+
+T0 = parse_interval("2026-12-02T10:15:00Z")
+FEES = Fees(5, 2)
+
+
+@dataclass
+class FakeStore:
+    orders: list[OrderModel]
+    trades: dict[str, TradeModel] = field(default_factory=dict)
+    records: dict[int, IntervalModel] = field(default_factory=dict)
+    writes: int = 0
+
+    def start_clearing(self, record: IntervalModel) -> tuple[IntervalModel, bool]:
+        start = int(record.interval_start)
+        if start in self.records:
+            return self.records[start], False
+        self.records[start] = record
+        return record, True
+
+    def orders_of_interval(self, interval_start: int) -> list[OrderModel]:
+        return [o for o in self.orders if int(o.interval_start) == interval_start]
+
+    def put_trades(self, trades: list[TradeModel]) -> None:
+        for trade in trades:
+            self.trades[trade.id] = trade
+            self.writes += 1
+
+    def set_fill(self, order: OrderModel, filled_wh: int, status: str, at: int) -> bool:
+        order.filled_wh, order.status = filled_wh, status
+        self.writes += 1
+        return True
+
+    def set_released(self, order: OrderModel, amount: int) -> None:
+        order.released_minor = amount
+
+    def finish_clearing(self, record: IntervalModel) -> None:
+        self.writes += 1
+
+
+@dataclass
+class FakeReservations:
+    released: dict[str, int] = field(default_factory=dict)
+
+    def release(self, order_id: str, user_id: str, amount: int, currency: str, *, reason: str) -> str:
+        self.released.setdefault(f"{order_id}:{reason}", amount)  # a repeat posts nothing
+        return order_id
+
+
+@dataclass
+class FakeWallets:
+    reservations: FakeReservations = field(default_factory=FakeReservations)
+
+
+order_rows = st.lists(
+    st.tuples(
+        st.sampled_from(["BID", "ASK"]),
+        st.integers(min_value=1, max_value=5_000),  # Wh
+        st.integers(min_value=1, max_value=60),  # limit
+        st.sampled_from([None, "c1", "c2"]),
+    ),
+    max_size=25,
+)
+
+
+def _orders(rows: list[tuple[str, int, int, str | None]]) -> list[OrderModel]:
+    made = []
+    for n, (side, wh, price, community) in enumerate(rows):
+        made.append(
+            OrderModel(
+                id=f"o{n:03d}",
+                user_id=f"u{n % 5}",
+                side=side,
+                interval_start=T0,
+                energy_wh=wh,
+                limit_price=price,
+                currency="EUR",
+                community_id=community,
+                community_only=community is not None,
+                status="open",
+                filled_wh=0,
+                reserved_minor=max_bid_cost_minor(wh, price, FEES) if side == "BID" else 0,
+                released_minor=0,
+                created_at=T0 - 3_600_000 + n,
+                updated_at=T0 - 3_600_000 + n,
+            )
+        )
+    return made
+
+
+@settings(max_examples=60, deadline=None)
+@given(order_rows, st.sampled_from(["pay_as_clear", "pay_as_bid"]))
+def test_a_clearing_run_keeps_every_reservation_whole_and_runs_once(
+    rows: list[tuple[str, int, int, str | None]], mechanism: str
+) -> None:
+    orders = _orders(rows)
+    store, wallets = FakeStore(orders), FakeWallets()
+    config = MarketConfig(MarketRules(300, 2), mechanism, FEES, "EUR")
+    run = Clearing(store, lambda: T0, lambda: config, lambda: wallets)  # type: ignore[arg-type,return-value]
+
+    record = run.clear_interval(T0)
+
+    by_id = {o.id: o for o in orders}
+    spent: dict[str, int] = {}
+    for trade in store.trades.values():
+        bid, ask = by_id[trade.buy_order_id], by_id[trade.sell_order_id]
+        assert trade.id == trade_id(T0, bid.id, ask.id)
+        assert int(ask.limit_price) <= int(trade.price) <= int(bid.limit_price)
+        seller, grid = trade_cost_minor(int(trade.energy_wh), int(trade.price), int(trade.grid_fee))
+        spent[bid.id] = spent.get(bid.id, 0) + seller + grid
+    for order in orders:
+        assert 0 <= int(order.filled_wh) <= int(order.energy_wh)
+        assert order.status in ("filled", "partially_filled", "expired")
+        if order.side == "BID":
+            released = wallets.reservations.released.get(f"{order.id}:unfilled", 0)
+            assert spent.get(order.id, 0) + released == int(order.reserved_minor)
+    assert record.status == "cleared" and int(record.trade_count) == len(store.trades)
+    assert int(record.cleared_energy_wh) == sum(int(t.energy_wh) for t in store.trades.values())
+
+    # a second run (the schedule again, or the admin route) writes nothing and releases nothing more
+    writes, released = store.writes, dict(wallets.reservations.released)
+    assert run.clear_interval(T0) is record
+    assert (store.writes, wallets.reservations.released) == (writes, released)
