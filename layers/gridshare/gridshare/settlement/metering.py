@@ -147,11 +147,13 @@ class SiteEnergy:
 
     @property
     def net_export(self) -> I64:
-        return np.maximum(self.export_wh - self.import_wh, 0)
+        out: I64 = np.maximum(self.export_wh - self.import_wh, 0)
+        return out
 
     @property
     def net_import(self) -> I64:
-        return np.maximum(self.import_wh - self.export_wh, 0)
+        out: I64 = np.maximum(self.import_wh - self.export_wh, 0)
+        return out
 
 
 def site_energy(
