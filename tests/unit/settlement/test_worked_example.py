@@ -124,8 +124,9 @@ def test_the_worked_example_rerun_posts_nothing_and_a_correction_only_the_differ
     assert diff(first, list(settle(example()).postings)) == []
     assert diff([], first) == first
 
-    # A late reading: alice exported 4600 Wh, not 4501 -> both her trades are delivered whole
-    # (6000 > 4600: t1 3067, t2 1533) ... every posting that depends on delivery is revised.
+    # A late reading: alice exported 4600 Wh, not 4501; her trades are still short
+    # (6000 > 4600 -> t1 3067, t2 1533): every posting that depends on alice's delivery is revised, including
+    # the fee and imbalance of t1, whose amounts are unchanged but whose delivered Wh (their statement line) is.
     corrected = example()
     sun = corrected.sites[0]
     fixed = IntervalInput(
@@ -136,8 +137,13 @@ def test_the_worked_example_rerun_posts_nothing_and_a_correction_only_the_differ
         corrected.communities,
     )
     changes = diff(first, list(settle(fixed).postings))
-    kinds = sorted({(p.kind, p.ref) for p in changes if p.kind != "reversal"})
-    assert ("mint", "site-sun") in kinds and ("trade", "t3") not in kinds
+    kinds = sorted((p.kind, p.ref) for p in changes if p.kind != "reversal")
+    assert kinds == sorted(
+        [("mint", "site-sun"), ("burn", "site-flat"), ("burn", "site-shop")]
+        + [(k, t) for k in ("trade", "grid_fee", "release", "shortfall", "imbalance") for t in ("t1", "t2")]
+    )  # t3, the community sale and bob's feed-in are untouched
+    dave_t1 = next(p for p in changes if p.key[2:] == ("trade", "t1") and p.kind == "trade")
+    assert dave_t1.amount("user:dave:escrow:EUR") == -64  # floor(3067 * 21 / 1000)
     reversals = [p for p in changes if p.kind == "reversal"]
     reposts = [p for p in changes if p.kind != "reversal"]
     assert {p.reverses for p in reversals} == {p.first for p in reposts}
