@@ -93,3 +93,28 @@ def test_vectorised_delivery_equals_the_rules(inp: IntervalInput) -> None:
     )
     expected = deliveries(inp)
     assert got.tolist() == [expected[t.id] for t in trades]
+
+
+def test_rollups_to_postings_for_two_intervals() -> None:
+    """The wiring a shard does: rollup items -> site readings per interval -> rules.Site -> postings."""
+    from gridshare.settlement.rules import Site, Tariffs, Trade, settle
+
+    table = MeterTable.build(
+        [("pv", "sun", "production"), ("gm", "sun", "grid_meter"), ("load", "shop", "consumption")]
+    )
+    items = [
+        {"pk": "gm#15m", "bucket": START, "e_energy_export_wh": 1200, "e_energy_import_wh": 0},
+        {"pk": "pv#15m", "bucket": START, "e_energy_export_wh": 1500},
+        {"pk": "load#15m", "bucket": START, "e_energy_import_wh": 1000},
+        {"pk": "gm#15m", "bucket": START + Q, "e_energy_export_wh": 300, "e_energy_import_wh": 50},
+        {"pk": "load#15m", "bucket": START + Q, "e_energy_import_wh": 900},
+    ]
+    readings = site_energy(decode_rollups(items, table), table, start=START, intervals=2).readings(table.site_ids)
+    assert readings == {START: {"shop": (0, 1000), "sun": (1200, 0)}, START + Q: {"shop": (0, 900), "sun": (300, 50)}}
+    delivered = []
+    for at, by_site in sorted(readings.items()):
+        sites = tuple(Site(s, f"host-{s}", e, i, 5) for s, (e, i) in sorted(by_site.items()))
+        trade = Trade(f"t{at}", "b", "a", "host-shop", "shop", "host-sun", "sun", 1000, 20, 3)
+        result = settle(IntervalInput(at, Tariffs("EUR", 30, 10), sites, (trade,)))
+        delivered.append(result.delivered_wh[trade.id])
+    assert delivered == [1000, 250]  # the second interval's net export is 300 - 50

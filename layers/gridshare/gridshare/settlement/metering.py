@@ -155,6 +155,17 @@ class SiteEnergy:
         out: I64 = np.maximum(self.import_wh - self.export_wh, 0)
         return out
 
+    def readings(self, site_ids: Sequence[str]) -> dict[int, dict[str, tuple[int, int]]]:
+        """Interval start -> site id -> (export Wh, import Wh), the figures ``rules.Site`` takes;
+        ``site_ids`` are the rows' ids (:attr:`MeterTable.site_ids`)."""
+        exported, imported = self.export_wh.tolist(), self.import_wh.tolist()
+        return {
+            self.start + k * self.interval_ms: {
+                site: (exported[row][k], imported[row][k]) for row, site in enumerate(site_ids)
+            }
+            for k in range(self.export_wh.shape[1])
+        }
+
 
 def site_energy(
     rollups: Rollups, table: MeterTable, *, start: int, intervals: int, interval_ms: int = 900_000

@@ -68,6 +68,8 @@ ID_PART = re.compile(r"[A-Za-z0-9][A-Za-z0-9._\-]{0,63}")
 """Party, site, trade and order ids: what a posting id can carry verbatim (generated ids: UUIDs, ULIDs)."""
 
 MetadataValue = str | int | bool | None
+MAX_ID = 200
+"""The ledger's longest transaction id; a reversal adds ``:x`` to its original's id."""
 
 
 def wallet_account(user_id: str, currency: str) -> str:
@@ -135,6 +137,8 @@ class Posting:
                 raise ValueError(f"posting {what} {value!r} is not an id")
         if type(self.interval) is not int or self.interval < 0 or type(self.revision) is not int or self.revision < 1:
             raise ValueError("interval must be epoch ms and revision >= 1")
+        if len(posting_id(self.interval, self.party, self.kind, self.ref, self.revision)) + 2 > MAX_ID:
+            raise ValueError(f"posting id of {self.key} is longer than {MAX_ID - 2} characters")
         nets = net_by_account(self.entries)
         totals: dict[str, int] = {}
         for (_account, asset), amount in nets.items():
