@@ -38,7 +38,7 @@ def fleets(draw: st.DrawFn) -> tuple[list[tuple[str, str, str]], list[dict[str, 
     return meters, draw(st.permutations(items))
 
 
-@settings(max_examples=80, deadline=None)
+@settings(max_examples=50, deadline=None)
 @given(fleets())
 def test_site_energy_matches_the_sites_figures(
     fleet: tuple[list[tuple[str, str, str]], list[dict[str, object]]],
@@ -81,7 +81,7 @@ def test_decoding_takes_decimals_and_missing_counters() -> None:
     assert energy.import_wh.tolist() == [[0, 0], [0, 0]]
 
 
-@settings(max_examples=80, deadline=None)
+@settings(max_examples=50, deadline=None)
 @given(intervals(max_sites=5, max_trades=10))
 def test_vectorised_delivery_equals_the_rules(inp: IntervalInput) -> None:
     index = {s.id: n for n, s in enumerate(inp.sites)}

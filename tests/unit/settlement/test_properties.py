@@ -20,7 +20,7 @@ from gridshare.settlement.rules import IntervalInput, settle, trade_money
 
 from .strategies import intervals
 
-FAST = settings(max_examples=60, deadline=None)
+FAST = settings(max_examples=40, deadline=None)
 
 
 def net(postings: list[Posting] | tuple[Posting, ...]) -> dict[str, int]:
