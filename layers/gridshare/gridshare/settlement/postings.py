@@ -24,6 +24,22 @@ history not reversed since):
 
 Applying the diff to the history leaves, per account, exactly the net of the new run; a second diff with
 the same inputs is empty. Nothing is ever edited: corrections are reversals and reposts.
+
+**Order of a diff.** A correction must not take energy credits or a market escrow below zero on the way,
+even where its end state is fine: e.g. a producer's mint is reversed while a burn its credits paid for
+stands. These are the accounts whose balance the settlement's own postings determine (wallets hold other
+money too, so their real balance is not known here). :func:`diff` therefore orders its postings so that
+no such account goes below ``min(0, before, after)`` on the way, its balance as the history's postings
+tell: credits never below zero, and an escrow (funded by clearing, so negative in this view) never below
+what it held before and after, i.e. a correction never spends escrow it does not hold.
+
+It takes the canonical order -- (1) reversals except mints, in reverse posting order, (2) reposted mints,
+(3) reversed mints, (4) the other reposts in posting order -- and emits, pass after pass, every posting
+that fits. When some never fit (movements that trade places: a community's energy shifting from one
+provider to another while the recipient's burn stays), it undoes the interval whole (every posting in
+effect reversed, in reverse posting order) and redoes it (every new posting, in posting order): the
+states on the way are then those of the two runs themselves. Only such corrections repost unchanged
+movements; the reference-ledger property test posts every diff on the ledger's reference model.
 """
 
 from __future__ import annotations
@@ -181,7 +197,9 @@ class Posting:
         )
 
     def sort_key(self) -> tuple[int, int, str, str, int]:
-        return (self.interval, _KIND_RANK.get(self.kind, len(KINDS)), self.party, self.ref, self.revision)
+        """Posting order: interval, rule (:data:`KINDS`; a reversal ranks as the kind it reverses), party, ref."""
+        kind = str(self.metadata["reversedKind"]) if self.reverses else self.kind
+        return (self.interval, _KIND_RANK[kind], self.party, self.ref, self.revision)
 
 
 def posting(
@@ -204,8 +222,8 @@ def _original_key(p: Posting, by_id: Mapping[str, Posting]) -> tuple[int, str, s
 
 def diff(history: Sequence[Posting], new: Sequence[Posting]) -> list[Posting]:
     """Reversals and reposts that turn ``history`` (everything already posted for these intervals,
-    reversals included) into the effect of ``new`` (a fresh run's revision-1 postings); see the module
-    docstring. Empty when nothing changed. Reversals come first, then reposts, each in posting order."""
+    reversals included) into the effect of ``new`` (a fresh run's revision-1 postings), in the order of
+    the module docstring. Empty when nothing changed."""
     by_id = {p.id: p for p in history}
     reversed_ids = {p.reverses for p in history if p.reverses}
     in_effect: dict[tuple[int, str, str, str], Posting] = {}
@@ -227,11 +245,34 @@ def diff(history: Sequence[Posting], new: Sequence[Posting]) -> list[Posting]:
         if p.key in wanted:
             raise ValueError(f"the new run has two postings of {p.key}")
         wanted[p.key] = p
+    before = net_by_account(e for p in history for e in p.entries)
+    changes = _changes(in_effect, wanted, top_revision, first_ids, rebuild=False)
+    ordered = _safe_order(changes, before)
+    if ordered is None:  # no safe order of the difference: undo the interval whole, then redo it
+        ordered = _safe_order(_changes(in_effect, wanted, top_revision, first_ids, rebuild=True), before)
+        if ordered is None:  # the ledger would refuse it: fail the run loudly, before posting anything
+            raise ValueError("no order of the correction keeps every account above zero")
+    return ordered
+
+
+Key = tuple[int, str, str, str]
+
+
+def _changes(
+    in_effect: Mapping[Key, Posting],
+    wanted: Mapping[Key, Posting],
+    top_revision: Mapping[Key, int],
+    first_ids: Mapping[Key, str],
+    *,
+    rebuild: bool,
+) -> list[Posting]:
+    """The reversals and reposts in canonical order (module docstring); with ``rebuild``, every posting
+    in effect is reversed and every new one reposted, changed or not."""
     reversals: list[Posting] = []
     reposts: list[Posting] = []
     for key in sorted(set(in_effect) | set(wanted)):
         old, fresh = in_effect.get(key), wanted.get(key)
-        if old is not None and fresh is not None and old.body() == fresh.body():
+        if not rebuild and old is not None and fresh is not None and old.body() == fresh.body():
             continue
         if old is not None:
             reversals.append(old.reversal())
@@ -249,4 +290,58 @@ def diff(history: Sequence[Posting], new: Sequence[Posting]) -> list[Posting]:
                     first=first_ids.get(key) if revision > 1 else None,
                 )
             )
-    return sorted(reversals, key=Posting.sort_key) + sorted(reposts, key=Posting.sort_key)
+    reversals.sort(key=Posting.sort_key, reverse=True)
+    reposts.sort(key=Posting.sort_key)
+    if rebuild:
+        return reversals + reposts
+    return (
+        [p for p in reversals if _reversed_kind(p) != "mint"]
+        + [p for p in reposts if p.kind == "mint"]
+        + [p for p in reversals if _reversed_kind(p) == "mint"]
+        + [p for p in reposts if p.kind != "mint"]
+    )
+
+
+def _guarded(account: str) -> bool:
+    """Accounts whose balance the settlement's own postings determine: energy credits and the market
+    escrow. Wallets, pools and the platform's revenue hold other money too, so the settlement's view of
+    them says nothing about their real balance; the grid may go negative."""
+    return account.endswith(":credits:KWH") or ":escrow:" in account
+
+
+def _safe_order(canonical: list[Posting], before: Mapping[tuple[str, str], int]) -> list[Posting] | None:
+    """``canonical`` reordered so that no account that may not go negative drops below zero or, where the
+    settlement's own postings leave it below zero (an escrow clearing funded, a wallet that paid a
+    shortfall), below the lower of its balance ``before`` and after (module docstring); passes over what
+    is left until nothing more fits."""
+    balance = dict(before)
+    after = dict(before)
+    for p in canonical:
+        for account, asset, amount in p.entries:
+            after[account, asset] = after.get((account, asset), 0) + amount
+    floor = {key: min(0, balance.get(key, 0), value) for key, value in after.items()}
+    out: list[Posting] = []
+    pending = canonical
+    while pending:
+        left: list[Posting] = []
+        for p in pending:
+            fits = all(
+                amount >= 0
+                or not _guarded(account)
+                or balance.get((account, asset), 0) + amount >= floor[account, asset]
+                for account, asset, amount in p.entries
+            )
+            if fits:
+                out.append(p)
+                for account, asset, amount in p.entries:
+                    balance[account, asset] = balance.get((account, asset), 0) + amount
+            else:
+                left.append(p)
+        if len(left) == len(pending):
+            return None
+        pending = left
+    return out
+
+
+def _reversed_kind(p: Posting) -> str:
+    return str(p.metadata["reversedKind"])

@@ -420,7 +420,14 @@ def settle(inp: IntervalInput) -> IntervalSettlement:
             )
         burn = min(received.get(s.id, 0), s.net_import)
         if burn:
-            add(s.host_id, "burn", s.id, [(credits_account(s.host_id), KWH, -burn), (grid_account(KWH), KWH, burn)])
+            add(
+                s.host_id,
+                "burn",
+                s.id,
+                [(credits_account(s.host_id), KWH, -burn), (grid_account(KWH), KWH, burn)],
+                receivedWh=received[s.id],
+                netImportWh=s.net_import,
+            )
 
     postings = sorted((p for p in out if p is not None), key=Posting.sort_key)
     return IntervalSettlement(at, tuple(postings), delivered, shared, fed_in)
