@@ -100,6 +100,7 @@ def provision(
         out.queue_urls[f"{spec.name}-dlq"] = dlq_url
 
     provision_event_rules(region, out.queue_urls)
+    out.env.update(provision_notifications(region, out.queue_urls))
 
     iot = new_client("iot", region_name=region)
     iot.create_policy(
@@ -150,6 +151,23 @@ def provision_event_rules(region: str, queue_urls: dict[str, str]) -> None:
         arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         events.put_rule(Name=rule.name, EventPattern=json.dumps(rule.pattern()), State="ENABLED")
         events.put_targets(Rule=rule.name, Targets=[{"Id": rule.queue, "Arn": arn}])
+
+
+def provision_notifications(region: str, queue_urls: dict[str, str]) -> dict[str, str]:
+    """The SNS platform applications push tokens register with (on AWS made outside the stack, with the FCM and
+    APNs credentials; infra_cdk/constructs/notifications.py) and the deliveries queue the notifier fans out to."""
+    sns = new_client("sns", region_name=region)
+    arns = {
+        platform: sns.create_platform_application(
+            Name=f"gridshare-{platform.lower()}", Platform=platform, Attributes={"PlatformCredential": "local"}
+        )["PlatformApplicationArn"]
+        for platform in ("GCM", "APNS")
+    }
+    return {
+        "GS_PUSH_FCM_APPLICATION_ARN": arns["GCM"],
+        "GS_PUSH_APNS_APPLICATION_ARN": arns["APNS"],
+        "GS_DELIVERIES_QUEUE_URL": queue_urls["notification-deliveries"],
+    }
 
 
 def provision_secrets_key(region: str) -> str:

@@ -68,6 +68,12 @@ ENTRIES: dict[str, frozenset[str]] = {
     "functions.sites.lambda_app": frozenset({"jsonschema", "aws_xray_sdk"}),
     "functions.communities.lambda_app": frozenset({"jsonschema", "stripe", "aws_xray_sdk"}),
     "functions.grid.lambda_app": frozenset({"jsonschema", "stripe", "aws_xray_sdk"}),
+    "functions.notifications.lambda_app": frozenset({"jsonschema", "stripe", "aws_xray_sdk", "websockets"}),
+    "functions.notifications.notifier": HTTP_LAYER | {"jsonschema", "stripe", "aws_xray_sdk", "websockets"},
+    "functions.notifications.deliveries": HTTP_LAYER | {"jsonschema", "stripe", "aws_xray_sdk", "websockets"},
+    "functions.notifications.live": HTTP_LAYER | {"jsonschema", "stripe", "aws_xray_sdk", "websockets"},
+    # the token check imports jwt on the first $connect, never chalice; websockets is the local server's
+    "functions.notifications.websocket": frozenset({"chalice", "jsonschema", "stripe", "aws_xray_sdk", "websockets"}),
 }
 
 LOCAL_ONLY_DISTRIBUTIONS = frozenset(

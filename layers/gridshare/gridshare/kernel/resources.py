@@ -87,19 +87,41 @@ QUEUES: tuple[QueueSpec, ...] = (
     QueueSpec("device-shadow-rule-errors", context="devices", visibility_timeout_s=60),
     QueueSpec("device-heartbeats", context="devices", visibility_timeout_s=60),
     QueueSpec("device-heartbeat-rule-errors", context="devices", visibility_timeout_s=60),
+    # Notifications (docs/notifications.md): alert events, then one message per delivery, and live device data.
+    QueueSpec("notifications-events", context="notifications", visibility_timeout_s=60),
+    QueueSpec("notification-deliveries", context="notifications", visibility_timeout_s=60),
+    QueueSpec("notifications-live", context="notifications", visibility_timeout_s=30, max_receive_count=2),
 )
 EVENT_SOURCES: tuple[EventSource, ...] = (
     EventSource("telemetry-ingest", "telemetry", "functions.telemetry.ingest.handler"),
     EventSource("device-command-acks", "devices", "functions.devices.command_acks.handler"),
     EventSource("device-shadow-documents", "devices", "functions.devices.shadow_documents.handler"),
     EventSource("device-heartbeats", "devices", "functions.devices.heartbeats.handler"),
+    EventSource("notifications-events", "notifications", "functions.notifications.notifier.handler"),
+    EventSource("notification-deliveries", "notifications", "functions.notifications.deliveries.handler"),
+    EventSource("notifications-live", "notifications", "functions.notifications.live.handler"),
 )
 SCHEDULES: tuple[ScheduleSpec, ...] = (
     ScheduleSpec("device-command-expiry", "rate(1 minute)", "devices", "functions.devices.command_expiry.handler"),
     ScheduleSpec("device-offline-sweep", "rate(1 minute)", "devices", "functions.devices.offline_sweep.handler"),
 )
 # The events, their detail shapes, publishers and subscribers: docs/events.md (a contract between contexts).
-EVENT_RULES: tuple[EventRuleSpec, ...] = ()
+EVENT_RULES: tuple[EventRuleSpec, ...] = (
+    EventRuleSpec(
+        "notifications-alert-events",
+        "notifications",
+        ("gridshare.alerts",),
+        ("AlertOpened", "AlertUpdated", "AlertReminder", "AlertEscalated"),
+        "notifications-events",
+    ),
+    EventRuleSpec(
+        "notifications-live-events",
+        "notifications",
+        ("gridshare.telemetry", "gridshare.devices"),
+        ("ReadingsAccepted", "DeviceStatusChanged", "CommandUpdated"),
+        "notifications-live",
+    ),
+)
 DEVICE_POLICY_NAME = "gridshare-device"
 
 
