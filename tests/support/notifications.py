@@ -108,3 +108,10 @@ class FakeConnections:
 
     def to(self, connection_id: str) -> list[dict[str, Any]]:
         return [message for cid, message in self.posted if cid == connection_id]
+
+
+class NoDeliveries:
+    """A deliveries queue that drops what it is given (tests that only need the inbox)."""
+
+    def send(self, messages: list[dict[str, Any]]) -> None:
+        del messages
