@@ -45,7 +45,8 @@ TYPED := layers/gridshare/gridshare/kernel layers/gridshare/gridshare/ledger/cor
   layers/gridshare/gridshare/devices/config.py layers/gridshare/gridshare/telemetry/calibration.py \
   layers/gridshare/gridshare/devices/health.py \
   layers/gridshare/gridshare/grid/topology.py layers/gridshare/gridshare/grid/metrics.py \
-  layers/gridshare/gridshare/telemetry/reroll.py
+  layers/gridshare/gridshare/telemetry/reroll.py \
+  layers/gridshare/gridshare/notifications/preferences.py layers/gridshare/gridshare/notifications/topics.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from aws_cdk import Duration, Stack
+from aws_cdk import Duration, NestedStack, Stack
 from aws_cdk import aws_apigatewayv2 as apigwv2
 from aws_cdk import aws_apigatewayv2_integrations as integrations
 from aws_cdk import aws_cloudwatch as cloudwatch
@@ -72,11 +72,15 @@ PUSH_ENDPOINT_ACTIONS = ("sns:CreatePlatformEndpoint", "sns:DeleteEndpoint")
 CONTACT_ACTIONS = {NOTIFIER: ("cognito-idp:ListUsersInGroup",), DELIVERIES: ("cognito-idp:AdminGetUser",)}
 
 
-class NotificationsContext(Construct):
+class NotificationsContext(NestedStack):
+    """A nested stack: CloudFormation allows 500 resources per stack and the REST API's methods alone fill most
+    of the parent's (docs/decisions/0018-notifications.md); references to the parent's resources (the layer,
+    other contexts' tables, the pool) become parameters, CDK wires them."""
+
     def __init__(
         self, scope: Construct, construct_id: str, *, runtime: SharedRuntime, built: Mapping[str, Construct]
     ) -> None:
-        super().__init__(scope, construct_id)
+        super().__init__(scope, construct_id, description="Gridshare notifications and real-time push")
         stack = Stack.of(self)
         settings = runtime.settings
         identity = built["identity"]
@@ -126,7 +130,7 @@ class NotificationsContext(Construct):
         self.websocket_api = apigwv2.WebSocketApi(
             self,
             "websocket-api",
-            api_name=f"{stack.stack_name}-realtime",
+            api_name=f"{Stack.of(scope).stack_name}-realtime",
             description="Gridshare real-time push (docs/notifications.md)",
             route_selection_expression="$request.body.action",
             connect_route_options=route("connect"),
