@@ -335,7 +335,7 @@ EXPECTED_TABLES: dict[str, dict[Any, str]] = {
     # command acks find the sender by thing name and settle its command; the schedule settles overdue ones
     # malformed acks are appended to the devices' dead letters (PutItem only)
     "functions.devices.command_acks.handler": {DeviceModel: READ, CommandModel: RW, DeviceDeadLetterModel: APPEND},
-    "functions.devices.command_expiry.handler": {CommandModel: RW},
+    "functions.devices.command_expiry.handler": {CommandModel: RW, DeviceModel: READ},  # the owner: CommandUpdated
     # health (decision 0012): the device item, an append-only history, the counts
     "functions.devices.heartbeats.handler": {DeviceModel: RW, StatusChangeModel: APPEND, StatusCountModel: RW},
     "functions.devices.offline_sweep.handler": {DeviceModel: RW, StatusChangeModel: APPEND, StatusCountModel: RW},
@@ -1523,6 +1523,11 @@ def test_only_the_functions_that_note_health_publish_status_events_on_the_defaul
         "functions.devices.offline_sweep.handler",
         "functions.telemetry.ingest.handler",
         api_handler("telemetry"),
+        # and command state changes (CommandUpdated, docs/events.md): the API (a command never published fails),
+        # the ack consumer and the expiry schedule
+        api_handler("devices"),
+        "functions.devices.command_acks.handler",
+        "functions.devices.command_expiry.handler",
     }
     for handler in EXPECTED_TABLES:
         statements = statements_of(template, function_id(template, handler))
