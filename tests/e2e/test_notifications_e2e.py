@@ -235,3 +235,27 @@ def test_a_reading_published_over_mqtt_is_pushed_to_the_socket(stack: Stack, tmp
             assert pushed["data"]["deviceId"] == meter["id"] and pushed["data"]["metrics"]["power_w"] == 512.0
 
     asyncio.run(scenario())
+
+
+def test_a_command_answered_by_the_device_is_pushed_as_command_updated(stack: Stack, tmp_path: Path) -> None:
+    token = stack.register("commands-live@example.com")["accessToken"]
+    meter = stack.call("POST", "/v1/devices", {"name": "meter", "type": "meter"}, token=token).json()["data"]
+
+    async def scenario() -> None:
+        async with connect(f"{stack.ws}?token={token}") as ws:
+            await ws.send(json.dumps({"action": "subscribe", "topics": ["commands"]}))
+            assert (await _next(ws, "subscribed"))["data"]["topics"] == ["commands"]
+            with DeviceConnection(meter, tmp_path / "meter") as device:
+                device.subscribe(meter["topics"]["commands"])
+                sent = stack.call(
+                    "POST", f"/v1/devices/{meter['id']}/commands", {"name": "reset_counters"}, token=token
+                )
+                assert sent.status_code == 202, sent.text
+                _, message = device.next_message()
+                assert device.acknowledge(message, "succeeded", {}) == mqtt5.PubackReasonCode.SUCCESS
+                updated = await _next(ws, "command.updated", timeout=15)
+            assert updated["data"]["deviceId"] == meter["id"]
+            assert updated["data"]["command"]["id"] == sent.json()["data"]["id"]
+            assert updated["data"]["command"]["status"] == "succeeded"
+
+    asyncio.run(scenario())
