@@ -27,7 +27,10 @@ from infra_cdk.constructs.shared import SharedRuntime
 
 
 def queue_name(stack: Stack, logical: str) -> str:
-    """Physical queue name: stage-prefixed, so the console and the alarms say which deployment."""
+    """Physical queue name: stage-prefixed, so the console and the alarms say which deployment (a context in a
+    nested stack names its queues after the deployment's stack too)."""
+    while stack.nested_stack_parent is not None:
+        stack = stack.nested_stack_parent
     return f"{stack.stack_name}-{logical}"
 
 

@@ -55,7 +55,8 @@ API_TABLES = {
 ACK_TABLES = {DeviceModel: Access.READ, CommandModel: Access.READ_WRITE, DeviceDeadLetterModel: Access.APPEND}
 # The shadow-documents consumer keeps the reported firmware version on the device record.
 SHADOW_DOCUMENTS_TABLES = {DeviceModel: Access.READ_WRITE}
-EXPIRY_TABLES = {CommandModel: Access.READ_WRITE}
+# The expiry schedule reads the device's owner to announce a timed-out command (CommandUpdated).
+EXPIRY_TABLES = {CommandModel: Access.READ_WRITE, DeviceModel: Access.READ}
 HEALTH_TABLES = {
     DeviceModel: Access.READ_WRITE,
     StatusChangeModel: Access.APPEND,
@@ -71,6 +72,8 @@ SCHEDULE_TABLES = {
     "functions.devices.offline_sweep.handler": HEALTH_TABLES,
 }
 PUBLISHES_STATUS_EVENTS = {"functions.devices.heartbeats.handler", "functions.devices.offline_sweep.handler"}
+# Command state changes go on the bus as CommandUpdated (gridshare.devices.command_updates, docs/events.md).
+PUBLISHES_COMMAND_EVENTS = {"functions.devices.command_acks.handler", "functions.devices.command_expiry.handler"}
 
 
 class DevicesContext(Construct):
@@ -110,6 +113,7 @@ class DevicesContext(Construct):
         grant_table_access(self.api_function, self.tables, API_TABLES)
         for statement in [*provisioning_statements(stack), command_publish_statement(stack), shadow_statement(stack)]:
             self.api_function.add_to_role_policy(statement)
+        self.api_function.add_to_role_policy(command_event_statement(stack))  # a command never published fails
 
         # Acks: gs/v1/{thing}/commands/ack -> the commands-ack rule -> SQS (+DLQ) -> the ack consumer; shadow
         # documents ($aws/things/+/shadow/update/documents) the same way to the firmware-version consumer.
@@ -120,6 +124,8 @@ class DevicesContext(Construct):
             grant_table_access(function, self.tables, CONSUMER_TABLES[handler])
             if handler in PUBLISHES_STATUS_EVENTS:
                 function.add_to_role_policy(status_event_statement(stack))
+            if handler in PUBLISHES_COMMAND_EVENTS:
+                function.add_to_role_policy(command_event_statement(stack))
 
         # Unanswered commands time out: a rate schedule runs the expiry function.
         self.scheduled = {
@@ -138,6 +144,8 @@ class DevicesContext(Construct):
         grant_table_access(function, self.tables, SCHEDULE_TABLES[spec.handler])
         if spec.handler in PUBLISHES_STATUS_EVENTS:
             function.add_to_role_policy(status_event_statement(Stack.of(self)))
+        if spec.handler in PUBLISHES_COMMAND_EVENTS:
+            function.add_to_role_policy(command_event_statement(Stack.of(self)))
         role = iam.Role(
             self,
             f"{spec.name}-role",
@@ -226,6 +234,15 @@ def status_event_statement(stack: Stack) -> iam.PolicyStatement:
     """Device status changes go to the account's default event bus (gridshare.devices.status_events)."""
     return iam.PolicyStatement(
         sid="PublishDeviceStatusEvents",
+        actions=["events:PutEvents"],
+        resources=[stack.format_arn(service="events", resource="event-bus", resource_name="default")],
+    )
+
+
+def command_event_statement(stack: Stack) -> iam.PolicyStatement:
+    """Command state changes go to the account's default event bus (gridshare.devices.command_updates)."""
+    return iam.PolicyStatement(
+        sid="PublishCommandEvents",
         actions=["events:PutEvents"],
         resources=[stack.format_arn(service="events", resource="event-bus", resource_name="default")],
     )

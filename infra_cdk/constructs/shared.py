@@ -15,7 +15,7 @@ import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 
-from aws_cdk import Annotations, Duration, Stage
+from aws_cdk import Annotations, Duration, Stack, Stage
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_secretsmanager as secretsmanager
@@ -106,7 +106,9 @@ class SharedRuntime(Construct):
             compatible_architectures=[ARCHITECTURE],
             description="gridshare: domain, adapters, services, http (DESIGN.md section 2)",
         )
-        self.code = lambda_.Code.from_asset(str(stage_functions(outdir)))
+        self._functions_dir = str(stage_functions(outdir))
+        self.code = lambda_.Code.from_asset(self._functions_dir)
+        self._codes: dict[str, lambda_.Code] = {}  # a nested stack needs its own Code of the same files
         if not settings.bundle_dependencies:
             Annotations.of(self).add_warning_v2(
                 "gridshare:layer-without-dependencies",
@@ -125,6 +127,15 @@ class SharedRuntime(Construct):
                 exclude_punctuation=True,
             ),
         )
+
+    def _code_for(self, scope: Construct) -> lambda_.Code:
+        stack = Stack.of(scope)
+        if stack is Stack.of(self):
+            return self.code
+        path = stack.node.path
+        if path not in self._codes:
+            self._codes[path] = lambda_.Code.from_asset(self._functions_dir)
+        return self._codes[path]
 
     def cursor_secret_environment(self) -> dict[str, str]:
         """GS_CURSOR_SECRET as a CloudFormation dynamic reference: the value never enters the template."""
@@ -152,7 +163,7 @@ class SharedRuntime(Construct):
             construct_id,
             runtime=RUNTIME,
             architecture=ARCHITECTURE,
-            code=self.code,
+            code=self._code_for(scope),
             handler=handler,
             layers=[self.layer],
             memory_size=constants.LAMBDA_MEMORY_MB,

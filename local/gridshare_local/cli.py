@@ -127,6 +127,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     up.add_argument("--api-port", type=_port, metavar="PORT", help="the API's port (default: $GS_API_PORT, else 8000)")
     up.add_argument(
+        "--ws-port", type=_port, metavar="PORT", help="the WebSocket API's port (default: $GS_WS_PORT, else 8001)"
+    )
+    up.add_argument(
         "--mqtt-port", type=_port, metavar="PORT", help="the MQTT broker's port (default: $GS_MQTT_PORT, else 8883)"
     )
     up.add_argument(

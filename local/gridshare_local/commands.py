@@ -21,7 +21,12 @@ from gridshare_local.cli_errors import (
     state_dir,
 )
 
-UP_PORTS = (("api_port", "GS_API_PORT", 8000), ("mqtt_port", "GS_MQTT_PORT", 8883), ("moto_port", "GS_MOTO_PORT", 4566))
+UP_PORTS = (
+    ("api_port", "GS_API_PORT", 8000),
+    ("mqtt_port", "GS_MQTT_PORT", 8883),
+    ("moto_port", "GS_MOTO_PORT", 4566),
+    ("ws_port", "GS_WS_PORT", 8001),
+)
 
 
 def _port_in_use(port: int, host: str = "127.0.0.1") -> bool:
@@ -55,6 +60,7 @@ def _cmd_up(args: argparse.Namespace) -> int:
         api_port=ports["api_port"],
         mqtt_port=ports["mqtt_port"],
         moto_port=ports["moto_port"],
+        ws_port=ports["ws_port"],
         stripe_port=args.stripe_port,
     )
     endpoints = stack.start()
@@ -63,7 +69,8 @@ def _cmd_up(args: argparse.Namespace) -> int:
     print(f"  AWS/moto  {endpoints.moto}   (AWS_ENDPOINT_URL)")
     print(f"  MQTT      {endpoints.as_dict()['mqtt'] or 'not started (install mosquitto)'}   (mutual TLS)")
     print(f"  Stripe    {endpoints.stripe}   (stand-in; signed webhooks to {endpoints.api}/v1/payments/stripe/webhook)")
-    print(f"  outbox    {endpoints.api}/_local/outbox?to=<address>")
+    print(f"  WebSocket {endpoints.websocket}   (?token=<access token>; docs/notifications.md)")
+    print(f"  outbox    {endpoints.api}/_local/outbox?to=<address | phone | push token>")
     print(f"  clock     {endpoints.api}/_local/clock   (gridshare clock [advance 20m])")
     print(f"  state     {endpoints.state_dir}")
     print("Ctrl-C stops everything.", flush=True)

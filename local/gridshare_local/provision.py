@@ -103,6 +103,7 @@ def provision(
     provision_event_rules(region, out.queue_urls)
     if timestream:
         out.env.update(provision_timestream(region, out.queue_urls))
+    out.env.update(provision_notifications(region, out.queue_urls))
 
     iot = new_client("iot", region_name=region)
     iot.create_policy(
@@ -171,6 +172,23 @@ def provision_timestream(region: str, queue_urls: dict[str, str]) -> dict[str, s
     )
     provision_event_rules(region, queue_urls, (resources.TIMESTREAM_RULE,))
     return {"GS_TIMESTREAM_DATABASE": database, "GS_TIMESTREAM_TABLE": table}
+
+
+def provision_notifications(region: str, queue_urls: dict[str, str]) -> dict[str, str]:
+    """The SNS platform applications push tokens register with (on AWS made outside the stack, with the FCM and
+    APNs credentials; infra_cdk/constructs/notifications.py) and the deliveries queue the notifier fans out to."""
+    sns = new_client("sns", region_name=region)
+    arns = {
+        platform: sns.create_platform_application(
+            Name=f"gridshare-{platform.lower()}", Platform=platform, Attributes={"PlatformCredential": "local"}
+        )["PlatformApplicationArn"]
+        for platform in ("GCM", "APNS")
+    }
+    return {
+        "GS_PUSH_FCM_APPLICATION_ARN": arns["GCM"],
+        "GS_PUSH_APNS_APPLICATION_ARN": arns["APNS"],
+        "GS_DELIVERIES_QUEUE_URL": queue_urls["notification-deliveries"],
+    }
 
 
 def provision_secrets_key(region: str) -> str:

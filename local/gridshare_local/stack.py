@@ -50,6 +50,7 @@ class Endpoints:
     mqtt_port: int | None
     state_dir: Path
     stripe: str | None = None
+    websocket: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -57,6 +58,7 @@ class Endpoints:
             "aws": self.moto,
             "mqtt": f"mqtts://{self.mqtt_host}:{self.mqtt_port}" if self.mqtt_port else None,
             "stripe": self.stripe,
+            "websocket": self.websocket,
             "stateDir": str(self.state_dir),
         }
 
@@ -68,6 +70,7 @@ class LocalStack:
     api_port: int = field(default_factory=lambda: _port("GS_API_PORT", 8000))
     mqtt_port: int = field(default_factory=lambda: _port("GS_MQTT_PORT", 8883))
     moto_port: int = field(default_factory=lambda: _port("GS_MOTO_PORT", 4566))
+    ws_port: int = field(default_factory=lambda: _port("GS_WS_PORT", 8001))
     # None: GS_STRIPE_PORT, else 12111 when free, else any free port (env.json says which).
     stripe_port: int | None = None
     with_broker: bool = True
@@ -84,6 +87,7 @@ class LocalStack:
         self._iot_data: Any = None
         self._shadows: Any = None
         self._pollers: list[Any] = []
+        self._ws: Any = None
         self.stripe: Any = None
         self.clock: Any = None
         self.queue_urls: dict[str, str] = {}
@@ -135,6 +139,7 @@ class LocalStack:
         self._set_env(provisioned.env)
         pool = provisioned.env["GS_USER_POOL_ID"]
         self._set_env({"GS_JWKS_URL": f"http://{self.host}:{self.moto_port}/{pool}/.well-known/jwks.json"})
+        self._start_websocket()
         self._start_stripe(stripe.webhook_secrets[0])
         reset_settings()
         self._start_broker(ca)
@@ -156,6 +161,8 @@ class LocalStack:
             self.stripe.stop()
         for poller in self._pollers:
             poller.stop()
+        if self._ws is not None:
+            self._ws.stop()
         if self._bridge is not None:
             self._bridge.stop()
         if self._shadows is not None:
@@ -195,6 +202,7 @@ class LocalStack:
             mqtt_port=self.mqtt_port if self._broker else None,
             state_dir=self.state_dir,
             stripe=self.stripe.url if self.stripe is not None else None,
+            websocket=self._ws.url if self._ws is not None else None,
         )
 
     # ------------------------------------------------------------ pieces
@@ -283,6 +291,15 @@ class LocalStack:
             standin.start()
         self.stripe = standin
         self._set_env({"GS_STRIPE_API_BASE": standin.url})
+
+    def _start_websocket(self) -> None:
+        """The WebSocket API (gridshare_local.ws_server) and its @connections endpoint, which every function
+        that pushes reaches through GS_WS_MANAGEMENT_ENDPOINT, as on AWS through the stage's callback URL."""
+        from gridshare_local.ws_server import LocalWebSocketApi
+
+        self._ws = LocalWebSocketApi(self.host, self.ws_port)
+        self._ws.start()
+        self._set_env({"GS_WS_MANAGEMENT_ENDPOINT": self._ws.management_url, "GS_WS_URL": self._ws.url})
 
     def _local_ca(self) -> Any:
         from gridshare_local.pki import LocalCA

@@ -37,6 +37,7 @@ class Stack:
     env: dict[str, str]
     startup_s: float
     session: requests.Session = field(default_factory=requests.Session)
+    ws: str = ""  # the WebSocket API, ws://127.0.0.1:<GS_WS_PORT>
 
     def call(
         self, method: str, path: str, body: Any = None, token: str | None = None, **kwargs: Any
@@ -106,13 +107,14 @@ def running_stack() -> Iterator[Stack]:
     # Not pytest's tmp_path: its parents are mode 700 and Mosquitto (which drops root) must enter them.
     state = Path(tempfile.mkdtemp(prefix="gridshare-e2e-"))
     state.chmod(0o755)
-    api_port, mqtt_port, moto_port = free_port(), free_port(), free_port()
+    api_port, mqtt_port, moto_port, ws_port = free_port(), free_port(), free_port(), free_port()
     env = {
         **os.environ,
         "GS_STATE_DIR": str(state),
         "GS_API_PORT": str(api_port),
         "GS_MQTT_PORT": str(mqtt_port),
         "GS_MOTO_PORT": str(moto_port),
+        "GS_WS_PORT": str(ws_port),
         "PYTHONUNBUFFERED": "1",
         # one IP (127.0.0.1) runs every e2e test: keep the per-IP limit above what the suite does on purpose
         "GS_IP_FAILURE_LIMIT": "60",
@@ -147,7 +149,12 @@ def running_stack() -> Iterator[Stack]:
         while not (state / "env.json").exists():
             time.sleep(0.1)
         yield Stack(
-            api=api, mqtt_port=mqtt_port, state_dir=state, startup_s=startup, env={**env, "GS_STATE_DIR": str(state)}
+            api=api,
+            mqtt_port=mqtt_port,
+            state_dir=state,
+            startup_s=startup,
+            env={**env, "GS_STATE_DIR": str(state)},
+            ws=f"ws://127.0.0.1:{ws_port}",
         )
     finally:
         # Ctrl-C, as a developer would stop it: every process it started must end

@@ -38,6 +38,14 @@ from gridshare.kernel import resources
 from gridshare.kernel.tables import table_name, ttl_attribute
 from gridshare.ledger.models import LedgerAccountModel, LedgerEntryModel, LedgerTransactionModel
 from gridshare.market.models import IntervalModel, OrderModel, TradeModel
+from gridshare.notifications.models import (
+    ConnectionModel,
+    DeliveryModel,
+    InboxModel,
+    PreferencesModel,
+    PushTokenModel,
+    SubscriptionModel,
+)
 from gridshare.sites.models import InvestmentModel, SiteDeviceModel, SiteModel
 from gridshare.telemetry.models import DeadLetterModel, LatestReadingModel, RawReadingModel, RollupModel
 from gridshare.wallets.models import PaymentModel, RefundModel, StripeEventModel, WithdrawalModel
@@ -230,6 +238,10 @@ def test_ttl_only_where_declared(template: dict[str, Any]) -> None:
         "device_commands": "purge_at",  # 90 days after issue; `expires_at` there is the command's deadline
         "device_status_history": "purge_at",  # 400 days after the transition
         "device_dead_letters": "purge_at",  # malformed acks, 30 days after arrival
+        "notification_inbox": "purge_at",  # 180 days after the notification
+        "notification_deliveries": "purge_at",  # delivery claims outlive any SQS retry, then go
+        "ws_connections": "expires_at",  # API Gateway closes a connection after 2 h
+        "ws_subscriptions": "expires_at",
     }, (
         "raw readings, sessions, rate counters, idempotency records, old commands, old status changes and the "
         "devices' dead letters expire; nothing else does"
@@ -322,7 +334,7 @@ EXPECTED_TABLES: dict[str, dict[Any, str]] = {
     # command acks find the sender by thing name and settle its command; the schedule settles overdue ones
     # malformed acks are appended to the devices' dead letters (PutItem only)
     "functions.devices.command_acks.handler": {DeviceModel: READ, CommandModel: RW, DeviceDeadLetterModel: APPEND},
-    "functions.devices.command_expiry.handler": {CommandModel: RW},
+    "functions.devices.command_expiry.handler": {CommandModel: RW, DeviceModel: READ},  # the owner: CommandUpdated
     # health (decision 0012): the device item, an append-only history, the counts
     "functions.devices.heartbeats.handler": {DeviceModel: RW, StatusChangeModel: APPEND, StatusCountModel: RW},
     "functions.devices.offline_sweep.handler": {DeviceModel: RW, StatusChangeModel: APPEND, StatusCountModel: RW},
@@ -419,6 +431,24 @@ EXPECTED_TABLES: dict[str, dict[Any, str]] = {
         LatestReadingModel: READ,
         RollupModel: READ,
         **ROUTE_GUARD,
+    },
+    # notifications (docs/decisions/0018-notifications.md)
+    api_handler("notifications"): {PreferencesModel: RW, PushTokenModel: RW, InboxModel: RW, **ROUTE_GUARD},
+    "functions.notifications.notifier.handler": {PreferencesModel: READ, InboxModel: APPEND},
+    "functions.notifications.deliveries.handler": {
+        DeliveryModel: RW,
+        PreferencesModel: READ,
+        PushTokenModel: RW,
+        ConnectionModel: RW,
+        SubscriptionModel: RW,
+    },
+    "functions.notifications.live.handler": {ConnectionModel: RW, SubscriptionModel: RW},
+    # $connect: the route guard's revocation read; device topics: the devices service's ownership read
+    "functions.notifications.websocket.handler": {
+        ConnectionModel: RW,
+        SubscriptionModel: RW,
+        DeviceModel: READ,
+        TokenRevocationModel: READ,
     },
 }
 
@@ -693,11 +723,17 @@ def test_devices_iot_grants_are_scoped(template: dict[str, Any]) -> None:
 
 
 def test_other_functions_have_no_iot_cognito_or_ses_access(template: dict[str, Any]) -> None:
-    owners = {"iot:": api_handler("devices"), "cognito-idp:": api_handler("identity"), "ses:": api_handler("identity")}
+    notifier, deliveries = "functions.notifications.notifier.handler", "functions.notifications.deliveries.handler"
+    owners = {
+        "iot:": {api_handler("devices")},
+        # notifications reach users through identity's contacts (the pool, never its tables) and email them
+        "cognito-idp:": {api_handler("identity"), notifier, deliveries},
+        "ses:": {api_handler("identity"), deliveries},
+    }
     for handler in EXPECTED_TABLES:
         actions = {a for s in statements_of(template, function_id(template, handler)) for a in as_list(s["Action"])}
-        for prefix, owner in owners.items():
-            if handler != owner:
+        for prefix, allowed in owners.items():
+            if handler not in allowed:
                 assert not any(a.startswith(prefix) for a in actions), (handler, prefix)
 
 
@@ -1541,6 +1577,11 @@ def test_only_the_functions_that_note_health_publish_status_events_on_the_defaul
         "functions.devices.offline_sweep.handler",
         "functions.telemetry.ingest.handler",
         api_handler("telemetry"),
+        # and command state changes (CommandUpdated, docs/events.md): the API (a command never published fails),
+        # the ack consumer and the expiry schedule
+        api_handler("devices"),
+        "functions.devices.command_acks.handler",
+        "functions.devices.command_expiry.handler",
     }
     for handler in EXPECTED_TABLES:
         statements = statements_of(template, function_id(template, handler))

@@ -98,6 +98,9 @@ OBJECT_FAMILIES: tuple[Family, ...] = (
     Family("/v1/market/orders/{id}", "market_order", owned=True, sees_all=frozenset({"admin"})),
     # delivery intervals are the market's, not a user's: one whose gate has closed
     Family("/v1/market/intervals/{interval}", "market_interval", owned=False),
+    # a user's own push tokens and inbox entries: nobody else's, whatever the role (made per case)
+    Family("/v1/me/push-tokens/{id}", "push_token", owned=True),
+    Family("/v1/notifications/{id}", "notification", owned=True),
 )
 
 # Bodies: a minimal valid body is generated from the route's pydantic model (required fields only); list a
@@ -291,6 +294,28 @@ def _create_device(member: Member) -> str:
 
 FRESH_OBJECTS[("DELETE", "/v1/devices/{id}")] = _create_device
 
+
+def _create_push_token(member: Member) -> str:
+    from gridshare.notifications.service import notifications_service
+
+    token = f"matrix-fresh-{uuid.uuid4().hex}"
+    return str(notifications_service().register_push_token(member.user_id, "fcm", token)["id"])
+
+
+def _create_notification(member: Member) -> str:
+    """An inbox entry of the member's, as the notifier writes one for an alert event."""
+    from gridshare.notifications.notifier import Notifier, parse_alert_event
+    from gridshare.notifications.store import inbox_id
+    from tests.support.notifications import NoDeliveries, alert_detail
+
+    detail = alert_detail(member.user_id, channels=())
+    Notifier(queue=NoDeliveries()).fan_out(parse_alert_event("AlertOpened", detail))
+    return inbox_id(detail["alert"]["id"], detail["occurrence"])
+
+
+FRESH_OBJECTS[("DELETE", "/v1/me/push-tokens/{id}")] = _create_push_token
+FRESH_OBJECTS[("POST", "/v1/notifications/{id}/read")] = _create_notification
+
 for _method in ("GET", "PUT", "DELETE"):  # the grid's objects are the platform's: any node will do
     FRESH_OBJECTS[(_method, "/v1/grid/nodes/{id}")] = grid.grid_node
 FRESH_OBJECTS[("DELETE", "/v1/grid/connections/{id}")] = grid.grid_connection
@@ -387,6 +412,8 @@ SAMPLE_BODIES.update(
         # a no-op for an active user: the route runs, and nobody is disabled or demoted
         ("PATCH", "/v1/users/{id}"): {"status": "active"},
         ("PATCH", "/v1/me"): {"name": "Matrix Tester"},
+        # one token per user: SNS refuses a token registered to another user (409)
+        ("POST", "/v1/me/push-tokens"): lambda m: {"platform": "fcm", "token": f"matrix-{m.user_id if m else 'anon'}"},
         ("POST", "/v1/communities/{id}/members"): SIMULATED_MEMBER,
         ("POST", "/v1/grid/nodes"): grid.NODE_BODY,
         ("POST", "/v1/market/orders"): _ask_body,

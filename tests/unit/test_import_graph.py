@@ -71,6 +71,12 @@ ENTRIES: dict[str, frozenset[str]] = {
     "functions.telemetry.timestream_sink": HTTP_LAYER | {"jsonschema", "stripe", "aws_xray_sdk", "pynamodb"},
     "functions.market.lambda_app": frozenset({"jsonschema", "stripe", "aws_xray_sdk"}),
     "functions.market.clearing": HTTP_LAYER | {"jsonschema", "stripe", "aws_xray_sdk"},
+    "functions.notifications.lambda_app": frozenset({"jsonschema", "stripe", "aws_xray_sdk", "websockets"}),
+    "functions.notifications.notifier": HTTP_LAYER | {"jsonschema", "stripe", "aws_xray_sdk", "websockets"},
+    "functions.notifications.deliveries": HTTP_LAYER | {"jsonschema", "stripe", "aws_xray_sdk", "websockets"},
+    "functions.notifications.live": HTTP_LAYER | {"jsonschema", "stripe", "aws_xray_sdk", "websockets"},
+    # the token check imports jwt on the first $connect, never chalice; websockets is the local server's
+    "functions.notifications.websocket": frozenset({"chalice", "jsonschema", "stripe", "aws_xray_sdk", "websockets"}),
 }
 
 LOCAL_ONLY_DISTRIBUTIONS = frozenset(

@@ -15,9 +15,11 @@ from typing import Any
 
 from gridshare.devices import commands
 from gridshare.devices.command_store import CommandStore, StaleCommand
+from gridshare.devices.command_updates import CommandUpdatePublisher, EventBridgeCommandUpdates
 from gridshare.devices.commands import Ack, Command
 from gridshare.devices.dead_letters import COMMAND_ACK, DeviceDeadLetters, dead_letter_view
 from gridshare.devices.iot import CommandPublisher, IotDataPublisher
+from gridshare.devices.models import DeviceModel
 from gridshare.devices.service import DeviceService, topics_for
 from gridshare.http.pagination import decode_cursor, encode_cursor
 from gridshare.kernel import errors
@@ -57,6 +59,7 @@ class CommandService:
     store: CommandStore = field(default_factory=CommandStore)
     publisher: CommandPublisher = field(default_factory=IotDataPublisher)
     dead_letters: DeviceDeadLetters = field(default_factory=DeviceDeadLetters)
+    updates: CommandUpdatePublisher = field(default_factory=EventBridgeCommandUpdates)
 
     def issue(
         self, caller: Caller, device_id: str, name: str, params: dict[str, Any], timeout_s: int
@@ -71,7 +74,11 @@ class CommandService:
             self.publisher.publish(topics_for(device.thing_name)["commands"], commands.command_message(command))
         except errors.Unavailable:
             # Never delivered: the device cannot answer it, so it must not wait for the schedule as `sent`.
-            self._settle(command, lambda c: commands.apply_ack(c, Ack("failed", {"error": "not published"}, now_ms())))
+            self._settle(
+                command,
+                lambda c: commands.apply_ack(c, Ack("failed", {"error": "not published"}, now_ms())),
+                owner_id=device.owner_id,
+            )
             raise
         logger.info("command sent", extra={"deviceId": device.id, "commandId": command.id, "command": name})
         return command_view(command)
@@ -115,7 +122,7 @@ class CommandService:
             reason = "no such command for this thing" if device is not None else "no such thing"
             self.dead_letter(thing_name, raw, received_at, [("correlationId", reason)])
             return "unknown"
-        before, after = self._settle(command, lambda c: commands.apply_ack(c, ack))
+        before, after = self._settle(command, lambda c: commands.apply_ack(c, ack), owner_id=device.owner_id)
         if after == before:
             return "duplicate"
         return "applied" if after.late_ack is None else "late"
@@ -146,8 +153,9 @@ class CommandService:
                 break
         return moved
 
-    def _settle(self, command: Command, transition: Any) -> tuple[Command, Command]:
-        """Apply `transition` and store the result, re-reading the command when it changed meanwhile."""
+    def _settle(self, command: Command, transition: Any, owner_id: str | None = None) -> tuple[Command, Command]:
+        """Apply `transition` and store the result, re-reading the command when it changed meanwhile; a change
+        is announced (`CommandUpdated`, gridshare.devices.command_updates) to the device's owner."""
         current = command
         for _ in range(_ATTEMPTS):
             after = transition(current)
@@ -155,6 +163,7 @@ class CommandService:
                 return current, current
             try:
                 self.store.replace(current, after)
+                self._announce(after, owner_id)
                 return current, after
             except StaleCommand:
                 fresh = self.store.get(current.device_id, current.id)
@@ -162,6 +171,14 @@ class CommandService:
                     return current, current
                 current = fresh
         raise errors.Unavailable("The command kept changing; try again.")
+
+    def _announce(self, command: Command, owner_id: str | None) -> None:
+        if owner_id is None:  # the expiry schedule knows only the command
+            try:
+                owner_id = str(DeviceModel.get(command.device_id).owner_id)
+            except DeviceModel.DoesNotExist:
+                return
+        self.updates.publish(command_view(command), command.device_id, owner_id)
 
 
 command_service = ServiceFactory(CommandService)

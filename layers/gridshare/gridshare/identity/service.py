@@ -12,6 +12,7 @@ from pynamodb.exceptions import DoesNotExist
 
 from gridshare.identity import sessions, throttling
 from gridshare.identity.cognito import CognitoAdmin, CognitoDirectory, Tokens
+from gridshare.identity.contacts import ContactDirectory
 from gridshare.identity.models import UserModel
 from gridshare.identity.notifications import EmailSender
 from gridshare.identity.security_log import email_hash, record
@@ -277,3 +278,9 @@ class IdentityService:
 
 
 identity_service = ServiceFactory(lambda: IdentityService(CognitoDirectory(), EmailSender()))
+
+
+def contact_directory() -> ContactDirectory:
+    """How other contexts reach users: an address, a role's members (gridshare.identity.contacts; Cognito,
+    never identity's tables)."""
+    return ContactDirectory()

@@ -87,12 +87,19 @@ QUEUES: tuple[QueueSpec, ...] = (
     QueueSpec("device-shadow-rule-errors", context="devices", visibility_timeout_s=60),
     QueueSpec("device-heartbeats", context="devices", visibility_timeout_s=60),
     QueueSpec("device-heartbeat-rule-errors", context="devices", visibility_timeout_s=60),
+    # Notifications (docs/notifications.md): alert events, then one message per delivery, and live device data.
+    QueueSpec("notifications-events", context="notifications", visibility_timeout_s=60),
+    QueueSpec("notification-deliveries", context="notifications", visibility_timeout_s=60),
+    QueueSpec("notifications-live", context="notifications", visibility_timeout_s=30, max_receive_count=2),
 )
 EVENT_SOURCES: tuple[EventSource, ...] = (
     EventSource("telemetry-ingest", "telemetry", "functions.telemetry.ingest.handler"),
     EventSource("device-command-acks", "devices", "functions.devices.command_acks.handler"),
     EventSource("device-shadow-documents", "devices", "functions.devices.shadow_documents.handler"),
     EventSource("device-heartbeats", "devices", "functions.devices.heartbeats.handler"),
+    EventSource("notifications-events", "notifications", "functions.notifications.notifier.handler"),
+    EventSource("notification-deliveries", "notifications", "functions.notifications.deliveries.handler"),
+    EventSource("notifications-live", "notifications", "functions.notifications.live.handler"),
 )
 SCHEDULES: tuple[ScheduleSpec, ...] = (
     ScheduleSpec("device-command-expiry", "rate(1 minute)", "devices", "functions.devices.command_expiry.handler"),
@@ -100,7 +107,22 @@ SCHEDULES: tuple[ScheduleSpec, ...] = (
     ScheduleSpec("market-clearing", "rate(1 minute)", "market", "functions.market.clearing.handler"),
 )
 # The events, their detail shapes, publishers and subscribers: docs/events.md (a contract between contexts).
-EVENT_RULES: tuple[EventRuleSpec, ...] = ()
+EVENT_RULES: tuple[EventRuleSpec, ...] = (
+    EventRuleSpec(
+        "notifications-alert-events",
+        "notifications",
+        ("gridshare.alerts",),
+        ("AlertOpened", "AlertUpdated", "AlertReminder", "AlertEscalated"),
+        "notifications-events",
+    ),
+    EventRuleSpec(
+        "notifications-live-events",
+        "notifications",
+        ("gridshare.telemetry", "gridshare.devices"),
+        ("ReadingsAccepted", "DeviceStatusChanged", "CommandUpdated"),
+        "notifications-live",
+    ),
+)
 # The optional Timestream sink (decision 0020), built only with the flag on (CDK context `timestream`,
 # GS_TIMESTREAM=true for the local stack): a queue of the telemetry context subscribed to ingest's
 # ReadingsAccepted events, and its consumer.

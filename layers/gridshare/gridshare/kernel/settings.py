@@ -73,6 +73,13 @@ class Settings(BaseSettings):
     # HMAC key of pagination cursors (gridshare.http.pagination). No default: a key in the code is a key
     # everyone has. CDK passes a generated Secrets Manager value; the local stack, its state dir's key.
     cursor_secret: SecretStr | None = None
+    # Notifications (docs/notifications.md): SNS platform applications of the apps' push tokens (created outside
+    # the template: they hold FCM/APNs credentials), the queue of single deliveries the notifier fans out to, and
+    # the WebSocket API's @connections endpoint (https://{api-id}.execute-api.{region}.amazonaws.com/{stage}).
+    push_fcm_application_arn: str = ""
+    push_apns_application_arn: str = ""
+    deliveries_queue_url: str = ""
+    ws_management_endpoint: str = ""
     # Local stack only: exposes /_local routes (outbox). Never set in a deployment.
     local_stack: bool = False
 
