@@ -33,6 +33,7 @@ CONTEXTS: tuple[str, ...] = (
     "sites",
     "communities",
     "grid",
+    "alerts",
 )
 
 

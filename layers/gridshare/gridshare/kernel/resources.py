@@ -87,18 +87,25 @@ QUEUES: tuple[QueueSpec, ...] = (
     QueueSpec("device-shadow-rule-errors", context="devices", visibility_timeout_s=60),
     QueueSpec("device-heartbeats", context="devices", visibility_timeout_s=60),
     QueueSpec("device-heartbeat-rule-errors", context="devices", visibility_timeout_s=60),
+    QueueSpec("alerts-events", context="alerts", visibility_timeout_s=60),
 )
 EVENT_SOURCES: tuple[EventSource, ...] = (
     EventSource("telemetry-ingest", "telemetry", "functions.telemetry.ingest.handler"),
     EventSource("device-command-acks", "devices", "functions.devices.command_acks.handler"),
     EventSource("device-shadow-documents", "devices", "functions.devices.shadow_documents.handler"),
     EventSource("device-heartbeats", "devices", "functions.devices.heartbeats.handler"),
+    EventSource("alerts-events", "alerts", "functions.alerts.evaluator.handler"),
 )
 SCHEDULES: tuple[ScheduleSpec, ...] = (
     ScheduleSpec("device-command-expiry", "rate(1 minute)", "devices", "functions.devices.command_expiry.handler"),
     ScheduleSpec("device-offline-sweep", "rate(1 minute)", "devices", "functions.devices.offline_sweep.handler"),
+    ScheduleSpec("alert-reminders", "rate(1 minute)", "alerts", "functions.alerts.reminders.handler"),
 )
-EVENT_RULES: tuple[EventRuleSpec, ...] = ()
+# The events, their detail shapes, publishers and subscribers: docs/events.md (a contract between contexts).
+EVENT_RULES: tuple[EventRuleSpec, ...] = (
+    EventRuleSpec("alerts-readings", "alerts", ("gridshare.telemetry",), ("ReadingsAccepted",), "alerts-events"),
+    EventRuleSpec("alerts-device-status", "alerts", ("gridshare.devices",), ("DeviceStatusChanged",), "alerts-events"),
+)
 DEVICE_POLICY_NAME = "gridshare-device"
 
 
