@@ -107,3 +107,38 @@ def run_reminders() -> dict[str, Any]:
     from gridshare_local.lambda_runtime import LambdaContext
 
     return handlers.reminders_handler({}, LambdaContext("alert-reminders"))
+
+
+def caller_of(user_id: str, role: str) -> Any:
+    from gridshare.kernel.roles import Caller
+
+    return Caller(user_id, user_id, role, (role,), 0, "tests")
+
+
+def create_rule(user_id: str, role: str, device_id: str) -> str:
+    """A threshold rule (power_w > 0, at once) on a meter of the user's, made through the service."""
+    from gridshare.alerts.rule_service import rule_service
+
+    fields = {
+        "name": "any power",
+        "device_id": device_id,
+        "kind": "threshold",
+        "metric": "power_w",
+        "operator": ">",
+        "threshold": 0.0,
+        "for_s": 0,
+    }
+    return str(rule_service().create(caller_of(user_id, role), fields)["id"])
+
+
+def open_alert(user_id: str, role: str, device_id: str) -> str:
+    """A new open alert on the user's meter: a fresh rule, then a reading that breaches it."""
+    from gridshare.alerts.models import AlertModel
+    from gridshare.alerts.service import evaluator
+    from gridshare.kernel.clock import now_ms
+
+    rule_id = create_rule(user_id, role, device_id)
+    device = {"id": device_id, "ownerId": user_id, "type": "meter"}
+    evaluator().readings_accepted(readings_accepted(device, (now_ms(), {"power_w": 100.0}))["detail"])
+    (alert,) = [a for a in AlertModel.by_device.query(device_id) if a.rule_id == rule_id]
+    return str(alert.id)

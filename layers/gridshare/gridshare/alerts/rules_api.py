@@ -79,6 +79,7 @@ def service() -> RuleService:
     body=RuleBody,
     status=201,
     response=Envelope[AlertRule],
+    errors=(404,),  # the device or site is not the caller's
     summary="Create an alert rule on one of the caller's devices (deviceId) or sites (siteId)",
 )
 def create_rule(caller: Caller, body: RuleBody) -> dict:
@@ -91,6 +92,7 @@ def create_rule(caller: Caller, body: RuleBody) -> dict:
     roles=OWNERS,
     query=RulesQuery,
     response=Page[AlertRule],
+    errors=(404,),  # deviceId is not the caller's device
     summary="The caller's alert rules, default ones included (admins and operators: every rule)",
 )
 def list_rules(caller: Caller, query: RulesQuery) -> dict:
