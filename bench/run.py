@@ -13,6 +13,7 @@ RUNS = [
     ["bench_write_units.py"],
     ["bench_stack_ingest.py", "--devices", "10", "--readings", "50"],
     ["bench_ledger_stateful.py", "--steps", "10000"],
+    ["bench_alert_evaluator.py", "--n", "200000"],
 ]
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Template
 
+from gridshare.alerts.models import AlertModel, AlertRuleModel, AlertStateModel
 from gridshare.app_factory import make_app
 from gridshare.communities.models import CommunityModel, MemberModel
 from gridshare.contexts import all_tables, table_owners
@@ -395,6 +396,23 @@ EXPECTED_TABLES: dict[str, dict[Any, str]] = {
         RollupModel: READ,
         **ROUTE_GUARD,
     },
+    # Alerts (docs/decisions/0017-alerts.md): a rule's device and site through the devices and sites services
+    # (read only); the evaluator the site-devices table (which site's rules apply), read only.
+    api_handler("alerts"): {
+        AlertRuleModel: RW,
+        AlertStateModel: RW,
+        AlertModel: RW,
+        DeviceModel: READ,
+        SiteModel: READ,
+        **ROUTE_GUARD,
+    },
+    "functions.alerts.evaluator.handler": {
+        AlertRuleModel: RW,
+        AlertStateModel: RW,
+        AlertModel: RW,
+        SiteDeviceModel: READ,
+    },
+    "functions.alerts.reminders.handler": {AlertModel: RW},
 }
 
 
@@ -1481,6 +1499,10 @@ def test_only_the_functions_that_note_health_publish_status_events_on_the_defaul
         "functions.devices.offline_sweep.handler",
         "functions.telemetry.ingest.handler",
         api_handler("telemetry"),
+        # alert events (decision 0017), on the same default bus; ingest's grant covers ReadingsAccepted too
+        api_handler("alerts"),
+        "functions.alerts.evaluator.handler",
+        "functions.alerts.reminders.handler",
     }
     for handler in EXPECTED_TABLES:
         statements = statements_of(template, function_id(template, handler))

@@ -68,6 +68,9 @@ ENTRIES: dict[str, frozenset[str]] = {
     "functions.sites.lambda_app": frozenset({"jsonschema", "aws_xray_sdk"}),
     "functions.communities.lambda_app": frozenset({"jsonschema", "stripe", "aws_xray_sdk"}),
     "functions.grid.lambda_app": frozenset({"jsonschema", "stripe", "aws_xray_sdk"}),
+    "functions.alerts.lambda_app": frozenset({"jsonschema", "stripe", "aws_xray_sdk"}),
+    "functions.alerts.evaluator": HTTP_LAYER | {"jsonschema", "stripe", "aws_xray_sdk"},
+    "functions.alerts.reminders": HTTP_LAYER | {"jsonschema", "stripe", "aws_xray_sdk"},
 }
 
 LOCAL_ONLY_DISTRIBUTIONS = frozenset(
