@@ -7,6 +7,7 @@ Grants, as narrow as the code's reach (other contexts only through their service
 - the API reads the devices table (`DeviceService.get_owned` / `list`: a rule's device is the caller's) and
   the sites table (`SitesService.get`: a rule's site is the caller's), both read only;
 - the evaluator reads the site-devices table (`SitesService.placement`: which site's rules apply), read only;
+- the schedule reads the telemetry rollups (`TelemetryService.energy_buckets`: baseline rules), read only;
 - every alerts function may put events on the default bus (alert events), nothing else of EventBridge.
 """
 
@@ -26,6 +27,7 @@ from gridshare.contexts import owned_tables
 from gridshare.devices.models import DeviceModel
 from gridshare.kernel import resources
 from gridshare.sites.models import SiteDeviceModel, SiteModel
+from gridshare.telemetry.models import RollupModel
 from infra_cdk import messaging
 from infra_cdk.constructs.shared import SharedRuntime
 from infra_cdk.routes import api_handler
@@ -48,7 +50,14 @@ EVALUATOR_TABLES = {
     AlertModel: Access.READ_WRITE,
     SiteDeviceModel: Access.READ,
 }
-REMINDER_TABLES = {AlertModel: Access.READ_WRITE}
+# The every-minute schedule: reminders, and once per quarter-hour the baseline rules (their 15-minute rollups
+# through the telemetry service: read only; their alerts through the lifecycle).
+SCHEDULE_TABLES = {
+    AlertModel: Access.READ_WRITE,
+    AlertRuleModel: Access.READ,
+    AlertStateModel: Access.READ_WRITE,
+    RollupModel: Access.READ,
+}
 
 
 class AlertsContext(Construct):
@@ -58,7 +67,7 @@ class AlertsContext(Construct):
         super().__init__(scope, construct_id)
         self.tables = tables_for(self, owned_tables(CONTEXT))
         others: dict[str, dynamodb.Table] = {}
-        for context in ("devices", "sites"):
+        for context in ("devices", "sites", "telemetry"):
             others.update(built[context].tables)  # type: ignore[attr-defined]
         tables = {**self.tables, **others}
 
@@ -95,7 +104,7 @@ class AlertsContext(Construct):
             description=f"Runs on {spec.expression} ({spec.name})",
             timeout=Duration.seconds(60),
         )
-        grant_table_access(function, tables, REMINDER_TABLES)
+        grant_table_access(function, tables, SCHEDULE_TABLES)
         function.add_to_role_policy(alert_event_statement(Stack.of(self)))
         role = iam.Role(
             self,

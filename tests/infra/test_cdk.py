@@ -412,7 +412,13 @@ EXPECTED_TABLES: dict[str, dict[Any, str]] = {
         AlertModel: RW,
         SiteDeviceModel: READ,
     },
-    "functions.alerts.reminders.handler": {AlertModel: RW},
+    # reminders, and the baseline rules' 15-minute rollups through the telemetry service (read only)
+    "functions.alerts.reminders.handler": {
+        AlertModel: RW,
+        AlertRuleModel: READ,
+        AlertStateModel: RW,
+        RollupModel: READ,
+    },
 }
 
 

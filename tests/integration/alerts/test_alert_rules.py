@@ -80,7 +80,8 @@ def test_a_default_rule_is_readable_before_anything_listed_it(api: Api, owner: s
         ({"kind": "offline", "threshold": 3}, ["threshold"]),
         ({"kind": "offline", "forS": 30}, ["forS"]),
         ({"kind": "low_level", "threshold": 10}, ["deviceId"]),
-        ({"kind": "generation_drop"}, ["kind"]),
+        ({"kind": "generation_drop", "operator": "<"}, ["operator"]),
+        ({"kind": "kaput"}, ["kind"]),
     ],
 )
 def test_a_rule_invalid_for_its_kind_is_422_naming_the_field(

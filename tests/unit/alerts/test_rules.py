@@ -67,8 +67,15 @@ def test_channels_are_a_non_empty_subset_in_a_fixed_order() -> None:
     assert _check({"kind": "offline", "channels": ["sms", "email", "sms"]})[0]["channels"] == ["email", "sms"]
 
 
-def test_rollup_kinds_are_refused_until_they_are_evaluated() -> None:
-    assert _check({"kind": "generation_drop"})[1] == ["kind"]
+def test_baseline_kinds_watch_one_devices_energy_with_k_as_threshold() -> None:
+    out, problems = _check({"kind": "generation_drop"})
+    assert problems == [] and out["metric"] == "energy_export_wh" and out["threshold"] == 3.0
+    out, problems = _check({"kind": "consumption_spike", "threshold": 2})
+    assert problems == [] and out["metric"] == "energy_import_wh" and out["threshold"] == 2
+    assert _check({"kind": "generation_drop"}, GAS)[1] == ["deviceId"]  # reports no energy counter
+    assert _check({"kind": "generation_drop"}, Target(None))[1] == ["siteId"]
+    assert _check({"kind": "generation_drop", "operator": "<", "threshold": 50})[1] == ["operator", "threshold"]
+    assert _check({"kind": "consumption_spike", "metric": "power_w", "for_s": 60})[1] == ["forS", "metric"]
     assert _check({"kind": "nope"})[1] == ["kind"]
 
 

@@ -18,6 +18,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from gridshare.alerts.service import evaluator, reminders
+from gridshare.kernel.clock import now_ms
 from gridshare.kernel.observability import correlate, lambda_request_id, metrics, observed
 
 logger = logging.getLogger("gridshare.alerts.handlers")
@@ -62,8 +63,13 @@ def evaluator_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 @observed(correlation_id=lambda_request_id)
 def reminders_handler(event: dict[str, Any], context: Any) -> dict[str, int]:
-    """Scheduler's input is ignored: "now" is the kernel clock's."""
+    """Every minute: reminders and escalations, and, once per closed quarter-hour, the baseline rules
+    (generation_drop / consumption_spike; one schedule and function for both keeps the stack within
+    CloudFormation's resource limit, decision 0017). Scheduler's input is ignored: "now" is the kernel
+    clock's."""
     sent = reminders().run()
+    sent["baselines"] = evaluator().baselines(now_ms())  # once per closed quarter-hour (a claimed marker)
     metrics().add_metric(name="AlertReminders", unit=MetricUnit.Count, value=sent["reminders"])
     metrics().add_metric(name="AlertEscalations", unit=MetricUnit.Count, value=sent["escalations"])
+    metrics().add_metric(name="AlertBaselinesJudged", unit=MetricUnit.Count, value=sent["baselines"])
     return sent

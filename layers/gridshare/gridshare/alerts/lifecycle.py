@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gridshare.alerts import alert_events as E
+from gridshare.alerts.baseline import DEFAULT_K, QUARTER_MS, closed_quarter, history_starts, judge
 from gridshare.alerts.evaluation import (
     READING_KINDS,
     Action,
@@ -43,6 +44,7 @@ logger = logging.getLogger("gridshare.alerts.lifecycle")
 
 MAX_CONFLICTS = 5
 SITE_TTL_S = 60.0  # a device moved to another site is evaluated against that site's rules within a minute
+BASELINE_RULES_PER_RUN = 500  # each reads one device's week of 15-minute rollups (~700 buckets, one query)
 
 
 def spec_of(rule: AlertRuleModel) -> RuleSpec:
@@ -110,6 +112,32 @@ class Evaluator:
                 self.apply(rule, device_id, [(at, offline, None)])
                 evaluations += 1
         return evaluations
+
+    def baselines(self, now: int, limit: int = BASELINE_RULES_PER_RUN) -> int:
+        """The closed quarter-hour of every generation_drop / consumption_spike rule against the same
+        quarter-hour on the previous 7 days (gridshare.alerts.baseline), once per quarter (a claimed marker);
+        the rules judged. Rollups come from the telemetry service, never its tables."""
+        quarter = closed_quarter(now)
+        if not self.rules.claim(f"baseline#{quarter}"):
+            return 0
+        from gridshare.telemetry.service import telemetry_service
+
+        telemetry = telemetry_service()
+        judged = 0
+        for rule in self.rules.baseline_rules(limit):
+            if rule.device_id is None or rule.metric is None:
+                continue
+            starts = history_starts(quarter)
+            buckets = telemetry.energy_buckets(rule.device_id, "15m", starts[0], quarter + QUARTER_MS)
+            current = buckets.get(quarter, {}).get(rule.metric)
+            history = [float(buckets[s][rule.metric]) for s in starts if rule.metric in buckets.get(s, {})]
+            k = float(rule.threshold) if rule.threshold is not None else DEFAULT_K
+            verdict = judge(rule.kind, float(current), history, k) if current is not None else None
+            if verdict is None:
+                continue
+            judged += 1
+            self.apply(rule, rule.device_id, [(quarter + QUARTER_MS, verdict.breach, current)])
+        return judged
 
     # ------------------------------------------------------------ rules of a device
     def rules_of(self, device_id: str, device_type: str, owner_id: str, site_id: str | None) -> list[AlertRuleModel]:

@@ -46,6 +46,18 @@ class RulesBySite(GlobalSecondaryIndex["AlertRuleModel"]):
     id = UnicodeAttribute(range_key=True)
 
 
+class BaselineRules(GlobalSecondaryIndex["AlertRuleModel"]):
+    """Sparse: only generation_drop / consumption_spike rules carry `baseline` ("yes"): the alerts schedule
+    reads just those each quarter-hour."""
+
+    class Meta:
+        index_name = "baseline_rules"
+        projection = AllProjection()
+
+    baseline = UnicodeAttribute(hash_key=True)  # "yes"
+    id = UnicodeAttribute(range_key=True)
+
+
 class AlertRuleModel(Model):
     """An alert rule (gridshare.alerts.rules). Default rules have deterministic ids (`leak-<deviceId>`,
     `offline-<deviceId>`, gridshare.alerts.rules.default_rule_id) and `default_of` = their kind; a deleted
@@ -70,9 +82,11 @@ class AlertRuleModel(Model):
     created_at = NumberAttribute()
     updated_at = NumberAttribute()
     deleted_at = NumberAttribute(null=True)
+    baseline = UnicodeAttribute(null=True)  # "yes" on generation_drop / consumption_spike rules (BaselineRules)
     by_owner = RulesByOwner()
     by_device = RulesByDevice()
     by_site = RulesBySite()
+    baseline_rules = BaselineRules()
 
 
 class AlertStateModel(Model):

@@ -18,7 +18,7 @@ from typing import Any
 from gridshare.alerts import alert_events as E
 from gridshare.alerts.lifecycle import materialise_defaults
 from gridshare.alerts.models import AlertModel, AlertRuleModel
-from gridshare.alerts.rules import Target, validate_rule
+from gridshare.alerts.rules import BASELINE_KINDS, Target, validate_rule
 from gridshare.alerts.store import RuleStore
 from gridshare.alerts.views import alert_view, describe, rule_view
 from gridshare.devices.service import DeviceService, reported_metrics
@@ -100,6 +100,7 @@ class RuleService:
             raise errors.InvalidInput("The rule is not valid for its kind.", errors=problems)
         at = self.clock()
         rule = AlertRuleModel(id=new_id(), owner_id=owner_id, created_at=at, updated_at=at, **rule_fields)
+        rule.baseline = "yes" if rule.kind in BASELINE_KINDS else None
         self.store.put_new(rule)
         return rule_view(rule)
 

@@ -9,7 +9,11 @@ kind needs (docs/alerts.md):
 | leak | none (the `leak` flag) | none | none | gas_sensor |
 | offline | none | none | none (and forS 0: the device's offlineAfterS is the hold) | any |
 | low_level | `gas_level_pct` (implied) | `<` or `<=` (default `<`) | required, 0..100 | gas_sensor |
-| generation_drop, consumption_spike | none | none | none | not evaluated yet: refused |
+| generation_drop, consumption_spike | export / import energy (implied) | none | k (default 3) | one device |
+
+The baseline kinds compare a closed 15-minute interval's `energy_export_wh` (drop) or `energy_import_wh`
+(spike) with the same quarter-hour on the previous 7 days (gridshare.alerts.baseline); `threshold` is k,
+0.5 to 10; forS is 0.
 
 Every problem is a FieldError naming the request's field (camelCase), so the API answers one 422 with all.
 """
@@ -20,13 +24,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
+from gridshare.alerts.baseline import BASELINE_METRIC, DEFAULT_K
 from gridshare.alerts.evaluation import CHANNELS, KINDS, OPERATORS, SEVERITIES
 from gridshare.kernel.errors import FieldError
 
 MAX_FOR_S: Final = 86_400
 LOW_LEVEL_METRIC: Final = "gas_level_pct"
 GAS_SENSOR: Final = "gas_sensor"
-NOT_EVALUATED_YET: Final = frozenset({"generation_drop", "consumption_spike"})
+BASELINE_KINDS: Final = frozenset(BASELINE_METRIC)
 DEFAULT_SEVERITY: Final = {"leak": "critical", "offline": "warning"}
 DEFAULT_CHANNELS: Final = ("push", "email", "sms", "websocket")
 
@@ -76,8 +81,6 @@ def validate_rule(
     kind = out.get("kind")
     if kind not in KINDS:
         return out, [FieldError("kind", f"one of {', '.join(KINDS)}")]
-    if kind in NOT_EVALUATED_YET:
-        problems.append(FieldError("kind", f"'{kind}' rules are not evaluated yet (docs/alerts.md)"))
     metric, operator, threshold = out.get("metric"), out.get("operator"), out.get("threshold")
     for_s = out.get("for_s", 0)
     if not isinstance(for_s, int) or isinstance(for_s, bool) or not 0 <= for_s <= MAX_FOR_S:
@@ -121,6 +124,21 @@ def validate_rule(
         elif not 0 <= threshold <= 100:
             problems.append(FieldError("threshold", "a percentage from 0 to 100"))
         out["metric"], out["operator"] = LOW_LEVEL_METRIC, operator or "<"
+    elif kind in BASELINE_KINDS:
+        implied = BASELINE_METRIC[kind]
+        if metric not in (None, implied):
+            problems.append(FieldError("metric", f"a {kind} rule compares {implied}"))
+        if operator is not None:
+            problems.append(FieldError("operator", f"a {kind} rule takes no operator: it compares with a baseline"))
+        if threshold is not None and not 0.5 <= threshold <= 10:
+            problems.append(FieldError("threshold", "k, the number of robust spreads from the median: 0.5 to 10"))
+        if device_type is None:
+            problems.append(FieldError("siteId", f"a {kind} rule watches one device (deviceId)"))
+        elif implied not in reported:
+            problems.append(FieldError("deviceId", f"a {device_type} does not report {implied}"))
+        if isinstance(for_s, int) and for_s != 0:
+            problems.append(FieldError("forS", f"0 for a {kind} rule: it judges whole 15-minute intervals"))
+        out["metric"], out["threshold"] = implied, threshold if threshold is not None else DEFAULT_K
     else:
         for name, value in (("metric", metric), ("operator", operator), ("threshold", threshold)):
             if value is not None:

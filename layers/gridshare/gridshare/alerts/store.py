@@ -94,6 +94,20 @@ class RuleStore:
     def for_site(self, site_id: str) -> list[AlertRuleModel]:
         return [r for r in AlertRuleModel.by_site.query(site_id) if r.deleted_at is None]
 
+    def baseline_rules(self, limit: int) -> list[AlertRuleModel]:
+        """Live generation_drop / consumption_spike rules (the sparse BaselineRules index), at most `limit`."""
+        return [r for r in AlertRuleModel.baseline_rules.query("yes", limit=limit) if r.deleted_at is None]
+
+    def claim(self, key: str) -> bool:
+        """Claim a once-only run (a marker item in the states table); False if it was claimed already."""
+        try:
+            AlertStateModel(key=key, version=1).save(condition=AlertStateModel.key.does_not_exist())
+        except PutError as exc:
+            if failed_condition(exc):
+                return False
+            raise
+        return True
+
 
 def hold_of(state: AlertStateModel | None) -> Hold:
     if state is None:

@@ -14,6 +14,8 @@ TITLES = {
     "offline": "Device offline",
     "low_level": "Gas level low",
     "threshold": "Threshold crossed",
+    "generation_drop": "Generation dropped",
+    "consumption_spike": "Consumption spike",
 }
 
 
@@ -63,6 +65,12 @@ def describe(rule: AlertRuleModel, device_id: str, value: Value | None) -> tuple
     if rule.kind == "offline":
         return title, f"Device {device_id} has gone silent ({rule.name})."
     shown = _value(value)
+    if rule.kind in ("generation_drop", "consumption_spike"):
+        side = "below" if rule.kind == "generation_drop" else "above"
+        return title, (
+            f"{rule.name}: {rule.metric} of device {device_id} was {shown} Wh in the last 15 minutes, far {side} "
+            f"the same quarter-hour of the previous 7 days (k = {_number(rule.threshold)})."
+        )
     return title, (
         f"{rule.name}: {rule.metric} of device {device_id} is {shown} "
         f"({rule.operator} {_number(rule.threshold)}, held {int(rule.for_s)} s)."
