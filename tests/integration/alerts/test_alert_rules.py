@@ -194,3 +194,12 @@ def test_the_rule_list_pages_with_a_cursor(api: Api, owner: str, published: Any)
     second = json.loads(api.call("GET", f"/v1/alert-rules?limit=2&cursor={cursor}", token=owner).body)
     ids = [r["id"] for r in first["data"] + second["data"]]
     assert len(ids) == len(set(ids)) == 3
+
+
+def test_a_device_registered_after_a_listing_gets_its_defaults_on_the_next(
+    api: Api, owner: str, published: Any
+) -> None:
+    assert _data(api.call("GET", "/v1/alert-rules", token=owner)) == []
+    sensor = create_device(api, owner, name="tank", type="gas_sensor")
+    ids = {r["id"] for r in _data(api.call("GET", "/v1/alert-rules", token=owner))}
+    assert ids == {f"leak-{sensor['id']}", f"offline-{sensor['id']}"}

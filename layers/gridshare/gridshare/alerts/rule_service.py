@@ -4,8 +4,8 @@ A rule names one device the caller may see (the devices service: another user's 
 site (the sites service, likewise); the rule belongs to that device's or site's owner. What each kind
 needs: gridshare.alerts.rules. Default rules (a critical `leak` rule per gas sensor, a warning `offline`
 rule per device) have deterministic ids and are materialised by conditional puts (decision 0017): by the
-evaluator when it first sees a device, and here when an owner lists rules (their first 200 devices, once
-per container) or lists/reads one device's rules. They are editable; the leak rule cannot be deleted
+evaluator when it first sees a device, and here when an owner lists rules (the first page: their first 200
+devices, each once per container) or lists/reads one device's rules. They are editable; the leak rule cannot be deleted
 (409); a deleted offline rule stays as a tombstone so it is not materialised again.
 """
 
@@ -46,7 +46,7 @@ class RuleService:
     store: RuleStore = field(default_factory=RuleStore)
     publisher: E.AlertPublisher = field(default_factory=E.EventBridgeAlertPublisher)
     clock: Callable[[], int] = now_ms
-    _listed: set[str] = field(default_factory=set)  # owners whose devices' defaults exist (this container)
+    _materialised: set[str] = field(default_factory=set)  # devices whose defaults exist (this container)
 
     # ------------------------------------------------------------ targets
     def _target(self, caller: Caller, device_id: str | None, site_id: str | None) -> tuple[str, Target]:
@@ -86,6 +86,11 @@ class RuleService:
         materialise_defaults(self.store, device.id, device.type, device.owner_id, self.clock())
         return self.store.get(rule_id)
 
+    def _defaults(self, device_id: str, device_type: str, owner_id: str) -> None:
+        if device_id not in self._materialised:
+            materialise_defaults(self.store, device_id, device_type, owner_id, self.clock())
+            self._materialised.add(device_id)
+
     # ------------------------------------------------------------ use cases
     def create(self, caller: Caller, fields: dict[str, Any]) -> dict[str, Any]:
         device_id, site_id = fields.get("device_id"), fields.get("site_id")
@@ -112,12 +117,11 @@ class RuleService:
         if device_id is not None:
             device = DeviceService.get_owned(caller, device_id)
             if start is None:
-                materialise_defaults(self.store, device.id, device.type, device.owner_id, self.clock())
-        elif owner is not None and start is None and owner not in self._listed:
+                self._defaults(device.id, device.type, device.owner_id)
+        elif owner is not None and start is None:
             devices, _ = DeviceService.list(caller, MATERIALISE_DEVICES, None)
             for d in devices:
-                materialise_defaults(self.store, d["id"], d["type"], d["ownerId"], self.clock())
-            self._listed.add(owner)
+                self._defaults(d["id"], d["type"], d["ownerId"])
         if owner is not None and start is not None and start.get("owner_id", {}).get("S", owner) != owner:
             raise errors.BadRequest(
                 "The cursor does not belong to this listing.",
