@@ -44,6 +44,8 @@ TYPED := layers/gridshare/gridshare/kernel layers/gridshare/gridshare/ledger/cor
   layers/gridshare/gridshare/communities/profiles.py layers/gridshare/gridshare/communities/geo.py \
   layers/gridshare/gridshare/devices/config.py layers/gridshare/gridshare/telemetry/calibration.py \
   layers/gridshare/gridshare/devices/health.py \
+  layers/gridshare/gridshare/alerts/evaluation.py layers/gridshare/gridshare/alerts/rules.py \
+  layers/gridshare/gridshare/alerts/baseline.py \
   layers/gridshare/gridshare/grid/topology.py layers/gridshare/gridshare/grid/metrics.py \
   layers/gridshare/gridshare/telemetry/reroll.py layers/gridshare/gridshare/telemetry/timestream_records.py \
   layers/gridshare/gridshare/market/clearing.py layers/gridshare/gridshare/market/matching.py \

@@ -14,6 +14,7 @@ RUNS = [
     ["bench_stack_ingest.py", "--devices", "10", "--readings", "50"],
     ["bench_ledger_stateful.py", "--steps", "10000"],
     ["bench_clearing.py", "--runs", "15"],
+    ["bench_alert_evaluator.py", "--n", "200000"],
 ]
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_ses as ses
 from constructs import Construct
 
+from gridshare.alerts.models import AlertModel
 from gridshare.contexts import owned_tables
 from gridshare.devices.models import DeviceModel
 from gridshare.http.revocations import TokenRevocationModel
@@ -38,6 +39,7 @@ from gridshare.notifications.models import (
     SubscriptionModel,
 )
 from infra_cdk import messaging
+from infra_cdk.constructs.alerts import alert_event_statement
 from infra_cdk.constructs.shared import SharedRuntime
 from infra_cdk.routes import api_handler
 from infra_cdk.tables import Access, grant_table_access, tables_for
@@ -67,7 +69,7 @@ CONSUMER_TABLES = {
 # $connect stores the connection after the route guard's revocation check; subscribing to a device topic asks
 # the devices service whether the caller may see the device (a read of the devices table, as sites does).
 WEBSOCKET_TABLES = {ConnectionModel: Access.READ_WRITE, SubscriptionModel: Access.READ_WRITE}
-WEBSOCKET_OTHER_TABLES = {DeviceModel: Access.READ, TokenRevocationModel: Access.READ}
+WEBSOCKET_OTHER_TABLES = {DeviceModel: Access.READ, TokenRevocationModel: Access.READ, AlertModel: Access.READ_WRITE}
 PUSH_ENDPOINT_ACTIONS = ("sns:CreatePlatformEndpoint", "sns:DeleteEndpoint")
 CONTACT_ACTIONS = {NOTIFIER: ("cognito-idp:ListUsersInGroup",), DELIVERIES: ("cognito-idp:AdminGetUser",)}
 
@@ -118,8 +120,10 @@ class NotificationsContext(NestedStack):
             description="WebSocket API routes: $connect (token), $disconnect, $default (subscribe, ping, ...)",
         )
         grant_table_access(self.websocket_function, self.tables, WEBSOCKET_TABLES)
-        others = {**built["devices"].tables, **identity.tables}  # type: ignore[attr-defined]
+        others = {**built["devices"].tables, **identity.tables, **built["alerts"].tables}  # type: ignore[attr-defined]
         grant_table_access(self.websocket_function, others, WEBSOCKET_OTHER_TABLES)
+        # `acknowledgeAlert` runs the alerts service's acknowledge: it updates the alert and publishes AlertUpdated.
+        self.websocket_function.add_to_role_policy(alert_event_statement(Stack.of(self)))
         identity.configure_token_verification(self.websocket_function)  # type: ignore[attr-defined]
 
         def route(name: str) -> apigwv2.WebSocketRouteOptions:

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from gridshare.alerts.models import AlertModel, AlertRuleModel, AlertStateModel
 from gridshare.app_factory import make_app
 from gridshare.communities.models import CommunityModel, MemberModel
 from gridshare.contexts import all_tables, table_owners
@@ -449,6 +450,30 @@ EXPECTED_TABLES: dict[str, dict[Any, str]] = {
         SubscriptionModel: RW,
         DeviceModel: READ,
         TokenRevocationModel: READ,
+        AlertModel: RW,  # acknowledgeAlert, through the alerts service
+    },
+    # Alerts (docs/decisions/0017-alerts.md): a rule's device and site through the devices and sites services
+    # (read only); the evaluator the site-devices table (which site's rules apply), read only.
+    api_handler("alerts"): {
+        AlertRuleModel: RW,
+        AlertStateModel: RW,
+        AlertModel: RW,
+        DeviceModel: READ,
+        SiteModel: READ,
+        **ROUTE_GUARD,
+    },
+    "functions.alerts.evaluator.handler": {
+        AlertRuleModel: RW,
+        AlertStateModel: RW,
+        AlertModel: RW,
+        SiteDeviceModel: READ,
+    },
+    # reminders, and the baseline rules' 15-minute rollups through the telemetry service (read only)
+    "functions.alerts.reminders.handler": {
+        AlertModel: RW,
+        AlertRuleModel: READ,
+        AlertStateModel: RW,
+        RollupModel: READ,
     },
 }
 
@@ -1433,13 +1458,20 @@ def test_timestream_flag_builds_the_sink(flagged: tuple[dict[str, Any], list[str
         "MagneticStoreRetentionPeriodInDays": "365",
     }
     assert len(of_type(flagged_template, "AWS::Timestream::Database")) == 1
-    rules = [r["Properties"] for r in of_type(flagged_template, "AWS::Events::Rule").values()]
-    (rule,) = [r for r in rules if r["EventPattern"]["detail-type"] == ["ReadingsAccepted"]]
-    assert rule["EventPattern"]["source"] == ["gridshare.telemetry"]
     queues = {k: v["Properties"] for k, v in of_type(flagged_template, "AWS::SQS::Queue").items()}
+    rules = [r["Properties"] for r in of_type(flagged_template, "AWS::Events::Rule").values()]
+    (rule,) = [
+        r
+        for r in rules
+        if any(
+            str(render(queues[t["Arn"]["Fn::GetAtt"][0]]["QueueName"])).endswith("-telemetry-timestream")
+            for t in r["Targets"]
+            if t["Arn"]["Fn::GetAtt"][0] in queues
+        )
+    ]
+    assert rule["EventPattern"] == {"source": ["gridshare.telemetry"], "detail-type": ["ReadingsAccepted"]}
     (target,) = rule["Targets"]
-    sink_queue = queues[target["Arn"]["Fn::GetAtt"][0]]
-    assert sink_queue["QueueName"].endswith("-telemetry-timestream") and "RedrivePolicy" in sink_queue
+    assert "RedrivePolicy" in queues[target["Arn"]["Fn::GetAtt"][0]]
     fn = function_id(flagged_template, resources.TIMESTREAM_SOURCE.handler)
     env = flagged_template["Resources"][fn]["Properties"]["Environment"]["Variables"]
     assert env["GS_TIMESTREAM_TABLE"] == "readings" and env["GS_TIMESTREAM_DATABASE"].endswith("-telemetry")
@@ -1582,6 +1614,11 @@ def test_only_the_functions_that_note_health_publish_status_events_on_the_defaul
         api_handler("devices"),
         "functions.devices.command_acks.handler",
         "functions.devices.command_expiry.handler",
+        # alert events (decision 0017), on the same default bus; ingest's grant covers ReadingsAccepted too
+        api_handler("alerts"),
+        "functions.notifications.websocket.handler",
+        "functions.alerts.evaluator.handler",
+        "functions.alerts.reminders.handler",
     }
     for handler in EXPECTED_TABLES:
         statements = statements_of(template, function_id(template, handler))

@@ -30,7 +30,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel, ValidationError
 
-from tests.support import grid
+from tests.support import alerts, grid
 from tests.support.api import Api, create_admin, register_user
 from tests.support.communities import SIMULATED_MEMBER, add_simulated_member, create_community, first_member
 from tests.support.devices import ingest
@@ -101,6 +101,17 @@ OBJECT_FAMILIES: tuple[Family, ...] = (
     # a user's own push tokens and inbox entries: nobody else's, whatever the role (made per case)
     Family("/v1/me/push-tokens/{id}", "push_token", owned=True),
     Family("/v1/notifications/{id}", "notification", owned=True),
+    # alert rules and alerts (gridshare.alerts): admins and operators read all, only owners and admins change
+    # a rule; an alert is acknowledged or resolved by its owner, an admin or an operator
+    Family("/v1/alert-rules/{id}", "alert_rule", owned=True, sees_all=frozenset({"admin", "operator"})),
+    Family(
+        "/v1/alert-rules/{id}",
+        "alert_rule",
+        owned=True,
+        sees_all=frozenset({"admin"}),
+        methods=frozenset({"PATCH", "DELETE"}),
+    ),
+    Family("/v1/alerts/{id}", "alert", owned=True, sees_all=frozenset({"admin", "operator"})),
 )
 
 # Bodies: a minimal valid body is generated from the route's pydantic model (required fields only); list a
@@ -181,6 +192,7 @@ class Member:
     community_id: str = ""
     community_member_id: str = ""
     market_order_id: str = ""
+    alert_id: str = ""
 
     def private(self) -> dict[str, str]:
         return {
@@ -362,6 +374,9 @@ def _ask_body(member: Member | None) -> dict[str, Any]:
 
 FRESH_OBJECTS[("DELETE", "/v1/market/orders/{id}")] = _create_order
 FRESH_OBJECTS[("DELETE", "/v1/communities/{id}")] = _create_community
+FRESH_OBJECTS[("DELETE", "/v1/alert-rules/{id}")] = lambda m: alerts.create_rule(m.user_id, m.role, m.device_id)
+for _path in ("/v1/alerts/{id}/acknowledge", "/v1/alerts/{id}/resolve"):  # each case needs an open alert
+    FRESH_OBJECTS[("POST", _path)] = lambda m: alerts.open_alert(m.user_id, m.role, m.device_id)
 FRESH_OBJECTS[("DELETE", "/v1/communities/{id}/members/{memberId}")] = _fresh_community_member
 
 
@@ -419,6 +434,7 @@ SAMPLE_BODIES.update(
         ("POST", "/v1/market/orders"): _ask_body,
         ("PUT", "/v1/grid/nodes/{id}"): grid.NODE_BODY,
         ("POST", "/v1/grid/connections"): grid.connection_body,
+        ("POST", "/v1/alert-rules"): lambda m: {"name": "m", "deviceId": m.device_id if m else "x", "kind": "offline"},
         ("POST", "/v1/sites"): {
             "name": "Matrix site",
             "kind": "solar",
@@ -598,6 +614,8 @@ def concrete_path(case: Case, owner: Member, dead_letter: str, bystander: str) -
         "community": owner.community_id,
         "market_order": owner.market_order_id,
         "market_interval": _market_interval(PAST_INTERVAL),
+        "alert_rule": f"offline-{owner.device_id}",  # the meter's default offline rule
+        "alert": owner.alert_id,
     }[case.family.kind]
     path = re.sub(r"\{\w+\}", value, case.path, count=1)
     return path.replace("{commandId}", owner.command_id).replace("{certificateId}", owner.certificate_id)
@@ -641,6 +659,7 @@ def test_authorization_matrix(
         member.site_id = _create_site(member)
         _set_up_community(member)
         member.market_order_id = _create_order(member)
+        member.alert_id = alerts.open_alert(member.user_id, member.role, member.device_id)
     dead_letter = _dead_letter_id()
     bystander = register_user(api, "bystander@example.com")["user"]["id"]
     default_owner = members[(roles[-1], "owner")]

@@ -77,6 +77,9 @@ ENTRIES: dict[str, frozenset[str]] = {
     "functions.notifications.live": HTTP_LAYER | {"jsonschema", "stripe", "aws_xray_sdk", "websockets"},
     # the token check imports jwt on the first $connect, never chalice; websockets is the local server's
     "functions.notifications.websocket": frozenset({"chalice", "jsonschema", "stripe", "aws_xray_sdk", "websockets"}),
+    "functions.alerts.lambda_app": frozenset({"jsonschema", "stripe", "aws_xray_sdk"}),
+    "functions.alerts.evaluator": HTTP_LAYER | {"jsonschema", "stripe", "aws_xray_sdk"},
+    "functions.alerts.reminders": HTTP_LAYER | {"jsonschema", "stripe", "aws_xray_sdk"},
 }
 
 LOCAL_ONLY_DISTRIBUTIONS = frozenset(

@@ -76,6 +76,14 @@ def note_seen(device_id: str, at: int) -> str:
     return health_service().seen(device_id, min(at, now_ms()))
 
 
+def reported_metrics() -> dict[str, tuple[str, ...]]:
+    """Device type -> the numeric metrics it reports (gridshare.devices.config.TYPE_METRICS): what another
+    context (alert rules) may watch on a device of that type."""
+    from gridshare.devices.config import TYPE_METRICS
+
+    return dict(TYPE_METRICS)
+
+
 @dataclass(frozen=True)
 class DeviceRef:
     """What another context may know of a device: who owns it and what it is."""

@@ -91,6 +91,7 @@ QUEUES: tuple[QueueSpec, ...] = (
     QueueSpec("notifications-events", context="notifications", visibility_timeout_s=60),
     QueueSpec("notification-deliveries", context="notifications", visibility_timeout_s=60),
     QueueSpec("notifications-live", context="notifications", visibility_timeout_s=30, max_receive_count=2),
+    QueueSpec("alerts-events", context="alerts", visibility_timeout_s=60),
 )
 EVENT_SOURCES: tuple[EventSource, ...] = (
     EventSource("telemetry-ingest", "telemetry", "functions.telemetry.ingest.handler"),
@@ -100,14 +101,18 @@ EVENT_SOURCES: tuple[EventSource, ...] = (
     EventSource("notifications-events", "notifications", "functions.notifications.notifier.handler"),
     EventSource("notification-deliveries", "notifications", "functions.notifications.deliveries.handler"),
     EventSource("notifications-live", "notifications", "functions.notifications.live.handler"),
+    EventSource("alerts-events", "alerts", "functions.alerts.evaluator.handler"),
 )
 SCHEDULES: tuple[ScheduleSpec, ...] = (
     ScheduleSpec("device-command-expiry", "rate(1 minute)", "devices", "functions.devices.command_expiry.handler"),
     ScheduleSpec("device-offline-sweep", "rate(1 minute)", "devices", "functions.devices.offline_sweep.handler"),
     ScheduleSpec("market-clearing", "rate(1 minute)", "market", "functions.market.clearing.handler"),
+    ScheduleSpec("alert-reminders", "rate(1 minute)", "alerts", "functions.alerts.reminders.handler"),
 )
 # The events, their detail shapes, publishers and subscribers: docs/events.md (a contract between contexts).
 EVENT_RULES: tuple[EventRuleSpec, ...] = (
+    EventRuleSpec("alerts-readings", "alerts", ("gridshare.telemetry",), ("ReadingsAccepted",), "alerts-events"),
+    EventRuleSpec("alerts-device-status", "alerts", ("gridshare.devices",), ("DeviceStatusChanged",), "alerts-events"),
     EventRuleSpec(
         "notifications-alert-events",
         "notifications",

@@ -70,6 +70,10 @@ class Settings(BaseSettings):
     # The grid's carbon intensity, gCO2 per kWh: communities' "CO2 avoided" (docs/communities.md) and the
     # grid's CO2 intensity of what is not PV (gridshare.grid.metrics)
     grid_intensity_g_per_kwh: int = Field(default=300, ge=0, le=2_000)
+    # Alerts (docs/alerts.md): a critical open alert nobody acknowledges is reminded every this many
+    # seconds, at most alert_max_reminders times, then escalated to operators
+    alert_reminder_every_s: int = Field(default=900, ge=60)
+    alert_max_reminders: int = Field(default=4, ge=0, le=20)
     # HMAC key of pagination cursors (gridshare.http.pagination). No default: a key in the code is a key
     # everyone has. CDK passes a generated Secrets Manager value; the local stack, its state dir's key.
     cursor_secret: SecretStr | None = None

@@ -23,11 +23,21 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from gridshare.kernel.clock import now_ms
 from gridshare.kernel.observability import correlate, lambda_request_id, metrics, observed
+from gridshare.telemetry.reading_events import ReadingsPublisher
 from gridshare.telemetry.readings import Reason
 from gridshare.telemetry.service import IngestOutcome, TelemetryService, telemetry_service
 
 logger = logging.getLogger("gridshare.telemetry.ingest")
 processor = BatchProcessor(event_type=EventType.SQS)
+_accepted: list[dict[str, Any]] = []  # the batch's accepted readings, published after it (reading_events)
+_publisher: ReadingsPublisher | None = None
+
+
+def _readings_publisher() -> ReadingsPublisher:
+    global _publisher
+    if _publisher is None:
+        _publisher = ReadingsPublisher()
+    return _publisher
 
 
 def _telemetry() -> TelemetryService:
@@ -61,6 +71,8 @@ def _handle_record(record: SQSRecord) -> str:
         return IngestOutcome.DEAD_LETTERED.value
     result = _telemetry().process(thing_name, payload, received_at, topic=f"gs/v1/{thing_name}/telemetry")
     metrics().add_metric(name=f"Readings_{result.outcome.value}", unit=MetricUnit.Count, value=1)
+    if result.accepted is not None:
+        _accepted.append(result.accepted)
     if result.outcome is IngestOutcome.DEAD_LETTERED:
         logger.info(
             "dead-lettered",
@@ -75,4 +87,10 @@ def _handle_record(record: SQSRecord) -> str:
 
 @observed(correlation_id=lambda_request_id)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return process_partial_response(event=event, record_handler=handle_record, processor=processor, context=context)
+    _accepted.clear()
+    try:
+        return process_partial_response(event=event, record_handler=handle_record, processor=processor, context=context)
+    finally:
+        if _accepted:
+            _readings_publisher().publish(list(_accepted))  # one PutEvents per batch; never fails the ingest
+            _accepted.clear()

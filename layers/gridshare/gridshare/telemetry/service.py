@@ -16,6 +16,7 @@ from gridshare.kernel.roles import Caller
 from gridshare.kernel.settings import get_settings
 from gridshare.telemetry.calibration import calibrate_payload
 from gridshare.telemetry.dead_letters import DeadLetterStore, dead_letter_view
+from gridshare.telemetry.reading_events import accepted_reading
 from gridshare.telemetry.readings import (
     COUNTERS,
     METRICS,
@@ -49,6 +50,11 @@ class IngestResult:
     device_id: str | None = None
     dead_letter_id: str | None = None
     reasons: tuple[Reason, ...] = ()
+    accepted: dict[str, Any] | None = None  # the reading as ReadingsAccepted carries it (reading_events)
+
+
+def _accepted(device: DeviceRef, reading: Any) -> dict[str, Any]:
+    return accepted_reading(device.id, device.owner_id, device.type, reading.ts, reading.metrics)
 
 
 def _validator() -> TelemetryValidator:
@@ -106,10 +112,10 @@ class TelemetryService:
             if outcome is StoreOutcome.STORED:
                 self._states[device.id] = new_state
                 note_seen(device.id, received_at)  # keeps it online (devices.health_service)
-                return IngestResult(IngestOutcome.STORED, device.id)
+                return IngestResult(IngestOutcome.STORED, device.id, accepted=_accepted(device, reading))
             if outcome is StoreOutcome.DUPLICATE:
                 note_seen(device.id, received_at)  # a redelivery: the first attempt may have failed after storing
-                return IngestResult(IngestOutcome.DUPLICATE, device.id)
+                return IngestResult(IngestOutcome.DUPLICATE, device.id, accepted=_accepted(device, reading))
             if outcome is StoreOutcome.SEQ_REUSED:
                 reasons = [Reason("seq", f"sequence number {reading.seq} was already used by another reading")]
                 return self._reject(thing_name, device.id, topic, payload, received_at, reasons)

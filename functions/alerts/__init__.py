@@ -1,0 +1,1 @@
+"""Alerts context: alert rules, the alert lifecycle, reminders."""

@@ -1,0 +1,1 @@
+"""Alerts: alert rules, the alert lifecycle, reminders and escalation (docs/alerts.md)."""
