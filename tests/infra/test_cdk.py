@@ -1,8 +1,9 @@
 """The synthesized CDK app: what it must hold, what each function may touch, and that cfn-lint accepts it.
 
-The app is synthesized once per module, in-process and offline (no bundling, no network). Expectations
-come from the same sources of truth the app reads (PynamoDB models, gridshare.kernel.resources, iot_rules/,
-the route table), so these tests catch a construct that drifts from them, not a copy of them.
+The app is synthesized once per test session (the `template` and `flagged` fixtures, tests/infra/conftest.py),
+in-process and offline (no bundling, no network). Expectations come from the same sources of truth the app
+reads (PynamoDB models, gridshare.kernel.resources, iot_rules/, the route table), so these tests catch a
+construct that drifts from them, not a copy of them.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aws_cdk.assertions import Template
 
 from gridshare.app_factory import make_app
 from gridshare.communities.models import CommunityModel, MemberModel
@@ -42,7 +42,6 @@ from gridshare.sites.models import InvestmentModel, SiteDeviceModel, SiteModel
 from gridshare.telemetry.models import DeadLetterModel, LatestReadingModel, RawReadingModel, RollupModel
 from gridshare.wallets.models import PaymentModel, RefundModel, StripeEventModel, WithdrawalModel
 from infra_cdk import constants
-from infra_cdk.app import build_app
 from infra_cdk.stack import CORS_ORIGINS_ENV
 
 REPO = Path(__file__).resolve().parents[2]
@@ -54,37 +53,6 @@ IOT_DEVICE_ACTIONS = {"iot:Connect", "iot:Publish", "iot:Subscribe", "iot:Receiv
 THING_VARIABLE = "${iot:Connection.Thing.ThingName}"
 
 Resources = dict[str, dict[str, Any]]
-
-
-# ----------------------------------------------------------------------------------------- synthesis
-@pytest.fixture(scope="module")
-def template(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """The default deployment (cdk.json context only): what `cdk synth` produces."""
-    outdir = tmp_path_factory.mktemp("cdk.out")
-    app = build_app(outdir=str(outdir))
-    stack = app.node.children[0]
-    synthesized: dict[str, Any] = Template.from_stack(stack).to_json()
-    synthesized["__outdir__"] = str(outdir)
-    return synthesized
-
-
-@pytest.fixture(scope="module")
-def flagged(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], list[str]]:
-    """A deployment with CORS and the Timestream flag on; returns the template and its warnings."""
-    outdir = tmp_path_factory.mktemp("cdk.out-flags")
-    app = build_app(
-        outdir=str(outdir),
-        context={
-            constants.CTX_CORS_ORIGINS: "https://app.gridshare.dev",
-            constants.CTX_TIMESTREAM: "true",
-            constants.CTX_IOT_ENDPOINT: "abc123-ats.iot.eu-west-1.amazonaws.com",
-            constants.CTX_STAGE: "test",
-        },
-    )
-    assembly = app.synth()
-    stack = assembly.stacks[0]
-    warnings = [str(m.entry.data) for m in stack.messages if m.level.name == "WARNING"]
-    return json.loads(Path(stack.template_full_path).read_text()), warnings
 
 
 # ------------------------------------------------------------------------------------ template helpers

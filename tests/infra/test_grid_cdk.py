@@ -7,7 +7,7 @@ from typing import Any
 from gridshare.devices.models import DeviceModel
 from gridshare.grid.models import GridConnectionModel, GridNodeModel
 from gridshare.telemetry.models import LatestReadingModel, RollupModel
-from tests.infra.test_cdk import (  # noqa: F401  (the module-scoped `template` fixture)
+from tests.infra.test_cdk import (
     OWNERS,
     READ,
     WRITE_ACTIONS,
@@ -18,7 +18,6 @@ from tests.infra.test_cdk import (  # noqa: F401  (the module-scoped `template` 
     method_paths,
     referenced_ids,
     table_actions,
-    template,
 )
 
 GRID = "functions.grid.lambda_app.app"
