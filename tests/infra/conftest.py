@@ -43,3 +43,11 @@ def flagged(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], l
     stack = assembly.stacks[0]
     warnings = [str(m.entry.data) for m in stack.messages if m.level.name == "WARNING"]
     return json.loads(Path(stack.template_full_path).read_text()), warnings
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test of the flagged deployment in one xdist group: with `--dist loadgroup` (the Makefile) they
+    run on one worker, which synthesizes the flagged app once instead of each worker doing it."""
+    for item in items:
+        if "flagged" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group("cdk-flagged"))
