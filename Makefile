@@ -73,14 +73,14 @@ local: install
 	$(BIN)/pytest -q -n 2 tests/local
 
 infra: $(STAMP)
-	$(BIN)/pytest -q -n 2 tests/infra
+	$(BIN)/pytest -q -n 2 --dist loadgroup tests/infra
 
 e2e: install
 	$(BIN)/pytest -q -n 2 tests/e2e
 
 test: install lint types
 	$(BIN)/pytest -q -n 2 --durations=5 tests/unit tests/integration tests/local
-	$(BIN)/pytest -q -n 2 tests/infra
+	$(BIN)/pytest -q -n 2 --dist loadgroup tests/infra
 	$(BIN)/pytest -q -n 2 tests/e2e
 
 # The whole fuzz run (schemathesis, every check, >= 100 examples per operation, user and admin tokens) on a

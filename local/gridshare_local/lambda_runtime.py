@@ -42,9 +42,16 @@ class LambdaContext:
         return 30_000
 
 
+# One import at a time: every poller thread imports its handler when it starts, and two threads importing
+# modules with a circular import between them (aws_lambda_powertools.metrics) can see one partially
+# initialized ("cannot import name 'Metrics' from partially initialized module"), which stopped `gridshare up`.
+_IMPORT_LOCK = threading.RLock()
+
+
 def load_handler(dotted: str) -> Callable[[dict[str, Any], Any], Any]:
     module, _, name = dotted.rpartition(".")
-    return getattr(importlib.import_module(module), name)  # type: ignore[no-any-return]
+    with _IMPORT_LOCK:
+        return getattr(importlib.import_module(module), name)  # type: ignore[no-any-return]
 
 
 class QueuePoller(threading.Thread):

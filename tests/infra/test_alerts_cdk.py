@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tests.infra.test_cdk import (  # noqa: F401  (the module-scoped `template` fixture)
+from tests.infra.test_cdk import (
     _normalized,
     as_list,
     deployed_routes,
@@ -17,7 +17,6 @@ from tests.infra.test_cdk import (  # noqa: F401  (the module-scoped `template` 
     referenced_ids,
     render,
     statements_of,
-    template,
 )
 
 API = "functions.alerts.lambda_app.app"
@@ -38,7 +37,7 @@ ALERT_ROUTES = {
 }
 
 
-def test_alert_routes_are_deployed_protected_and_reach_the_alerts_function(template: dict[str, Any]) -> None:  # noqa: F811
+def test_alert_routes_are_deployed_protected_and_reach_the_alerts_function(template: dict[str, Any]) -> None:
     routes = [r for r in deployed_routes() if r.context == "alerts"]
     assert {(r.method.upper(), _normalized(r.path)) for r in routes} == ALERT_ROUTES
     methods = method_paths(template)
@@ -49,7 +48,7 @@ def test_alert_routes_are_deployed_protected_and_reach_the_alerts_function(templ
         assert route.protected and method["AuthorizationType"] == "CUSTOM", route.path
 
 
-def test_the_evaluator_consumes_alerts_events_with_a_dlq_and_an_alarm(template: dict[str, Any]) -> None:  # noqa: F811
+def test_the_evaluator_consumes_alerts_events_with_a_dlq_and_an_alarm(template: dict[str, Any]) -> None:
     queues = of_type(template, "AWS::SQS::Queue")
     (main_id,) = [k for k, q in queues.items() if str(render(q["Properties"]["QueueName"])).endswith("-alerts-events")]
     (dlq_id,) = [
@@ -66,7 +65,7 @@ def test_the_evaluator_consumes_alerts_events_with_a_dlq_and_an_alarm(template: 
     ), "no alarm on the DLQ"
 
 
-def test_the_event_rules_route_readings_and_status_changes_to_the_queue(template: dict[str, Any]) -> None:  # noqa: F811
+def test_the_event_rules_route_readings_and_status_changes_to_the_queue(template: dict[str, Any]) -> None:
     queues = of_type(template, "AWS::SQS::Queue")
     (main_id,) = [k for k, q in queues.items() if str(render(q["Properties"]["QueueName"])).endswith("-alerts-events")]
     patterns = {
@@ -80,7 +79,7 @@ def test_the_event_rules_route_readings_and_status_changes_to_the_queue(template
     }
 
 
-def test_the_reminder_schedule_runs_every_minute(template: dict[str, Any]) -> None:  # noqa: F811
+def test_the_reminder_schedule_runs_every_minute(template: dict[str, Any]) -> None:
     schedules = [
         s
         for s in of_type(template, "AWS::Scheduler::Schedule").values()
@@ -89,7 +88,7 @@ def test_the_reminder_schedule_runs_every_minute(template: dict[str, Any]) -> No
     assert [s["Properties"]["ScheduleExpression"] for s in schedules] == ["rate(1 minute)"]
 
 
-def test_alerts_functions_put_events_on_the_default_bus_only(template: dict[str, Any]) -> None:  # noqa: F811
+def test_alerts_functions_put_events_on_the_default_bus_only(template: dict[str, Any]) -> None:
     for handler in (API, EVALUATOR, REMINDERS):
         statements = [
             s

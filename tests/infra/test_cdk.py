@@ -1,8 +1,9 @@
 """The synthesized CDK app: what it must hold, what each function may touch, and that cfn-lint accepts it.
 
-The app is synthesized once per module, in-process and offline (no bundling, no network). Expectations
-come from the same sources of truth the app reads (PynamoDB models, gridshare.kernel.resources, iot_rules/,
-the route table), so these tests catch a construct that drifts from them, not a copy of them.
+The app is synthesized once per test session (the `template` and `flagged` fixtures, tests/infra/conftest.py),
+in-process and offline (no bundling, no network). Expectations come from the same sources of truth the app
+reads (PynamoDB models, gridshare.kernel.resources, iot_rules/, the route table), so these tests catch a
+construct that drifts from them, not a copy of them.
 """
 
 from __future__ import annotations
@@ -51,9 +52,8 @@ from gridshare.sites.models import InvestmentModel, SiteDeviceModel, SiteModel
 from gridshare.telemetry.models import DeadLetterModel, LatestReadingModel, RawReadingModel, RollupModel
 from gridshare.wallets.models import PaymentModel, RefundModel, StripeEventModel, WithdrawalModel
 from infra_cdk import constants
-from infra_cdk.app import build_app
 from infra_cdk.stack import CORS_ORIGINS_ENV
-from tests.infra.templates import META_KEYS, STACKS_KEY, templates_of
+from tests.infra.templates import META_KEYS, STACKS_KEY
 
 REPO = Path(__file__).resolve().parents[2]
 ALL_MODELS = all_tables()
@@ -64,37 +64,6 @@ IOT_DEVICE_ACTIONS = {"iot:Connect", "iot:Publish", "iot:Subscribe", "iot:Receiv
 THING_VARIABLE = "${iot:Connection.Thing.ThingName}"
 
 Resources = dict[str, dict[str, Any]]
-
-
-# ----------------------------------------------------------------------------------------- synthesis
-@pytest.fixture(scope="module")
-def template(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """The default deployment (cdk.json context only): what `cdk synth` produces."""
-    outdir = tmp_path_factory.mktemp("cdk.out")
-    app = build_app(outdir=str(outdir))
-    stack = app.node.children[0]
-    synthesized, _ = templates_of(stack)
-    synthesized["__outdir__"] = str(outdir)
-    return synthesized
-
-
-@pytest.fixture(scope="module")
-def flagged(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], list[str]]:
-    """A deployment with CORS and the Timestream flag on; returns the template and its warnings."""
-    outdir = tmp_path_factory.mktemp("cdk.out-flags")
-    app = build_app(
-        outdir=str(outdir),
-        context={
-            constants.CTX_CORS_ORIGINS: "https://app.gridshare.dev",
-            constants.CTX_TIMESTREAM: "true",
-            constants.CTX_IOT_ENDPOINT: "abc123-ats.iot.eu-west-1.amazonaws.com",
-            constants.CTX_STAGE: "test",
-        },
-    )
-    assembly = app.synth()
-    warnings = [str(m.entry.data) for m in assembly.stacks[0].messages if m.level.name == "WARNING"]
-    synthesized, _ = templates_of(app.node.children[0])
-    return synthesized, warnings
 
 
 # ------------------------------------------------------------------------------------ template helpers

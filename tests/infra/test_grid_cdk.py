@@ -7,7 +7,7 @@ from typing import Any
 from gridshare.devices.models import DeviceModel
 from gridshare.grid.models import GridConnectionModel, GridNodeModel
 from gridshare.telemetry.models import LatestReadingModel, RollupModel
-from tests.infra.test_cdk import (  # noqa: F401  (the module-scoped `template` fixture)
+from tests.infra.test_cdk import (
     OWNERS,
     READ,
     WRITE_ACTIONS,
@@ -18,7 +18,6 @@ from tests.infra.test_cdk import (  # noqa: F401  (the module-scoped `template` 
     method_paths,
     referenced_ids,
     table_actions,
-    template,
 )
 
 GRID = "functions.grid.lambda_app.app"
@@ -38,7 +37,7 @@ GRID_ROUTES = {
 }
 
 
-def test_grid_routes_are_deployed_protected_and_reach_the_grid_function(template: dict[str, Any]) -> None:  # noqa: F811
+def test_grid_routes_are_deployed_protected_and_reach_the_grid_function(template: dict[str, Any]) -> None:
     grid = [r for r in deployed_routes() if r.context == "grid"]
     assert {(r.method.upper(), _normalized(r.path)) for r in grid} == GRID_ROUTES
     methods = method_paths(template)
@@ -51,7 +50,7 @@ def test_grid_routes_are_deployed_protected_and_reach_the_grid_function(template
 
 
 def test_grid_function_writes_only_its_tables_and_reads_devices_latest_and_rollups(
-    template: dict[str, Any],  # noqa: F811
+    template: dict[str, Any],
 ) -> None:
     actions = table_actions(template, function_id(template, GRID))
     own = {m.Meta.logical_name for m in OWNERS["grid"]}

@@ -11,14 +11,13 @@ from gridshare.kernel import resources
 from infra_cdk.app import build_app
 from infra_cdk.constructs.notifications import CTX_PUSH_APNS, CTX_PUSH_FCM, WEBSOCKET_HANDLER
 from tests.infra.templates import templates_of
-from tests.infra.test_cdk import (  # noqa: F401  (the module-scoped `template` fixture)
+from tests.infra.test_cdk import (
     as_list,
     function_id,
     of_type,
     referenced_ids,
     render,
     statements_of,
-    template,
 )
 
 NOTIFIER = "functions.notifications.notifier.handler"
@@ -27,7 +26,7 @@ LIVE = "functions.notifications.live.handler"
 API = "functions.notifications.lambda_app.app"
 
 
-def _actions(template: dict[str, Any], handler: str, prefix: str) -> list[dict[str, Any]]:  # noqa: F811
+def _actions(template: dict[str, Any], handler: str, prefix: str) -> list[dict[str, Any]]:
     return [
         s
         for s in statements_of(template, function_id(template, handler))
@@ -35,7 +34,7 @@ def _actions(template: dict[str, Any], handler: str, prefix: str) -> list[dict[s
     ]
 
 
-def test_the_websocket_api_routes_connect_disconnect_and_default_to_the_handler(template: dict[str, Any]) -> None:  # noqa: F811
+def test_the_websocket_api_routes_connect_disconnect_and_default_to_the_handler(template: dict[str, Any]) -> None:
     (api_id,) = of_type(template, "AWS::ApiGatewayV2::Api")
     api = template["Resources"][api_id]["Properties"]
     assert api["ProtocolType"] == "WEBSOCKET" and api["RouteSelectionExpression"] == "$request.body.action"
@@ -55,7 +54,7 @@ def test_the_websocket_api_routes_connect_disconnect_and_default_to_the_handler(
 
 
 @pytest.mark.parametrize("handler", [WEBSOCKET_HANDLER, DELIVERIES, LIVE])
-def test_pushers_manage_connections_of_this_api_only(template: dict[str, Any], handler: str) -> None:  # noqa: F811
+def test_pushers_manage_connections_of_this_api_only(template: dict[str, Any], handler: str) -> None:
     (api_id,) = of_type(template, "AWS::ApiGatewayV2::Api")
     (statement,) = _actions(template, handler, "execute-api:")
     assert as_list(statement["Action"]) == ["execute-api:ManageConnections"]
@@ -65,7 +64,7 @@ def test_pushers_manage_connections_of_this_api_only(template: dict[str, Any], h
     assert api_id in referenced_ids(env["GS_WS_MANAGEMENT_ENDPOINT"])
 
 
-def test_no_other_function_may_push(template: dict[str, Any]) -> None:  # noqa: F811
+def test_no_other_function_may_push(template: dict[str, Any]) -> None:
     for logical_id, function in of_type(template, "AWS::Lambda::Function").items():
         if function["Properties"]["Handler"] in (WEBSOCKET_HANDLER, DELIVERIES, LIVE):
             continue
@@ -73,7 +72,7 @@ def test_no_other_function_may_push(template: dict[str, Any]) -> None:  # noqa: 
             assert not any(str(a).startswith("execute-api:") for a in as_list(statement["Action"])), logical_id
 
 
-def test_deliveries_send_email_from_the_platform_sender_sms_and_push(template: dict[str, Any]) -> None:  # noqa: F811
+def test_deliveries_send_email_from_the_platform_sender_sms_and_push(template: dict[str, Any]) -> None:
     (ses,) = _actions(template, DELIVERIES, "ses:")
     assert as_list(ses["Action"]) == ["ses:SendEmail"] and "ses:FromAddress" in ses["Condition"]["StringEquals"]
     (sns,) = _actions(template, DELIVERIES, "sns:")
@@ -90,7 +89,7 @@ def test_deliveries_send_email_from_the_platform_sender_sms_and_push(template: d
     assert len(queue_sends) == 1
 
 
-def test_the_api_creates_and_deletes_push_endpoints_only(template: dict[str, Any]) -> None:  # noqa: F811
+def test_the_api_creates_and_deletes_push_endpoints_only(template: dict[str, Any]) -> None:
     (sns,) = _actions(template, API, "sns:")
     assert sorted(as_list(sns["Action"])) == ["sns:CreatePlatformEndpoint", "sns:DeleteEndpoint"]
     assert all(":endpoint/*" in str(render(r)) for r in as_list(sns["Resource"]))
@@ -110,7 +109,7 @@ def test_platform_applications_come_from_context_never_the_template(tmp_path: An
     assert {fcm, apns} <= {str(r) for r in as_list(sns["Resource"])}
 
 
-def test_event_rules_deliver_the_contracts_events_to_the_notifications_queues(template: dict[str, Any]) -> None:  # noqa: F811
+def test_event_rules_deliver_the_contracts_events_to_the_notifications_queues(template: dict[str, Any]) -> None:
     rules = {
         render(r["Properties"]["Description"]): r["Properties"] for r in of_type(template, "AWS::Events::Rule").values()
     }
@@ -129,7 +128,7 @@ def test_event_rules_deliver_the_contracts_events_to_the_notifications_queues(te
     ]
 
 
-def test_the_sender_is_an_ses_identity_and_consumers_are_alarmed(template: dict[str, Any]) -> None:  # noqa: F811
+def test_the_sender_is_an_ses_identity_and_consumers_are_alarmed(template: dict[str, Any]) -> None:
     assert len(of_type(template, "AWS::SES::EmailIdentity")) == 1
     alarms = [a["Properties"].get("AlarmDescription", "") for a in of_type(template, "AWS::CloudWatch::Alarm").values()]
     for handler in (NOTIFIER, DELIVERIES, LIVE):

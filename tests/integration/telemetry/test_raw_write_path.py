@@ -17,6 +17,7 @@ from gridshare.telemetry.raw_store import RawStore
 from gridshare.telemetry.readings import RESOLUTIONS, SPLIT_CAP_MS, CounterState, Reading
 from gridshare.telemetry.rollups import counter_state, rollup_deltas
 from gridshare.telemetry.store import StoreOutcome, TelemetryStore
+from tests.support.fixtures import empty_tables
 
 T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z
 _devices = itertools.count()
@@ -48,6 +49,7 @@ def _store_with_transactions(store: TelemetryStore, device: str, stream: list[An
 @settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
 @given(stream=streams(), limit=st.integers(1, 5))
 def test_rollups_from_raw_equal_the_transaction_path(stream: list[Any], limit: int) -> None:
+    empty_tables()  # each example on empty tables (the fixture's stack is shared by the examples)
     device = f"dev-{next(_devices)}"
     store = TelemetryStore(ddb=client("dynamodb"))
     _store_with_transactions(store, device, stream)  # raw items + ADDed rollups, decision 0003
