@@ -45,7 +45,7 @@ TYPED := layers/gridshare/gridshare/kernel layers/gridshare/gridshare/ledger/cor
   layers/gridshare/gridshare/devices/config.py layers/gridshare/gridshare/telemetry/calibration.py \
   layers/gridshare/gridshare/devices/health.py \
   layers/gridshare/gridshare/grid/topology.py layers/gridshare/gridshare/grid/metrics.py \
-  layers/gridshare/gridshare/telemetry/reroll.py
+  layers/gridshare/gridshare/telemetry/reroll.py layers/gridshare/gridshare/telemetry/rollup_items.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

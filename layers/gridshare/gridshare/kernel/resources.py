@@ -77,6 +77,8 @@ EVENT_SOURCES: tuple[EventSource, ...] = (
 SCHEDULES: tuple[ScheduleSpec, ...] = (
     ScheduleSpec("device-command-expiry", "rate(1 minute)", "devices", "functions.devices.command_expiry.handler"),
     ScheduleSpec("device-offline-sweep", "rate(1 minute)", "devices", "functions.devices.offline_sweep.handler"),
+    # Decision 0016: stores closed telemetry hours and days recomputed from raw readings.
+    ScheduleSpec("telemetry-rollups", "rate(1 hour)", "telemetry", "functions.telemetry.rollup_job.handler"),
 )
 DEVICE_POLICY_NAME = "gridshare-device"
 
