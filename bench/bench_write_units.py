@@ -47,7 +47,8 @@ os.environ.pop("AWS_ENDPOINT_URL", None)
 from botocore.exceptions import ClientError  # noqa: E402
 from moto import mock_aws  # noqa: E402
 
-from gridshare.devices.service import DeviceRef  # noqa: E402 - the layer is not installed when run as a script
+from gridshare.devices.models import TABLES as DEVICE_TABLES  # noqa: E402 - the layer is not installed as a script
+from gridshare.devices.service import DeviceRef  # noqa: E402
 from gridshare.kernel import clock  # noqa: E402
 from gridshare.kernel.aws import client  # noqa: E402
 from gridshare.kernel.clock import now_ms  # noqa: E402
@@ -108,6 +109,7 @@ class CountingDynamoDB:
     def __init__(self, inner: Any) -> None:
         self._inner = inner
         self.units = 0
+        self.read_units = 0.0
         self.requests: dict[str, int] = {}
 
     def _count(self, name: str) -> None:
@@ -146,6 +148,22 @@ class CountingDynamoDB:
                     self.units += _units(request["PutRequest"]["Item"])
                 else:
                     self.units += 1
+        return result
+
+    def _read(self, name: str, kwargs: dict[str, Any], items: list[dict[str, Any]]) -> None:
+        """Read request units: ceil(bytes returned / 4 KB), at least 1; half for an eventually consistent read."""
+        self._count(name)
+        units = max(1, math.ceil(sum(item_size(i) for i in items) / (4 * KB)))
+        self.read_units += units if kwargs.get("ConsistentRead") else units / 2
+
+    def query(self, **kwargs: Any) -> Any:
+        result = self._inner.query(**kwargs)
+        self._read("Query", kwargs, result.get("Items", []))
+        return result
+
+    def get_item(self, **kwargs: Any) -> Any:
+        result = self._inner.get_item(**kwargs)
+        self._read("GetItem", kwargs, [result["Item"]] if "Item" in result else [])
         return result
 
     def transact_write_items(self, **kwargs: Any) -> Any:
@@ -199,6 +217,7 @@ def run_meter(interval_s: int, days: int, thing: str) -> dict[str, Any]:
     energy = 1_000_000
     accepted = duplicates = 0
     job_units = job_runs = 0
+    job_reads = 0.0
     last_run = start
 
     def message(i: int) -> bytes:
@@ -206,11 +225,12 @@ def run_meter(interval_s: int, days: int, thing: str) -> dict[str, Any]:
         return json.dumps({"ts": start + i * interval_s * 1000, "seq": i, "metrics": metrics}).encode()
 
     def run_job(at: int) -> None:
-        nonlocal job_units, job_runs
+        nonlocal job_units, job_runs, job_reads
         if job is not None:
-            before = counting.units
+            before, reads_before = counting.units, counting.read_units
             job.roll_device(job_device, at)  # the per-device work of a run (its cursor write is per run, fleet-wide)
             job_units += counting.units - before
+            job_reads += counting.read_units - reads_before
             job_runs += 1
 
     with clock.frozen(start) as frozen:
@@ -232,10 +252,12 @@ def run_meter(interval_s: int, days: int, thing: str) -> dict[str, Any]:
                 else:
                     raise AssertionError(f"reading {i} was {outcome.value}")
         ingest_units = counting.units - job_units
+        ingest_reads = counting.read_units - job_reads
         next_day = start + count * interval_s * 1000
         frozen.set(next_day + 500)
         service.process(thing, message(count), next_day + 500)  # uncounted: it closes the last hour
         counting.units = ingest_units + job_units
+        counting.read_units = ingest_reads + job_reads
         for hour in range(next_day, next_day + 3 * HOUR_MS, HOUR_MS):
             frozen.set(hour)
             run_job(hour)
@@ -246,6 +268,8 @@ def run_meter(interval_s: int, days: int, thing: str) -> dict[str, Any]:
         "ingest_units": ingest_units,
         "job_units": job_units,
         "job_runs": job_runs,
+        "ingest_read_units": ingest_reads,
+        "job_read_units": job_reads,
         "write_units": ingest_units + job_units,
         "units_per_reading": (ingest_units + job_units) / accepted,
         "requests": counting.requests,
@@ -258,7 +282,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     install_fast_transactions()  # the local stack's: moto deep-copies tables per transaction otherwise
     with mock_aws():
-        for model in TABLES:
+        for model in TABLES + DEVICE_TABLES:  # the devices tables: ingest notes the sender was seen (not counted)
             model.create_table(billing_mode="PAY_PER_REQUEST", wait=True)
         results = [run_meter(900, args.days, "gs-meter-15m"), run_meter(60, args.days, "gs-meter-1m")]
     print(f"write path: {'raw (decision 0016)' if raw_store.enabled() else 'transaction (decision 0003)'}")
@@ -267,7 +291,8 @@ def main(argv: list[str] | None = None) -> int:
             f"{r['interval_s'] // 60:>2}-minute meter: {r['readings']} readings (+{r['duplicates']} duplicate "
             f"deliveries), {r['write_units']} write units = {r['units_per_reading']:.2f} per reading "
             f"(ingest {r['ingest_units']} = {r['ingest_units'] / r['readings']:.2f}, rollup job {r['job_units']} "
-            f"in {r['job_runs']} runs = {r['job_units'] / r['readings']:.2f}); requests {r['requests']}"
+            f"in {r['job_runs']} runs = {r['job_units'] / r['readings']:.2f}); read units: ingest "
+            f"{r['ingest_read_units']:.0f}, job {r['job_read_units']:.0f}; requests {r['requests']}"
         )
     return 0
 
