@@ -48,6 +48,7 @@ TYPED := layers/gridshare/gridshare/kernel layers/gridshare/gridshare/ledger/cor
   layers/gridshare/gridshare/alerts/baseline.py \
   layers/gridshare/gridshare/grid/topology.py layers/gridshare/gridshare/grid/metrics.py \
   layers/gridshare/gridshare/telemetry/reroll.py layers/gridshare/gridshare/telemetry/timestream_records.py \
+  layers/gridshare/gridshare/telemetry/rollup_items.py \
   layers/gridshare/gridshare/market/clearing.py layers/gridshare/gridshare/market/matching.py \
   layers/gridshare/gridshare/market/rules.py layers/gridshare/gridshare/settlement \
   layers/gridshare/gridshare/notifications/preferences.py layers/gridshare/gridshare/notifications/topics.py

@@ -28,7 +28,7 @@ from gridshare.communities.models import CommunityModel, MemberModel
 from gridshare.contexts import owned_tables
 from gridshare.identity.models import UserModel
 from gridshare.sites.models import SiteDeviceModel, SiteModel
-from gridshare.telemetry.models import RollupModel
+from gridshare.telemetry.models import RawReadingModel, RollupModel
 from infra_cdk import constants
 from infra_cdk.constructs.shared import SharedRuntime
 from infra_cdk.routes import api_handler
@@ -42,6 +42,7 @@ API_TABLES = {
     SiteModel: Access.READ,
     SiteDeviceModel: Access.READ,
     RollupModel: Access.READ,
+    RawReadingModel: Access.READ,  # the open hours, computed from raw readings on read (decision 0016)
 }
 
 CTX_GRID_INTENSITY = "gridIntensityGPerKwh"

@@ -21,7 +21,7 @@ from constructs import Construct
 from gridshare.contexts import owned_tables
 from gridshare.devices.models import DeviceModel
 from gridshare.grid.models import GridConnectionModel, GridNodeModel
-from gridshare.telemetry.models import LatestReadingModel, RollupModel
+from gridshare.telemetry.models import LatestReadingModel, RawReadingModel, RollupModel
 from infra_cdk.constructs.shared import SharedRuntime
 from infra_cdk.routes import api_handler
 from infra_cdk.tables import Access, grant_table_access, tables_for
@@ -34,6 +34,7 @@ API_TABLES = {
     DeviceModel: Access.READ,
     LatestReadingModel: Access.READ,
     RollupModel: Access.READ,
+    RawReadingModel: Access.READ,  # the open hours, computed from raw readings on read (decision 0016)
 }
 
 

@@ -28,7 +28,7 @@ from gridshare.devices.models import DeviceModel
 from gridshare.http.idempotency import IdempotencyKeyModel
 from gridshare.ledger.models import LedgerAccountModel, LedgerEntryModel, LedgerTransactionModel
 from gridshare.sites.models import InvestmentModel, SiteDeviceModel, SiteModel
-from gridshare.telemetry.models import RollupModel
+from gridshare.telemetry.models import RawReadingModel, RollupModel
 from infra_cdk.constructs.shared import SharedRuntime
 from infra_cdk.routes import api_handler
 from infra_cdk.tables import Access, grant_table_access, tables_for
@@ -41,6 +41,7 @@ API_TABLES = {
     InvestmentModel: Access.READ_WRITE,
     DeviceModel: Access.READ,
     RollupModel: Access.READ,
+    RawReadingModel: Access.READ,  # the open hours, computed from raw readings on read (decision 0016)
     LedgerTransactionModel: Access.READ_APPEND,
     LedgerEntryModel: Access.READ_APPEND,
     LedgerAccountModel: Access.READ_WRITE,

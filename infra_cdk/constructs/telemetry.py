@@ -8,13 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from aws_cdk import Stack
+from aws_cdk import Duration, Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_scheduler as scheduler
 from aws_cdk import aws_timestream as timestream
 from constructs import Construct
 
 from gridshare.contexts import owned_tables
+from gridshare.devices.models import DeviceModel
 from gridshare.kernel import resources
 from gridshare.telemetry.models import DeadLetterModel, LatestReadingModel, RawReadingModel, RollupModel
 from infra_cdk import messaging
@@ -37,6 +39,11 @@ INGEST_TABLES = {
     DeadLetterModel: Access.READ_WRITE,
 }
 API_TABLES = dict(INGEST_TABLES)
+# The rollup job (decision 0016) reads raw readings and writes the rollups table only (hour, day and
+# cursor items; it deletes the dirty markers it re-rolled). It lists devices through the devices service:
+# a read-only grant on the devices table, like ingest's thing-name lookup.
+ROLLUP_JOB_TABLES = {RawReadingModel: Access.READ, RollupModel: Access.READ_WRITE, DeviceModel: Access.READ}
+ROLLUP_JOB_TIMEOUT_S = 900  # Lambda's longest; a run stops a minute before it and the next one continues
 
 
 class TelemetryContext(Construct):
@@ -73,8 +80,46 @@ class TelemetryContext(Construct):
         grant_table_access(self.api_function, tables, API_TABLES)
         grant_health_writes(self.api_function, devices_tables)
 
+        self.scheduled = {
+            spec.name: self._schedule(runtime, spec, tables) for spec in resources.SCHEDULES if spec.context == CONTEXT
+        }
+
         if runtime.settings.timestream:
             self.timestream = TimestreamHistory(self, "timestream", runtime=runtime)
+
+    def _schedule(
+        self, runtime: SharedRuntime, spec: resources.ScheduleSpec, tables: Mapping[str, dynamodb.Table]
+    ) -> scheduler.CfnSchedule:
+        """The rollup job: its function (least-privilege grants), a role that may invoke only it, the schedule."""
+        function = runtime.create_function(
+            self,
+            f"{messaging.service_name(spec.handler)}-function",
+            handler=spec.handler,
+            service=messaging.service_name(spec.handler),
+            description=f"Runs on {spec.expression} ({spec.name})",
+            timeout=Duration.seconds(ROLLUP_JOB_TIMEOUT_S),
+        )
+        grant_table_access(function, tables, ROLLUP_JOB_TABLES)
+        role = iam.Role(
+            self,
+            f"{spec.name}-role",
+            assumed_by=iam.ServicePrincipal("scheduler.amazonaws.com"),
+            description=f"Schedule {spec.name}: invoke its function only",
+        )
+        function.grant_invoke(role)
+        return scheduler.CfnSchedule(
+            self,
+            spec.name,
+            description=f"Runs {spec.handler}",
+            schedule_expression=spec.expression,
+            flexible_time_window=scheduler.CfnSchedule.FlexibleTimeWindowProperty(mode="OFF"),
+            target=scheduler.CfnSchedule.TargetProperty(
+                arn=function.function_arn,
+                role_arn=role.role_arn,
+                input="{}",
+                retry_policy=scheduler.CfnSchedule.RetryPolicyProperty(maximum_retry_attempts=0),
+            ),
+        )
 
 
 class TimestreamHistory(Construct):

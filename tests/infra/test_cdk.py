@@ -319,6 +319,9 @@ EXPECTED_TABLES: dict[str, dict[Any, str]] = {
         StatusChangeModel: APPEND,
         StatusCountModel: RW,
     },
+    # the rollup job (decision 0016) reads raw readings and lists devices through the devices service; it
+    # writes the rollups table only
+    "functions.telemetry.rollup_job.handler": {RawReadingModel: READ, RollupModel: RW, DeviceModel: READ},
     # the dead-letter replay route runs ingest in-process, so the API writes what ingest writes
     api_handler("telemetry"): {
         LatestReadingModel: RW,
@@ -351,6 +354,7 @@ EXPECTED_TABLES: dict[str, dict[Any, str]] = {
         InvestmentModel: RW,
         DeviceModel: READ,
         RollupModel: READ,
+        RawReadingModel: READ,  # open hours computed from raw on read (decision 0016)
         LedgerTransactionModel: READ_APPEND,
         LedgerEntryModel: READ_APPEND,
         LedgerAccountModel: RW,
@@ -366,6 +370,7 @@ EXPECTED_TABLES: dict[str, dict[Any, str]] = {
         SiteModel: READ,
         SiteDeviceModel: READ,
         RollupModel: READ,
+        RawReadingModel: READ,
         **ROUTE_GUARD,
     },
     # The market reserves and releases BIDs' money through the wallets service (the ledger as the sites
@@ -400,6 +405,7 @@ EXPECTED_TABLES: dict[str, dict[Any, str]] = {
         DeviceModel: READ,
         LatestReadingModel: READ,
         RollupModel: READ,
+        RawReadingModel: READ,
         **ROUTE_GUARD,
     },
     # notifications (docs/decisions/0018-notifications.md)
@@ -1494,7 +1500,9 @@ def test_sites_function_reads_devices_and_rollups_and_writes_no_telemetry_or_wal
     assert access_level(actions[DeviceModel.Meta.logical_name]) == READ
     assert access_level(actions[RollupModel.Meta.logical_name]) == READ
     telemetry = {m.Meta.logical_name for m in OWNERS["telemetry"]}
-    assert set(actions) & telemetry == {RollupModel.Meta.logical_name}
+    # the open hours are computed from raw readings on read (decision 0016): read-only too
+    assert set(actions) & telemetry == {RollupModel.Meta.logical_name, RawReadingModel.Meta.logical_name}
+    assert access_level(actions[RawReadingModel.Meta.logical_name]) == READ
     for history in (LedgerTransactionModel, LedgerEntryModel):
         assert actions[history.Meta.logical_name] & WRITE_ACTIONS == {"dynamodb:PutItem"}
     for name in (PaymentModel, WithdrawalModel, RefundModel, StripeEventModel, UserModel):
@@ -1529,11 +1537,19 @@ def test_communities_function_reads_users_sites_and_rollups_and_writes_only_its_
     assert {name for name in actions if name in own} == own
     for name in own:
         assert access_level(actions[name]) == RW
-    for model in (SiteModel, SiteDeviceModel, RollupModel, UserModel):
+    for model in (SiteModel, SiteDeviceModel, RollupModel, RawReadingModel, UserModel):
         assert access_level(actions[model.Meta.logical_name]) == READ, model
     assert set(actions) == own | {
         m.Meta.logical_name
-        for m in (SiteModel, SiteDeviceModel, RollupModel, UserModel, TokenRevocationModel, SecurityEventModel)
+        for m in (
+            SiteModel,
+            SiteDeviceModel,
+            RollupModel,
+            RawReadingModel,  # open hours computed from raw on read (decision 0016)
+            UserModel,
+            TokenRevocationModel,
+            SecurityEventModel,
+        )
     }
     users = table_ids(template)[UserModel.Meta.logical_name]
     for statement in statements_of(template, fn):

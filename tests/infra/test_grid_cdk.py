@@ -6,7 +6,7 @@ from typing import Any
 
 from gridshare.devices.models import DeviceModel
 from gridshare.grid.models import GridConnectionModel, GridNodeModel
-from gridshare.telemetry.models import LatestReadingModel, RollupModel
+from gridshare.telemetry.models import LatestReadingModel, RawReadingModel, RollupModel
 from tests.infra.test_cdk import (
     OWNERS,
     READ,
@@ -57,9 +57,14 @@ def test_grid_function_writes_only_its_tables_and_reads_devices_latest_and_rollu
     assert own == {GridNodeModel.Meta.logical_name, GridConnectionModel.Meta.logical_name}
     for name in own:
         assert actions[name] & WRITE_ACTIONS, name
-    for model in (DeviceModel, LatestReadingModel, RollupModel):
+    for model in (DeviceModel, LatestReadingModel, RollupModel, RawReadingModel):
         assert access_level(actions[model.Meta.logical_name]) == READ, model
     telemetry = {m.Meta.logical_name for m in OWNERS["telemetry"]}
-    assert set(actions) & telemetry == {LatestReadingModel.Meta.logical_name, RollupModel.Meta.logical_name}
+    # decision 0016: the latest reading and the open hours are read from raw readings
+    assert set(actions) & telemetry == {
+        LatestReadingModel.Meta.logical_name,
+        RollupModel.Meta.logical_name,
+        RawReadingModel.Meta.logical_name,
+    }
     writable = {name for name, granted in actions.items() if granted & WRITE_ACTIONS}
     assert writable - own <= {"token_revocations", "security_events"}  # the route guard's, nothing else

@@ -65,6 +65,7 @@ ENTRIES: dict[str, frozenset[str]] = {
     "functions.devices.command_expiry": HTTP_LAYER | {"jsonschema", "stripe", "aws_xray_sdk"},
     "functions.devices.heartbeats": HTTP_LAYER | {"jsonschema", "stripe", "aws_xray_sdk"},
     "functions.devices.offline_sweep": HTTP_LAYER | {"jsonschema", "stripe", "aws_xray_sdk"},
+    "functions.telemetry.rollup_job": HTTP_LAYER | {"jsonschema", "stripe", "aws_xray_sdk"},
     "functions.sites.lambda_app": frozenset({"jsonschema", "aws_xray_sdk"}),
     "functions.communities.lambda_app": frozenset({"jsonschema", "stripe", "aws_xray_sdk"}),
     "functions.grid.lambda_app": frozenset({"jsonschema", "stripe", "aws_xray_sdk"}),

@@ -20,11 +20,15 @@ def _data(response: Any) -> Any:
     return json.loads(response.body)["data"]
 
 
-def test_latest_readings_are_read_in_batches_of_100(api: Api) -> None:
+def test_latest_readings_are_read_in_batches_of_100(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
     from gridshare.kernel.clock import now_ms
+    from gridshare.kernel.factory import reset_services
     from gridshare.telemetry.models import LatestReadingModel
     from gridshare.telemetry.service import telemetry_service
 
+    # decision 0003's latest table (GS_TELEMETRY_WRITE_PATH=transaction, selectable for one release)
+    monkeypatch.setenv("GS_TELEMETRY_WRITE_PATH", "transaction")
+    reset_services()
     at = now_ms()
     ids = [f"dev-{n:03d}" for n in range(150)]
     with LatestReadingModel.batch_write() as batch:
@@ -36,6 +40,25 @@ def test_latest_readings_are_read_in_batches_of_100(api: Api) -> None:
     found = telemetry_service().latest_readings([*ids, "absent", ids[0]])
     assert set(found) == set(ids)
     assert found["dev-149"]["metrics"] == {"power_w": 149}
+    reset_services()
+
+
+def test_latest_readings_are_the_newest_raw_readings(api: Api) -> None:
+    from gridshare.kernel.clock import now_ms
+    from gridshare.telemetry.readings import Reading
+    from gridshare.telemetry.rollups import counter_state
+    from gridshare.telemetry.service import telemetry_service
+
+    # decision 0016 (the default): the newest raw item of each device, one query per device
+    at = now_ms()
+    store = telemetry_service().store
+    for n in range(3):
+        for ts in (at - 120_000, at - 60_000):
+            reading = Reading(device_id=f"dev-raw-{n}", ts=ts, seq=ts // 1000, metrics={"power_w": float(n)})
+            store.store(reading, [], None, counter_state(reading, None), ts)
+    found = telemetry_service().latest_readings(["dev-raw-0", "dev-raw-1", "dev-raw-2", "absent"])
+    assert sorted(found) == ["dev-raw-0", "dev-raw-1", "dev-raw-2"]
+    assert found["dev-raw-2"]["ts"] == at - 60_000 and found["dev-raw-2"]["metrics"] == {"power_w": 2.0}
 
 
 def test_history_of_generation_and_load_from_the_meters_counters(api: Api) -> None:

@@ -51,7 +51,10 @@ def _store_with_transactions(store: TelemetryStore, device: str, stream: list[An
 def test_rollups_from_raw_equal_the_transaction_path(stream: list[Any], limit: int) -> None:
     empty_tables()  # each example on empty tables (the fixture's stack is shared by the examples)
     device = f"dev-{next(_devices)}"
-    store = TelemetryStore(ddb=client("dynamodb"))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("GS_TELEMETRY_WRITE_PATH", "transaction")
+        store = TelemetryStore(ddb=client("dynamodb"))
+        assert store._raw is None
     _store_with_transactions(store, device, stream)  # raw items + ADDed rollups, decision 0003
     raw = RawStore(client("dynamodb"), RawReadingModel.Meta.table_name)
     start, end = T0 - 86_400_000, stream[-1][0] + 3 * 86_400_000

@@ -188,6 +188,14 @@ class DeviceService:
         return items, encode_cursor(result.last_evaluated_key)
 
     @staticmethod
+    def id_page(limit: int, after: dict[str, Any] | None) -> tuple[list[str], dict[str, Any] | None]:
+        """A page of every registered device's id (decommissioned ones too) and where the next starts: for a
+        context's fleet-wide job (telemetry's rollup job), which reads the registry through this service."""
+        result = DeviceModel.scan(limit=limit, last_evaluated_key=after, attributes_to_get=["id"])
+        ids = [device.id for device in result]
+        return ids, result.last_evaluated_key
+
+    @staticmethod
     def find_by_thing(thing_name: str) -> DeviceRef | None:
         """The device a certificate's thing name belongs to (telemetry ingest resolves senders with it)."""
         for device in DeviceModel.by_thing.query(thing_name, limit=1):

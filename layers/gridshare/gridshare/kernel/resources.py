@@ -108,6 +108,8 @@ SCHEDULES: tuple[ScheduleSpec, ...] = (
     ScheduleSpec("device-offline-sweep", "rate(1 minute)", "devices", "functions.devices.offline_sweep.handler"),
     ScheduleSpec("market-clearing", "rate(1 minute)", "market", "functions.market.clearing.handler"),
     ScheduleSpec("alert-reminders", "rate(1 minute)", "alerts", "functions.alerts.reminders.handler"),
+    # Decision 0016: stores closed telemetry hours and days recomputed from raw readings.
+    ScheduleSpec("telemetry-rollups", "rate(1 hour)", "telemetry", "functions.telemetry.rollup_job.handler"),
 )
 # The events, their detail shapes, publishers and subscribers: docs/events.md (a contract between contexts).
 EVENT_RULES: tuple[EventRuleSpec, ...] = (

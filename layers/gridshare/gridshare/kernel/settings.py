@@ -41,6 +41,7 @@ class Settings(BaseSettings):
     raw_ttl_days: int = 30
     backfill_days: int = 7
     max_future_s: int = 300
+    rollup_devices_per_run: int = Field(default=20_000, ge=1)  # the telemetry rollup job's bound per invocation
     # Identity hardening (issue: identity and access)
     lockout_threshold: int = 5
     lockout_minutes: int = 30

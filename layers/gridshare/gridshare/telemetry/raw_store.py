@@ -1,10 +1,10 @@
-"""The write path of decision 0016 (proposed), behind GS_TELEMETRY_WRITE_PATH=raw: one put per reading.
+"""The write path of decision 0016 (the default; GS_TELEMETRY_WRITE_PATH=transaction selects 0003's).
 
-Ingest writes the raw item alone, with a condition that makes a redelivery a duplicate; the latest
-reading and the counter state are the newest raw item; rollups are computed on read from the raw
-readings with `reroll.fold` (what the rollup job will store for closed hours; it is not built yet, so
-in this mode rollups reach back only as far as raw readings are kept). Off by default: decision 0003's
-transaction is what runs.
+Ingest writes the raw item alone, with a condition that makes a redelivery a duplicate (and one dirty
+marker for a late reading); the latest reading and the counter state are the newest raw item; rollups are
+the rollup job's stored hours and days (gridshare.telemetry.rollup_job) for what it has closed, and
+computed on read from the raw readings with the same `reroll.fold` for the rest (the open hour, the open
+day, hours a late reading changed), so a reading is in every resolution as soon as it is stored.
 """
 
 from __future__ import annotations
@@ -16,14 +16,18 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from gridshare.telemetry.readings import RESOLUTIONS, SPLIT_CAP_MS, CounterState, Reading
-from gridshare.telemetry.reroll import coarsen, fold
+from gridshare.telemetry.reroll import BucketTotals, affected_span, coarsen, fold, ordered
+from gridshare.telemetry.rollup_items import HOUR_MS, floor_day, floor_hour, hours_of_span, runs
+from gridshare.telemetry.rollup_store import RollupItemStore
 
 DAY_MS = 86_400_000
 LOOKBACK_DAYS = 32  # how far back a baseline or latest reading is searched (raw readings live 30 days)
 
 
 def enabled() -> bool:
-    return os.environ.get("GS_TELEMETRY_WRITE_PATH", "transaction") == "raw"
+    """Decision 0016's path unless GS_TELEMETRY_WRITE_PATH=transaction (decision 0003's, kept selectable for
+    one release)."""
+    return os.environ.get("GS_TELEMETRY_WRITE_PATH", "raw") != "transaction"
 
 
 def _day_key(device_id: str, ts: int) -> str:
@@ -44,9 +48,10 @@ def _reading(device_id: str, item: dict[str, Any]) -> Reading:
 class RawStore:
     """Raw-only storage and reads on the telemetry raw table (`table`), through a DynamoDB client."""
 
-    def __init__(self, ddb: Any, table: str) -> None:
+    def __init__(self, ddb: Any, table: str, items: RollupItemStore | None = None) -> None:
         self.ddb = ddb
         self.table = table
+        self.items = items  # the job's stored hours and days; None: every bucket computed from raw
 
     def put(self, item: dict[str, Any], received_at: int) -> bool:
         """Store a raw item once: False when the same (ts, seq) is already stored (a redelivery)."""
@@ -109,7 +114,7 @@ class RawStore:
         return out
 
     def latest(self, device_id: str, now: int) -> dict[str, Any] | None:
-        item = self.newest(device_id, now + 10 * DAY_MS, now - LOOKBACK_DAYS * DAY_MS)
+        item = self.newest(device_id, now + DAY_MS, now - LOOKBACK_DAYS * DAY_MS)
         if item is None:
             return None
         return {
@@ -120,46 +125,122 @@ class RawStore:
         }
 
     def counter_state(self, device_id: str, now: int, counters: tuple[str, ...]) -> CounterState | None:
-        item = self.newest(device_id, now + 10 * DAY_MS, now - LOOKBACK_DAYS * DAY_MS)
+        item = self.newest(device_id, now + DAY_MS, now - LOOKBACK_DAYS * DAY_MS)
         if item is None:
             return None
         reading = _reading(device_id, item)
         values = {name: int(reading.metrics[name]) for name in counters if name in reading.metrics}
         return CounterState(ts=reading.ts, seq=reading.seq, counters=values)
 
+    def fold_span(self, device_id: str, start: int, end: int) -> tuple[dict[int, BucketTotals], dict[int, int]]:
+        """The 15-minute buckets in [start, end) (multiples of 15 minutes), recomputed whole from raw: the
+        span's readings, the baseline before it and the reading after it (whose energy spreads back);
+        and how many raw readings each hour of the span holds."""
+        base_item = self.newest(device_id, start, start - LOOKBACK_DAYS * DAY_MS)
+        readings: list[Reading] = []
+        if base_item is not None:  # the baseline: every counter's last value before the span
+            readings.append(_reading(device_id, base_item))
+        inside = ordered(self.between(device_id, start, end))
+        readings.extend(inside)
+        following = self.oldest(device_id, end, end + SPLIT_CAP_MS + DAY_MS)
+        if following is not None:  # its energy spreads back into the span's last buckets
+            readings.append(_reading(device_id, following))
+        fine, _ = fold(readings, None)
+        counts: dict[int, int] = {}
+        for reading in inside:
+            hour = floor_hour(reading.ts)
+            counts[hour] = counts.get(hour, 0) + 1
+        return {b: t for b, t in fine.items() if start <= b < end}, counts
+
+    def span_of(self, device_id: str, ts: int) -> tuple[int, int]:
+        """The 15-minute buckets [first, last] a reading at `ts` changes (`reroll.affected_span`, with its
+        stored neighbours)."""
+        before = self.newest(device_id, ts, ts - SPLIT_CAP_MS - DAY_MS)
+        after = self.oldest(device_id, ts + 1, ts + SPLIT_CAP_MS + DAY_MS)
+        return affected_span(
+            ts,
+            int(before["ts"]["N"]) if before is not None else None,
+            int(after["ts"]["N"]) if after is not None else None,
+            SPLIT_CAP_MS,
+        )
+
+    def pending_hours(self, device_id: str) -> set[int]:
+        """Hours that late readings changed and the job has not re-rolled yet (their items are stale)."""
+        if self.items is None:
+            return set()
+        out: set[int] = set()
+        for ts in self.items.dirty(device_id):
+            out.update(hours_of_span(*self.span_of(device_id, ts)))
+        return out
+
+    def _fine(
+        self, device_id: str, resolution: str, first: int, stop: int
+    ) -> tuple[dict[int, BucketTotals], dict[int, BucketTotals]]:
+        """The 15-minute buckets of [first, stop) not covered by a stored day, and the stored days used.
+
+        Closed hours (and, at 1d, closed days) come from the job's items; the hours it has not stored
+        (the open hour, the open day's, pending late readings') are recomputed from raw with the same
+        fold, so a reading is in every resolution as soon as it is stored."""
+        if self.items is None:
+            return self.fold_span(device_id, first, stop)[0], {}
+        pending = self.pending_hours(device_id)
+        low, high = floor_hour(first), floor_hour(stop - 1) + HOUR_MS
+        days: dict[int, BucketTotals] = {}
+        if resolution == "1d":
+            days = {
+                day: totals
+                for day, totals in self.items.days(device_id, first, stop).items()
+                if not any(day <= hour < day + DAY_MS for hour in pending)
+            }
+        hours = [h for h in range(low, high, HOUR_MS) if floor_day(h) not in days]
+        stored: dict[int, dict[int, BucketTotals]] = {}
+        for a, b in runs(hours):
+            stored.update(self.items.hours(device_id, a, b))
+        fine: dict[int, BucketTotals] = {}
+        missing = []
+        for hour in hours:
+            if hour in stored and hour not in pending:
+                fine.update(stored[hour])
+            else:
+                missing.append(hour)
+        for a, b in runs(missing):
+            fine.update(self.fold_span(device_id, a, b)[0])
+        return {b: t for b, t in fine.items() if first <= b < stop}, days
+
     def rollups(
         self, device_id: str, resolution: str, start: int, end: int, limit: int, after: int | None
     ) -> tuple[list[dict[str, Any]], int | None]:
-        """The buckets the per-reading ADDs would hold, in the store's row format, computed from raw."""
+        """The buckets the per-reading ADDs would hold, in the store's row format: stored items for what the
+        job has closed, recomputed from raw for the rest."""
         size = RESOLUTIONS[resolution]
         low = after + 1 if after is not None else start
         first = -(-low // size) * size  # the first bucket start >= low
         if first > end - 1:
             return [], None
         stop = (end - 1) // size * size + size  # past the last bucket that starts before `end`
-        base_item = self.newest(device_id, first, first - LOOKBACK_DAYS * DAY_MS)
-        before: CounterState | None = None
-        readings: list[Reading] = []
-        if base_item is not None:  # the baseline: every counter's last value before the window
-            readings.append(_reading(device_id, base_item))
-        readings.extend(self.between(device_id, first, stop))
-        following = self.oldest(device_id, stop, stop + SPLIT_CAP_MS + DAY_MS)
-        if following is not None:  # its energy spreads back into the window's last buckets
-            readings.append(_reading(device_id, following))
-        fine, _ = fold(readings, before)
-        buckets = coarsen(fine, resolution)
         rows: list[dict[str, Any]] = []
-        for bucket_start in sorted(b for b in buckets if first <= b <= end - 1):
-            totals = buckets[bucket_start]
-            rows.append(
-                {
-                    "bucket": bucket_start,
-                    "n": totals.n,
-                    "sums": {name: float(value) for name, value in totals.sums.items()},
-                    "counts": dict(totals.counts),
-                    "energy": dict(totals.energy),
-                }
-            )
+        # A page needs `limit` + 1 buckets, not the whole range: read a window, doubling it while short.
+        window = max(size * (limit + 1), DAY_MS)
+        chunk = first
+        while chunk < stop and len(rows) <= limit:
+            chunk_end = min(stop, chunk + window)
+            fine, days = self._fine(device_id, resolution, chunk, chunk_end)
+            buckets = coarsen(fine, resolution)
+            buckets.update(days)
+            for bucket_start in sorted(b for b in buckets if chunk <= b <= min(chunk_end, end) - 1):
+                totals = buckets[bucket_start]
+                if totals.n == 0 and not totals.energy:
+                    continue
+                rows.append(
+                    {
+                        "bucket": bucket_start,
+                        "n": totals.n,
+                        "sums": {name: float(value) for name, value in totals.sums.items()},
+                        "counts": dict(totals.counts),
+                        "energy": dict(totals.energy),
+                    }
+                )
+            chunk, window = chunk_end, window * 2
         if len(rows) > limit:
             return rows[:limit], rows[limit - 1]["bucket"]
         return rows, None

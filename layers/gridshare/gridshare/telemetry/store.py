@@ -30,6 +30,7 @@ from gridshare.telemetry.readings import (
     CounterState,
     Reading,
 )
+from gridshare.telemetry.rollup_items import is_late
 from gridshare.telemetry.rollups import (
     RollupDelta,
 )
@@ -163,10 +164,14 @@ class TelemetryStore:
 
     @cached_property
     def _raw(self) -> Any:
-        """The raw-only path of decision 0016 when GS_TELEMETRY_WRITE_PATH=raw, else None (decision 0003)."""
+        """The raw-only path of decision 0016 unless GS_TELEMETRY_WRITE_PATH=transaction (then None: decision 0003)."""
         from gridshare.telemetry import raw_store
+        from gridshare.telemetry.rollup_store import RollupItemStore
 
-        return raw_store.RawStore(self._ddb, RawReadingModel.Meta.table_name) if raw_store.enabled() else None
+        if not raw_store.enabled():
+            return None
+        items = RollupItemStore(self._ddb, RollupModel.Meta.table_name)
+        return raw_store.RawStore(self._ddb, RawReadingModel.Meta.table_name, items)
 
     def counter_state(self, device_id: str) -> CounterState | None:
         if self._raw is not None:
@@ -195,7 +200,7 @@ class TelemetryStore:
         uncalibrated: Mapping[str, Any] | None = None,
     ) -> StoreOutcome:
         if self._raw is not None:
-            return self._store_raw(reading, received_at, uncalibrated)
+            return self._store_raw(reading, previous, received_at, uncalibrated)
         actions = self.transact_items(reading, deltas, previous, new_state, received_at, uncalibrated=uncalibrated)
         advances = previous is None or reading.ts > previous.ts
         try:
@@ -212,8 +217,12 @@ class TelemetryStore:
             raise
         return StoreOutcome.STORED
 
-    def _store_raw(self, reading: Reading, received_at: int, uncalibrated: Mapping[str, Any] | None) -> StoreOutcome:
-        """Decision 0016: the raw item alone, conditional on its key (a redelivery is a duplicate)."""
+    def _store_raw(
+        self, reading: Reading, previous: CounterState | None, received_at: int, uncalibrated: Mapping[str, Any] | None
+    ) -> StoreOutcome:
+        """Decision 0016: the raw item alone, conditional on its key (a redelivery is a duplicate); a late
+        reading (in an hour the clock closed, or behind the device's newest) adds one dirty marker, so
+        that the rollup job re-rolls the hours it changes."""
         item: dict[str, Any] = {
             "pk": {"S": day_key(reading.device_id, reading.ts)},
             "sk": {"S": raw_sort_key(reading.ts, reading.seq)},
@@ -224,7 +233,11 @@ class TelemetryStore:
         }
         if uncalibrated:
             item["uncalibrated"] = {"S": _dumps(dict(uncalibrated))}
-        return StoreOutcome.STORED if self._raw.put(item, received_at) else StoreOutcome.DUPLICATE
+        if not self._raw.put(item, received_at):
+            return StoreOutcome.DUPLICATE
+        if is_late(reading.ts, now_ms(), previous.ts if previous is not None else None):
+            self._raw.items.mark_dirty(reading.device_id, reading.ts)
+        return StoreOutcome.STORED
 
     def transact_items(
         self,
@@ -359,6 +372,14 @@ class TelemetryStore:
         """device id -> its latest reading (as `latest`), for the ids that have one; BatchGetItem in chunks of
         100 (DynamoDB's bound), unprocessed keys retried while the deadline allows (then a TimeoutError)."""
         out: dict[str, dict[str, Any]] = {}
+        if self._raw is not None:  # decision 0016: the newest raw item, one query per device
+            for device_id in dict.fromkeys(device_ids):
+                if deadline.passed():
+                    raise TimeoutError("the latest readings took longer than the deadline")
+                latest = self._raw.latest(device_id, now_ms())
+                if latest is not None:
+                    out[device_id] = latest
+            return out
         table = LatestReadingModel.Meta.table_name
         unique = list(dict.fromkeys(device_ids))
         for first in range(0, len(unique), 100):
