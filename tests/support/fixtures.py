@@ -59,8 +59,10 @@ def cursor_secret(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
 
 
 # ------------------------------------------------------------------------ moto backends: copy and restore
-# A moto backend is a plain object graph; a few hold a lock (a new one is as good as a copy).
-_LOCK_TYPES = (type(threading.Lock()), type(threading.RLock()))
+# A moto backend is a plain object graph; a few hold a lock or a condition (SQS queues: long polling), and a
+# new one is as good as a copy. A Condition must be made anew, not copied: it keeps its lock's bound methods,
+# which deepcopy shares with the original, so a copy would wait and notify on the original's lock.
+_LOCK_TYPES = (type(threading.Lock()), type(threading.RLock()), threading.Condition)
 
 
 @contextmanager
