@@ -75,7 +75,9 @@ def test_the_hourly_job_stores_closed_hours_and_history_stays_the_same(private_s
     after = {r: _history(stack, token, meter["id"], r, start - HOUR, end) for r in ("15m", "1h", "1d")}
     assert after == before
     assert sum(p["energyWh"] for p in after["1h"]) == 600
-    # and the hour of the first reading is a stored item now (the job ran in the stack, and succeeded)
+    # and every hour before the second reading's is a stored item now (the job ran in the stack and succeeded):
+    # the first reading's hour, and the next one too when the second reading fell two hours later (a first
+    # reading in the hour's last ten minutes); the second reading's own hour waits for a reading after it
     env = env_json(stack)
     ddb = boto3.client(
         "dynamodb",
@@ -90,4 +92,5 @@ def test_the_hourly_job_stores_closed_hours_and_history_stays_the_same(private_s
         KeyConditionExpression="pk = :pk",
         ExpressionAttributeValues={":pk": {"S": f"{meter['id']}#hour"}},
     )["Items"]
-    assert [int(item["bucket"]["N"]) for item in stored] == [start - start % HOUR]
+    closed = list(range(start - start % HOUR, second["ts"] - second["ts"] % HOUR, HOUR))
+    assert [int(item["bucket"]["N"]) for item in stored] == closed
