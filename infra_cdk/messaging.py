@@ -19,6 +19,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_iot as iot
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as event_sources
+from aws_cdk import aws_scheduler as scheduler
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
@@ -144,6 +145,43 @@ def build_event_rule(scope: Construct, spec: resources.EventRuleSpec, queue: sqs
         event_pattern=events.EventPattern(source=list(spec.sources), detail_type=list(spec.detail_types)),
         targets=[events_targets.SqsQueue(queue)],
     )
+
+
+def build_schedule(
+    scope: Construct, runtime: SharedRuntime, spec: resources.ScheduleSpec, *, timeout_s: int = 60
+) -> tuple[lambda_.Function, scheduler.CfnSchedule]:
+    """A resources.SCHEDULES entry: its function, a role that may invoke only that function, and the
+    EventBridge Scheduler schedule (no retries: the next run does the work). The caller grants the function
+    what it touches."""
+    function = runtime.create_function(
+        scope,
+        f"{service_name(spec.handler)}-function",
+        handler=spec.handler,
+        service=service_name(spec.handler),
+        description=f"Runs on {spec.expression} ({spec.name})",
+        timeout=Duration.seconds(timeout_s),
+    )
+    role = iam.Role(
+        scope,
+        f"{spec.name}-role",
+        assumed_by=iam.ServicePrincipal("scheduler.amazonaws.com"),
+        description=f"Schedule {spec.name}: invoke its function only",
+    )
+    function.grant_invoke(role)
+    schedule = scheduler.CfnSchedule(
+        scope,
+        spec.name,
+        description=f"Runs {spec.handler}",
+        schedule_expression=spec.expression,
+        flexible_time_window=scheduler.CfnSchedule.FlexibleTimeWindowProperty(mode="OFF"),
+        target=scheduler.CfnSchedule.TargetProperty(
+            arn=function.function_arn,
+            role_arn=role.role_arn,
+            input="{}",
+            retry_policy=scheduler.CfnSchedule.RetryPolicyProperty(maximum_retry_attempts=0),
+        ),
+    )
+    return function, schedule
 
 
 def build_topic_rules(scope: Construct, context: str, queues: dict[str, sqs.Queue]) -> list[iot.CfnTopicRule]:

@@ -15,10 +15,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from aws_cdk import Duration, Stack
+from aws_cdk import Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_scheduler as scheduler
 from constructs import Construct
 
@@ -96,36 +95,10 @@ class AlertsContext(Construct):
     def _schedule(
         self, runtime: SharedRuntime, spec: resources.ScheduleSpec, tables: Mapping[str, dynamodb.Table]
     ) -> scheduler.CfnSchedule:
-        function: lambda_.Function = runtime.create_function(
-            self,
-            f"{messaging.service_name(spec.handler)}-function",
-            handler=spec.handler,
-            service=messaging.service_name(spec.handler),
-            description=f"Runs on {spec.expression} ({spec.name})",
-            timeout=Duration.seconds(60),
-        )
+        function, schedule = messaging.build_schedule(self, runtime, spec)
         grant_table_access(function, tables, SCHEDULE_TABLES)
         function.add_to_role_policy(alert_event_statement(Stack.of(self)))
-        role = iam.Role(
-            self,
-            f"{spec.name}-role",
-            assumed_by=iam.ServicePrincipal("scheduler.amazonaws.com"),
-            description=f"Schedule {spec.name}: invoke its function only",
-        )
-        function.grant_invoke(role)
-        return scheduler.CfnSchedule(
-            self,
-            spec.name,
-            description=f"Runs {spec.handler}",
-            schedule_expression=spec.expression,
-            flexible_time_window=scheduler.CfnSchedule.FlexibleTimeWindowProperty(mode="OFF"),
-            target=scheduler.CfnSchedule.TargetProperty(
-                arn=function.function_arn,
-                role_arn=role.role_arn,
-                input="{}",
-                retry_policy=scheduler.CfnSchedule.RetryPolicyProperty(maximum_retry_attempts=0),
-            ),
-        )
+        return schedule
 
 
 def alert_event_statement(stack: Stack) -> iam.PolicyStatement:

@@ -20,9 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from aws_cdk import Duration
 from aws_cdk import aws_dynamodb as dynamodb
-from aws_cdk import aws_iam as iam
 from aws_cdk import aws_scheduler as scheduler
 from constructs import Construct
 
@@ -89,35 +87,9 @@ class MarketContext(Construct):
     def _schedule(
         self, runtime: SharedRuntime, spec: resources.ScheduleSpec, others: Mapping[str, dynamodb.Table]
     ) -> scheduler.CfnSchedule:
-        function = runtime.create_function(
-            self,
-            f"{messaging.service_name(spec.handler)}-function",
-            handler=spec.handler,
-            service=messaging.service_name(spec.handler),
-            description=f"Runs on {spec.expression} ({spec.name})",
-            timeout=Duration.seconds(60),
-        )
+        function, schedule = messaging.build_schedule(self, runtime, spec)
         grant_table_access(function, {**self.tables, **others}, SCHEDULE_TABLES[spec.handler])
-        role = iam.Role(
-            self,
-            f"{spec.name}-role",
-            assumed_by=iam.ServicePrincipal("scheduler.amazonaws.com"),
-            description=f"Schedule {spec.name}: invoke its function only",
-        )
-        function.grant_invoke(role)
-        return scheduler.CfnSchedule(
-            self,
-            spec.name,
-            description=f"Runs {spec.handler}",
-            schedule_expression=spec.expression,
-            flexible_time_window=scheduler.CfnSchedule.FlexibleTimeWindowProperty(mode="OFF"),
-            target=scheduler.CfnSchedule.TargetProperty(
-                arn=function.function_arn,
-                role_arn=role.role_arn,
-                input="{}",
-                retry_policy=scheduler.CfnSchedule.RetryPolicyProperty(maximum_retry_attempts=0),
-            ),
-        )
+        return schedule
 
 
 CONSTRUCT = MarketContext

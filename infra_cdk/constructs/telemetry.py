@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from aws_cdk import Duration, Stack
+from aws_cdk import Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_scheduler as scheduler
@@ -91,35 +91,9 @@ class TelemetryContext(Construct):
         self, runtime: SharedRuntime, spec: resources.ScheduleSpec, tables: Mapping[str, dynamodb.Table]
     ) -> scheduler.CfnSchedule:
         """The rollup job: its function (least-privilege grants), a role that may invoke only it, the schedule."""
-        function = runtime.create_function(
-            self,
-            f"{messaging.service_name(spec.handler)}-function",
-            handler=spec.handler,
-            service=messaging.service_name(spec.handler),
-            description=f"Runs on {spec.expression} ({spec.name})",
-            timeout=Duration.seconds(ROLLUP_JOB_TIMEOUT_S),
-        )
+        function, schedule = messaging.build_schedule(self, runtime, spec, timeout_s=ROLLUP_JOB_TIMEOUT_S)
         grant_table_access(function, tables, ROLLUP_JOB_TABLES)
-        role = iam.Role(
-            self,
-            f"{spec.name}-role",
-            assumed_by=iam.ServicePrincipal("scheduler.amazonaws.com"),
-            description=f"Schedule {spec.name}: invoke its function only",
-        )
-        function.grant_invoke(role)
-        return scheduler.CfnSchedule(
-            self,
-            spec.name,
-            description=f"Runs {spec.handler}",
-            schedule_expression=spec.expression,
-            flexible_time_window=scheduler.CfnSchedule.FlexibleTimeWindowProperty(mode="OFF"),
-            target=scheduler.CfnSchedule.TargetProperty(
-                arn=function.function_arn,
-                role_arn=role.role_arn,
-                input="{}",
-                retry_policy=scheduler.CfnSchedule.RetryPolicyProperty(maximum_retry_attempts=0),
-            ),
-        )
+        return schedule
 
 
 class TimestreamHistory(Construct):
