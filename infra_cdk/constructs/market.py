@@ -14,13 +14,19 @@ services touch for it, at the narrowest level:
 The clearing function reads the orders and writes fills, trades and clearing records, and posts releases
 to the ledger; it has no route, so no idempotency keys, sites or communities. Nothing else of wallets
 (payments, withdrawals, refunds, Stripe events, the Stripe secret) is granted.
+
+Both functions announce what they change on the account's default event bus (`events:PutEvents` there only,
+gridshare.market.pushes): the API a cancelled order and the admin clear route's trades and orders, the
+clearing schedule the trades and orders of each interval it clears.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
+from aws_cdk import Stack
 from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_scheduler as scheduler
 from constructs import Construct
 
@@ -60,6 +66,8 @@ CLEARING_TABLES = {
     **LEDGER_TABLES,
 }
 SCHEDULE_TABLES = {"functions.market.clearing.handler": CLEARING_TABLES}
+# Trades and order changes go on the bus as TradeExecuted / OrderUpdated (docs/events.md).
+PUBLISHES_MARKET_EVENTS = {"functions.market.clearing.handler"}
 
 
 class MarketContext(Construct):
@@ -80,6 +88,7 @@ class MarketContext(Construct):
             environment=runtime.cursor_secret_environment(),
         )
         grant_table_access(self.api_function, {**self.tables, **others}, API_TABLES)
+        self.api_function.add_to_role_policy(market_event_statement(Stack.of(self)))  # cancel, admin clear
         self.scheduled = {
             spec.name: self._schedule(runtime, spec, others) for spec in resources.SCHEDULES if spec.context == CONTEXT
         }
@@ -89,7 +98,18 @@ class MarketContext(Construct):
     ) -> scheduler.CfnSchedule:
         function, schedule = messaging.build_schedule(self, runtime, spec)
         grant_table_access(function, {**self.tables, **others}, SCHEDULE_TABLES[spec.handler])
+        if spec.handler in PUBLISHES_MARKET_EVENTS:
+            function.add_to_role_policy(market_event_statement(Stack.of(self)))
         return schedule
+
+
+def market_event_statement(stack: Stack) -> iam.PolicyStatement:
+    """Trades and order changes go to the account's default event bus (gridshare.market.pushes)."""
+    return iam.PolicyStatement(
+        sid="PublishMarketEvents",
+        actions=["events:PutEvents"],
+        resources=[stack.format_arn(service="events", resource="event-bus", resource_name="default")],
+    )
 
 
 CONSTRUCT = MarketContext

@@ -1604,6 +1604,9 @@ def test_only_the_functions_that_note_health_publish_status_events_on_the_defaul
         "functions.notifications.websocket.handler",
         "functions.alerts.evaluator.handler",
         "functions.alerts.reminders.handler",
+        # trades and order changes (TradeExecuted, OrderUpdated): the API (cancel, admin clear) and the schedule
+        api_handler("market"),
+        MARKET_CLEARING,
     }
     for handler in EXPECTED_TABLES:
         statements = statements_of(template, function_id(template, handler))

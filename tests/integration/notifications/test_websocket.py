@@ -82,10 +82,10 @@ def test_subscribe_ping_unsubscribe_and_disconnect(api: Api, sockets: FakeConnec
     _send("conn", {"action": "ping"})
     assert sockets.to("conn")[-1]["type"] == "pong"
     topics = ["alerts", f"devices/{mine['id']}/readings", f"devices/{mine['id']}/status", "commands"]
-    _send("conn", {"action": "subscribe", "topics": [*topics, f"devices/{theirs['id']}/readings", "market"]})
+    _send("conn", {"action": "subscribe", "topics": [*topics, f"devices/{theirs['id']}/readings", "weather"]})
     refused, unknown, subscribed = sockets.to("conn")[-3:]
     assert refused["type"] == "error" and refused["data"]["topic"] == f"devices/{theirs['id']}/readings"
-    assert unknown["type"] == "error" and unknown["data"]["topic"] == "market"
+    assert unknown["type"] == "error" and unknown["data"]["topic"] == "weather"
     assert subscribed == {"type": "subscribed", "data": {"topics": topics}, "ts": subscribed["ts"]}
     store = ConnectionStore()
     assert sorted(s.subject for s in store.subscriptions("conn")) == sorted(

@@ -1,6 +1,7 @@
 """Clearing an interval with fake collaborators (no AWS), as a property: whatever the orders, every BID's
 reservation is exactly what its trades cost plus what went back, fills never exceed an order, trades are
-named by their orders, and a second run changes nothing."""
+named by their orders, a run announces each trade and each order it settled once, and a second run changes
+(and announces) nothing."""
 
 from __future__ import annotations
 
@@ -63,6 +64,14 @@ class FakeReservations:
 
 
 @dataclass
+class Recording:
+    events: list[dict[str, object]] = field(default_factory=list)
+
+    def publish(self, events: list[dict[str, object]]) -> None:
+        self.events.extend(events)
+
+
+@dataclass
 class FakeWallets:
     reservations: FakeReservations = field(default_factory=FakeReservations)
 
@@ -111,7 +120,14 @@ def test_a_clearing_run_keeps_every_reservation_whole_and_runs_once(
     orders = _orders(rows)
     store, wallets = FakeStore(orders), FakeWallets()
     config = MarketConfig(MarketRules(300, 2), mechanism, FEES, "EUR")
-    run = Clearing(store, lambda: T0, lambda: config, lambda: wallets)  # type: ignore[arg-type,return-value]
+    published = Recording()
+    run = Clearing(
+        store,  # type: ignore[arg-type]
+        lambda: T0,
+        lambda: config,
+        lambda: wallets,  # type: ignore[arg-type,return-value]
+        events=lambda: published,
+    )
 
     record = run.clear_interval(T0)
 
@@ -132,7 +148,25 @@ def test_a_clearing_run_keeps_every_reservation_whole_and_runs_once(
     assert record.status == "cleared" and int(record.trade_count) == len(store.trades)
     assert int(record.cleared_energy_wh) == sum(int(t.energy_wh) for t in store.trades.values())
 
-    # a second run (the schedule again, or the admin route) writes nothing and releases nothing more
-    writes, released = store.writes, dict(wallets.reservations.released)
+    # announced once the record is cleared: every trade, then every order it settled, as the API shows them
+    kinds = [(e["Source"], e["DetailType"]) for e in published.events]
+    assert kinds == [("gridshare.market", "TradeExecuted")] * len(store.trades) + [
+        ("gridshare.market", "OrderUpdated")
+    ] * len(orders)
+    trades = [e["Detail"] for e in published.events[: len(store.trades)]]  # type: ignore[index]
+    assert sorted(t["trade"]["id"] for t in trades) == sorted(store.trades)
+    for detail in trades:
+        trade = store.trades[detail["trade"]["id"]]
+        assert (detail["buyerId"], detail["sellerId"]) == (trade.buyer_id, trade.seller_id)
+    for event in published.events[len(store.trades) :]:
+        detail = event["Detail"]  # type: ignore[assignment]
+        order = by_id[detail["order"]["id"]]  # type: ignore[index]
+        assert detail["ownerId"] == order.user_id  # type: ignore[index]
+        assert detail["order"]["status"] == order.status  # type: ignore[index]
+        assert detail["order"]["filledEnergyWh"] == int(order.filled_wh)  # type: ignore[index]
+
+    # a second run (the schedule again, or the admin route) writes nothing, releases and announces nothing more
+    writes, released, announced = store.writes, dict(wallets.reservations.released), len(published.events)
     assert run.clear_interval(T0) is record
     assert (store.writes, wallets.reservations.released) == (writes, released)
+    assert len(published.events) == announced

@@ -125,8 +125,8 @@ EVENT_RULES: tuple[EventRuleSpec, ...] = (
     EventRuleSpec(
         "notifications-live-events",
         "notifications",
-        ("gridshare.telemetry", "gridshare.devices"),
-        ("ReadingsAccepted", "DeviceStatusChanged", "CommandUpdated"),
+        ("gridshare.telemetry", "gridshare.devices", "gridshare.market"),
+        ("ReadingsAccepted", "DeviceStatusChanged", "CommandUpdated", "TradeExecuted", "OrderUpdated"),
         "notifications-live",
     ),
 )

@@ -14,7 +14,9 @@
 5. each BID's reservation minus what its trades cost (``clearing.trade_cost_minor``: to the seller and to
    the grid) goes back to the buyer's wallet through the wallets service (ledger id
    ``reservation:<orderId>:unfilled``); the filled part stays in escrow for settlement;
-6. the record is marked ``cleared`` with the price, energy, trade count and the interval's statistics.
+6. the record is marked ``cleared`` with the price, energy, trade count and the interval's statistics;
+7. then (only the run that marked it cleared) its trades are announced as ``TradeExecuted`` and the orders
+   it settled as ``OrderUpdated`` (:mod:`gridshare.market.pushes`; a failed publish is logged, never fatal).
 
 The sweep (:meth:`Clearing.clear_due`, on the ``market-clearing`` schedule) clears, in order, each interval
 after the last one it settled whose gate has closed, at most ``MAX_INTERVALS_PER_RUN`` per run, and
@@ -30,6 +32,7 @@ from gridshare.kernel import errors
 from gridshare.kernel.clock import to_iso
 from gridshare.market import clearing as C
 from gridshare.market.models import IntervalModel, OrderModel, TradeModel
+from gridshare.market.pushes import announce
 from gridshare.market.rules import INTERVAL_MS, after_clearing, interval_iso, parse_interval, trade_id
 from gridshare.market.use_cases import MarketUseCases
 
@@ -161,11 +164,14 @@ class Clearing(MarketUseCases):
         self.store.put_trades(trades)
         filled_bids = result.filled_bid_wh(len(bids)).tolist()
         filled_asks = result.filled_ask_wh(len(asks)).tolist()
+        settled: list[OrderModel] = []
         for side, filled in ((bids, filled_bids), (asks, filled_asks)):
             for order, wh in zip(side, filled, strict=True):
-                self.store.set_fill(order, int(wh), after_clearing(int(order.energy_wh), int(wh)), now)
+                if self.store.set_fill(order, int(wh), after_clearing(int(order.energy_wh), int(wh)), now):
+                    settled.append(order)
         self._release_unfilled(bids, trades)
         self._finish(record, result, trades, now)
+        announce(self.events(), trades, _by_time(settled))
         return record
 
     def _release_unfilled(self, bids: list[OrderModel], trades: list[TradeModel]) -> None:

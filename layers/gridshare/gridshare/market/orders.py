@@ -18,7 +18,9 @@ and is refused like a late one (422 ``interval``).
 
 Cancelling (before gate closure; 409 after, and for an order clearing has settled) moves the order to
 ``cancelled`` (conditionally: only an open order) and releases its whole reservation; cancelling a
-cancelled order again only makes sure the release happened. Another user's order is 404.
+cancelled order again only makes sure the release happened. Another user's order is 404. The call that
+moved the order announces it (``OrderUpdated``, :mod:`gridshare.market.pushes`) once it is released; a
+placement withdrawn as too late was never accepted, and is not announced.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from gridshare.kernel import errors
 from gridshare.kernel.roles import Caller
 from gridshare.market.clearing import max_bid_cost_minor
 from gridshare.market.models import OrderModel
+from gridshare.market.pushes import announce
 from gridshare.market.rules import interval_iso, max_ask_wh, parse_interval
 from gridshare.market.use_cases import MarketUseCases, order_view
 
@@ -121,6 +124,7 @@ class Orders(MarketUseCases):
 
     def cancel(self, caller: Caller, order_id: str) -> dict[str, Any]:
         order = self._own(caller, order_id)
+        moved = False  # this call cancelled it (and announces it)
         rules = self.config().rules
         interval = int(order.interval_start)
         if order.status == "open":
@@ -129,16 +133,20 @@ class Orders(MarketUseCases):
                     f"The gate of {interval_iso(interval)} has closed: the order can no longer be cancelled.",
                     errors=[errors.FieldError("id", "past gate closure")],
                 )
-            if not self.store.cancel(order, self.clock()):
+            if self.store.cancel(order, self.clock()):
+                moved = True
+            else:
                 order = self.store.order(order_id)
         if order.status != "cancelled":
             raise errors.Conflict(
                 f"The order is {order.status}: it can no longer be cancelled.",
                 errors=[errors.FieldError("id", f"the order is {order.status}")],
             )
+        self._release_all(self.store.order(order_id))
         order = self.store.order(order_id)
-        self._release_all(order)
-        return order_view(self.store.order(order_id))
+        if moved:
+            announce(self.events(), (), (order,))
+        return order_view(order)
 
     def _release_all(self, order: OrderModel) -> None:
         reserved = int(order.reserved_minor)

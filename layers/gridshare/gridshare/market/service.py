@@ -23,6 +23,7 @@ from gridshare.market.clearing_run import Clearing
 from gridshare.market.config import MarketConfig, market_config
 from gridshare.market.market_data import MarketData
 from gridshare.market.orders import Orders
+from gridshare.market.pushes import MarketEvents, market_events
 from gridshare.market.store import MarketStore
 from gridshare.sites.service import SitesService, sites_service
 from gridshare.wallets.service import WalletService, wallet_service
@@ -38,12 +39,13 @@ class MarketService:
     wallets: Callable[[], WalletService] = wallet_service
     sites: Callable[[], SitesService] = sites_service
     communities: Callable[[], CommunitiesService] = communities_service
+    events: Callable[[], MarketEvents] = market_events
     orders: Orders = field(init=False)
     clearing: Clearing = field(init=False)
     data: MarketData = field(init=False)
 
     def __post_init__(self) -> None:
-        parts = (self.store, self.clock, self.config, self.wallets, self.sites, self.communities)
+        parts = (self.store, self.clock, self.config, self.wallets, self.sites, self.communities, self.events)
         self.orders = Orders(*parts)
         self.clearing = Clearing(*parts)
         self.data = MarketData(*parts)

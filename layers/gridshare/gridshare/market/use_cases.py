@@ -1,59 +1,26 @@
-"""What every market use-case group shares: its collaborators, and how orders and trades look at the edge.
+"""What every market use-case group shares: its collaborators (how orders and trades look at the edge:
+:mod:`gridshare.market.views`).
 
 Other contexts are reached through their services only: wallets (a BID's reservation in escrow and its
 release), sites (an ASK's site: its owner and capacity), communities (membership of a community-only
-order). The service factories are injected, so tests may pass fakes.
+order); its events go out through a publisher (:mod:`gridshare.market.pushes`). The service factories are
+injected, so tests may pass fakes.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from gridshare.communities.service import CommunitiesService, communities_service
-from gridshare.kernel.clock import to_iso
 from gridshare.market.config import MarketConfig, market_config
-from gridshare.market.models import OrderModel, TradeModel
-from gridshare.market.rules import interval_iso
+from gridshare.market.pushes import MarketEvents, market_events
 from gridshare.market.store import MarketStore
+from gridshare.market.views import order_view, trade_view
 from gridshare.sites.service import SitesService, sites_service
 from gridshare.wallets.service import WalletService, wallet_service
 
 __all__ = ["MarketUseCases", "order_view", "trade_view"]
-
-
-def order_view(order: OrderModel) -> dict[str, Any]:
-    return {
-        "id": order.id,
-        "userId": order.user_id,
-        "side": order.side,
-        "interval": interval_iso(int(order.interval_start)),
-        "energyWh": int(order.energy_wh),
-        "limitPriceMinorPerKwh": int(order.limit_price),
-        "currency": order.currency,
-        "siteId": order.site_id,
-        "communityId": order.community_id,
-        "status": order.status,
-        "filledEnergyWh": int(order.filled_wh),
-        "reservedMinor": int(order.reserved_minor),
-        "releasedMinor": int(order.released_minor),
-        "createdAt": to_iso(int(order.created_at)),
-        "updatedAt": to_iso(int(order.updated_at)),
-    }
-
-
-def trade_view(trade: TradeModel) -> dict[str, Any]:
-    return {
-        "id": trade.id,
-        "interval": interval_iso(int(trade.interval_start)),
-        "buyOrderId": trade.buy_order_id,
-        "sellOrderId": trade.sell_order_id,
-        "energyWh": int(trade.energy_wh),
-        "priceMinorPerKwh": int(trade.price),
-        "gridFeeMinorPerKwh": int(trade.grid_fee),
-        "currency": trade.currency,
-    }
 
 
 @dataclass
@@ -66,3 +33,4 @@ class MarketUseCases:
     wallets: Callable[[], WalletService] = wallet_service
     sites: Callable[[], SitesService] = sites_service
     communities: Callable[[], CommunitiesService] = communities_service
+    events: Callable[[], MarketEvents] = market_events

@@ -86,6 +86,10 @@ def handle_live_record(record: SQSRecord) -> str:
             sent = push.status(detail)
         elif detail_type == "CommandUpdated":
             sent = push.command(detail)
+        elif detail_type == "TradeExecuted":
+            sent = push.trade(detail)
+        elif detail_type == "OrderUpdated":
+            sent = push.order(detail)
         else:
             return "ignored"
         metrics().add_metric(name="LivePushes", unit=MetricUnit.Count, value=sent)

@@ -1,9 +1,10 @@
-"""Live pushes of device data to WebSocket subscribers: readings, status changes, command updates.
+"""Live pushes to WebSocket subscribers: readings, status changes, command updates, trades and order changes.
 
 Cost bound (docs/decisions/0018-notifications.md): per `ReadingsAccepted` batch, one keys-only Query per
 distinct device on the subscriptions' `by_subject` index; a device nobody watches costs that Query and nothing
-more, and a watched device one PostToConnection per (reading, subscriber). Status and command events are one
-Query each. Pushes are at most once: a connection that fails is logged and skipped; a gone one is cleaned up.
+more, and a watched device one PostToConnection per (reading, subscriber). Status, command and order events
+are one Query each; a trade one per party. Pushes are at most once: a connection that fails is logged and
+skipped; a gone one is cleaned up.
 """
 
 from __future__ import annotations
@@ -69,6 +70,24 @@ class LivePush:
         return self.pusher.publish(
             T.user_subject("commands", owner), T.server_message("command.updated", data, to_iso(now_ms()))
         )
+
+    def trade(self, detail: dict[str, Any]) -> int:
+        """`trade.executed` to the buyer's and the seller's `market` subscribers (once to a user on both sides)."""
+        trade = detail.get("trade")
+        if not isinstance(trade, dict):
+            return 0
+        parties = dict.fromkeys(str(detail.get(k) or "") for k in ("buyerId", "sellerId"))
+        message = T.server_message("trade.executed", {"trade": trade}, to_iso(now_ms()))
+        return sum(self.pusher.publish(T.user_subject("market", user), message) for user in parties if user)
+
+    def order(self, detail: dict[str, Any]) -> int:
+        """`order.updated` to the order owner's `market` subscribers."""
+        owner = str(detail.get("ownerId") or "")
+        order = detail.get("order")
+        if not owner or not isinstance(order, dict):
+            return 0
+        message = T.server_message("order.updated", {"order": order}, to_iso(now_ms()))
+        return self.pusher.publish(T.user_subject("market", owner), message)
 
     def _send(self, connection_id: str, message: dict[str, Any]) -> int:
         try:
