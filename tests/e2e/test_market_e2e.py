@@ -1,13 +1,16 @@
 """The peer-to-peer market through the running local stack: two prosumers with sites ask, two consumers
 with wallets topped up through the Stripe stand-in bid, one bid is cancelled, `gridshare clock advance`
 passes gate closure, the market-clearing schedule clears the interval, and the trades, the orders, the
-wallets (what stays reserved, what came back) and `gridshare ledger verify` are as expected.
+wallets (what stays reserved, what came back) and `gridshare ledger verify` are as expected; a buyer's
+WebSocket subscribed to `market` receives `trade.executed` for each of their trades.
 
 Runs on a stack of its own (`private_stack`): moving the clock would move it under every later test.
 """
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
 import subprocess
 import sys
@@ -16,6 +19,7 @@ import uuid
 from typing import Any
 
 import pytest
+from websockets.asyncio.client import ClientConnection, connect
 
 from tests.e2e.conftest import REPO, Stack
 from tests.support.waiting import wait_for
@@ -35,6 +39,15 @@ def _gridshare(stack: Stack, *args: str) -> subprocess.CompletedProcess[str]:
         timeout=300,
         check=False,
     )
+
+
+async def _next(ws: ClientConnection, kind: str, timeout: float = 15.0) -> dict[str, Any]:
+    """The next message of `kind` (others, e.g. `order.updated`, are skipped)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        message = json.loads(await asyncio.wait_for(ws.recv(), max(0.1, deadline - time.monotonic())))
+        if message["type"] == kind:
+            return dict(message)
 
 
 def _iso(ms: int) -> str:
@@ -134,11 +147,20 @@ def test_two_sellers_two_buyers_one_cancel_cleared_at_gate_closure(private_stack
     assert [lv["priceMinorPerKwh"] for lv in book["bids"]] == [30, 26] and book["status"] == "open"
 
     # When the stack's clock passes gate closure, the market-clearing schedule clears the interval.
+    # cid watches the `market` topic meanwhile.
     advance_to = interval - 5 * 60_000 + 60_000
     minutes = -(-(advance_to - int(time.time() * 1000)) // 60_000)
-    advanced = _gridshare(stack, "clock", "advance", f"{minutes}m")
-    assert advanced.returncode == 0, advanced.stdout + advanced.stderr
-    assert "market-clearing" in advanced.stdout, advanced.stdout
+
+    async def cleared_while_watching() -> list[dict[str, Any]]:
+        async with connect(f"{stack.ws}?token={cid['accessToken']}") as ws:
+            await ws.send(json.dumps({"action": "subscribe", "topics": ["market"]}))
+            assert (await _next(ws, "subscribed"))["data"]["topics"] == ["market"]
+            advanced = await asyncio.to_thread(_gridshare, stack, "clock", "advance", f"{minutes}m")
+            assert advanced.returncode == 0, advanced.stdout + advanced.stderr
+            assert "market-clearing" in advanced.stdout, advanced.stdout
+            return [await _next(ws, "trade.executed") for _ in range(2)]
+
+    pushed = asyncio.run(cleared_while_watching())
     view = stack.call("GET", f"/v1/market/intervals/{name}", token=ann["accessToken"]).json()["data"]
     # cid (30) takes ann's 2,000 Wh (18), then 500 Wh of bob's (24); dan (26) takes bob's other 500 Wh.
     # The marginal pair is dan's 26 and bob's 24: one uniform price, 25.
@@ -155,6 +177,8 @@ def test_two_sellers_two_buyers_one_cancel_cleared_at_gate_closure(private_stack
     assert sorted(
         (t["sellOrderId"], t["energyWh"], t["priceMinorPerKwh"], t["gridFeeMinorPerKwh"]) for t in trades
     ) == sorted([(ask_ann["id"], 2_000, 25, 5), (ask_bob["id"], 500, 25, 5)])
+    assert sorted(m["data"]["trade"]["id"] for m in pushed) == sorted(t["id"] for t in trades)
+    assert all(m["data"]["trade"]["buyOrderId"] == bid_cid["id"] for m in pushed)
     (dans,) = stack.call("GET", f"/v1/market/trades?interval={name}", token=dan["accessToken"]).json()["data"]
     assert (dans["buyOrderId"], dans["sellOrderId"], dans["energyWh"]) == (bid_dan["id"], ask_bob["id"], 500)
 
