@@ -20,6 +20,8 @@ from typing import Any
 import pytest
 import requests
 
+from tests.support.waiting import wait_for
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -146,8 +148,7 @@ def running_stack() -> Iterator[Stack]:
                 raise RuntimeError("no /health within 60 s:\n" + (state / "stack.log").read_text()[-3000:])
             time.sleep(0.2)
         startup = time.monotonic() - started
-        while not (state / "env.json").exists():
-            time.sleep(0.1)
+        wait_for(lambda: (state / "env.json").exists(), what="env.json written", timeout=30, interval=0.1)
         yield Stack(
             api=api,
             mqtt_port=mqtt_port,

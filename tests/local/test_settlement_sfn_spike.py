@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -20,11 +19,14 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from tests.support.waiting import wait_for
+
 REPO = Path(__file__).resolve().parents[2]
 BUCKET = "gs-settlement-manifests"
 CALLS: list[tuple[str, dict[str, Any]]] = []
 FAULTS: dict[str, int] = {}
 _LOCK = threading.Lock()
+_SHARDS_MOVED = threading.Condition(_LOCK)  # a shard started or finished
 HERE = __name__
 
 
@@ -48,12 +50,15 @@ ACTIVE = {"now": 0, "max": 0}
 
 def settle_shard(event: dict[str, Any], context: Any) -> dict[str, Any]:
     _record("settle_shard", event)
-    with _LOCK:
+    with _SHARDS_MOVED:
         ACTIVE["now"] += 1
         ACTIVE["max"] = max(ACTIVE["max"], ACTIVE["now"])
-    time.sleep(0.1)
-    with _LOCK:
+        _SHARDS_MOVED.notify_all()
+        # Stay busy until a second shard runs beside this one (the cap is 2), so that a map which ignored
+        # its cap would show more than 2 at once; a map that runs one at a time lets it go after 0.1 s.
+        _SHARDS_MOVED.wait_for(lambda: ACTIVE["now"] >= 2, timeout=0.1)
         ACTIVE["now"] -= 1
+        _SHARDS_MOVED.notify_all()
     with _LOCK:
         left = FAULTS.get("settle_shard", 0)
         if left and event["shard"]["shard"] == 1:
@@ -141,13 +146,12 @@ def sfn(monkeypatch: pytest.MonkeyPatch) -> Any:
 
 def run(client: Any, arn: str, payload: dict[str, Any], timeout: float = 30) -> dict[str, Any]:
     execution = client.start_execution(stateMachineArn=arn, input=json.dumps(payload))["executionArn"]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        described = client.describe_execution(executionArn=execution)
-        if described["status"] != "RUNNING":
-            return described  # type: ignore[no-any-return]
-        time.sleep(0.05)
-    raise AssertionError(f"{execution} still running after {timeout}s")
+
+    def finished() -> dict[str, Any] | None:
+        described: dict[str, Any] = client.describe_execution(executionArn=execution)
+        return described if described["status"] != "RUNNING" else None
+
+    return wait_for(finished, what=f"{execution} finished", timeout=timeout, interval=0.05)
 
 
 def calls(name: str) -> list[dict[str, Any]]:
