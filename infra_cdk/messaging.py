@@ -261,3 +261,13 @@ def alarm_on_messages(scope: Construct, construct_id: str, queue: sqs.Queue, des
         evaluation_periods=1,
         treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
     )
+
+
+def put_events_statement(stack: Stack, sid: str) -> iam.PolicyStatement:
+    """`events:PutEvents` on the account's default event bus only: how a context publishes its domain
+    events (docs/events.md). `sid` names what is published, e.g. `PublishMarketEvents`."""
+    return iam.PolicyStatement(
+        sid=sid,
+        actions=["events:PutEvents"],
+        resources=[stack.format_arn(service="events", resource="event-bus", resource_name="default")],
+    )

@@ -103,11 +103,7 @@ class AlertsContext(Construct):
 
 def alert_event_statement(stack: Stack) -> iam.PolicyStatement:
     """Alert events go to the account's default event bus (gridshare.alerts.alert_events)."""
-    return iam.PolicyStatement(
-        sid="PublishAlertEvents",
-        actions=["events:PutEvents"],
-        resources=[stack.format_arn(service="events", resource="event-bus", resource_name="default")],
-    )
+    return messaging.put_events_statement(stack, "PublishAlertEvents")
 
 
 CONSTRUCT = AlertsContext

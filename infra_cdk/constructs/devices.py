@@ -206,20 +206,12 @@ def shadow_statement(stack: Stack) -> iam.PolicyStatement:
 
 def status_event_statement(stack: Stack) -> iam.PolicyStatement:
     """Device status changes go to the account's default event bus (gridshare.devices.status_events)."""
-    return iam.PolicyStatement(
-        sid="PublishDeviceStatusEvents",
-        actions=["events:PutEvents"],
-        resources=[stack.format_arn(service="events", resource="event-bus", resource_name="default")],
-    )
+    return messaging.put_events_statement(stack, "PublishDeviceStatusEvents")
 
 
 def command_event_statement(stack: Stack) -> iam.PolicyStatement:
     """Command state changes go to the account's default event bus (gridshare.devices.command_updates)."""
-    return iam.PolicyStatement(
-        sid="PublishCommandEvents",
-        actions=["events:PutEvents"],
-        resources=[stack.format_arn(service="events", resource="event-bus", resource_name="default")],
-    )
+    return messaging.put_events_statement(stack, "PublishCommandEvents")
 
 
 def grant_health_writes(function: lambda_.Function, devices_tables: Mapping[str, dynamodb.Table]) -> None:

@@ -105,11 +105,7 @@ class MarketContext(Construct):
 
 def market_event_statement(stack: Stack) -> iam.PolicyStatement:
     """Trades and order changes go to the account's default event bus (gridshare.market.pushes)."""
-    return iam.PolicyStatement(
-        sid="PublishMarketEvents",
-        actions=["events:PutEvents"],
-        resources=[stack.format_arn(service="events", resource="event-bus", resource_name="default")],
-    )
+    return messaging.put_events_statement(stack, "PublishMarketEvents")
 
 
 CONSTRUCT = MarketContext
