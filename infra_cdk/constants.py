@@ -53,6 +53,8 @@ CTX_TIMESTREAM: Final = "timestream"
 CTX_BUNDLE_DEPENDENCIES: Final = "bundle_dependencies"
 CTX_TIMESTREAM_MEMORY_HOURS: Final = "timestream_memory_hours"  # memory store retention (hours, 1..8766)
 CTX_TIMESTREAM_MAGNETIC_DAYS: Final = "timestream_magnetic_days"  # magnetic store retention (days, 1..73000)
+CTX_SETTLEMENT_LAG_S: Final = "settlement_lag_s"  # delivery end -> settled, for late readings (s, 0..86400)
+CTX_SETTLEMENT_MAX_CONCURRENCY: Final = "settlement_max_concurrency"  # shards settled at once (1..10000)
 
 DEFAULT_STAGE: Final = "dev"
 # Placeholders: a deployment with them synthesizes (and warns) but devices get a useless MQTT host and

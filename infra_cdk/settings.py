@@ -57,6 +57,8 @@ class DeploySettings:
     bundle_dependencies: bool
     timestream_memory_hours: int = 24
     timestream_magnetic_days: int = 365
+    settlement_lag_s: int = 1800
+    settlement_max_concurrency: int = 40
 
     @property
     def iot_endpoint_configured(self) -> bool:
@@ -87,5 +89,11 @@ class DeploySettings:
             ),
             timestream_magnetic_days=_bounded(
                 constants.CTX_TIMESTREAM_MAGNETIC_DAYS, get(constants.CTX_TIMESTREAM_MAGNETIC_DAYS, 365), 1, 73000
+            ),
+            settlement_lag_s=_bounded(
+                constants.CTX_SETTLEMENT_LAG_S, get(constants.CTX_SETTLEMENT_LAG_S, 1800), 0, 86_400
+            ),
+            settlement_max_concurrency=_bounded(
+                constants.CTX_SETTLEMENT_MAX_CONCURRENCY, get(constants.CTX_SETTLEMENT_MAX_CONCURRENCY, 40), 1, 10_000
             ),
         )
