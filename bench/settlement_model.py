@@ -348,7 +348,7 @@ def model(params: Params, prof: Profile, core_us: float) -> Run:
     rru_sites = sites * math.ceil(p.site_item_bytes / (4 * KB)) * 0.5
     per_site_history = k * prof.postings_per_site_interval * p.history_item_bytes
     rru_history = sites * math.ceil(per_site_history / (4 * KB)) * 0.5
-    rru_heads = (postings + sweeps * SWEEP_ACCOUNTS) * prof.heads_per_posting
+    rru_heads = postings * prof.heads_per_posting + sweeps * SWEEP_ACCOUNTS
     rru_prepare = math.ceil(sites * p.site_item_bytes / (4 * KB)) * 0.5
     rru_finalize = shards * 0.5
     rru = rru_rollups + rru_sites + rru_history + rru_heads + rru_prepare + rru_finalize
