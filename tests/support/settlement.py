@@ -76,6 +76,9 @@ def settlement_sfn(aws: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iter
     # moto's DynamoDB is not safe under concurrent conditional writes (FIELD-NOTES): one shard at a time
     monkeypatch.setenv("GS_SETTLEMENT_MAX_CONCURRENCY", "1")
     monkeypatch.setenv("GS_SETTLEMENT_SHARD_SITES", "2")
+    # The meters' 15-minute rollups are written as stored items (put_rollup), which the telemetry service
+    # reads on its stored-rollup path; readings through ingest and the rollup job are the e2e test's.
+    monkeypatch.setenv("GS_TELEMETRY_WRITE_PATH", "transaction")
     reset_settings()
     reset_services()
     yield arn

@@ -18,16 +18,9 @@ pytestmark = pytest.mark.usefixtures("settlement_sfn")
 
 
 @pytest.fixture
-def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Market, clock.FrozenClock]]:
+def world() -> Iterator[tuple[Market, clock.FrozenClock]]:
     """alice's plant (investors ivan 3 : iris 1) sells to dave's shop; bob's roof and carol's flat share in a
-    community. 3,000 Wh exported against a 4,000 Wh trade: a shortfall.
-
-    The meters' 15-minute rollups are written as stored items, read by the telemetry service on its stored
-    rollup path (``GS_TELEMETRY_WRITE_PATH=transaction``); the readings path through ingest is the e2e's."""
-    from gridshare.telemetry.service import telemetry_service
-
-    monkeypatch.setenv("GS_TELEMETRY_WRITE_PATH", "transaction")
-    telemetry_service.reset()
+    community. 3,000 Wh exported against a 4,000 Wh trade: a shortfall."""
     with clock.frozen(T0 - 20 * 60_000) as frozen:
         market = Market()
         market.site("sun", "alice")
@@ -178,3 +171,42 @@ def test_a_shard_that_fails_mid_way_is_retried_and_ends_with_the_same_ledger(wor
     assert {p.id for p in expected} <= set(posted)
     assert sorted(t for t in posted if t.startswith("stl:")) == sorted(p.id for p in expected)
     assert run["status"] == "settled" and verify() == []
+
+
+def test_the_schedule_settles_what_was_delivered_more_than_the_lag_ago_once(world: Any) -> None:
+    from functions.settlement.scheduler import handler
+    from gridshare.settlement.service import settlement_service
+    from gridshare_local.lambda_runtime import LambdaContext
+    from tests.support.settlement import finished
+
+    _, frozen = world
+    frozen.set(T0 + INTERVAL + 1_800_000 - 1)  # delivery ended, but not 30 minutes ago yet: an earlier window
+    early = handler({}, LambdaContext("settlement-runs"))["run"]
+    assert early == f"stl-{T0 - INTERVAL}-{T0}"
+    finished(settlement_service().get(early)["executionArn"])
+    frozen.set(T0 + INTERVAL + 1_800_000 + 60_000)
+    first = handler({}, LambdaContext("settlement-runs"))["run"]
+    assert first == f"stl-{T0}-{T0 + INTERVAL}"
+    run = settlement_service().get(first)
+    assert finished(run["executionArn"])["status"] == "SUCCEEDED"
+    assert settlement_service().get(first)["status"] == "settled"
+    # the same tick again starts nothing; 15 minutes later, the next interval
+    assert handler({}, LambdaContext("settlement-runs")) == {"run": None}
+    frozen.advance(900)
+    assert handler({}, LambdaContext("settlement-runs"))["run"] == f"stl-{T0 + INTERVAL}-{T0 + 2 * INTERVAL}"
+
+
+def test_statements_show_settlement_lines_with_what_they_settled(world: Any) -> None:
+    from datetime import UTC, datetime
+
+    from gridshare.wallets.service import wallet_service
+
+    run_to_end(T0, T0 + INTERVAL)
+    day = datetime.fromtimestamp(T0 / 1000, tz=UTC).date()
+    (eur, *_) = wallet_service().statements.statement("dave", day)["statements"]
+    lines = [line for line in eur["lines"] if line["type"] == "settlement"]
+    kinds = {line["settlement"]["kind"]: line for line in lines}
+    assert {"release", "shortfall"} <= set(kinds)
+    assert kinds["shortfall"]["settlement"]["shortfallWh"] == 1_000
+    assert kinds["shortfall"]["settlement"]["interval"] == T0
+    assert kinds["shortfall"]["amount"] == -30  # 1,000 Wh at the retail 30 per kWh

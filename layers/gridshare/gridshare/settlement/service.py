@@ -100,6 +100,9 @@ class SettlementService:
     ) -> dict[str, Any]:
         """Record the run and start its execution; an existing run with this id is answered as it stands
         (its execution is started again only if it never got one)."""
+        state_machine = get_settings().settlement_state_machine_arn
+        if not state_machine:
+            raise errors.Unavailable("Settlement runs are not configured here (no state machine).")
         now = self.clock()
         run, created = self.store.create_run(
             SettlementRunModel(
@@ -113,14 +116,11 @@ class SettlementService:
             )
         )
         if created or run.execution_arn is None:
-            run.execution_arn = self._execute(run)
+            run.execution_arn = self._execute(run, state_machine)
             self.store.save_run(run)
         return run_view(run)
 
-    def _execute(self, run: SettlementRunModel) -> str:
-        arn = get_settings().settlement_state_machine_arn
-        if not arn:
-            raise errors.Unavailable("Settlement runs are not configured here (no state machine).")
+    def _execute(self, run: SettlementRunModel, arn: str) -> str:
         payload = {"runId": run.id, "from": int(run.from_ms), "to": int(run.to_ms), "trigger": run.trigger}
         sfn = self.stepfunctions()
         try:
