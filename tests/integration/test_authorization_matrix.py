@@ -160,7 +160,6 @@ ALLOWED_STATUS: dict[tuple[str, str], set[int]] = {
     ("POST", "/v1/admin/withdrawals/{id}/approve"): {404},
     ("POST", "/v1/admin/withdrawals/{id}/reject"): {404},
     ("POST", "/v1/sites/{id}/investments"): {409},  # empty wallets: insufficient funds
-    ("POST", "/v1/settlements"): {503},  # no state machine in this test: settlement runs are unavailable
     ("GET", "/v1/settlements/{id}"): {404},
 }
 # Routes that act on an object made for each case, owned by the case's owner (deletions: every case needs

@@ -1,10 +1,10 @@
 """Settlement runs in-process on moto: the real state machine file, the real handlers, real inputs.
 
 `settlement_sfn` (a fixture, on top of `aws`) turns on moto's Step Functions interpreter and its in-process
-Lambda (``execute_state_machine``, no Docker), creates the manifest bucket and the state machine from
-``state_machines/settlement.asl.json`` with its placeholders substituted as CDK's ``definition_substitutions``
-would, routes its Lambda tasks to ``functions.settlement.*`` through the local stack's dispatcher, and sets
-the environment the functions read (``GS_SETTLEMENT_*``). `Market` builds a small world through the
+Lambda (``execute_state_machine``, no Docker), creates the state machine as the local stack's provisioning
+does (``state_machines/settlement.asl.json``, placeholders substituted as CDK's ``definition_substitutions``
+would; the manifest bucket is the provisioned one), and routes its Lambda tasks to
+``functions.settlement.*`` through the local stack's dispatcher. `Market` builds a small world through the
 services: sites, meters (attached devices and their 15-minute rollups), investors, a community, orders,
 clearing.
 """
@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import boto3
@@ -22,56 +21,33 @@ import pytest
 
 from tests.support.waiting import wait_for
 
-REPO = Path(__file__).resolve().parents[2]
-BUCKET = "gs-settlement-manifests-test"
-ARN = "arn:aws:lambda:us-east-1:123456789012:function:"
-FUNCTIONS = {
-    "gs-settlement-prepare": "functions.settlement.prepare.handler",
-    "gs-settlement-shard": "functions.settlement.settle_shard.handler",
-    "gs-settlement-finalize": "functions.settlement.finalize.handler",
-    "gs-settlement-failed": "functions.settlement.mark_failed.handler",
-}
 INTERVAL = 900_000
 T0 = 1_796_292_000_000  # 2026-12-03T10:00:00Z
 
 
-def definition(bucket: str = BUCKET) -> str:
-    """The ASL file with the substitutions CDK makes (function ARNs, the manifest bucket)."""
-    text = (REPO / "state_machines" / "settlement.asl.json").read_text()
-    for placeholder, value in {
-        "PrepareFunctionArn": ARN + "gs-settlement-prepare",
-        "SettleShardFunctionArn": ARN + "gs-settlement-shard",
-        "FinalizeFunctionArn": ARN + "gs-settlement-finalize",
-        "MarkFailedFunctionArn": ARN + "gs-settlement-failed",
-        "ManifestBucket": bucket,
-    }.items():
-        text = text.replace("${" + placeholder + "}", value)
-    assert "${" not in text
-    return text
-
-
 @pytest.fixture
 def settlement_sfn(aws: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """The settlement state machine on moto, running our handlers; yields its ARN."""
+    """The provisioned settlement state machine, executed by moto and running our handlers; yields its ARN."""
     from moto.awslambda_simple.models import LambdaSimpleBackend
     from moto.core.config import default_user_config
 
     from gridshare.kernel.factory import reset_services
     from gridshare.kernel.settings import reset_settings
     from gridshare_local.lambda_runtime import install_lambda_dispatcher
+    from gridshare_local.provision import SETTLEMENT_FUNCTIONS, settlement_definition
 
     monkeypatch.setattr(LambdaSimpleBackend, "invoke", LambdaSimpleBackend.invoke)  # restored after the test
     monkeypatch.setitem(default_user_config, "stepfunctions", {"execute_state_machine": True})  # type: ignore[misc]
     monkeypatch.setitem(default_user_config, "lambda", {"use_docker": False})  # type: ignore[misc]
-    install_lambda_dispatcher(FUNCTIONS)
-    boto3.client("s3", region_name="us-east-1").create_bucket(Bucket=BUCKET)
+    install_lambda_dispatcher(SETTLEMENT_FUNCTIONS)
+    # With execute_state_machine on, moto serves Step Functions from its interpreter's backend, which does not
+    # hold what provisioning created: the same definition is created there.
     arn = boto3.client("stepfunctions", region_name="us-east-1").create_state_machine(
-        name="gs-settlement",
-        definition=definition(),
-        roleArn="arn:aws:iam::123456789012:role/gs-settlement",
+        name="gridshare-settlement",
+        definition=settlement_definition("us-east-1"),
+        roleArn="arn:aws:iam::123456789012:role/gridshare-settlement",
         type="STANDARD",
     )["stateMachineArn"]
-    monkeypatch.setenv("GS_SETTLEMENT_BUCKET", BUCKET)
     monkeypatch.setenv("GS_SETTLEMENT_STATE_MACHINE_ARN", arn)
     # moto's DynamoDB is not safe under concurrent conditional writes (FIELD-NOTES): one shard at a time
     monkeypatch.setenv("GS_SETTLEMENT_MAX_CONCURRENCY", "1")
