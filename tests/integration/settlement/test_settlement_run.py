@@ -114,6 +114,11 @@ def test_a_run_settles_the_interval_as_the_rules_say_and_a_second_run_posts_noth
     for key, amount in net(expected).items():
         assert after.get(key, 0) - before.get(key, 0) == amount, key
     assert after[("user:dave:escrow:EUR", "EUR")] == 0  # payment + release used the whole reservation
+    from gridshare.wallets.service import site_returns
+
+    for investor in ("ivan", "iris"):  # investors' returns in their portfolio: their part of the sun's sales
+        part = net(expected)[(f"user:{investor}:wallet:EUR", "EUR")]
+        assert part > 0 and site_returns(investor, {"EUR"}) == {market.sites["sun"]: {"EUR": part}}
     assert verify() == []
     from gridshare.market.service import market_service
 
@@ -144,8 +149,15 @@ def test_a_corrected_reading_resettles_only_the_difference(world: Any) -> None:
     untouched = {p for p in first if ":community:" in p or (":feed_in:" in p and market.sites["roof"] in p)}
     assert untouched and not untouched & {p["reverses"] for p in reversals}
     after = balances()
-    for key, amount in net(expected_postings(market, sun_export=3_600)).items():
+    corrected_net = net(expected_postings(market, sun_export=3_600))
+    for key, amount in corrected_net.items():
         assert after.get(key, 0) - before.get(key, 0) == amount, key
+    from gridshare.wallets.service import site_returns
+
+    # the reversed sale and its repost leave the investor's returns at the corrected run's part
+    assert site_returns("ivan", {"EUR"}) == {
+        market.sites["sun"]: {"EUR": corrected_net[("user:ivan:wallet:EUR", "EUR")]}
+    }
     assert verify() == []
 
 

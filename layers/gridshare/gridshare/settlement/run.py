@@ -81,6 +81,20 @@ def _shard_refs(inputs: RunInputs, intervals: list[int], sites: set[str]) -> Cal
     return mine
 
 
+SALES = ("trade", "community", "feed_in")
+
+
+def _sale_of(posting: P.Posting, originals: dict[str, P.Posting], inputs: RunInputs) -> dict[str, str]:
+    """``site_id`` and ``host_id`` of the site whose energy a sale (or a sale's reversal) sold: what the
+    wallets' investor returns read (the split's investor parts are per site)."""
+    original = originals.get(posting.reverses, posting) if posting.reverses else posting
+    if original.kind not in SALES:
+        return {}
+    site = str(original.metadata.get("site", original.ref))  # a feed-in's ref is its site
+    view = inputs.sites.get(site)
+    return {"site_id": site, "host_id": str(view["ownerId"])} if view is not None else {"site_id": site}
+
+
 @dataclass
 class Runs:
     store: SettlementStore = field(default_factory=SettlementStore)
@@ -160,8 +174,9 @@ class Runs:
             settled = R.settle(self.reader.interval_input(inputs, interval, site_ids, metered[interval]))
             history = [posting_from_item(item) for item in self.store.history(interval)]
             history = [p for p in history if mine(p.ref)]
+            originals = {p.id: p for p in history}
             for posting in P.diff(history, settled.postings):
-                self._post(posting, ledger, run_id)
+                self._post(posting, ledger, run_id, _sale_of(posting, originals, inputs))
                 _add_totals(totals, posting)
                 parties.add(posting.party)
                 count += 1
@@ -179,8 +194,7 @@ class Runs:
         )
         return {"runId": run_id, "shard": number, "postings": count, "reversals": reversals}
 
-    def _post(self, posting: P.Posting, ledger: Any, run_id: str) -> None:
-        kind = str(posting.metadata["reversedKind"]) if posting.reverses else posting.kind
+    def _post(self, posting: P.Posting, ledger: Any, run_id: str, sale: dict[str, str]) -> None:
         metadata: dict[str, Any] = {
             **posting.metadata,
             "kind": posting.kind,
@@ -190,8 +204,7 @@ class Runs:
             "revision": posting.revision,
             "runId": run_id,
         }
-        if kind in ("trade", "community", "feed_in"):
-            metadata.setdefault("site_id", str(posting.metadata.get("site", posting.ref)))
+        metadata.update(sale)
         if posting.reverses:
             metadata["reverses"] = posting.reverses
         if posting.first:
