@@ -222,3 +222,22 @@ def test_statements_show_settlement_lines_with_what_they_settled(world: Any) -> 
     assert kinds["shortfall"]["settlement"]["shortfallWh"] == 1_000
     assert kinds["shortfall"]["settlement"]["interval"] == T0
     assert kinds["shortfall"]["amount"] == -30  # 1,000 Wh at the retail 30 per kWh
+
+
+def test_a_shard_that_keeps_failing_fails_the_run_with_its_cause(world: Any) -> None:
+    """moto's Distributed Map goes on after a shard failed for good (decision 0022): Finalize finds the
+    shard's completion record missing and fails, and MarkFailed records why."""
+    from gridshare.settlement.service import SettlementService, settlement_service
+
+    service = SettlementService()
+
+    def always(posting: Any) -> None:
+        raise RuntimeError("the ledger is on fire")
+
+    service.runs.after_posting = always
+    with settlement_service.override(service):
+        described, run = run_to_end(T0, T0 + INTERVAL)
+    assert described["status"] == "FAILED" and described.get("error") == "SettlementFailed"
+    assert run["status"] == "failed" and run["finishedAt"]
+    assert "shards not settled" in run["failure"]["cause"]
+    assert verify() == []  # whole postings only

@@ -5,6 +5,8 @@ twice; a reversal undoes what the ledger holds."""
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from gridshare.ledger import core as L
 from gridshare.wallets.service import post_settlement
@@ -75,3 +77,30 @@ def test_credits_or_escrow_that_cannot_cover_are_refused_not_booked_as_debt() ->
     with pytest.raises(L.InsufficientFunds):
         post_settlement("stl:1:dave:burn:s1:r1", burn, metadata={"kind": "burn"}, created_at=AT, ledger=ledger)
     assert ledger.transaction("stl:1:dave:burn:s1:r1") is None
+
+
+@given(
+    st.lists(st.tuples(st.sampled_from(["ann", "ben"]), st.integers(1, 50)), min_size=1, max_size=12),
+    st.integers(0, 120),
+    st.integers(0, 3),
+)
+def test_charges_post_once_each_whatever_the_wallets_hold_and_the_ledger_verifies(
+    charges: list[tuple[str, int]], funds: int, retries: int
+) -> None:
+    # Given wallets with some money and a run of charges (each retried a few times)
+    ledger = L.Ledger()
+    for user in ("ann", "ben"):
+        if funds:
+            ledger.post(L.topup(f"topup:{user}", user, funds, "EUR", created_at=1))
+    for n, (user, amount) in enumerate(charges):
+        legs = [(f"user:{user}:wallet:EUR", "EUR", -amount), ("grid:counterparty:EUR", "EUR", amount)]
+        for _ in range(1 + retries):
+            post_settlement(f"stl:1:{user}:imbalance:t{n}:r1", legs, metadata={"n": n}, created_at=AT, ledger=ledger)
+    # Then each charge is one transaction, wallet + receivable pay it all, no wallet is negative, verify is clean
+    assert len([t for t in ledger.transactions() if t.type == "settlement"]) == len(charges)
+    for user in ("ann", "ben"):
+        owed = sum(a for u, a in charges if u == user)
+        wallet, debt = ledger.balance(f"user:{user}:wallet:EUR"), ledger.balance(f"receivable:{user}:EUR")
+        assert wallet >= 0 and debt <= 0 and (funds - wallet) - debt == owed
+    assert ledger.balance("grid:counterparty:EUR") == sum(a for _, a in charges)
+    assert ledger.verify() == []
