@@ -14,4 +14,4 @@ os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
 os.environ.pop("AWS_ENDPOINT_URL", None)
 
 # Fixtures shared by the suites that run against moto in-process (aws, api, money).
-pytest_plugins = ["tests.support.fixtures", "tests.support.wallets"]
+pytest_plugins = ["tests.support.fixtures", "tests.support.wallets", "tests.support.settlement"]

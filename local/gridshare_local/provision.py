@@ -140,7 +140,47 @@ def provision(
 
     if stripe is not None:
         out.env["GS_STRIPE_SECRET_ARN"] = provision_stripe_secret(region, stripe)
+    out.env.update(provision_settlement(region))
     return out
+
+
+# The settlement state machine's Lambda tasks: local function name -> handler (the local stack's dispatcher
+# runs them in-process when moto's interpreter invokes them; CDK names its own functions).
+SETTLEMENT_FUNCTIONS: dict[str, str] = {
+    "gridshare-settlement-prepare": "functions.settlement.prepare.handler",
+    "gridshare-settlement-shard": "functions.settlement.settle_shard.handler",
+    "gridshare-settlement-finalize": "functions.settlement.finalize.handler",
+    "gridshare-settlement-failed": "functions.settlement.mark_failed.handler",
+}
+SETTLEMENT_BUCKET = "gridshare-settlement-manifests"
+
+
+def settlement_definition(region: str, bucket: str = SETTLEMENT_BUCKET) -> str:
+    """``state_machines/settlement.asl.json`` with its placeholders substituted, as CDK's
+    ``definition_substitutions`` do (the four task functions' ARNs, the manifest bucket)."""
+    text = (resources.REPO_ROOT / "state_machines" / "settlement.asl.json").read_text()
+    arn = f"arn:aws:lambda:{region}:{ACCOUNT}:function:"
+    names = dict(zip(("Prepare", "SettleShard", "Finalize", "MarkFailed"), SETTLEMENT_FUNCTIONS, strict=True))
+    values = {f"{step}FunctionArn": arn + name for step, name in names.items()} | {"ManifestBucket": bucket}
+    for placeholder, value in values.items():
+        text = text.replace("${" + placeholder + "}", value)
+    if "${" in text:
+        raise ValueError("state_machines/settlement.asl.json has a placeholder the local stack does not fill")
+    return text
+
+
+def provision_settlement(region: str) -> dict[str, str]:
+    """The manifest bucket and the settlement state machine (STANDARD) from the same file CDK loads; the
+    environment the API and the schedule start executions with."""
+    where = {} if region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": region}}
+    new_client("s3", region_name=region).create_bucket(Bucket=SETTLEMENT_BUCKET, **where)
+    machine = new_client("stepfunctions", region_name=region).create_state_machine(
+        name="gridshare-settlement",
+        definition=settlement_definition(region),
+        roleArn=f"arn:aws:iam::{ACCOUNT}:role/gridshare-settlement",
+        type="STANDARD",
+    )["stateMachineArn"]
+    return {"GS_SETTLEMENT_BUCKET": SETTLEMENT_BUCKET, "GS_SETTLEMENT_STATE_MACHINE_ARN": machine}
 
 
 def provision_event_rules(

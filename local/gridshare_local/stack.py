@@ -267,7 +267,10 @@ class LocalStack:
         from gridshare_local.lambda_runtime import install_lambda_dispatcher
 
         # Scheduler targets (the local clock fires them) run our handlers in-process, by function name.
+        from gridshare_local.provision import SETTLEMENT_FUNCTIONS
+
         install_lambda_dispatcher({schedule.name: schedule.handler for schedule in resources.SCHEDULES})
+        install_lambda_dispatcher(SETTLEMENT_FUNCTIONS)  # the settlement state machine's tasks
 
     def _start_stripe(self, webhook_secret: str) -> None:
         """The Stripe stand-in: the wallets function's SDK calls reach it through GS_STRIPE_API_BASE, and it

@@ -48,6 +48,7 @@ from gridshare.notifications.models import (
     PushTokenModel,
     SubscriptionModel,
 )
+from gridshare.settlement.models import SettlementPostingModel, SettlementRunModel
 from gridshare.sites.models import InvestmentModel, SiteDeviceModel, SiteModel
 from gridshare.telemetry.models import DeadLetterModel, LatestReadingModel, RawReadingModel, RollupModel
 from gridshare.wallets.models import PaymentModel, RefundModel, StripeEventModel, WithdrawalModel
@@ -397,6 +398,10 @@ EXPECTED_TABLES: dict[str, dict[Any, str]] = {
         LedgerEntryModel: READ_APPEND,
         LedgerAccountModel: RW,
     },
+    # settlement (docs/decisions/0023-settlement-runs.md): runs are recorded before their execution starts; a
+    # run's postings are read from the history. The state machine's task functions come with its construct.
+    api_handler("settlement"): {SettlementRunModel: RW, SettlementPostingModel: READ, **ROUTE_GUARD},
+    "functions.settlement.scheduler.handler": {SettlementRunModel: RW},
     # The grid reaches devices and telemetry through their services (docs/decisions/0015-grid.md): the
     # devices table, the latest readings and the rollups read only.
     api_handler("grid"): {

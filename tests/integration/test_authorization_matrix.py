@@ -112,6 +112,8 @@ OBJECT_FAMILIES: tuple[Family, ...] = (
         methods=frozenset({"PATCH", "DELETE"}),
     ),
     Family("/v1/alerts/{id}", "alert", owned=True, sees_all=frozenset({"admin", "operator"})),
+    # settlement runs are the platform's (admins and operators read them): a run that does not exist
+    Family("/v1/settlements/{id}", "absent", owned=False),
 )
 
 # Bodies: a minimal valid body is generated from the route's pydantic model (required fields only); list a
@@ -142,6 +144,10 @@ def _open_interval() -> int:
 
 
 SAMPLE_QUERIES[("GET", "/v1/market/book")] = {"interval": _market_interval(_open_interval())}
+SAMPLE_BODIES[("POST", "/v1/settlements")] = {
+    "from": _market_interval(PAST_INTERVAL),
+    "to": _market_interval(PAST_INTERVAL + 900_000),
+}
 # What an authorized caller gets when it is not a 2xx, and why.
 ALLOWED_STATUS: dict[tuple[str, str], set[int]] = {
     # the dead letter names a thing nobody registered, so a replay is refused as still invalid
@@ -154,6 +160,7 @@ ALLOWED_STATUS: dict[tuple[str, str], set[int]] = {
     ("POST", "/v1/admin/withdrawals/{id}/approve"): {404},
     ("POST", "/v1/admin/withdrawals/{id}/reject"): {404},
     ("POST", "/v1/sites/{id}/investments"): {409},  # empty wallets: insufficient funds
+    ("GET", "/v1/settlements/{id}"): {404},
 }
 # Routes that act on an object made for each case, owned by the case's owner (deletions: every case needs
 # one to delete). The callable gets that owner and returns the id that fills the path parameter (or each

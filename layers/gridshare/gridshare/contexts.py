@@ -34,6 +34,7 @@ CONTEXTS: tuple[str, ...] = (
     "communities",
     "grid",
     "market",
+    "settlement",
     "alerts",
     "notifications",
 )

@@ -14,6 +14,7 @@ boundary :mod:`gridshare.communities.geo`, the community figures :mod:`gridshare
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -111,6 +112,32 @@ class CommunitiesService:
         if community is None:
             return False
         return community.referent_id == user_id or self.store.membership(community.id, user_id) is not None
+
+    def for_settlement(self) -> builtins.list[dict[str, Any]]:
+        """Every community as the settlement run reads it, without an access check: ``id``, ``rule``,
+        ``priceMinorPerKwh``, ``currency`` and the member ``sites`` (site id -> ``coefficient`` as an exact
+        Fraction and ``priority``, lower first) of its real members with a site."""
+        out = []
+        start: dict[str, Any] | None = None
+        while True:
+            page, start = self.store.page_all(100, start)
+            for c in page:
+                sites = {
+                    m.site_id: {"coefficient": _fraction(m.coefficient), "priority": m.priority}
+                    for m in self.store.members(c.id)
+                    if m.user_type == "real" and m.site_id
+                }
+                out.append(
+                    {
+                        "id": c.id,
+                        "rule": c.sharing.get("rule", "pro_rata"),
+                        "priceMinorPerKwh": int(c.sharing.get("priceMinorPerKwh", 0)),
+                        "currency": c.sharing.get("currency"),
+                        "sites": sites,
+                    }
+                )
+            if start is None:
+                return sorted(out, key=lambda c: c["id"])
 
     # ------------------------------------------------------------ communities
     def create(self, caller: Caller, fields: dict[str, Any]) -> dict[str, Any]:

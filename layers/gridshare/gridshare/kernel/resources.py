@@ -107,6 +107,8 @@ SCHEDULES: tuple[ScheduleSpec, ...] = (
     ScheduleSpec("device-command-expiry", "rate(1 minute)", "devices", "functions.devices.command_expiry.handler"),
     ScheduleSpec("device-offline-sweep", "rate(1 minute)", "devices", "functions.devices.offline_sweep.handler"),
     ScheduleSpec("market-clearing", "rate(1 minute)", "market", "functions.market.clearing.handler"),
+    # Decision 0023: a settlement run for the intervals delivered more than GS_SETTLEMENT_LAG_S ago.
+    ScheduleSpec("settlement-runs", "rate(15 minutes)", "settlement", "functions.settlement.scheduler.handler"),
     ScheduleSpec("alert-reminders", "rate(1 minute)", "alerts", "functions.alerts.reminders.handler"),
     # Decision 0016: stores closed telemetry hours and days recomputed from raw readings.
     ScheduleSpec("telemetry-rollups", "rate(1 hour)", "telemetry", "functions.telemetry.rollup_job.handler"),

@@ -68,6 +68,16 @@ class Settings(BaseSettings):
     market_community_fee_minor_per_kwh: int = Field(default=2, ge=0, le=10_000)
     market_gate_closure_s: int = Field(default=300, ge=0, le=86_400)
     market_horizon_days: int = Field(default=2, ge=1, le=14)
+    # Settlement (docs/settlement.md, decision 0023): the grid's retail tariff for shortfalls and the
+    # imbalance charge, per kWh; sites per shard, shards settled at once, how long after delivery the schedule
+    # waits for late readings; the manifest bucket and the state machine (set by CDK and the local stack)
+    settlement_retail_minor_per_kwh: int = Field(default=30, ge=0, le=1_000_000)
+    settlement_imbalance_minor_per_kwh: int = Field(default=10, ge=0, le=1_000_000)
+    settlement_shard_sites: int = Field(default=500, ge=1, le=100_000)
+    settlement_max_concurrency: int = Field(default=10, ge=1, le=10_000)
+    settlement_lag_s: int = Field(default=1800, ge=0, le=7 * 86_400)
+    settlement_bucket: str = ""
+    settlement_state_machine_arn: str = ""
     # The grid's carbon intensity, gCO2 per kWh: communities' "CO2 avoided" (docs/communities.md) and the
     # grid's CO2 intensity of what is not PV (gridshare.grid.metrics)
     grid_intensity_g_per_kwh: int = Field(default=300, ge=0, le=2_000)

@@ -11,8 +11,9 @@ ledger, so a balance is exact whatever the number of operations.
 
 **Accounts.** An account id names its owner, its purpose and its asset, e.g. ``user:<userId>:wallet:EUR``;
 the asset is always the last segment, so an entry cannot credit euros to a kWh account. Only external
-counterparties (Stripe clearing, the grid) may go below zero: their negative balance is what the outside
-world owes or has been paid. A user's wallet or credits, the pending withdrawals, an investor pool, a
+counterparties (Stripe clearing, the grid) and a user's receivable (``receivable:<userId>:<CUR>``, what
+they owe for settlement charges their wallet could not cover) may go below zero: their negative balance is
+what the outside world owes or has been paid. A user's wallet or credits, the pending withdrawals, an investor pool, a
 site's investment account (``site:<siteId>:investment:<CUR>``: what investors put in) and the platform's
 revenue are claims that cannot be negative; a transaction that would make one negative is
 refused whole (:class:`InsufficientFunds`).
@@ -84,6 +85,7 @@ __all__ = [
     "pending_withdrawals",
     "platform_revenue",
     "pool_payout",
+    "receivable",
     "refund",
     "reservation",
     "reservation_release",
@@ -201,6 +203,7 @@ _ACCOUNT_RES: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("grid_counterparty", re.compile(r"grid:counterparty:(?P<asset>[A-Z]{3})")),
     ("site_investment", re.compile(rf"site:(?P<owner>{_ID}):investment:(?P<asset>[A-Z]{{3}})")),
     ("market_escrow", re.compile(rf"user:(?P<owner>{_ID}):escrow:(?P<asset>[A-Z]{{3}})")),
+    ("receivable", re.compile(rf"receivable:(?P<owner>{_ID}):(?P<asset>[A-Z]{{3}})")),
 )
 _CURRENCY_ONLY = frozenset(
     {
@@ -211,9 +214,10 @@ _CURRENCY_ONLY = frozenset(
         "investors_pool",
         "site_investment",
         "market_escrow",
+        "receivable",
     }
 )
-_MAY_GO_NEGATIVE = frozenset({"stripe_clearing", "grid_counterparty"})
+_MAY_GO_NEGATIVE = frozenset({"stripe_clearing", "grid_counterparty", "receivable"})
 
 
 class AccountRef(NamedTuple):
@@ -300,6 +304,12 @@ def market_escrow(user_id: str, currency: str) -> AccountId:
     return AccountId(f"user:{_id(user_id, 'user id')}:escrow:{_currency(currency)}")
 
 
+def receivable(user_id: str, currency: str) -> AccountId:
+    """What a user owes the platform (settlement charges their wallet could not cover, decision 0023): its
+    balance goes negative by the debt, so it may go negative; money paid in later settles it."""
+    return AccountId(f"receivable:{_id(user_id, 'user id')}:{_currency(currency)}")
+
+
 def grid_counterparty(asset: str = KWH) -> AccountId:
     if not is_asset(asset):
         raise InvalidTransaction(f"unknown asset {asset!r}", field="asset")
@@ -325,6 +335,7 @@ TX_TYPES = frozenset(
         "investment",
         "reservation",
         "reservation_release",
+        "settlement",
     }
 )
 """Known transaction types; statements and metrics interpret entries by type, so unknown ones are refused."""

@@ -13,8 +13,9 @@ routes reach it through ``market_service()``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from gridshare.communities.service import CommunitiesService, communities_service
 from gridshare.kernel.clock import now_ms
@@ -24,11 +25,12 @@ from gridshare.market.config import MarketConfig, market_config
 from gridshare.market.market_data import MarketData
 from gridshare.market.orders import Orders
 from gridshare.market.pushes import MarketEvents, market_events
+from gridshare.market.rules import parse_interval
 from gridshare.market.store import MarketStore
 from gridshare.sites.service import SitesService, sites_service
 from gridshare.wallets.service import WalletService, wallet_service
 
-__all__ = ["MarketService", "market_service"]
+__all__ = ["MarketService", "market_service", "parse_interval"]
 
 
 @dataclass
@@ -49,6 +51,48 @@ class MarketService:
         self.orders = Orders(*parts)
         self.clearing = Clearing(*parts)
         self.data = MarketData(*parts)
+
+    # ------------------------------------------------------------ for the settlement context
+    def trades_for_settlement(self, interval: int) -> list[dict[str, Any]]:
+        """The interval's trades as settlement reads them: the trade (``id, interval, buyOrderId,
+        sellOrderId, energyWh, priceMinorPerKwh, gridFeeMinorPerKwh, currency``), its parties and the sites
+        of its two orders (``buyerSiteId`` None when the BID named no site)."""
+        trades = self.store.trades_of_interval(interval)
+        orders: dict[str, Any] = {}
+        for order_id in sorted({t.buy_order_id for t in trades} | {t.sell_order_id for t in trades}):
+            orders[order_id] = self.store.find_order(order_id)
+
+        def site_of(order_id: str) -> str | None:
+            order = orders.get(order_id)
+            return order.site_id if order is not None else None
+
+        return [
+            {
+                "id": t.id,
+                "interval": int(t.interval_start),
+                "buyOrderId": t.buy_order_id,
+                "sellOrderId": t.sell_order_id,
+                "energyWh": int(t.energy_wh),
+                "priceMinorPerKwh": int(t.price),
+                "gridFeeMinorPerKwh": int(t.grid_fee),
+                "currency": t.currency,
+                "buyerId": t.buyer_id,
+                "sellerId": t.seller_id,
+                "buyerSiteId": site_of(t.buy_order_id),
+                "sellerSiteId": site_of(t.sell_order_id),
+            }
+            for t in sorted(trades, key=lambda t: t.id)
+        ]
+
+    def mark_settled(self, intervals: Iterable[int]) -> int:
+        """Mark cleared intervals ``settled`` (their trades have been settled); how many moved."""
+        moved = 0
+        for record in self.store.intervals(sorted(set(intervals))).values():
+            if record.status == "cleared":
+                record.status = "settled"
+                record.save()
+                moved += 1
+        return moved
 
 
 market_service = ServiceFactory(MarketService)

@@ -11,6 +11,7 @@ The energy arithmetic is :mod:`gridshare.sites.energy`, the shares :mod:`gridsha
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -266,6 +267,26 @@ class SitesService:
             for d in self.store.devices(site_id)
         ]
         return [f for _, _, f in E.site_energy(meters, starts, end)]
+
+    def for_settlement(self) -> builtins.list[dict[str, Any]]:
+        """Every site as the settlement run reads it, without an ownership check: ``id``, ``ownerId``,
+        ``tariff`` (currency, retail and feed-in per kWh), ``devices`` ((device id, role) attached) and
+        ``investors`` (investor id -> amount invested and posted: the weights of the 35 % part)."""
+        out = []
+        for site in sorted(self.store.all(), key=lambda s: s.id):
+            invested: dict[str, int] = {}
+            for item in self._posted(self.store.investments(site.id)):
+                invested[item.investor_id] = invested.get(item.investor_id, 0) + int(item.amount)
+            out.append(
+                {
+                    "id": site.id,
+                    "ownerId": site.owner_id,
+                    "tariff": dict(site.tariff),
+                    "devices": [(d.device_id, d.role) for d in self.store.devices(site.id)],
+                    "investors": invested,
+                }
+            )
+        return out
 
     # ------------------------------------------------------------ investments
     def invest(

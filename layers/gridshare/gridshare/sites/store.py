@@ -37,6 +37,10 @@ class SiteStore:
         except DoesNotExist:
             raise errors.NotFound("No such site.") from None
 
+    def all(self) -> Iterator[SiteModel]:
+        """Every site (a full scan: the settlement run's inputs, not a request path)."""
+        return iter(SiteModel.scan())
+
     def put_new(self, site: SiteModel) -> None:
         try:
             site.save(condition=SiteModel.id.does_not_exist())

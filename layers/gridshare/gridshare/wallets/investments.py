@@ -8,8 +8,10 @@ withdrawal is refused).
 
 Returns (:func:`site_returns`): what an investor received from a site so far, read from the ledger. A sale
 (``ledger.core.sale_transaction``) pays investors straight into their wallets and names its site in its
-metadata (``site_id``); a pool payout names it too. So the returns of a site are the investor's wallet
-credits of ``sale`` and ``pool_payout`` transactions of that site. When the investor is also the sale's
+metadata (``site_id``); a pool payout names it too; so does a settlement sale (``settlement`` transactions
+of kind trade, community or feed-in, and their reversals, with ``host_id``). So the returns of a site are
+the investor's wallet credits of ``sale`` and ``pool_payout`` transactions of that site, plus the net of
+its ``settlement`` sales. When the investor is also the sale's
 host, their host part is a separate entry listed before the investor parts (the builder's order), and is
 left out.
 """
@@ -36,7 +38,7 @@ __all__ = [
 INVESTMENT_MAX = 100_000_000
 """Largest single investment in minor units (1,000,000 EUR)."""
 
-RETURN_TYPES = ("sale", "pool_payout")
+RETURN_TYPES = ("sale", "pool_payout", "settlement")
 
 
 def investment_tx_id(investment_id: str) -> str:
@@ -96,11 +98,13 @@ def returns_of(investor_id: str, transactions: Iterable[Transaction]) -> dict[st
         site_id = tx.metadata.get("site_id")
         if tx.type not in RETURN_TYPES or not isinstance(site_id, str):
             continue
-        credits = [
-            e
-            for e in tx.entries
-            if e.amount > 0 and L.parse_account(e.account) == L.AccountRef("wallet", investor_id, e.asset)
-        ]
+        mine = [e for e in tx.entries if L.parse_account(e.account) == L.AccountRef("wallet", investor_id, e.asset)]
+        if tx.type == "settlement":
+            # a settlement sale's split (or its reversal, negative); its entries are netted per account, so
+            # an investor who hosts the site has one entry, counted as the host's income
+            credits = [] if tx.metadata.get("host_id") == investor_id else mine
+        else:
+            credits = [e for e in mine if e.amount > 0]
         if tx.type == "sale" and tx.metadata.get("host_id") == investor_id and credits:
             credits = credits[1:]  # the host's part comes first; the rest is paid as an investor
         for entry in credits:
@@ -121,7 +125,8 @@ def site_returns(
     seen: dict[str, Transaction] = {}
     for currency in sorted(set(currencies)):
         for entry in store.entries(L.user_wallet(investor_id, currency)):
-            if entry.tx_type in RETURN_TYPES and entry.amount > 0 and entry.transaction_id not in seen:
+            counted = entry.amount > 0 or entry.tx_type == "settlement"  # a reversed settlement sale: negative
+            if entry.tx_type in RETURN_TYPES and counted and entry.transaction_id not in seen:
                 tx = store.transaction(entry.transaction_id)
                 if tx is not None:
                     seen[tx.id] = tx

@@ -45,6 +45,10 @@ class LedgerEntry(Asset):
     amount: int = Field(description="signed: credits positive, debits negative")
     balance_after: int
     created_at: Timestamp
+    settlement: Absent[dict[str, str | int | bool | None]] = absent(
+        "statements, settlement lines: the posting's kind, interval (epoch ms), energy and price "
+        "(energyWh, deliveredWh, shortfallWh, price, fee, retail, imbalance), revision, reverses/first"
+    )
 
 
 class Statement(Asset):

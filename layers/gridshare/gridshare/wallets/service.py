@@ -14,9 +14,9 @@ The use cases live in one module each, with the invariants they keep in its docs
 
 :class:`WalletService` builds every group with the same collaborators (the ledger, the payment gateway,
 the clock); routes reach it through ``wallet_service()``, tests ``use()`` one built with fakes. Other
-contexts import from this module only (docs/adding-a-context.md): :func:`record_sale` is what the
-settlement context calls; :func:`record_investment` and :func:`site_returns`
-(:mod:`~gridshare.wallets.investments`) are what the sites context calls.
+contexts import from this module only (docs/adding-a-context.md): :func:`post_settlement`
+(:mod:`~gridshare.wallets.settlements`) is what the settlement context calls; :func:`record_investment`
+and :func:`site_returns` (:mod:`~gridshare.wallets.investments`) are what the sites context calls.
 """
 
 from __future__ import annotations
@@ -47,6 +47,7 @@ from gridshare.wallets.refunds import Refunds
 from gridshare.wallets.reports import Reports
 from gridshare.wallets.reservations import Reservations, reservation_tx_id
 from gridshare.wallets.sales import SaleRecorded, Sales, record_sale
+from gridshare.wallets.settlements import SettlementPosted, post_settlement
 from gridshare.wallets.statements import Statements
 from gridshare.wallets.stripe_gateway import PaymentGateway, stripe_gateway
 from gridshare.wallets.topups import Topups
@@ -58,10 +59,12 @@ __all__ = [
     "InsufficientBalance",
     "InvestmentPosted",
     "SaleRecorded",
+    "SettlementPosted",
     "WalletService",
     "investment_posted",
     "investment_tx_id",
     "record_investment",
+    "post_settlement",
     "record_sale",
     "refund_tx_id",
     "reservation_tx_id",

@@ -120,10 +120,25 @@ class Statements(WalletUseCases):
                     "credits": credits,
                     "debits": debits,
                     "closing": opening + credits - debits,
-                    "lines": [_entry_view(e) for e in lines],
+                    "lines": self._explained(lines),
                 }
             )
         return {"date": day.isoformat(), "statements": statements}
+
+    def _explained(self, lines: Sequence[ChainedEntry]) -> list[dict[str, Any]]:
+        """Entry views; a settlement line carries its posting's metadata (what it settled: interval,
+        energy, price, fees, imbalance; the split shows as the line's own amount)."""
+        out = []
+        metadata: dict[str, dict[str, Any]] = {}
+        for e in lines:
+            view = _entry_view(e)
+            if e.tx_type == "settlement":
+                if e.transaction_id not in metadata:
+                    tx = self.ledger.transaction(e.transaction_id)
+                    metadata[e.transaction_id] = dict(tx.metadata) if tx is not None else {}
+                view["settlement"] = metadata[e.transaction_id]
+            out.append(view)
+        return out
 
     def _user_balances(self, user_id: str) -> dict[str, int]:
         """The user's accounts that exist -> balance: one consistent BatchGetItem over every asset."""

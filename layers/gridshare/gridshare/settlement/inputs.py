@@ -1,0 +1,201 @@
+"""What a settlement run reads, through the other contexts' services, mapped to :class:`rules.IntervalInput`.
+
+- **Trades** of each interval from the market (``MarketService.trades_for_settlement``): the trade, its
+  parties, and the sites of its two orders. A BID that named no site (or a site that is gone, or not the
+  party's) is settled against the party's *virtual site* ``u.<userId>``: no meters, so nothing is burned
+  for it, and for a seller the whole trade is a shortfall.
+- **Sites** (``SitesService.for_settlement``): host, tariff (feed-in), attached devices and their roles,
+  investors' posted investments (the weights of the 35 % part). A site whose tariff is in another
+  currency than the settlement's is left out (the market trades in the default currency only).
+- **Metered energy** per site and interval: the telemetry 15-minute rollups of each attached device
+  (``TelemetryService.energy_buckets``, the counter deltas the readings history shows), decoded and summed
+  by site and device role by :mod:`gridshare.settlement.metering`.
+- **Communities** (``CommunitiesService.for_settlement``): rule, price, coefficients and priorities of the
+  member sites; a site in several communities shares in the first by id.
+- **Tariffs**: the grid's retail tariff and imbalance charge per kWh from settings
+  (``GS_SETTLEMENT_RETAIL_MINOR_PER_KWH``, ``GS_SETTLEMENT_IMBALANCE_MINOR_PER_KWH``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any
+
+from gridshare.communities.service import CommunitiesService, communities_service
+from gridshare.kernel.settings import get_settings
+from gridshare.market.service import MarketService, market_service
+from gridshare.settlement import metering
+from gridshare.settlement import rules as R
+from gridshare.sites.service import SitesService, sites_service
+from gridshare.telemetry.service import TelemetryService, telemetry_service
+
+__all__ = ["INTERVAL_MS", "InputReader", "RunInputs", "virtual_site"]
+
+INTERVAL_MS = 900_000
+
+
+def virtual_site(user_id: str) -> str:
+    """The site a party's trade is settled against when its order names no site of theirs."""
+    return f"u.{user_id}"
+
+
+@dataclass(frozen=True)
+class RunInputs:
+    """What one run reads once for all its intervals (before the meters)."""
+
+    currency: str
+    tariffs: R.Tariffs
+    sites: Mapping[str, Mapping[str, Any]]
+    """site id -> the sites service's view (virtual sites included: no devices)."""
+    communities: Sequence[Mapping[str, Any]]
+    trades: Mapping[int, Sequence[Mapping[str, Any]]]
+    """interval -> its trades, ``buyerSiteId`` / ``sellerSiteId`` resolved to a real or virtual site."""
+
+    def links(self) -> list[tuple[str, str]]:
+        return [(t["buyerSiteId"], t["sellerSiteId"]) for ts in self.trades.values() for t in ts]
+
+    def groups(self) -> dict[str, list[str]]:
+        return {c["id"]: sorted(s for s in c["sites"] if s in self.sites) for c in self.communities}
+
+    def parties(self, site_ids: Iterable[str]) -> set[str]:
+        """Users with a posting possible in these sites: hosts and investors."""
+        out: set[str] = set()
+        for site_id in site_ids:
+            view = self.sites[site_id]
+            out.add(str(view["ownerId"]))
+            out.update(view.get("investors", {}))
+        return out
+
+
+@dataclass
+class InputReader:
+    market: Callable[[], MarketService] = market_service
+    sites: Callable[[], SitesService] = sites_service
+    communities: Callable[[], CommunitiesService] = communities_service
+    telemetry: Callable[[], TelemetryService] = telemetry_service
+
+    def read(self, intervals: Sequence[int]) -> RunInputs:
+        settings = get_settings()
+        currency = settings.default_currency
+        tariffs = R.Tariffs(
+            currency, settings.settlement_retail_minor_per_kwh, settings.settlement_imbalance_minor_per_kwh
+        )
+        sites: dict[str, Mapping[str, Any]] = {
+            s["id"]: s for s in self.sites().for_settlement() if s["tariff"].get("currency") == currency
+        }
+        communities = [c for c in self.communities().for_settlement() if c.get("currency") in (None, currency)]
+        trades: dict[int, Sequence[Mapping[str, Any]]] = {}
+        market = self.market()
+        for interval in intervals:
+            resolved: list[Mapping[str, Any]] = []
+            for t in market.trades_for_settlement(interval):
+                if t["currency"] != currency:
+                    continue
+                buyer_site = self._site_of(sites, t["buyerSiteId"], t["buyerId"])
+                seller_site = self._site_of(sites, t["sellerSiteId"], t["sellerId"])
+                if buyer_site == seller_site:  # a party trading with itself: both orders on one site
+                    buyer_site = virtual_site(t["buyerId"]) + ".buy"
+                    sites.setdefault(buyer_site, _virtual(buyer_site, t["buyerId"]))
+                resolved.append({**t, "buyerSiteId": buyer_site, "sellerSiteId": seller_site})
+            trades[interval] = resolved
+        return RunInputs(currency, tariffs, sites, communities, trades)
+
+    @staticmethod
+    def _site_of(sites: dict[str, Mapping[str, Any]], site_id: str | None, party: str) -> str:
+        if site_id is not None and site_id in sites and sites[site_id]["ownerId"] == party:
+            return site_id
+        virtual = virtual_site(party)
+        sites.setdefault(virtual, _virtual(virtual, party))
+        return virtual
+
+    def metered(
+        self, inputs: RunInputs, site_ids: Sequence[str], start: int, intervals: int
+    ) -> dict[int, dict[str, tuple[int, int]]]:
+        """Interval start -> site id -> (export Wh, import Wh) of ``site_ids`` over ``intervals`` intervals
+        from ``start`` (every site present; no meters: zeros)."""
+        meters = [(device, site, role) for site in site_ids for device, role in inputs.sites[site]["devices"]]
+        end = start + intervals * INTERVAL_MS
+        items: list[dict[str, Any]] = []
+        telemetry = self.telemetry()
+        for device, _, _ in meters:
+            for bucket, energy in telemetry.energy_buckets(device, "15m", start, end).items():
+                items.append(
+                    {
+                        "pk": f"{device}#15m",
+                        "bucket": bucket,
+                        metering.EXPORT_KEY: energy.get("energy_export_wh", 0),
+                        metering.IMPORT_KEY: energy.get("energy_import_wh", 0),
+                    }
+                )
+        out: dict[int, dict[str, tuple[int, int]]] = {
+            start + k * INTERVAL_MS: dict.fromkeys(site_ids, (0, 0)) for k in range(intervals)
+        }
+        if meters:
+            table = metering.MeterTable.build(meters)
+            cube = metering.site_energy(metering.decode_rollups(items, table), table, start=start, intervals=intervals)
+            for interval, by_site in cube.readings(table.site_ids).items():
+                out[interval].update(by_site)
+        return out
+
+    @staticmethod
+    def interval_input(
+        inputs: RunInputs, interval: int, site_ids: Sequence[str], metered: Mapping[str, tuple[int, int]]
+    ) -> R.IntervalInput:
+        """One interval of one shard: its sites (metered), the trades between them, their communities."""
+        mine = set(site_ids)
+        membership: dict[str, str] = {}
+        used: list[R.Community] = []
+        for c in inputs.communities:
+            members = sorted(s for s in c["sites"] if s in mine and s not in membership)
+            if not members:
+                continue
+            for s in members:
+                membership[s] = c["id"]
+            used.append(
+                R.Community(
+                    c["id"],
+                    int(c["priceMinorPerKwh"]),
+                    c["rule"],
+                    coefficients={s: Fraction(c["sites"][s]["coefficient"]) for s in members},
+                    priority=tuple(
+                        sorted(
+                            members,
+                            key=lambda s: (c["sites"][s]["priority"] is None, c["sites"][s]["priority"] or 0, s),
+                        )
+                    ),
+                )
+            )
+        sites = []
+        for site_id in sorted(mine):
+            view = inputs.sites[site_id]
+            exported, imported = metered.get(site_id, (0, 0))
+            sites.append(
+                R.Site(
+                    site_id,
+                    str(view["ownerId"]),
+                    int(exported),
+                    int(imported),
+                    feed_in_minor_per_kwh=int(view["tariff"].get("feedInMinorPerKwh", 0)),
+                    investor_shares=dict(view.get("investors", {})),
+                    no_investors="host",
+                    community_id=membership.get(site_id),
+                )
+            )
+        trades = tuple(
+            R.Trade.from_clearing(
+                t,
+                buyer_id=t["buyerId"],
+                buyer_site_id=t["buyerSiteId"],
+                seller_id=t["sellerId"],
+                seller_site_id=t["sellerSiteId"],
+            )
+            for t in inputs.trades.get(interval, ())
+            if t["buyerSiteId"] in mine and t["sellerSiteId"] in mine
+        )
+        return R.IntervalInput(interval, inputs.tariffs, tuple(sites), trades, tuple(used))
+
+
+def _virtual(site_id: str, party: str) -> dict[str, Any]:
+    return {"id": site_id, "ownerId": party, "tariff": {}, "devices": [], "investors": {}, "virtual": True}
