@@ -48,7 +48,7 @@ from gridshare.notifications.models import (
     PushTokenModel,
     SubscriptionModel,
 )
-from gridshare.settlement.models import SettlementPostingModel, SettlementRunModel
+from gridshare.settlement.models import SettlementPostingModel, SettlementRunModel, SettlementShardModel
 from gridshare.sites.models import InvestmentModel, SiteDeviceModel, SiteModel
 from gridshare.telemetry.models import DeadLetterModel, LatestReadingModel, RawReadingModel, RollupModel
 from gridshare.wallets.models import PaymentModel, RefundModel, StripeEventModel, WithdrawalModel
@@ -278,6 +278,16 @@ READ, RW, APPEND, READ_APPEND = "read", "rw", "append", "read+append"
 # What the route guard of every API function with protected routes needs (gridshare.http.api._authenticate):
 # the revocation check reads the revocations item (never users); a refused token is a security event.
 ROUTE_GUARD: dict[Any, str] = {TokenRevocationModel: READ, SecurityEventModel: APPEND}
+SETTLEMENT_PARTIES: dict[Any, str] = {
+    TradeModel: READ,
+    OrderModel: READ,
+    SiteModel: READ,
+    SiteDeviceModel: READ,
+    InvestmentModel: READ,
+    LedgerTransactionModel: READ,
+    CommunityModel: READ,
+    MemberModel: READ,
+}
 EXPECTED_TABLES: dict[str, dict[Any, str]] = {
     api_handler("platform"): {},
     "functions.identity.authorizer.handler": {UserModel: READ, TokenRevocationModel: READ},
@@ -399,9 +409,26 @@ EXPECTED_TABLES: dict[str, dict[Any, str]] = {
         LedgerAccountModel: RW,
     },
     # settlement (docs/decisions/0023-settlement-runs.md): runs are recorded before their execution starts; a
-    # run's postings are read from the history. The state machine's task functions come with its construct.
+    # run's postings are read from the history. The run's tasks read the parties (trades and their orders,
+    # sites with devices and posted investments, communities), SettleShard the meters' rollups (and raw
+    # readings for open hours) and posts to the ledger as the wallets function does; Finalize marks the
+    # market's intervals settled.
     api_handler("settlement"): {SettlementRunModel: RW, SettlementPostingModel: READ, **ROUTE_GUARD},
     "functions.settlement.scheduler.handler": {SettlementRunModel: RW},
+    "functions.settlement.prepare.handler": {SettlementRunModel: RW, **SETTLEMENT_PARTIES},
+    "functions.settlement.settle_shard.handler": {
+        SettlementRunModel: READ,
+        SettlementShardModel: RW,
+        SettlementPostingModel: RW,
+        **SETTLEMENT_PARTIES,
+        RollupModel: READ,
+        RawReadingModel: READ,
+        LedgerTransactionModel: READ_APPEND,
+        LedgerEntryModel: READ_APPEND,
+        LedgerAccountModel: RW,
+    },
+    "functions.settlement.finalize.handler": {SettlementRunModel: RW, SettlementShardModel: READ, IntervalModel: RW},
+    "functions.settlement.mark_failed.handler": {SettlementRunModel: RW},
     # The grid reaches devices and telemetry through their services (docs/decisions/0015-grid.md): the
     # devices table, the latest readings and the rollups read only.
     api_handler("grid"): {
@@ -1185,7 +1212,15 @@ def test_ledger_history_is_append_only_for_every_function(template: dict[str, An
     wallet_tables = {m.Meta.logical_name for m in OWNERS["wallets"]}
     ledger = {m.Meta.logical_name for m in (LedgerTransactionModel, LedgerEntryModel, LedgerAccountModel)}
     keys = {IdempotencyKeyModel.Meta.logical_name}
-    through_wallets = {SITES: ledger | keys, api_handler("market"): ledger | keys, MARKET_CLEARING: ledger}
+    through_wallets = {
+        SITES: ledger | keys,
+        api_handler("market"): ledger | keys,
+        MARKET_CLEARING: ledger,
+        # settlement (decision 0023): SettleShard posts through the wallets adapter; Prepare reads whether
+        # an investment's transaction is posted (the sites service's view of investors)
+        "functions.settlement.settle_shard.handler": ledger,
+        "functions.settlement.prepare.handler": {LedgerTransactionModel.Meta.logical_name},
+    }
     for fn, props in of_type(template, "AWS::Lambda::Function").items():
         actions = table_actions(template, fn)
         for name in history:
@@ -1612,6 +1647,9 @@ def test_only_the_functions_that_note_health_publish_status_events_on_the_defaul
         # trades and order changes (TradeExecuted, OrderUpdated): the API (cancel, admin clear) and the schedule
         api_handler("market"),
         MARKET_CLEARING,
+        # a run's end (SettlementCompleted, SettlementFailed, decision 0023)
+        "functions.settlement.finalize.handler",
+        "functions.settlement.mark_failed.handler",
     }
     for handler in EXPECTED_TABLES:
         statements = statements_of(template, function_id(template, handler))
