@@ -92,3 +92,23 @@ def test_an_admin_starts_a_run_that_the_state_machine_settles(api: Api, tokens: 
     assert run["totals"]["feed_in"]["KWH"] == 2_000 and run["startedAt"] and run["finishedAt"]
     listed = json.loads(api.call("GET", "/v1/settlements?limit=1", token=tokens["admin"]).body)
     assert [r["id"] for r in listed["data"]] == [started["id"]]
+
+
+def test_provisioning_makes_the_state_machine_from_the_same_file_and_tells_the_functions(aws: dict[str, str]) -> None:
+    import boto3
+
+    from gridshare_local.provision import SETTLEMENT_BUCKET, SETTLEMENT_FUNCTIONS, settlement_definition
+
+    definition = json.loads(settlement_definition("us-east-1"))
+    prepare = definition["States"]["Prepare"]["Parameters"]["FunctionName"]
+    assert (
+        prepare.endswith(":function:gridshare-settlement-prepare")
+        and "gridshare-settlement-prepare" in SETTLEMENT_FUNCTIONS
+    )
+    assert definition["States"]["SettleShards"]["ItemReader"]["Parameters"]["Bucket"] == SETTLEMENT_BUCKET
+    assert aws["GS_SETTLEMENT_BUCKET"] == SETTLEMENT_BUCKET
+    described = boto3.client("stepfunctions").describe_state_machine(
+        stateMachineArn=aws["GS_SETTLEMENT_STATE_MACHINE_ARN"]
+    )
+    assert json.loads(described["definition"]) == definition
+    boto3.client("s3").head_bucket(Bucket=SETTLEMENT_BUCKET)
