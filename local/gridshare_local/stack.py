@@ -234,6 +234,9 @@ class LocalStack:
                 # Step Functions' interpreter calls back into moto on this port (see FIELD-NOTES).
                 "MOTO_PORT": str(self.moto_port),
                 "MOTO_COGNITO_IDP_USER_POOL_ENABLE_TOTP": "true",
+                # moto's DynamoDB is not safe under concurrent conditional writes (FIELD-NOTES), and every
+                # settlement shard posts to the grid's and the platform's accounts: one shard at a time
+                "GS_SETTLEMENT_MAX_CONCURRENCY": os.environ.get("GS_SETTLEMENT_MAX_CONCURRENCY", "1"),
                 "GS_STAGE": "local",
                 "GS_LOCAL_STACK": "true",
                 "GS_CERT_ISSUER": "local",

@@ -92,3 +92,54 @@ def test_an_admin_starts_a_run_that_the_state_machine_settles(api: Api, tokens: 
     assert run["totals"]["feed_in"]["KWH"] == 2_000 and run["startedAt"] and run["finishedAt"]
     listed = json.loads(api.call("GET", "/v1/settlements?limit=1", token=tokens["admin"]).body)
     assert [r["id"] for r in listed["data"]] == [started["id"]]
+
+
+def test_provisioning_makes_the_state_machine_from_the_same_file_and_tells_the_functions(aws: dict[str, str]) -> None:
+    import boto3
+
+    from gridshare_local.provision import SETTLEMENT_BUCKET, SETTLEMENT_FUNCTIONS, settlement_definition
+
+    definition = json.loads(settlement_definition("us-east-1"))
+    prepare = definition["States"]["Prepare"]["Parameters"]["FunctionName"]
+    assert (
+        prepare.endswith(":function:gridshare-settlement-prepare")
+        and "gridshare-settlement-prepare" in SETTLEMENT_FUNCTIONS
+    )
+    assert definition["States"]["SettleShards"]["ItemReader"]["Parameters"]["Bucket"] == SETTLEMENT_BUCKET
+    assert aws["GS_SETTLEMENT_BUCKET"] == SETTLEMENT_BUCKET
+    described = boto3.client("stepfunctions").describe_state_machine(
+        stateMachineArn=aws["GS_SETTLEMENT_STATE_MACHINE_ARN"]
+    )
+    assert json.loads(described["definition"]) == definition
+    boto3.client("s3").head_bucket(Bucket=SETTLEMENT_BUCKET)
+
+
+@pytest.mark.usefixtures("settlement_sfn")
+def test_a_run_settles_what_the_meter_reported_through_ingest(
+    api: Api, tokens: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The readings path (decision 0016's default): a meter's counter readings through the ingest Lambda;
+    the run mints exactly the export the readings history shows for the interval."""
+    from gridshare.sites.store import SiteStore
+    from gridshare.telemetry.service import telemetry_service
+    from tests.support.devices import create_device, ingest
+    from tests.support.settlement import run_to_end
+
+    monkeypatch.setenv("GS_TELEMETRY_WRITE_PATH", "raw")
+    telemetry_service.reset()
+    host = register_user(api, "host@example.com", "prosumer")
+    device = create_device(api, host["accessToken"])
+    with clock.frozen(T0 + 60_000) as frozen:
+        market = Market()
+        site = market.site("plant", host["user"]["id"])
+        SiteStore().attach(site, device["id"], "production", T0)
+        for minute, counter in ((1, 10_000), (5, 10_400), (10, 11_000), (14, 11_700)):
+            frozen.set(T0 + minute * 60_000)
+            reading = {"ts": T0 + minute * 60_000, "seq": minute, "metrics": {"energy_export_wh": counter}}
+            assert ingest(device["thingName"], json.dumps(reading)) == {"batchItemFailures": []}
+        frozen.set(T0 + INTERVAL + 60_000)
+        shown = telemetry_service().energy_buckets(device["id"], "15m", T0, T0 + INTERVAL)[T0]["energy_export_wh"]
+        described, run = run_to_end(T0, T0 + INTERVAL)
+    assert described["status"] == "SUCCEEDED", described
+    (mint,) = [p for p in run["postingList"] if p["kind"] == "mint"]
+    assert shown == 1_700 and {e["amount"] for e in mint["entries"]} == {shown, -shown}
