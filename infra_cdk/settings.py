@@ -40,6 +40,18 @@ def _bounded(name: str, value: Any, low: int, high: int) -> int:
     return number
 
 
+def _retention(value: Any) -> int:
+    """Raw readings' retention in days: a whole number the archive has time to run within (decision 0024)."""
+    from gridshare.telemetry.retention import RetentionError, RetentionPolicy
+
+    days = _bounded(constants.CTX_TELEMETRY_RAW_RETENTION_DAYS, value, 1, 3650)
+    try:
+        RetentionPolicy(raw_retention_days=days)
+    except RetentionError as exc:
+        raise ValueError(f"CDK context '{constants.CTX_TELEMETRY_RAW_RETENTION_DAYS}': {exc}") from None
+    return days
+
+
 def _origins(value: Any) -> tuple[str, ...]:
     if value is None:
         return ()
@@ -57,6 +69,7 @@ class DeploySettings:
     bundle_dependencies: bool
     timestream_memory_hours: int = 24
     timestream_magnetic_days: int = 365
+    telemetry_raw_retention_days: int = 35
 
     @property
     def iot_endpoint_configured(self) -> bool:
@@ -88,4 +101,5 @@ class DeploySettings:
             timestream_magnetic_days=_bounded(
                 constants.CTX_TIMESTREAM_MAGNETIC_DAYS, get(constants.CTX_TIMESTREAM_MAGNETIC_DAYS, 365), 1, 73000
             ),
+            telemetry_raw_retention_days=_retention(get(constants.CTX_TELEMETRY_RAW_RETENTION_DAYS, 35)),
         )
