@@ -115,7 +115,7 @@ def test_the_retention_is_a_context_value(value: Any, days: int) -> None:
     assert DeploySettings.from_scope(app).telemetry_raw_retention_days == days
 
 
-@pytest.mark.parametrize("value", ["15", "0", "a month"])
+@pytest.mark.parametrize("value", ["15", "31", "0", "a month"])
 def test_a_retention_that_would_expire_unarchived_readings_does_not_synthesize(value: str) -> None:
     app = cdk.App(context={constants.CTX_TELEMETRY_RAW_RETENTION_DAYS: value})
     with pytest.raises(ValueError, match=constants.CTX_TELEMETRY_RAW_RETENTION_DAYS):

@@ -9,8 +9,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gridshare.kernel import resources
+from gridshare.telemetry.raw_store import LOOKBACK_DAYS
 from gridshare.telemetry.retention import (
     ARCHIVE_MARGIN_DAYS,
+    BASELINE_LOOKBACK_DAYS,
     DAY_MS,
     RetentionError,
     RetentionPolicy,
@@ -73,7 +75,8 @@ def test_a_sealed_day_takes_no_more_readings_and_is_archived_well_before_its_rea
     now: int, lag: int, extra: int
 ) -> None:
     # Given a policy whose backfill window is lag - 1 days (the default derivation)
-    policy = RetentionPolicy(raw_retention_days=lag + 1 + ARCHIVE_MARGIN_DAYS + extra, archive_lag_days=lag)
+    least = max(lag + 1 + ARCHIVE_MARGIN_DAYS, BASELINE_LOOKBACK_DAYS)
+    policy = RetentionPolicy(raw_retention_days=least + extra, archive_lag_days=lag)
     backfill_ms = (lag - 1) * DAY_MS
     # When the job picks the day to archive at `now`
     day = policy.sealed_day(now)
@@ -88,9 +91,12 @@ def test_a_sealed_day_takes_no_more_readings_and_is_archived_well_before_its_rea
 
 def test_a_retention_shorter_than_the_archive_lag_plus_margin_is_refused() -> None:
     assert RetentionPolicy().raw_retention_days == 35 and RetentionPolicy().archive_lag_days == 8
-    RetentionPolicy(raw_retention_days=8 + 1 + ARCHIVE_MARGIN_DAYS, archive_lag_days=8)
-    with pytest.raises(RetentionError, match="at least 16 days"):
-        RetentionPolicy(raw_retention_days=15, archive_lag_days=8)
+    RetentionPolicy(raw_retention_days=BASELINE_LOOKBACK_DAYS, archive_lag_days=8)
+    RetentionPolicy(raw_retention_days=40, archive_lag_days=40 - 1 - ARCHIVE_MARGIN_DAYS)
+    with pytest.raises(RetentionError, match="at least 41 days"):
+        RetentionPolicy(raw_retention_days=40, archive_lag_days=33)
+    with pytest.raises(RetentionError, match="counter baseline"):
+        RetentionPolicy(raw_retention_days=BASELINE_LOOKBACK_DAYS - 1, archive_lag_days=8)
     with pytest.raises(RetentionError):
         RetentionPolicy(archive_lag_days=0)
 
@@ -103,9 +109,15 @@ def test_the_policy_is_read_from_the_environment() -> None:
     with pytest.raises(RetentionError, match="backfilled"):
         retention_policy({"GS_TELEMETRY_ARCHIVE_LAG_DAYS": "7"})  # the backfill window is 7 days
     with pytest.raises(RetentionError, match="expire before"):
+        retention_policy({"GS_TELEMETRY_RAW_RETENTION_DAYS": "35", "GS_BACKFILL_DAYS": "30"})
+    with pytest.raises(RetentionError, match="baseline"):
         retention_policy({"GS_TELEMETRY_RAW_RETENTION_DAYS": "14"})
     with pytest.raises(RetentionError, match="whole number"):
         retention_policy({"GS_TELEMETRY_RAW_RETENTION_DAYS": "a month"})
+
+
+def test_the_retention_covers_the_counter_baseline_lookback() -> None:
+    assert BASELINE_LOOKBACK_DAYS == LOOKBACK_DAYS
 
 
 def test_archive_keys_are_partitioned_by_date_and_device() -> None:

@@ -9,9 +9,11 @@ readings expire, the archive job writes them to S3, one gzip'd JSON-lines object
 A day is archived once it is **sealed**: no reading for it can still be accepted (ingest refuses readings
 older than the backfill window), so the object is final. That is `archive_lag_days` = backfill window + 1
 after the day ends. The retention must leave the archive a margin of runs to succeed in
-(`ARCHIVE_MARGIN_DAYS`): `raw_retention_days >= archive_lag_days + 1 + ARCHIVE_MARGIN_DAYS`, checked when
-the policy is read (the CDK app reads it at synth, so a deployment that would expire unarchived readings
-does not synthesize).
+(`ARCHIVE_MARGIN_DAYS`): `raw_retention_days >= archive_lag_days + 1 + ARCHIVE_MARGIN_DAYS`, and must cover
+the 32 days the readers and the rollup job search back for a device's counter baseline
+(`BASELINE_LOOKBACK_DAYS`, gridshare.telemetry.raw_store.LOOKBACK_DAYS). Both are checked when the policy is
+read (the CDK app reads it at synth, so a deployment that would expire unarchived readings does not
+synthesize).
 
 The encoding is deterministic (items in key order, keys sorted, gzip without a timestamp or name): a
 re-run rewrites the same bytes, so the archive is idempotent and its digest is a fact about the readings.
@@ -34,6 +36,7 @@ DAY_MS = 86_400_000
 DEFAULT_RAW_RETENTION_DAYS = 35
 DEFAULT_BACKFILL_DAYS = 7  # kernel.settings' backfill_days default
 ARCHIVE_MARGIN_DAYS = 7  # days of failed archive runs a day survives before its readings expire
+BASELINE_LOOKBACK_DAYS = 32  # raw_store.LOOKBACK_DAYS: how far back a counter baseline is searched
 RETENTION_ENV = "GS_TELEMETRY_RAW_RETENTION_DAYS"
 ARCHIVE_LAG_ENV = "GS_TELEMETRY_ARCHIVE_LAG_DAYS"
 BUCKET_ENV = "GS_TELEMETRY_ARCHIVE_BUCKET"
@@ -52,6 +55,11 @@ class RetentionPolicy:
     def __post_init__(self) -> None:
         if self.archive_lag_days < 1:
             raise RetentionError(f"the archive lag must be at least a day, not {self.archive_lag_days}")
+        if self.raw_retention_days < BASELINE_LOOKBACK_DAYS:
+            raise RetentionError(
+                f"raw readings kept {self.raw_retention_days} days: keep them at least {BASELINE_LOOKBACK_DAYS} days,"
+                " the span searched back for a device's counter baseline"
+            )
         needed = self.archive_lag_days + 1 + ARCHIVE_MARGIN_DAYS
         if self.raw_retention_days < needed:
             raise RetentionError(
