@@ -8,6 +8,8 @@ moto, then archived by the real archive job to moto S3. Reported per device-day:
   100 bytes of per-item overhead counted for storage), which the table holds for the retention;
 - the archive object's size (gzip'd JSON lines) and the requests the job sent (Query pages, PutObject,
   PutItem), with the read units of the Query (eventually consistent: 4 KB per half unit);
+- the requests of the hourly rollup job's visits to the device over the next day (decision 0016: what a
+  visit costs, for the fleet-scale figures of the segmented job in docs/scaling.md);
 - then the cost per meter-month at list prices (us-east-1): DynamoDB storage $0.25 per GB-month, on-demand
   reads $0.125 per million and writes $0.625 per million; S3 Standard $0.023 per GB-month, PUT $0.005 per
   1,000. A meter-month is 30 days.
@@ -44,11 +46,16 @@ os.environ.pop("AWS_ENDPOINT_URL", None)
 from bench_write_units import item_size  # noqa: E402
 from moto import mock_aws  # noqa: E402
 
+from gridshare.kernel import clock  # noqa: E402
 from gridshare.kernel.aws import client  # noqa: E402
 from gridshare.telemetry.archive_job import ArchiveJob, archive_store, read_archived  # noqa: E402
-from gridshare.telemetry.models import TABLES, RawReadingModel  # noqa: E402
+from gridshare.telemetry.models import TABLES, RawReadingModel, RollupModel  # noqa: E402
+from gridshare.telemetry.raw_store import RawStore  # noqa: E402
 from gridshare.telemetry.readings import Reading  # noqa: E402
 from gridshare.telemetry.retention import DAY_MS, RetentionPolicy  # noqa: E402
+from gridshare.telemetry.rollup_items import HOUR_MS  # noqa: E402
+from gridshare.telemetry.rollup_job import RollupJob  # noqa: E402
+from gridshare.telemetry.rollup_store import RollupItemStore  # noqa: E402
 from gridshare.telemetry.rollups import counter_state  # noqa: E402
 from gridshare.telemetry.segments import Segment  # noqa: E402
 from gridshare.telemetry.store import TelemetryStore, day_key  # noqa: E402
@@ -98,8 +105,27 @@ def _day(device: str, interval_s: int, rng: random.Random) -> None:
         reading = Reading(device_id=device, ts=ts, seq=seq, metrics=metrics)
         new = counter_state(reading, state)
         uncalibrated = {"power_w": round(net / 1.02, 1)}
-        store.store(reading, [], state, new, ts + 800, uncalibrated=uncalibrated)
+        with clock.frozen(ts + 800):  # delivered on time: not late, no dirty marker
+            store.store(reading, [], state, new, ts + 800, uncalibrated=uncalibrated)
         state = new
+
+
+def _rollup_visits(device: str) -> dict[str, Any]:
+    """The rollup job's 24 hourly visits to the device through the day (each stores the hour that closed):
+    requests per visit, by operation."""
+    ddb = Counting(client("dynamodb"))
+    items = RollupItemStore(ddb, RollupModel.Meta.table_name)
+    raw = RawStore(ddb, RawReadingModel.Meta.table_name, items)
+    job = RollupJob(raw=raw, items=items, device_page=lambda limit, after, segment: ([device], None))
+    job.roll_device(device, T0 + HOUR_MS)  # the first visit looks for the oldest reading: not a steady one
+    ddb.calls.clear()
+    for hour in range(2, 26):
+        job.roll_device(device, T0 + hour * HOUR_MS + 60_000)
+    total = sum(ddb.calls.values())
+    return {
+        "requestsPerVisit": round(total / 24, 1),
+        "byOperation": {k: round(v / 24, 2) for k, v in ddb.calls.items()},
+    }
 
 
 def run_meter(interval_s: int, retention_days: int) -> dict[str, Any]:
@@ -115,6 +141,7 @@ def run_meter(interval_s: int, retention_days: int) -> dict[str, Any]:
             ExpressionAttributeValues={":pk": {"S": day_key(device, T0)}},
         )["Items"]
         raw_bytes = sum(item_size(item) + ITEM_OVERHEAD for item in items)
+        visits = _rollup_visits(device)
         store = archive_store()
         ddb, s3 = Counting(store.ddb), Counting(store.s3)
         store.ddb, store.s3 = ddb, s3
@@ -145,6 +172,7 @@ def run_meter(interval_s: int, retention_days: int) -> dict[str, Any]:
         "jobRequests": requests,
         "jobQueryRru": query_rru,
         "jobSecondsOnMoto": round(elapsed, 3),
+        "rollupVisit": visits,
         "perMeterMonth": {
             f"dynamodbStorage{retention_days}d": round(ddb_storage, 6),
             "dynamodbStorageWithoutTtlAfterAYear": round(raw_bytes * 365 / GB * DDB_GB_MONTH, 6),

@@ -56,6 +56,9 @@ ROLLUP_JOB_TABLES = {RawReadingModel: Access.READ, RollupModel: Access.READ_WRIT
 # cursors) in the archive table, and may only put objects under raw/ in the archive bucket.
 ARCHIVE_JOB_TABLES = {RawReadingModel: Access.READ, ArchivedDayModel: Access.READ_WRITE, DeviceModel: Access.READ}
 ROLLUP_JOB_TIMEOUT_S = 900  # Lambda's longest; a run stops a minute before it and the next one continues
+# Devices one rollup invocation (one segment) visits at most: a segment of a million-device fleet in 32
+# segments is ~31,000 devices, visited in one run (docs/scaling.md).
+ROLLUP_DEVICES_PER_RUN = 40_000
 JOB_HANDLERS = {
     "functions.telemetry.rollup_job.handler": ROLLUP_JOB_TABLES,
     "functions.telemetry.archive_job.handler": ARCHIVE_JOB_TABLES,
@@ -136,6 +139,8 @@ class TelemetryContext(Construct):
         function, schedules = messaging.build_schedules(self, runtime, spec, timeout_s=ROLLUP_JOB_TIMEOUT_S)
         grant_table_access(function, tables, JOB_HANDLERS[spec.handler])
         _add_environment(function, environment)
+        if spec.handler == "functions.telemetry.rollup_job.handler":
+            function.add_environment("GS_ROLLUP_DEVICES_PER_RUN", str(ROLLUP_DEVICES_PER_RUN))
         if spec.handler == "functions.telemetry.archive_job.handler":
             function.add_environment(retention.BUCKET_ENV, self.archive_bucket.bucket_name)
             function.add_to_role_policy(

@@ -107,6 +107,8 @@ def test_the_archive_and_rollup_jobs_run_in_segments_with_the_lambda_timeout(tem
             if s["Properties"]["Target"]["Arn"] == {"Fn::GetAtt": [fn, "Arn"]}
         )
         assert spec.segments > 1 and inputs == list(range(spec.segments))
+    # and a rollup invocation may visit a whole segment of a million devices (docs/scaling.md)
+    assert int(_env(template, ROLLUP_JOB)["GS_ROLLUP_DEVICES_PER_RUN"]) * 32 >= 1_000_000
 
 
 @pytest.mark.parametrize(("value", "days"), [(None, 35), ("90", 90), (60, 60)])
