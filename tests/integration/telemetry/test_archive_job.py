@@ -140,6 +140,23 @@ def test_runs_are_bounded_continue_from_their_cursor_and_catch_up_missed_days() 
 
 
 @pytest.mark.usefixtures("aws")
+def test_a_pass_left_unfinished_past_the_retention_restarts_at_the_oldest_day_still_kept() -> None:
+    # Given a pass over the sealed day stopped after one of three devices
+    devices = [f"dev-arch-{next(_devices)}" for _ in range(3)]
+    job = _job(devices)
+    assert job.run(max_devices=1, now=NOW)["devices"] == 1
+    # When the job next runs 60 days later, the day it stopped in long expired
+    later = NOW + 60 * DAY_MS
+    oldest = (later // DAY_MS - POLICY.raw_retention_days + 1) * DAY_MS
+    for device in devices:
+        _store_day(device, oldest, 1)
+    result = job.run(max_devices=3, now=later)
+    # Then it starts over at the oldest day still kept, from the first device of the registry
+    assert result["devices"] == 3 and result["objects"] == 3
+    assert all(read_archived(device, oldest) is not None for device in devices)
+
+
+@pytest.mark.usefixtures("aws")
 def test_segments_split_the_fleet_and_keep_cursors_of_their_own() -> None:
     # Given six devices with readings, and the job in three segments
     devices = [f"dev-arch-{next(_devices)}" for _ in range(6)]

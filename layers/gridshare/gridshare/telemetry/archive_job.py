@@ -182,7 +182,9 @@ class ArchiveJob:
             if day >= target:
                 return None
             return max(day + DAY_MS, oldest), None
-        return max(day, oldest), after
+        if day < oldest:  # the job was down longer than the retention: that day's readings are gone
+            return oldest, None
+        return day, after
 
     def run(
         self,
