@@ -131,7 +131,7 @@ def test_a_schedule_input_names_its_segment() -> None:
     with pytest.raises(ValueError):
         segment_of({"segment": 16, "totalSegments": 16})
     assert workers({}) == 8 and workers({"GS_TELEMETRY_JOB_WORKERS": "2"}) == 2
-    assert workers({"GS_TELEMETRY_JOB_WORKERS": "500"}) == 32
+    assert workers({"GS_TELEMETRY_JOB_WORKERS": "500"}) == 10
 
 
 @pytest.mark.parametrize("spec", resources.SCHEDULES, ids=lambda s: s.name)

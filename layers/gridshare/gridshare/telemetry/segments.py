@@ -16,7 +16,7 @@ from typing import Any
 
 WORKERS_ENV = "GS_TELEMETRY_JOB_WORKERS"
 DEFAULT_WORKERS = 8
-MAX_WORKERS = 32
+MAX_WORKERS = 10  # botocore's connection pool per client (max_pool_connections): more threads would wait
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,7 @@ def segment_of(event: Mapping[str, Any] | None) -> Segment:
 
 
 def workers(env: Mapping[str, str] | None = None) -> int:
-    """Devices a job invocation visits at once: GS_TELEMETRY_JOB_WORKERS (default 8, at most 32)."""
+    """Devices a job invocation visits at once: GS_TELEMETRY_JOB_WORKERS (default 8, at most 10)."""
     text = (os.environ if env is None else env).get(WORKERS_ENV, "").strip()
     value = int(text) if text else DEFAULT_WORKERS
     return max(1, min(MAX_WORKERS, value))
