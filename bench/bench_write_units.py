@@ -201,7 +201,7 @@ def _job(counting: CountingDynamoDB, device_id: str) -> RollupJob | None:
         return None
     items = RollupItemStore(counting, RollupModel.Meta.table_name)
     raw = raw_store.RawStore(counting, RawReadingModel.Meta.table_name, items)
-    return RollupJob(raw=raw, items=items, device_page=lambda limit, after: ([device_id], None))
+    return RollupJob(raw=raw, items=items, device_page=lambda limit, after, segment: ([device_id], None))
 
 
 def run_meter(interval_s: int, days: int, thing: str) -> dict[str, Any]:

@@ -15,6 +15,7 @@ RUNS = [
     ["bench_ledger_stateful.py", "--steps", "10000"],
     ["bench_clearing.py", "--runs", "15"],
     ["bench_alert_evaluator.py", "--n", "200000"],
+    ["bench_retention.py"],
 ]
 
 if __name__ == "__main__":

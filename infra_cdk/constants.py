@@ -55,6 +55,9 @@ CTX_TIMESTREAM_MEMORY_HOURS: Final = "timestream_memory_hours"  # memory store r
 CTX_TIMESTREAM_MAGNETIC_DAYS: Final = "timestream_magnetic_days"  # magnetic store retention (days, 1..73000)
 CTX_SETTLEMENT_LAG_S: Final = "settlement_lag_s"  # delivery end -> settled, for late readings (s, 0..86400)
 CTX_SETTLEMENT_MAX_CONCURRENCY: Final = "settlement_max_concurrency"  # shards settled at once (1..10000)
+# Raw telemetry readings expire (DynamoDB TTL) this many days after their ts, archived to S3 before
+# (decision 0024; gridshare.telemetry.retention checks the archive has time to run first).
+CTX_TELEMETRY_RAW_RETENTION_DAYS: Final = "telemetry_raw_retention_days"
 
 DEFAULT_STAGE: Final = "dev"
 # Placeholders: a deployment with them synthesizes (and warns) but devices get a useless MQTT host and

@@ -150,9 +150,18 @@ def build_event_rule(scope: Construct, spec: resources.EventRuleSpec, queue: sqs
 def build_schedule(
     scope: Construct, runtime: SharedRuntime, spec: resources.ScheduleSpec, *, timeout_s: int = 60
 ) -> tuple[lambda_.Function, scheduler.CfnSchedule]:
-    """A resources.SCHEDULES entry: its function, a role that may invoke only that function, and the
-    EventBridge Scheduler schedule (no retries: the next run does the work). The caller grants the function
-    what it touches."""
+    """A resources.SCHEDULES entry of one segment: its function, a role that may invoke only that function,
+    and the EventBridge Scheduler schedule (no retries: the next run does the work). The caller grants the
+    function what it touches."""
+    function, (schedule,) = build_schedules(scope, runtime, spec, timeout_s=timeout_s)
+    return function, schedule
+
+
+def build_schedules(
+    scope: Construct, runtime: SharedRuntime, spec: resources.ScheduleSpec, *, timeout_s: int = 60
+) -> tuple[lambda_.Function, list[scheduler.CfnSchedule]]:
+    """Like build_schedule, with one schedule per segment of the spec (`ScheduleSpec.invocations`: each
+    invokes the one function with its segment as input), all through the one invoke-only role."""
     function = runtime.create_function(
         scope,
         f"{service_name(spec.handler)}-function",
@@ -168,20 +177,23 @@ def build_schedule(
         description=f"Schedule {spec.name}: invoke its function only",
     )
     function.grant_invoke(role)
-    schedule = scheduler.CfnSchedule(
-        scope,
-        spec.name,
-        description=f"Runs {spec.handler}",
-        schedule_expression=spec.expression,
-        flexible_time_window=scheduler.CfnSchedule.FlexibleTimeWindowProperty(mode="OFF"),
-        target=scheduler.CfnSchedule.TargetProperty(
-            arn=function.function_arn,
-            role_arn=role.role_arn,
-            input="{}",
-            retry_policy=scheduler.CfnSchedule.RetryPolicyProperty(maximum_retry_attempts=0),
-        ),
-    )
-    return function, schedule
+    schedules = [
+        scheduler.CfnSchedule(
+            scope,
+            name,
+            description=f"Runs {spec.handler}" + (f" ({payload})" if spec.segments > 1 else ""),
+            schedule_expression=spec.expression,
+            flexible_time_window=scheduler.CfnSchedule.FlexibleTimeWindowProperty(mode="OFF"),
+            target=scheduler.CfnSchedule.TargetProperty(
+                arn=function.function_arn,
+                role_arn=role.role_arn,
+                input=payload,
+                retry_policy=scheduler.CfnSchedule.RetryPolicyProperty(maximum_retry_attempts=0),
+            ),
+        )
+        for name, payload in spec.invocations()
+    ]
+    return function, schedules
 
 
 def build_topic_rules(scope: Construct, context: str, queues: dict[str, sqs.Queue]) -> list[iot.CfnTopicRule]:

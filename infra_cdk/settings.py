@@ -40,6 +40,18 @@ def _bounded(name: str, value: Any, low: int, high: int) -> int:
     return number
 
 
+def _retention(value: Any) -> int:
+    """Raw readings' retention in days: a whole number the archive has time to run within (decision 0024)."""
+    from gridshare.telemetry.retention import RetentionError, RetentionPolicy
+
+    days = _bounded(constants.CTX_TELEMETRY_RAW_RETENTION_DAYS, value, 1, 3650)
+    try:
+        RetentionPolicy(raw_retention_days=days)
+    except RetentionError as exc:
+        raise ValueError(f"CDK context '{constants.CTX_TELEMETRY_RAW_RETENTION_DAYS}': {exc}") from None
+    return days
+
+
 def _origins(value: Any) -> tuple[str, ...]:
     if value is None:
         return ()
@@ -59,6 +71,7 @@ class DeploySettings:
     timestream_magnetic_days: int = 365
     settlement_lag_s: int = 1800
     settlement_max_concurrency: int = 40
+    telemetry_raw_retention_days: int = 35
 
     @property
     def iot_endpoint_configured(self) -> bool:
@@ -96,4 +109,5 @@ class DeploySettings:
             settlement_max_concurrency=_bounded(
                 constants.CTX_SETTLEMENT_MAX_CONCURRENCY, get(constants.CTX_SETTLEMENT_MAX_CONCURRENCY, 40), 1, 10_000
             ),
+            telemetry_raw_retention_days=_retention(get(constants.CTX_TELEMETRY_RAW_RETENTION_DAYS, 35)),
         )

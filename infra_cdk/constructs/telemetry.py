@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from aws_cdk import Stack
+from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_scheduler as scheduler
 from aws_cdk import aws_timestream as timestream
 from constructs import Construct
@@ -18,7 +20,14 @@ from constructs import Construct
 from gridshare.contexts import owned_tables
 from gridshare.devices.models import DeviceModel
 from gridshare.kernel import resources
-from gridshare.telemetry.models import DeadLetterModel, LatestReadingModel, RawReadingModel, RollupModel
+from gridshare.telemetry import retention
+from gridshare.telemetry.models import (
+    ArchivedDayModel,
+    DeadLetterModel,
+    LatestReadingModel,
+    RawReadingModel,
+    RollupModel,
+)
 from infra_cdk import messaging
 from infra_cdk.constructs.devices import grant_health_writes
 from infra_cdk.constructs.shared import SharedRuntime
@@ -43,7 +52,17 @@ API_TABLES = dict(INGEST_TABLES)
 # cursor items; it deletes the dirty markers it re-rolled). It lists devices through the devices service:
 # a read-only grant on the devices table, like ingest's thing-name lookup.
 ROLLUP_JOB_TABLES = {RawReadingModel: Access.READ, RollupModel: Access.READ_WRITE, DeviceModel: Access.READ}
+# The archive job (decision 0024) reads raw readings, lists devices, records what it archived (and its
+# cursors) in the archive table, and may only put objects under raw/ in the archive bucket.
+ARCHIVE_JOB_TABLES = {RawReadingModel: Access.READ, ArchivedDayModel: Access.READ_WRITE, DeviceModel: Access.READ}
 ROLLUP_JOB_TIMEOUT_S = 900  # Lambda's longest; a run stops a minute before it and the next one continues
+# Devices one rollup invocation (one segment) visits at most: a segment of a million-device fleet in 32
+# segments is ~31,000 devices, visited in one run (docs/scaling.md).
+ROLLUP_DEVICES_PER_RUN = 40_000
+JOB_HANDLERS = {
+    "functions.telemetry.rollup_job.handler": ROLLUP_JOB_TABLES,
+    "functions.telemetry.archive_job.handler": ARCHIVE_JOB_TABLES,
+}
 
 
 class TelemetryContext(Construct):
@@ -62,12 +81,31 @@ class TelemetryContext(Construct):
         devices_tables: Mapping[str, dynamodb.Table] = built["devices"].tables  # type: ignore[attr-defined]
         tables = {**self.tables, **devices_tables}
 
+        # Raw readings expire by TTL (the raw table's `expires_at`, from the model) after this many days; the
+        # archive bucket keeps them (decision 0024).
+        self.retention_days = runtime.settings.telemetry_raw_retention_days
+        retention_env = {retention.RETENTION_ENV: str(self.retention_days)}
+        self.archive_bucket = s3.Bucket(
+            self,
+            "raw-archive",
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            enforce_ssl=True,
+            removal_policy=RemovalPolicy.RETAIN,  # the only copy of readings older than the retention
+            lifecycle_rules=[
+                s3.LifecycleRule(
+                    id="abort-incomplete-uploads", abort_incomplete_multipart_upload_after=Duration.days(1)
+                )
+            ],
+        )
+
         self.queues = messaging.build_queues(self, CONTEXT)
         self.topic_rules = messaging.build_topic_rules(self, CONTEXT, self.queues)
         self.consumers = messaging.build_consumers(self, runtime, CONTEXT, self.queues)
         for function in self.consumers.values():
             grant_table_access(function, tables, INGEST_TABLES)
             grant_health_writes(function, devices_tables)
+            _add_environment(function, retention_env)
 
         self.api_function = runtime.create_function(
             self,
@@ -75,25 +113,49 @@ class TelemetryContext(Construct):
             handler=api_handler(CONTEXT),
             service="telemetry-api",
             description="Readings (latest, history) and dead letters (list, replay)",
-            environment=runtime.cursor_secret_environment(),
+            environment={**runtime.cursor_secret_environment(), **retention_env},
         )
         grant_table_access(self.api_function, tables, API_TABLES)
         grant_health_writes(self.api_function, devices_tables)
 
-        self.scheduled = {
-            spec.name: self._schedule(runtime, spec, tables) for spec in resources.SCHEDULES if spec.context == CONTEXT
-        }
+        self.scheduled: dict[str, list[scheduler.CfnSchedule]] = {}
+        self.jobs: dict[str, lambda_.Function] = {}
+        for spec in resources.SCHEDULES:
+            if spec.context == CONTEXT:
+                self._schedule(runtime, spec, tables, retention_env)
 
         if runtime.settings.timestream:
             self.timestream = TimestreamHistory(self, "timestream", runtime=runtime)
 
     def _schedule(
-        self, runtime: SharedRuntime, spec: resources.ScheduleSpec, tables: Mapping[str, dynamodb.Table]
-    ) -> scheduler.CfnSchedule:
-        """The rollup job: its function (least-privilege grants), a role that may invoke only it, the schedule."""
-        function, schedule = messaging.build_schedule(self, runtime, spec, timeout_s=ROLLUP_JOB_TIMEOUT_S)
-        grant_table_access(function, tables, ROLLUP_JOB_TABLES)
-        return schedule
+        self,
+        runtime: SharedRuntime,
+        spec: resources.ScheduleSpec,
+        tables: Mapping[str, dynamodb.Table],
+        environment: Mapping[str, str],
+    ) -> None:
+        """A fleet-wide job (rollups, archive): its function (least-privilege grants), a role that may invoke
+        only it, one schedule per segment."""
+        function, schedules = messaging.build_schedules(self, runtime, spec, timeout_s=ROLLUP_JOB_TIMEOUT_S)
+        grant_table_access(function, tables, JOB_HANDLERS[spec.handler])
+        _add_environment(function, environment)
+        if spec.handler == "functions.telemetry.rollup_job.handler":
+            function.add_environment("GS_ROLLUP_DEVICES_PER_RUN", str(ROLLUP_DEVICES_PER_RUN))
+        if spec.handler == "functions.telemetry.archive_job.handler":
+            function.add_environment(retention.BUCKET_ENV, self.archive_bucket.bucket_name)
+            function.add_to_role_policy(
+                iam.PolicyStatement(
+                    actions=["s3:PutObject"],
+                    resources=[self.archive_bucket.arn_for_objects(f"{retention.PREFIX}*")],
+                )
+            )
+        self.scheduled[spec.name] = schedules
+        self.jobs[spec.name] = function
+
+
+def _add_environment(function: lambda_.Function, environment: Mapping[str, str]) -> None:
+    for name, value in environment.items():
+        function.add_environment(name, value)
 
 
 class TimestreamHistory(Construct):

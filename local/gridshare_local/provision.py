@@ -20,7 +20,8 @@ from gridshare.kernel.aws import new_client
 
 ACCOUNT = "123456789012"
 STRIPE_SECRET_NAME = "gridshare/stripe"
-SECRETS_KEY_ALIAS = "alias/gridshare-secrets"  # the deployed stack passes its key's ARN instead
+SECRETS_KEY_ALIAS = "alias/gridshare-secrets"
+ARCHIVE_BUCKET = "gridshare-local-telemetry-archive"  # the deployed stack passes its key's ARN instead
 
 
 @dataclass(frozen=True)
@@ -123,16 +124,18 @@ def provision(
 
     scheduler = new_client("scheduler", region_name=region)
     for schedule in resources.SCHEDULES:
-        scheduler.create_schedule(
-            Name=schedule.name,
-            ScheduleExpression=schedule.expression,
-            FlexibleTimeWindow={"Mode": "OFF"},
-            Target={
-                "Arn": f"arn:aws:lambda:{region}:{ACCOUNT}:function:{schedule.name}",
-                "RoleArn": f"arn:aws:iam::{ACCOUNT}:role/gridshare-scheduler",
-                "Input": "{}",
-            },
-        )
+        for name, payload in schedule.invocations():  # one per segment, all invoking the spec's function
+            scheduler.create_schedule(
+                Name=name,
+                ScheduleExpression=schedule.expression,
+                FlexibleTimeWindow={"Mode": "OFF"},
+                Target={
+                    "Arn": f"arn:aws:lambda:{region}:{ACCOUNT}:function:{schedule.name}",
+                    "RoleArn": f"arn:aws:iam::{ACCOUNT}:role/gridshare-scheduler",
+                    "Input": payload,
+                },
+            )
+    out.env.update(provision_archive(region))
 
     ses = new_client("ses", region_name=region)
     ses.verify_email_identity(EmailAddress=email_sender)
@@ -229,6 +232,30 @@ def provision_notifications(region: str, queue_urls: dict[str, str]) -> dict[str
         "GS_PUSH_APNS_APPLICATION_ARN": arns["APNS"],
         "GS_DELIVERIES_QUEUE_URL": queue_urls["notification-deliveries"],
     }
+
+
+def provision_archive(region: str) -> dict[str, str]:
+    """The raw-readings archive bucket (decision 0024; CDK: infra_cdk/constructs/telemetry.py) on moto S3, and
+    the retention the functions run with (the CDK context's default unless GS_TELEMETRY_RAW_RETENTION_DAYS is
+    set for the stack)."""
+    from gridshare.telemetry.retention import BUCKET_ENV, RETENTION_ENV, retention_policy
+
+    bucket = ARCHIVE_BUCKET
+    s3 = new_client("s3", region_name=region)
+    if region == "us-east-1":
+        s3.create_bucket(Bucket=bucket)
+    else:
+        s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": region})
+    s3.put_public_access_block(
+        Bucket=bucket,
+        PublicAccessBlockConfiguration={
+            "BlockPublicAcls": True,
+            "IgnorePublicAcls": True,
+            "BlockPublicPolicy": True,
+            "RestrictPublicBuckets": True,
+        },
+    )
+    return {BUCKET_ENV: bucket, RETENTION_ENV: str(retention_policy().raw_retention_days)}
 
 
 def provision_secrets_key(region: str) -> str:

@@ -87,7 +87,8 @@ def test_advance_fires_a_due_schedule_and_moves_now_for_every_process(private_st
     # Then the schedule fired, once, with its input
     assert advanced.returncode == 0, advanced.stdout + advanced.stderr
     lines = advanced.stdout.strip().splitlines()
-    platform = {f"fired default/{s.name}" for s in resources.SCHEDULES}  # e.g. the command expiry, every minute
+    # e.g. the command expiry, every minute; a segmented job has one schedule per segment
+    platform = {f"fired default/{name}" for s in resources.SCHEDULES for name, _ in s.invocations()}
     assert [line for line in lines[1:] if line not in platform] == ["fired default/e2e-in-10-minutes"], advanced.stdout
     assert parse_time(lines[0]) - start >= 20 * 60_000
 

@@ -50,7 +50,13 @@ from gridshare.notifications.models import (
 )
 from gridshare.settlement.models import SettlementPostingModel, SettlementRunModel, SettlementShardModel
 from gridshare.sites.models import InvestmentModel, SiteDeviceModel, SiteModel
-from gridshare.telemetry.models import DeadLetterModel, LatestReadingModel, RawReadingModel, RollupModel
+from gridshare.telemetry.models import (
+    ArchivedDayModel,
+    DeadLetterModel,
+    LatestReadingModel,
+    RawReadingModel,
+    RollupModel,
+)
 from gridshare.wallets.models import PaymentModel, RefundModel, StripeEventModel, WithdrawalModel
 from infra_cdk import constants
 from infra_cdk.stack import CORS_ORIGINS_ENV
@@ -333,6 +339,8 @@ EXPECTED_TABLES: dict[str, dict[Any, str]] = {
     # the rollup job (decision 0016) reads raw readings and lists devices through the devices service; it
     # writes the rollups table only
     "functions.telemetry.rollup_job.handler": {RawReadingModel: READ, RollupModel: RW, DeviceModel: READ},
+    # the archive job (decision 0024) reads raw readings and devices, records what it archived
+    "functions.telemetry.archive_job.handler": {RawReadingModel: READ, ArchivedDayModel: RW, DeviceModel: READ},
     # the dead-letter replay route runs ingest in-process, so the API writes what ingest writes
     api_handler("telemetry"): {
         LatestReadingModel: RW,
@@ -928,12 +936,16 @@ def test_device_policy_allows_exactly_its_own_classic_shadow(template: dict[str,
 
 @pytest.mark.parametrize("spec", resources.SCHEDULES, ids=lambda s: s.name)
 def test_schedule_runs_its_function_with_a_role_that_may_invoke_only_it(template: dict[str, Any], spec: Any) -> None:
-    (schedule,) = [
+    schedules = [
         s["Properties"]
         for s in of_type(template, "AWS::Scheduler::Schedule").values()
         if s["Properties"]["Target"]["Arn"] == {"Fn::GetAtt": [function_id(template, spec.handler), "Arn"]}
     ]
-    assert schedule["ScheduleExpression"] == spec.expression
+    # one schedule per segment, each with its segment's input, all through one role
+    assert sorted(s["Target"]["Input"] for s in schedules) == sorted(payload for _, payload in spec.invocations())
+    assert len({json.dumps(s["Target"]["RoleArn"]) for s in schedules}) == 1
+    schedule = schedules[0]
+    assert {s["ScheduleExpression"] for s in schedules} == {spec.expression}
     assert schedule["FlexibleTimeWindow"] == {"Mode": "OFF"}
     role = schedule["Target"]["RoleArn"]["Fn::GetAtt"][0]
     trust = template["Resources"][role]["Properties"]["AssumeRolePolicyDocument"]["Statement"]

@@ -66,6 +66,7 @@ ENTRIES: dict[str, frozenset[str]] = {
     "functions.devices.heartbeats": HTTP_LAYER | {"jsonschema", "stripe", "aws_xray_sdk"},
     "functions.devices.offline_sweep": HTTP_LAYER | {"jsonschema", "stripe", "aws_xray_sdk"},
     "functions.telemetry.rollup_job": HTTP_LAYER | {"jsonschema", "stripe", "aws_xray_sdk"},
+    "functions.telemetry.archive_job": HTTP_LAYER | {"jsonschema", "stripe", "aws_xray_sdk", "pynamodb"},
     "functions.sites.lambda_app": frozenset({"jsonschema", "aws_xray_sdk"}),
     "functions.communities.lambda_app": frozenset({"jsonschema", "stripe", "aws_xray_sdk"}),
     "functions.grid.lambda_app": frozenset({"jsonschema", "stripe", "aws_xray_sdk"}),

@@ -19,6 +19,7 @@ from gridshare.telemetry.rollup_items import DAY_MS, HOUR_MS
 from gridshare.telemetry.rollup_job import RollupJob
 from gridshare.telemetry.rollup_store import RollupItemStore, UnprocessedWrites
 from gridshare.telemetry.rollups import counter_state
+from gridshare.telemetry.segments import Segment
 from gridshare.telemetry.store import StoreOutcome, TelemetryStore
 
 T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z
@@ -164,7 +165,7 @@ def test_a_run_is_bounded_and_continues_where_the_last_stopped() -> None:
             with clock.frozen(ts):
                 store.store(reading, [], None, counter_state(reading, None), ts)
 
-    def page(limit: int, after: dict[str, Any] | None) -> tuple[list[str], dict[str, Any] | None]:
+    def page(limit: int, after: dict[str, Any] | None, segment: Segment) -> tuple[list[str], dict[str, Any] | None]:
         position = int(after["i"]) if after else 0
         chunk = devices[position : position + limit]
         return chunk, ({"i": position + limit} if position + limit < len(devices) else None)

@@ -188,10 +188,14 @@ class DeviceService:
         return items, encode_cursor(result.last_evaluated_key)
 
     @staticmethod
-    def id_page(limit: int, after: dict[str, Any] | None) -> tuple[list[str], dict[str, Any] | None]:
+    def id_page(
+        limit: int, after: dict[str, Any] | None, segment: int = 0, total_segments: int = 1
+    ) -> tuple[list[str], dict[str, Any] | None]:
         """A page of every registered device's id (decommissioned ones too) and where the next starts: for a
-        context's fleet-wide job (telemetry's rollup job), which reads the registry through this service."""
-        result = DeviceModel.scan(limit=limit, last_evaluated_key=after, attributes_to_get=["id"])
+        context's fleet-wide job (telemetry's rollup and archive jobs), which reads the registry through this
+        service. With `total_segments` > 1, only the devices of one segment of a parallel scan."""
+        parallel: dict[str, int] = {"segment": segment, "total_segments": total_segments} if total_segments > 1 else {}
+        result = DeviceModel.scan(limit=limit, last_evaluated_key=after, attributes_to_get=["id"], **parallel)
         ids = [device.id for device in result]
         return ids, result.last_evaluated_key
 

@@ -56,6 +56,19 @@ class ScheduleSpec:
     expression: str  # rate(...) only: the local clock fires rate and at expressions
     context: str
     handler: str  # dotted path of the Lambda handler
+    # > 1: one schedule per segment, all invoking the one function, each with the input
+    # {"segment": i, "totalSegments": segments} (a fleet-wide job split in parallel; decision 0024)
+    segments: int = 1
+
+    def invocations(self) -> tuple[tuple[str, str], ...]:
+        """(schedule name, input JSON) of each schedule of this spec: `name` with `{}`, or `name-<i>` with
+        the segment's input."""
+        if self.segments == 1:
+            return ((self.name, "{}"),)
+        return tuple(
+            (f"{self.name}-{i}", json.dumps({"segment": i, "totalSegments": self.segments}))
+            for i in range(self.segments)
+        )
 
 
 @dataclass(frozen=True)
@@ -110,8 +123,16 @@ SCHEDULES: tuple[ScheduleSpec, ...] = (
     # Decision 0023: a settlement run for the intervals delivered more than GS_SETTLEMENT_LAG_S ago.
     ScheduleSpec("settlement-runs", "rate(15 minutes)", "settlement", "functions.settlement.scheduler.handler"),
     ScheduleSpec("alert-reminders", "rate(1 minute)", "alerts", "functions.alerts.reminders.handler"),
-    # Decision 0016: stores closed telemetry hours and days recomputed from raw readings.
-    ScheduleSpec("telemetry-rollups", "rate(1 hour)", "telemetry", "functions.telemetry.rollup_job.handler"),
+    # Decision 0016: stores closed telemetry hours and days recomputed from raw readings; decision 0024: in
+    # parallel segments of the device registry (docs/scaling.md: 32 segments of 8 devices at once visit a
+    # million devices in ~7 minutes of each hour).
+    ScheduleSpec(
+        "telemetry-rollups", "rate(1 hour)", "telemetry", "functions.telemetry.rollup_job.handler", segments=32
+    ),
+    # Decision 0024: copies each device's raw readings of a sealed day to S3 before they expire (TTL).
+    ScheduleSpec(
+        "telemetry-archive", "rate(1 hour)", "telemetry", "functions.telemetry.archive_job.handler", segments=4
+    ),
 )
 # The events, their detail shapes, publishers and subscribers: docs/events.md (a contract between contexts).
 EVENT_RULES: tuple[EventRuleSpec, ...] = (

@@ -31,7 +31,8 @@ class LatestReadingModel(Model):
 
 
 class RawReadingModel(Model):
-    """Raw readings, one partition per device per UTC day, expiring after GS_RAW_TTL_DAYS.
+    """Raw readings, one partition per device per UTC day, expiring (`expires_at`, DynamoDB TTL) after
+    GS_TELEMETRY_RAW_RETENTION_DAYS, archived to S3 before that (gridshare.telemetry.retention).
 
     The same table holds sequence markers (`<device>#SEQ`, sk = seq) that make ingest idempotent.
     """
@@ -61,6 +62,18 @@ class RollupModel(Model):
     pk = UnicodeAttribute(hash_key=True)
     bucket = NumberAttribute(range_key=True)
     n = NumberAttribute(default=0)
+
+
+class ArchivedDayModel(Model):
+    """What the archive job copied to S3 (decision 0024): one item per device and archived UTC day (`day`,
+    its start in ms), with the object's key, reading count, size and sha256. Items with `device_id`
+    `_archive#cursor#<segment>` (day 0) are where each segment's pass continues."""
+
+    class Meta(TableMeta):
+        logical_name = "telemetry_archive"
+
+    device_id = UnicodeAttribute(hash_key=True)
+    day = NumberAttribute(range_key=True)
 
 
 class DeadLettersByStatus(GlobalSecondaryIndex["DeadLetterModel"]):
@@ -101,4 +114,5 @@ TABLES: tuple[type[Model], ...] = (
     RawReadingModel,
     RollupModel,
     DeadLetterModel,
+    ArchivedDayModel,
 )

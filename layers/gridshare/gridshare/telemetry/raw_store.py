@@ -21,7 +21,9 @@ from gridshare.telemetry.rollup_items import HOUR_MS, floor_day, floor_hour, hou
 from gridshare.telemetry.rollup_store import RollupItemStore
 
 DAY_MS = 86_400_000
-LOOKBACK_DAYS = 32  # how far back a baseline or latest reading is searched (raw readings live 30 days)
+# How far back a baseline or latest reading is searched; raw readings are kept at least this long
+# (retention.BASELINE_LOOKBACK_DAYS, checked by the retention policy; decision 0024).
+LOOKBACK_DAYS = 32
 
 
 def enabled() -> bool:

@@ -1,9 +1,10 @@
 """The rollup job of decision 0016: per device, store the closed hours and days recomputed from raw.
 
 Runs on a schedule (`kernel.resources.SCHEDULES`: rate(1 hour); the local clock fires it on `gridshare
-clock advance`). A run walks the device registry (through the devices service) from where the previous
-run stopped (a cursor item), for at most `rollup_devices_per_run` devices and the invocation's time, and
-per device:
+clock advance`), in parallel segments (decision 0024, gridshare.telemetry.segments): each invocation walks
+its segment of the device registry (a parallel scan, through the devices service) from where that
+segment's previous run stopped (a cursor item per segment), for at most `rollup_devices_per_run` devices
+and the invocation's time, visiting several devices at once, and per device:
 
 1. finds the hours that are final (`rollup_items.final_end`) and not stored yet (after its last hour or
    day item), and the hours its late readings changed (dirty markers written by ingest);
@@ -20,7 +21,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,18 +46,12 @@ from gridshare.telemetry.rollup_items import (
     total,
 )
 from gridshare.telemetry.rollup_store import RollupItemStore
+from gridshare.telemetry.segments import DevicePage, Segment, device_page, segment_of, workers
 
 logger = logging.getLogger("gridshare.telemetry.rollup_job")
 
 MAX_HOURS_PER_DEVICE = 7 * 24  # per visit; a device further behind catches up over the next runs
 PAGE = 100  # device ids per registry read
-DevicePage = Callable[[int, dict[str, Any] | None], tuple[list[str], dict[str, Any] | None]]
-
-
-def _device_page(limit: int, after: dict[str, Any] | None) -> tuple[list[str], dict[str, Any] | None]:
-    from gridshare.devices.service import DeviceService
-
-    return DeviceService.id_page(limit, after)
 
 
 @dataclass
@@ -70,8 +65,9 @@ class RollOutcome:
 class RollupJob:
     raw: RawStore
     items: RollupItemStore
-    device_page: DevicePage = field(default=_device_page)
+    device_page: DevicePage = field(default=device_page)
     max_future_ms: int = field(default_factory=lambda: get_settings().max_future_s * 1000)
+    workers: int = 1  # devices rolled at once (each device's items are its own: visits are independent)
 
     def roll_device(self, device_id: str, now: int) -> RollOutcome:
         """Store the device's final hours not stored yet and re-roll what its late readings changed."""
@@ -128,27 +124,37 @@ class RollupJob:
         outcome.rerolled = len(rerolled)
         return outcome
 
-    def run(self, *, max_devices: int, time_budget_s: float | None = None, now: int | None = None) -> dict[str, Any]:
-        """One invocation: devices from the saved cursor, until the pass ends or a bound is reached."""
+    def run(
+        self,
+        segment: Segment | None = None,
+        *,
+        max_devices: int,
+        time_budget_s: float | None = None,
+        now: int | None = None,
+    ) -> dict[str, Any]:
+        """One invocation of a segment (the whole fleet by default): devices from the segment's saved cursor,
+        until its pass ends or a bound is reached."""
+        segment = segment or Segment()
         at = now_ms() if now is None else now
         started = time.monotonic()
-        after = self.items.cursor()
+        after = self.items.cursor(segment.index, segment.total)
         devices = hours = days = rerolled = 0
         complete = False
-        while True:
-            ids, after = self.device_page(min(PAGE, max_devices - devices), after)
-            for device_id in ids:
-                rolled = self.roll_device(device_id, at)
-                devices += 1
-                hours += rolled.hours
-                days += rolled.days
-                rerolled += rolled.rerolled
-            if after is None:
-                complete = True
-                break
-            if devices >= max_devices or (time_budget_s is not None and time.monotonic() - started > time_budget_s):
-                break
-        self.items.save_cursor(after, at)
+        with ThreadPoolExecutor(max_workers=self.workers) as pool:
+            while True:
+                ids, after = self.device_page(min(PAGE, max_devices - devices), after, segment)
+                for rolled in pool.map(lambda device_id: self.roll_device(device_id, at), ids):
+                    hours += rolled.hours
+                    days += rolled.days
+                    rerolled += rolled.rerolled
+                devices += len(ids)
+                if after is None:
+                    complete = True
+                    break
+                over_time = time_budget_s is not None and time.monotonic() - started > time_budget_s
+                if devices >= max_devices or over_time:
+                    break
+        self.items.save_cursor(after, at, segment.index, segment.total)
         return {"devices": devices, "hours": hours, "days": days, "rerolled": rerolled, "passComplete": complete}
 
 
@@ -158,16 +164,19 @@ def rollup_job() -> RollupJob:
 
     ddb = client("dynamodb")
     items = RollupItemStore(ddb, RollupModel.Meta.table_name)
-    return RollupJob(raw=RawStore(ddb, RawReadingModel.Meta.table_name, items), items=items)
+    return RollupJob(raw=RawStore(ddb, RawReadingModel.Meta.table_name, items), items=items, workers=workers())
 
 
 @observed(correlation_id=lambda_request_id)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """Scheduler's input is ignored: "now" is the kernel clock's. Stops with a minute of the invocation
-    left (Lambda's context), or after `rollup_devices_per_run` devices; the next run continues."""
+    """Scheduler's input names the segment (`segment`, `totalSegments`; none: the whole fleet); "now" is the
+    kernel clock's. Stops with a minute of the invocation left (Lambda's context), or after
+    `rollup_devices_per_run` devices; the segment's next run continues."""
     remaining = getattr(context, "get_remaining_time_in_millis", None)
     budget = max(1.0, remaining() / 1000 - 60) if callable(remaining) else None
-    result = rollup_job().run(max_devices=get_settings().rollup_devices_per_run, time_budget_s=budget)
+    result = rollup_job().run(
+        segment_of(event), max_devices=get_settings().rollup_devices_per_run, time_budget_s=budget
+    )
     metrics().add_metric(name="RollupHoursWritten", unit=MetricUnit.Count, value=result["hours"])
     metrics().add_metric(name="RollupDevicesVisited", unit=MetricUnit.Count, value=result["devices"])
     logger.info("rollup run", extra=result)

@@ -6,7 +6,8 @@ Keys (beside decision 0003's `<device>#15m|1h|1d` buckets, which the transaction
   rollup_items), `raw_n` the raw readings the job folded for it;
 - `<device>#day`, bucket = day start: `t` the day's totals;
 - `<device>#dirty`, bucket = a late reading's ts: written by ingest, deleted by the job once re-rolled;
-- `_rollup#cursor`, bucket 0: where the job's pass over the device registry continues (`after`).
+- `_rollup#cursor`, bucket = segment (0 without segments): where that segment's pass over the device
+  registry continues (`after`), for the segmentation it was saved under (`total`).
 
 Every write is an overwrite (the job's items are a function of the raw data), in BatchWriteItem requests
 of 25 with unprocessed items sent again.
@@ -119,17 +120,23 @@ class RollupItemStore:
         return [int(item["bucket"]["N"]) for item in self._query(f"{device_id}#dirty", 0, 2**53)]
 
     # ------------------------------------------------------------ the job's continuation
-    def cursor(self) -> dict[str, Any] | None:
+    def cursor(self, segment: int = 0, total: int = 1) -> dict[str, Any] | None:
+        """The segment's registry position; None (start over) when saved under another segmentation."""
         item = self.ddb.get_item(
-            TableName=self.table, Key={"pk": {"S": CURSOR_PK}, "bucket": {"N": "0"}}, ConsistentRead=True
+            TableName=self.table, Key={"pk": {"S": CURSOR_PK}, "bucket": {"N": str(segment)}}, ConsistentRead=True
         ).get("Item")
-        if not item or "after" not in item:
+        if not item or "after" not in item or int(item.get("total", {"N": "1"})["N"]) != total:
             return None
         after: dict[str, Any] = json.loads(item["after"]["S"])
         return after
 
-    def save_cursor(self, after: dict[str, Any] | None, at: int) -> None:
-        item: dict[str, Any] = {"pk": {"S": CURSOR_PK}, "bucket": {"N": "0"}, "at": {"N": str(at)}}
+    def save_cursor(self, after: dict[str, Any] | None, at: int, segment: int = 0, total: int = 1) -> None:
+        item: dict[str, Any] = {
+            "pk": {"S": CURSOR_PK},
+            "bucket": {"N": str(segment)},
+            "at": {"N": str(at)},
+            "total": {"N": str(total)},
+        }
         if after is not None:
             item["after"] = {"S": json.dumps(after, sort_keys=True)}
         self.ddb.put_item(TableName=self.table, Item=item)

@@ -25,6 +25,7 @@ from gridshare.telemetry.readings import (
     Reason,
     TelemetryValidator,
 )
+from gridshare.telemetry.retention import retention_policy
 from gridshare.telemetry.rollups import (
     counter_state,
     rollup_deltas,
@@ -66,7 +67,8 @@ def _validator() -> TelemetryValidator:
 
 @dataclass
 class TelemetryService:
-    store: TelemetryStore = field(default_factory=lambda: TelemetryStore(raw_ttl_s=get_settings().raw_ttl_days * 86400))
+    # Raw items expire by TTL after GS_TELEMETRY_RAW_RETENTION_DAYS, archived before (decision 0024).
+    store: TelemetryStore = field(default_factory=lambda: TelemetryStore(raw_ttl_s=retention_policy().ttl_s))
     dead_letters: DeadLetterStore = field(default_factory=DeadLetterStore)
     validator: TelemetryValidator = field(default_factory=_validator)
     # thing name -> (device, when it was read), per container; re-read after DEVICE_TTL_MS so that a new
