@@ -11,34 +11,16 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import subprocess
-import sys
 import time
-import uuid
 from typing import Any
 
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
-from tests.e2e.conftest import REPO, Stack
-from tests.support.waiting import wait_for
+from tests.e2e.conftest import Stack
+from tests.e2e.helpers import Q, available, gridshare, iso, order, site, topped_up
 
 pytestmark = pytest.mark.e2e
-
-Q = 900_000
-
-
-def _gridshare(stack: Stack, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "gridshare_local.cli", *args],
-        cwd=REPO,
-        env=stack.env or dict(os.environ),
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
 
 
 async def _next(ws: ClientConnection, kind: str, timeout: float = 15.0) -> dict[str, Any]:
@@ -50,70 +32,22 @@ async def _next(ws: ClientConnection, kind: str, timeout: float = 15.0) -> dict[
             return dict(message)
 
 
-def _iso(ms: int) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ms / 1000))
-
-
-def _available(stack: Stack, token: str) -> int:
-    balances = stack.call("GET", "/v1/wallet", token=token).json()["data"]["balances"]
-    return sum(int(b["available"]) for b in balances if b["asset"] == "EUR")
-
-
-def _topped_up(stack: Stack, email: str, amount: int) -> dict[str, Any]:
-    login = stack.register(email, "consumer")
-    key = str(uuid.uuid4())
-    response = stack.call(
-        "POST",
-        "/v1/wallet/topups",
-        {"amount": amount, "currency": "EUR"},
-        token=login["accessToken"],
-        headers={"Idempotency-Key": key},
-    )
-    assert response.status_code == 201, response.text
-    paid = _gridshare(stack, "pay", "confirm", response.json()["data"]["paymentIntentId"])
-    assert paid.returncode == 0, paid.stdout + paid.stderr
-    wait_for(lambda: _available(stack, login["accessToken"]) == amount, "the top-up was not credited")
-    return login
-
-
 def _seller(stack: Stack, email: str, capacity_kw: float) -> tuple[dict[str, Any], str]:
     login = stack.register(email, "prosumer")
-    site = {
-        "name": f"{email} roof",
-        "kind": "solar",
-        "capacityKw": capacity_kw,
-        "location": {"lat": 45.07, "lon": 7.69},
-        "timezone": "Europe/Rome",
-        "tariff": {"currency": "EUR", "retailMinorPerKwh": 30, "feedInMinorPerKwh": 8},
-    }
-    made = stack.call("POST", "/v1/sites", site, token=login["accessToken"])
-    assert made.status_code == 201, made.text
-    return login, made.json()["data"]["id"]
-
-
-def _order(stack: Stack, who: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
-    response = stack.call(
-        "POST",
-        "/v1/market/orders",
-        body,
-        token=who["accessToken"],
-        headers={"Idempotency-Key": str(uuid.uuid4())},
-    )
-    assert response.status_code == 201, response.text
-    return dict(response.json()["data"])
+    return login, site(stack, login["accessToken"], f"{email} roof", capacity_kw, feed_in=8)
 
 
 def test_two_sellers_two_buyers_one_cancel_cleared_at_gate_closure(private_stack: Stack) -> None:
     stack = private_stack
     ann, ann_site = _seller(stack, "ann.market@example.com", 8)  # at most 2,000 Wh per interval
     bob, bob_site = _seller(stack, "bob.market@example.com", 4)  # at most 1,000 Wh
-    cid = _topped_up(stack, "cid.market@example.com", 5_000)
-    dan = _topped_up(stack, "dan.market@example.com", 5_000)
+    cid = topped_up(stack, "cid.market@example.com", 5_000)
+    dan = topped_up(stack, "dan.market@example.com", 5_000)
 
     # An interval 20-35 minutes ahead: its gate (5 minutes before it starts) is still open.
     now = int(time.time() * 1000)
     interval = -(-(now + 20 * 60_000) // Q) * Q
-    name = _iso(interval)
+    name = iso(interval)
     too_much = stack.call(
         "POST",
         "/v1/market/orders",
@@ -122,27 +56,27 @@ def test_two_sellers_two_buyers_one_cancel_cleared_at_gate_closure(private_stack
     )
     assert too_much.status_code == 422 and too_much.json()["errors"][0]["field"] == "energyWh", too_much.text
 
-    ask_ann = _order(
+    ask_ann = order(
         stack,
         ann,
         {"side": "ASK", "interval": name, "energyWh": 2_000, "limitPriceMinorPerKwh": 18, "siteId": ann_site},
     )
-    ask_bob = _order(
+    ask_bob = order(
         stack,
         bob,
         {"side": "ASK", "interval": name, "energyWh": 1_000, "limitPriceMinorPerKwh": 24, "siteId": bob_site},
     )
-    bid_cid = _order(stack, cid, {"side": "BID", "interval": name, "energyWh": 2_500, "limitPriceMinorPerKwh": 30})
-    bid_dan = _order(stack, dan, {"side": "BID", "interval": name, "energyWh": 1_000, "limitPriceMinorPerKwh": 26})
-    cancelled = _order(stack, dan, {"side": "BID", "interval": name, "energyWh": 500, "limitPriceMinorPerKwh": 40})
+    bid_cid = order(stack, cid, {"side": "BID", "interval": name, "energyWh": 2_500, "limitPriceMinorPerKwh": 30})
+    bid_dan = order(stack, dan, {"side": "BID", "interval": name, "energyWh": 1_000, "limitPriceMinorPerKwh": 26})
+    cancelled = order(stack, dan, {"side": "BID", "interval": name, "energyWh": 500, "limitPriceMinorPerKwh": 40})
     # each BID holds ceil(energy x (limit + 5 grid fee) / 1000): 88 for cid, 31 + 23 for dan
     assert (bid_cid["reservedMinor"], bid_dan["reservedMinor"], cancelled["reservedMinor"]) == (88, 31, 23)
-    assert _available(stack, cid["accessToken"]) == 5_000 - 88
-    assert _available(stack, dan["accessToken"]) == 5_000 - 31 - 23
+    assert available(stack, cid["accessToken"]) == 5_000 - 88
+    assert available(stack, dan["accessToken"]) == 5_000 - 31 - 23
 
     gone = stack.call("DELETE", f"/v1/market/orders/{cancelled['id']}", token=dan["accessToken"])
     assert gone.status_code == 200 and gone.json()["data"]["status"] == "cancelled", gone.text
-    assert _available(stack, dan["accessToken"]) == 5_000 - 31
+    assert available(stack, dan["accessToken"]) == 5_000 - 31
     book = stack.call("GET", f"/v1/market/book?interval={name}", token=cid["accessToken"]).json()["data"]
     assert [lv["priceMinorPerKwh"] for lv in book["bids"]] == [30, 26] and book["status"] == "open"
 
@@ -155,7 +89,7 @@ def test_two_sellers_two_buyers_one_cancel_cleared_at_gate_closure(private_stack
         async with connect(f"{stack.ws}?token={cid['accessToken']}") as ws:
             await ws.send(json.dumps({"action": "subscribe", "topics": ["market"]}))
             assert (await _next(ws, "subscribed"))["data"]["topics"] == ["market"]
-            advanced = await asyncio.to_thread(_gridshare, stack, "clock", "advance", f"{minutes}m")
+            advanced = await asyncio.to_thread(gridshare, stack, "clock", "advance", f"{minutes}m")
             assert advanced.returncode == 0, advanced.stdout + advanced.stderr
             assert "market-clearing" in advanced.stdout, advanced.stdout
             return [await _next(ws, "trade.executed") for _ in range(2)]
@@ -192,11 +126,11 @@ def test_two_sellers_two_buyers_one_cancel_cleared_at_gate_closure(private_stack
     assert status(dan, bid_dan["id"]) == ("partially_filled", 500)
     # What the trades cost stays reserved for settlement; the rest came back:
     # cid: 2,000 x 30 / 1000 + 500 x 30 / 1000 = 75 held; dan: 500 x 30 / 1000 = 15 held.
-    assert _available(stack, cid["accessToken"]) == 5_000 - 75
-    assert _available(stack, dan["accessToken"]) == 5_000 - 15
+    assert available(stack, cid["accessToken"]) == 5_000 - 75
+    assert available(stack, dan["accessToken"]) == 5_000 - 15
     board = stack.call("GET", "/v1/dashboard/stats", token=ann["accessToken"]).json()["data"]
     assert (board["energySoldWh"], board["earningsMinor"], board["openOrders"]) == (2_000, 50, 0)
 
-    verified = _gridshare(stack, "ledger", "verify")
+    verified = gridshare(stack, "ledger", "verify")
     assert verified.returncode == 0, verified.stdout + verified.stderr
     assert verified.stdout.startswith("ledger OK:"), verified.stdout
