@@ -35,6 +35,7 @@ TYPED := layers/gridshare/gridshare/kernel layers/gridshare/gridshare/ledger/cor
   layers/gridshare/gridshare/ledger/revenue_split.py layers/gridshare/gridshare/ledger/history.py \
   layers/gridshare/gridshare/telemetry/readings.py layers/gridshare/gridshare/telemetry/rollups.py \
   layers/gridshare/gridshare/telemetry/typed_schema.py layers/gridshare/gridshare/devices/commands.py \
+  layers/gridshare/gridshare/devices/command_catalogue.py \
   layers/gridshare/gridshare/identity/totp.py layers/gridshare/gridshare/identity/threats.py \
   layers/gridshare/gridshare/wallets/stripe_signature.py layers/gridshare/gridshare/wallets/movements.py \
   layers/gridshare/gridshare/contexts.py \
