@@ -64,9 +64,15 @@ SECURITY_HEADERS = {
 
 
 class ApiModel(BaseModel):
-    """Base of request models: camelCase at the edge, unknown fields refused."""
+    """Base of request models: camelCase at the edge, unknown fields refused.
 
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True)
+    Every model here defers building its validator to its first use (`defer_build`): a Lambda builds
+    only the models of the requests it answers, not all of its context's at import (a cold start cost
+    of ~1 ms per model; validation itself is unchanged)."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True, defer_build=True
+    )
 
     def attributes(self, only_set: bool = False) -> dict[str, Any]:
         """The body as a service takes it: snake_case names, nested models as plain JSON (camelCase);
@@ -79,7 +85,9 @@ class ApiModel(BaseModel):
 
 
 class QueryModel(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True)
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True, defer_build=True
+    )
 
 
 class TimeRangeQuery(QueryModel):
