@@ -487,12 +487,12 @@ def report(
     before = "before" in roots
     head = f"{'entry':<42}"
     if before:
-        head += f" {'before':>7} {'x floor':>7}"
+        head += f" {'before':>7} {'x floor':>7} {'cpu ms':>7} {'x cpu':>6} |"
     head += f" {'ms':>7} {'import':>7} {'cpu ms':>7} {'x floor':>7} {'x cpu':>6}  answer"
     print(head)
     print(
         f"{FLOOR:<42}"
-        + (f" {wall_floor:>7.0f} {1:>7.2f}" if before else "")
+        + (f" {wall_floor:>7.0f} {1:>7.2f} {cpu_floor:>7.0f} {1:>6.2f} |" if before else "")
         + f" {wall_floor:>7.0f} {median(floor.imported):>7.0f} {cpu_floor:>7.0f} {1:>7.2f} {1:>6.2f}  client"
     )
     worst = 0.0
@@ -504,6 +504,7 @@ def report(
         if before:
             old = samples["before", name]
             line += f" {median(old.wall):>7.0f} {median(old.wall) / wall_floor:>7.2f}"
+            line += f" {median(old.cpu):>7.0f} {median(old.cpu) / cpu_floor:>6.2f} |"
         line += (
             f" {median(row.wall):>7.0f} {median(row.imported):>7.0f} {median(row.cpu):>7.0f}"
             f" {ratio:>7.2f} {median(row.cpu) / cpu_floor:>6.2f}  {row.answer[:40]}"
