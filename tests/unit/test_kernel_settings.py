@@ -45,7 +45,7 @@ def test_the_fields_are_the_reference_fields() -> None:
     assert list(ReferenceSettings.model_fields) == FIELDS
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(
     env=st.dictionaries(
         st.sampled_from(FIELDS),
