@@ -36,6 +36,7 @@ TYPED := layers/gridshare/gridshare/kernel layers/gridshare/gridshare/ledger/cor
   layers/gridshare/gridshare/telemetry/readings.py layers/gridshare/gridshare/telemetry/rollups.py \
   layers/gridshare/gridshare/telemetry/typed_schema.py layers/gridshare/gridshare/devices/commands.py \
   layers/gridshare/gridshare/telemetry/retention.py layers/gridshare/gridshare/telemetry/segments.py \
+  layers/gridshare/gridshare/devices/command_catalogue.py \
   layers/gridshare/gridshare/identity/totp.py layers/gridshare/gridshare/identity/threats.py \
   layers/gridshare/gridshare/wallets/stripe_signature.py layers/gridshare/gridshare/wallets/movements.py \
   layers/gridshare/gridshare/contexts.py \

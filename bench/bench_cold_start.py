@@ -17,6 +17,8 @@ HTTP, and the child interpreters never import moto. Rows run interleaved (floor,
 from __future__ import annotations
 
 import argparse
+import base64
+import hashlib
 import json
 import os
 import socket
@@ -24,6 +26,8 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,42 +36,196 @@ sys.path[:0] = [str(ROOT), str(ROOT / "layers" / "gridshare")]
 
 from tests.support.events import load_event  # noqa: E402 - the repository is not installed when run as a script
 
-# (row, entry module, handler attribute, event)
-ENTRIES: list[tuple[str, str, str, dict[str, Any]]] = [
-    ("platform GET /health", "functions.platform.lambda_app", "app", load_event("apigw_rest_proxy_get_health")),
-    ("identity GET /v1/me", "functions.identity.lambda_app", "app", load_event("apigw_rest_proxy_get_me")),
-    ("identity authorizer", "functions.identity.authorizer", "handler", load_event("apigw_authorizer_token")),
-    ("devices GET /v1/devices/{id}", "functions.devices.lambda_app", "app", load_event("apigw_rest_proxy_get_device")),
-    (
-        "wallets GET /v1/wallet",
-        "functions.wallets.lambda_app",
-        "app",
-        load_event(
-            "apigw_rest_proxy_get_me",
-            **{
-                "resource": "/v1/wallet",
-                "path": "/v1/wallet",
-                "requestContext.resourcePath": "/v1/wallet",
-                "requestContext.path": "/dev/v1/wallet",
+
+def _get(path: str, resource: str | None = None) -> dict[str, Any]:
+    """API Gateway's proxy event for GET `path` (its route template `resource`), with the sample event's
+    placeholder token: not a JWT, so the route guard answers 401."""
+    resource = resource or path
+    return load_event(
+        "apigw_rest_proxy_get_me",
+        **{
+            "resource": resource,
+            "path": path,
+            "requestContext.resourcePath": resource,
+            "requestContext.path": f"/dev{path}",
+        },
+    )
+
+
+def _sqs(*bodies: dict[str, Any] | str) -> dict[str, Any]:
+    """An SQS batch event (the telemetry sample's record shape) holding these bodies."""
+    template = load_event("sqs_telemetry_batch")["Records"][0]
+    records = []
+    for number, body in enumerate(bodies):
+        text = body if isinstance(body, str) else json.dumps(body)
+        records.append(
+            {
+                **template,
+                "messageId": f"00000000-0000-4000-8000-{number:012d}",
+                "body": text,
+                "md5OfBody": hashlib.md5(text.encode(), usedforsecurity=False).hexdigest(),
+            }
+        )
+    return {"Records": records}
+
+
+def _rule_projection(thing: str, document: dict[str, Any] | None = None) -> dict[str, Any]:
+    """An IoT rule's projection of a device message: {payload (base64), thing_name, received_at}."""
+    body: dict[str, Any] = {"thing_name": thing, "received_at": 1718000000150}
+    if document is not None:
+        body["payload"] = base64.b64encode(json.dumps(document).encode()).decode()
+    return body
+
+
+# What EventBridge Scheduler sends (our schedules' input is ignored: "now" is the kernel clock's).
+_SCHEDULE: dict[str, Any] = {}
+_THING = "gs-01j2za3f7h9k2m4n6p8q0r1s3t"
+
+
+def entries() -> list[tuple[str, str, str, dict[str, Any]]]:
+    """(row, entry module, handler attribute, event) for every Lambda entry point under functions/."""
+    alert = load_event("eventbridge_alert_opened")
+    token = access_token()
+    bearer = {"headers.Authorization": f"Bearer {token}", "multiValueHeaders.Authorization": [f"Bearer {token}"]}
+    return [
+        ("platform GET /health", "functions.platform.lambda_app", "app", load_event("apigw_rest_proxy_get_health")),
+        ("identity GET /v1/me", "functions.identity.lambda_app", "app", load_event("apigw_rest_proxy_get_me")),
+        ("identity authorizer", "functions.identity.authorizer", "handler", load_event("apigw_authorizer_token")),
+        (
+            "identity authorizer (valid token)",
+            "functions.identity.authorizer",
+            "handler",
+            load_event("apigw_authorizer_token", authorizationToken=f"Bearer {token}"),
+        ),
+        (
+            "identity GET /v1/me (valid token)",
+            "functions.identity.lambda_app",
+            "app",
+            load_event("apigw_rest_proxy_get_me", **bearer),
+        ),
+        (
+            "devices GET /v1/devices/{id} (valid token)",
+            "functions.devices.lambda_app",
+            "app",
+            load_event("apigw_rest_proxy_get_device", **bearer),
+        ),
+        (
+            "devices GET /v1/devices/{id}",
+            "functions.devices.lambda_app",
+            "app",
+            load_event("apigw_rest_proxy_get_device"),
+        ),
+        ("wallets GET /v1/wallet", "functions.wallets.lambda_app", "app", _get("/v1/wallet")),
+        (
+            "telemetry GET .../readings/latest",
+            "functions.telemetry.lambda_app",
+            "app",
+            load_event(
+                "apigw_rest_proxy_get_device",
+                **{
+                    "resource": "/v1/devices/{id}/readings/latest",
+                    "path": "/v1/devices/01J2ZA3F7H9K2M4N6P8Q0R1S3T/readings/latest",
+                    "requestContext.resourcePath": "/v1/devices/{id}/readings/latest",
+                    "requestContext.path": "/dev/v1/devices/01J2ZA3F7H9K2M4N6P8Q0R1S3T/readings/latest",
+                },
+            ),
+        ),
+        ("sites GET /v1/sites", "functions.sites.lambda_app", "app", _get("/v1/sites")),
+        ("communities GET /v1/communities", "functions.communities.lambda_app", "app", _get("/v1/communities")),
+        ("grid GET /v1/grid/nodes", "functions.grid.lambda_app", "app", _get("/v1/grid/nodes")),
+        ("market GET /v1/market/orders", "functions.market.lambda_app", "app", _get("/v1/market/orders")),
+        ("alerts GET /v1/alerts", "functions.alerts.lambda_app", "app", _get("/v1/alerts")),
+        (
+            "notifications GET .../notification-prefs",
+            "functions.notifications.lambda_app",
+            "app",
+            _get("/v1/me/notification-preferences"),
+        ),
+        (
+            "telemetry ingest (SQS, 1 valid reading)",
+            "functions.telemetry.ingest",
+            "handler",
+            {"Records": load_event("sqs_telemetry_batch")["Records"][:1]},
+        ),
+        (
+            "telemetry ingest (SQS, 3 records)",
+            "functions.telemetry.ingest",
+            "handler",
+            load_event("sqs_telemetry_batch"),
+        ),
+        ("telemetry rollup_job (schedule)", "functions.telemetry.rollup_job", "handler", _SCHEDULE),
+        (
+            "telemetry timestream_sink (SQS, empty)",
+            "functions.telemetry.timestream_sink",
+            "handler",
+            # No readings: moto's Timestream needs endpoint discovery, which a process without moto cannot
+            # follow (it answers with the AWS host), so this row makes no Timestream call.
+            _sqs(load_event("eventbridge_readings_accepted", **{"detail.readings": []})),
+        ),
+        (
+            "devices command_acks (SQS)",
+            "functions.devices.command_acks",
+            "handler",
+            load_event("sqs_command_ack_batch"),
+        ),
+        ("devices command_expiry (schedule)", "functions.devices.command_expiry", "handler", _SCHEDULE),
+        ("devices heartbeats (SQS)", "functions.devices.heartbeats", "handler", _sqs(_rule_projection(_THING))),
+        ("devices offline_sweep (schedule)", "functions.devices.offline_sweep", "handler", _SCHEDULE),
+        (
+            "devices shadow_documents (SQS)",
+            "functions.devices.shadow_documents",
+            "handler",
+            _sqs(_rule_projection(_THING, {"current": {"state": {"reported": {"firmwareVersion": "1.4.2"}}}})),
+        ),
+        ("market clearing (schedule)", "functions.market.clearing", "handler", _SCHEDULE),
+        (
+            "alerts evaluator (SQS, readings)",
+            "functions.alerts.evaluator",
+            "handler",
+            _sqs(load_event("eventbridge_readings_accepted")),
+        ),
+        ("alerts reminders (schedule)", "functions.alerts.reminders", "handler", _SCHEDULE),
+        ("notifications notifier (SQS, alert)", "functions.notifications.notifier", "handler", _sqs(alert)),
+        (
+            "notifications deliveries (SQS, sms)",
+            "functions.notifications.deliveries",
+            "handler",
+            _sqs(
+                {
+                    "channel": "sms",
+                    "recipient": alert["detail"]["ownerId"],
+                    "alert": alert["detail"]["alert"],
+                    "occurrence": alert["detail"]["occurrence"],
+                }
+            ),
+        ),
+        (
+            "notifications live (SQS, readings)",
+            "functions.notifications.live",
+            "handler",
+            _sqs(load_event("eventbridge_readings_accepted")),
+        ),
+        (
+            "notifications websocket $connect",
+            "functions.notifications.websocket",
+            "handler",
+            {
+                "requestContext": {
+                    "routeKey": "$connect",
+                    "eventType": "CONNECT",
+                    "connectionId": "L0SM9cOFvHcCIhw=",
+                    "requestId": "L0SM9FmIvHcFfZQ=",
+                    "domainName": "abcdef1234.execute-api.us-east-1.amazonaws.com",
+                    "stage": "dev",
+                    "apiId": "abcdef1234",
+                    "connectedAt": 1718000000000,
+                    "requestTimeEpoch": 1718000000000,
+                },
+                "isBase64Encoded": False,
             },
         ),
-    ),
-    (
-        "telemetry GET .../readings/latest",
-        "functions.telemetry.lambda_app",
-        "app",
-        load_event(
-            "apigw_rest_proxy_get_device",
-            **{
-                "resource": "/v1/devices/{id}/readings/latest",
-                "path": "/v1/devices/01J2ZA3F7H9K2M4N6P8Q0R1S3T/readings/latest",
-                "requestContext.resourcePath": "/v1/devices/{id}/readings/latest",
-                "requestContext.path": "/dev/v1/devices/01J2ZA3F7H9K2M4N6P8Q0R1S3T/readings/latest",
-            },
-        ),
-    ),
-    ("telemetry ingest (SQS, 3 records)", "functions.telemetry.ingest", "handler", load_event("sqs_telemetry_batch")),
-]
+    ]
+
 
 FLOOR = "floor: import boto3 + 1 client"
 
@@ -92,18 +250,18 @@ _FLOOR_CODE = (
     _HIDE_CODE
     + """
 import time
-started = time.perf_counter()
+started, cpu = time.perf_counter(), time.process_time()
 import boto3
 boto3.client("dynamodb")
 elapsed = round((time.perf_counter() - started) * 1000, 1)
-print(elapsed, elapsed, "client")
+print(elapsed, elapsed, round((time.process_time() - cpu) * 1000, 1), "client")
 """
 )
 _ENTRY_CODE = (
     _HIDE_CODE
     + """
 import time
-started = time.perf_counter()
+started, cpu = time.perf_counter(), time.process_time()
 import importlib, json, sys
 module, attribute, event_file = sys.argv[1:4]
 handler = getattr(importlib.import_module(module), attribute)
@@ -124,10 +282,13 @@ try:
 except Exception as exc:  # the authorizer answers an unknown token with Exception("Unauthorized") = 401
     response = {"raised": str(exc)}
 elapsed = round((time.perf_counter() - started) * 1000, 1)
+cpu = round((time.process_time() - cpu) * 1000, 1)
 answer = response.get("statusCode") or response.get("raised")
-if answer is None:
-    answer = f"{len(response.get('batchItemFailures', []))} failed records"
-print(elapsed, imported, answer)
+if answer is None and "batchItemFailures" in response:
+    answer = f"{len(response['batchItemFailures'])} failed records"
+elif answer is None:
+    answer = json.dumps(response, separators=(",", ":"))[:40]
+print(elapsed, imported, cpu, answer)
 """
 )
 
@@ -152,9 +313,61 @@ def start_aws(env: dict[str, str]) -> Any:
     env["AWS_ENDPOINT_URL"] = f"http://127.0.0.1:{port}"
     os.environ.update(env)
     from gridshare.contexts import ensure_tables
+    from gridshare.kernel.aws import client
 
     ensure_tables()
+    # What the notifier fans out to
+    env["GS_DELIVERIES_QUEUE_URL"] = client("sqs").create_queue(QueueName="notification-deliveries")["QueueUrl"]
+    # The user the "valid token" rows act as (GET /v1/me answers their profile)
+    from gridshare.identity.models import UserModel
+
+    UserModel(
+        id=USER_ID, email="ada@example.com", name="Ada", role="prosumer", status="active", created_at=1718000000000
+    ).save()
+    # The pool whose tokens the "valid token" rows carry: its keys are moto's (FIELD-NOTES: Cognito)
+    env.update(
+        {
+            "GS_USER_POOL_ID": POOL_ID,
+            "GS_USER_POOL_CLIENT_ID": CLIENT_ID,
+            "GS_JWKS_URL": f"file://{_moto_keys() / 'jwks-public.json.gz'}",
+        }
+    )
     return server
+
+
+POOL_ID, CLIENT_ID = "us-east-1_coldstart", "cold-start-client"
+USER_ID = "01J2Z8K6M4P3R7T9V1W5X0Y2QA"  # the sample events' user
+
+
+def _moto_keys() -> Path:
+    import moto.cognitoidp
+
+    return Path(moto.cognitoidp.__file__).parent / "resources"
+
+
+def access_token() -> str:
+    """A Cognito-shaped access token (RS256, moto's key) of a prosumer, valid for an hour from now."""
+    import gzip
+
+    import jwt
+    from jwt.algorithms import RSAAlgorithm
+
+    with gzip.open(_moto_keys() / "jwks-private.json.gz", "rt") as handle:
+        document = json.load(handle)
+    key = RSAAlgorithm.from_jwk(json.dumps(document["keys"][0] if "keys" in document else document))
+    now = int(time.time())
+    claims = {
+        "iss": f"https://cognito-idp.us-east-1.amazonaws.com/{POOL_ID}",
+        "sub": USER_ID,
+        "username": USER_ID,
+        "client_id": CLIENT_ID,
+        "token_use": "access",
+        "cognito:groups": ["prosumer"],
+        "iat": now,
+        "exp": now + 3600,
+        "jti": "cold-start",
+    }
+    return str(jwt.encode(claims, key, algorithm="RS256", headers={"kid": "dummy"}))
 
 
 def child_env(root: Path) -> dict[str, str]:
@@ -177,16 +390,32 @@ def child_env(root: Path) -> dict[str, str]:
     return env
 
 
-def measure_once(argv: list[str], env: dict[str, str], hidden: str) -> tuple[float, float, str]:
-    """(ms to the first answer, ms of that spent importing the entry, the answer) of one fresh interpreter."""
+@dataclass
+class Samples:
+    """One row's measurements, ms: to the first answer (wall), of it importing, CPU time of the process."""
+
+    wall: list[float] = field(default_factory=list)
+    imported: list[float] = field(default_factory=list)
+    cpu: list[float] = field(default_factory=list)
+    answer: str = ""
+
+    def add(self, measured: tuple[float, float, float, str]) -> None:
+        wall, imported, cpu, self.answer = measured
+        self.wall.append(wall)
+        self.imported.append(imported)
+        self.cpu.append(cpu)
+
+
+def measure_once(argv: list[str], env: dict[str, str], hidden: str) -> tuple[float, float, float, str]:
+    """(ms to the first answer, ms of that importing the entry, CPU ms, the answer) of one fresh interpreter."""
     code, *rest = argv
     command = [sys.executable, "-c", code, hidden, *rest]
     done = subprocess.run(command, env=env, capture_output=True, text=True, cwd=tempfile.gettempdir())
     lines = [line for line in done.stdout.splitlines() if line and line[0].isdigit()]
     if done.returncode != 0 or not lines:
         raise RuntimeError(f"{argv[-3:]} failed ({done.returncode}):\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}")
-    total, imported, answer = lines[-1].split(" ", 2)
-    return float(total), float(imported), answer
+    total, imported, cpu, answer = lines[-1].split(" ", 3)
+    return float(total), float(imported), float(cpu), answer
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -202,15 +431,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--root", type=Path, default=ROOT, help="the code to measure: a checkout with functions/ and layers/"
     )
+    parser.add_argument(
+        "--before",
+        type=Path,
+        default=None,
+        help="another checkout (e.g. `git archive <commit>` unpacked) measured interleaved with --root",
+    )
     args = parser.parse_args(argv)
     hidden = "" if args.keep_installed else ",".join(LAMBDA_ABSENT)
 
-    env = child_env(args.root.resolve())
-    server = start_aws(env)
-    rows = [e for e in ENTRIES if not args.only or any(o in e[0] for o in args.only)]
-    times: dict[str, list[float]] = {FLOOR: [], **{name: [] for name, *_ in rows}}
-    imports: dict[str, list[float]] = {name: [] for name in times}
-    answers: dict[str, str] = {FLOOR: "client"}
+    roots = {"after": args.root.resolve(), **({"before": args.before.resolve()} if args.before else {})}
+    envs = {label: child_env(root) for label, root in roots.items()}
+    server = start_aws(envs["after"])
+    for env in envs.values():
+        env.update({k: v for k, v in envs["after"].items() if k.startswith(("AWS_ENDPOINT_URL", "GS_"))})
+    rows = [e for e in entries() if not args.only or any(o in e[0] for o in args.only)]
+    floor = Samples()
+    samples = {(label, name): Samples() for name, *_ in rows for label in roots}
     with tempfile.TemporaryDirectory() as tmp:
         files = {}
         for name, _, _, event in rows:
@@ -219,36 +456,61 @@ def main(argv: list[str] | None = None) -> int:
             files[name] = str(path)
         try:
             for _ in range(args.runs):
-                ms, imported, _ = measure_once([_FLOOR_CODE], env, hidden)
-                times[FLOOR].append(ms)
-                imports[FLOOR].append(imported)
+                floor.add(measure_once([_FLOOR_CODE], envs["after"], hidden))
                 for name, module, attribute, _ in rows:
-                    ms, imported, answers[name] = measure_once(
-                        [_ENTRY_CODE, module, attribute, files[name]], env, hidden
-                    )
-                    times[name].append(ms)
-                    imports[name].append(imported)
+                    for label, env in envs.items():  # interleaved: load bursts hit both alike
+                        samples[label, name].add(
+                            measure_once([_ENTRY_CODE, module, attribute, files[name]], env, hidden)
+                        )
         finally:
             server.stop()
+    report(args, roots, hidden, floor, rows, samples)
+    return 0
 
-    floor = statistics.median(times[FLOOR])
+
+def report(
+    args: argparse.Namespace,
+    roots: dict[str, Path],
+    hidden: str,
+    floor: Samples,
+    rows: list[tuple[str, str, str, dict[str, Any]]],
+    samples: dict[tuple[str, str], Samples],
+) -> None:
+    """The table: medians; `x floor` = wall to the first answer / the floor's (CPU: the same in CPU time)."""
+    median = statistics.median
+    wall_floor, cpu_floor = median(floor.wall), median(floor.cpu)
     python = sys.version.split()[0]
     print(f"cold start: import + first response in a fresh interpreter, median of {args.runs} (python {python})")
-    print(f"  code: {args.root.resolve()}; hidden as on Lambda: {hidden or 'nothing'}")
-    print(f"{'entry':<38} {'median ms':>10} {'import':>7} {'min':>7} {'max':>7} {'x floor':>8}  answer")
+    for label, root in roots.items():
+        print(f"  {label}: {root}")
+    print(f"  hidden as on Lambda: {hidden or 'nothing'}; load average at the end: {os.getloadavg()[0]:.1f}")
+    before = "before" in roots
+    head = f"{'entry':<42}"
+    if before:
+        head += f" {'before':>7} {'x floor':>7} {'cpu ms':>7} {'x cpu':>6} |"
+    head += f" {'ms':>7} {'import':>7} {'cpu ms':>7} {'x floor':>7} {'x cpu':>6}  answer"
+    print(head)
+    print(
+        f"{FLOOR:<42}"
+        + (f" {wall_floor:>7.0f} {1:>7.2f} {cpu_floor:>7.0f} {1:>6.2f} |" if before else "")
+        + f" {wall_floor:>7.0f} {median(floor.imported):>7.0f} {cpu_floor:>7.0f} {1:>7.2f} {1:>6.2f}  client"
+    )
     worst = 0.0
-    for name, values in times.items():
-        ratio = statistics.median(values) / floor
-        if name != FLOOR:
-            worst = max(worst, ratio)
-        flag = "" if name == FLOOR or ratio <= args.goal else f"  > {args.goal}"
-        print(
-            f"{name:<38} {statistics.median(values):>10.0f} {statistics.median(imports[name]):>7.0f}"
-            f" {min(values):>7.0f} {max(values):>7.0f}"
-            f" {ratio:>8.2f}  {answers.get(name, '')}{flag}"
+    for name, *_ in rows:
+        row = samples["after", name]
+        ratio = median(row.wall) / wall_floor
+        worst = max(worst, ratio)
+        line = f"{name:<42}"
+        if before:
+            old = samples["before", name]
+            line += f" {median(old.wall):>7.0f} {median(old.wall) / wall_floor:>7.2f}"
+            line += f" {median(old.cpu):>7.0f} {median(old.cpu) / cpu_floor:>6.2f} |"
+        line += (
+            f" {median(row.wall):>7.0f} {median(row.imported):>7.0f} {median(row.cpu):>7.0f}"
+            f" {ratio:>7.2f} {median(row.cpu) / cpu_floor:>6.2f}  {row.answer[:40]}"
         )
+        print(line + ("" if ratio <= args.goal else f"  > {args.goal}"))
     print(f"worst ratio {worst:.2f} (goal <= {args.goal})")
-    return 0
 
 
 if __name__ == "__main__":

@@ -5,10 +5,16 @@ A package on an entry's import path is paid for on every cold start of that func
 only the function code and the layer on sys.path, as on Lambda, and the test fails when sys.modules then
 holds a package that entry must not import:
 
-- no Lambda imports the local stack or test tooling (moto, gridshare_local, MQTT clients, pytest, ...);
-- the ingest Lambda imports no HTTP layer (chalice, jwt, cryptography) and no jsonschema (imported only
-  to explain a rejected message);
+- no Lambda imports the local stack or test tooling (moto, gridshare_local, MQTT clients, awscrt,
+  websockets, pytest, hypothesis, ...);
+- no Lambda imports pydantic-settings (the settings are read without it; it only explains an invalid
+  value) nor Powertools' batch utility and event data classes (gridshare.kernel.sqs_batch does that job);
+- no event-driven Lambda (SQS, schedule, authorizer, WebSocket) imports the HTTP layer (chalice, jwt,
+  cryptography), and those that do not validate request bodies import no pydantic;
+- the ingest Lambda imports no jsonschema (imported only to explain a rejected message);
 - the platform Lambda (public routes) imports no token verifier and no PynamoDB;
+- no Lambda imports jwt or cryptography at import time: they are imported for the first token worth
+  verifying, never to refuse a missing or malformed one;
 - every PynamoDB connection uses the process's one botocore session (gridshare.kernel.aws).
 
 And the layer, built from pyproject's runtime dependencies (infra_cdk.constructs.shared), must not pull a
@@ -18,6 +24,7 @@ local-stack-only distribution: awscrt in particular, which botocore imports when
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import tomllib
@@ -27,6 +34,8 @@ from pathlib import Path
 import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
+
+from tests.support.events import load_event
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -47,47 +56,58 @@ NEVER_ON_LAMBDA = frozenset(
         "cfnlint",
         "infra_cdk",
         "tests",
+        "websockets",
+        # what gridshare.kernel.settings and gridshare.kernel.sqs_batch replaced on every path
+        "pydantic_settings",
+        "dotenv",
+        "aws_lambda_powertools.utilities.batch",
+        "aws_lambda_powertools.utilities.data_classes",
+        # verified tokens only: imported on the first token that needs its signature checked
+        "jwt",
+        "gridshare.http.auth",
     }
 )
 HTTP_LAYER = frozenset({"chalice", "jwt", "cryptography", "gridshare.http.api", "gridshare.http.auth"})
+# An event-driven Lambda that validates no request body needs neither the HTTP layer nor pydantic.
+EVENTS_ONLY = HTTP_LAYER | {"pydantic", "pydantic_core", "jsonschema", "stripe", "aws_xray_sdk"}
 
 # entry module -> what it must not import besides NEVER_ON_LAMBDA
 ENTRIES: dict[str, frozenset[str]] = {
-    "functions.telemetry.ingest": HTTP_LAYER | {"jsonschema", "stripe", "aws_xray_sdk"},
-    "functions.platform.lambda_app": frozenset({"jwt", "cryptography", "pynamodb", "jsonschema", "stripe"}),
-    "functions.identity.authorizer": frozenset({"chalice", "jsonschema", "stripe", "aws_xray_sdk"}),
+    "functions.telemetry.ingest": EVENTS_ONLY,
+    "functions.platform.lambda_app": frozenset({"cryptography", "pynamodb", "jsonschema", "stripe"}),
+    "functions.identity.authorizer": EVENTS_ONLY | {"pynamodb"},
     "functions.identity.lambda_app": frozenset({"jsonschema", "stripe", "aws_xray_sdk"}),
     "functions.devices.lambda_app": frozenset({"jsonschema", "stripe", "aws_xray_sdk"}),
     "functions.wallets.lambda_app": frozenset({"jsonschema", "stripe", "aws_xray_sdk"}),
     "functions.telemetry.lambda_app": frozenset({"jsonschema", "stripe", "aws_xray_sdk"}),
-    "functions.devices.command_acks": HTTP_LAYER | {"jsonschema", "stripe", "aws_xray_sdk"},
-    "functions.devices.shadow_documents": HTTP_LAYER | {"jsonschema", "stripe", "aws_xray_sdk"},
-    "functions.devices.command_expiry": HTTP_LAYER | {"jsonschema", "stripe", "aws_xray_sdk"},
-    "functions.devices.heartbeats": HTTP_LAYER | {"jsonschema", "stripe", "aws_xray_sdk"},
-    "functions.devices.offline_sweep": HTTP_LAYER | {"jsonschema", "stripe", "aws_xray_sdk"},
-    "functions.telemetry.rollup_job": HTTP_LAYER | {"jsonschema", "stripe", "aws_xray_sdk"},
-    "functions.telemetry.archive_job": HTTP_LAYER | {"jsonschema", "stripe", "aws_xray_sdk", "pynamodb"},
+    "functions.devices.command_acks": EVENTS_ONLY,
+    "functions.devices.shadow_documents": EVENTS_ONLY,
+    "functions.devices.command_expiry": EVENTS_ONLY,
+    "functions.devices.heartbeats": EVENTS_ONLY,
+    "functions.devices.offline_sweep": EVENTS_ONLY,
+    "functions.telemetry.rollup_job": EVENTS_ONLY | {"pynamodb"},
+    "functions.telemetry.archive_job": EVENTS_ONLY | {"pynamodb"},
     "functions.sites.lambda_app": frozenset({"jsonschema", "aws_xray_sdk"}),
     "functions.communities.lambda_app": frozenset({"jsonschema", "stripe", "aws_xray_sdk"}),
     "functions.grid.lambda_app": frozenset({"jsonschema", "stripe", "aws_xray_sdk"}),
-    "functions.telemetry.timestream_sink": HTTP_LAYER | {"jsonschema", "stripe", "aws_xray_sdk", "pynamodb"},
+    "functions.telemetry.timestream_sink": EVENTS_ONLY | {"pynamodb"},
     "functions.market.lambda_app": frozenset({"jsonschema", "stripe", "aws_xray_sdk"}),
-    "functions.market.clearing": HTTP_LAYER | {"jsonschema", "stripe", "aws_xray_sdk"},
+    "functions.market.clearing": EVENTS_ONLY,
     "functions.settlement.lambda_app": frozenset({"jsonschema", "stripe", "aws_xray_sdk"}),
-    "functions.settlement.prepare": HTTP_LAYER | {"jsonschema", "stripe", "aws_xray_sdk"},
-    "functions.settlement.settle_shard": HTTP_LAYER | {"jsonschema", "stripe", "aws_xray_sdk"},
-    "functions.settlement.finalize": HTTP_LAYER | {"jsonschema", "stripe", "aws_xray_sdk"},
-    "functions.settlement.mark_failed": HTTP_LAYER | {"jsonschema", "stripe", "aws_xray_sdk"},
-    "functions.settlement.scheduler": HTTP_LAYER | {"jsonschema", "stripe", "aws_xray_sdk"},
-    "functions.notifications.lambda_app": frozenset({"jsonschema", "stripe", "aws_xray_sdk", "websockets"}),
-    "functions.notifications.notifier": HTTP_LAYER | {"jsonschema", "stripe", "aws_xray_sdk", "websockets"},
-    "functions.notifications.deliveries": HTTP_LAYER | {"jsonschema", "stripe", "aws_xray_sdk", "websockets"},
-    "functions.notifications.live": HTTP_LAYER | {"jsonschema", "stripe", "aws_xray_sdk", "websockets"},
-    # the token check imports jwt on the first $connect, never chalice; websockets is the local server's
-    "functions.notifications.websocket": frozenset({"chalice", "jsonschema", "stripe", "aws_xray_sdk", "websockets"}),
+    "functions.settlement.prepare": EVENTS_ONLY,
+    "functions.settlement.settle_shard": EVENTS_ONLY,
+    "functions.settlement.finalize": EVENTS_ONLY,
+    "functions.settlement.mark_failed": EVENTS_ONLY,
+    "functions.settlement.scheduler": EVENTS_ONLY,
+    "functions.notifications.lambda_app": frozenset({"jsonschema", "stripe", "aws_xray_sdk"}),
+    "functions.notifications.notifier": EVENTS_ONLY,
+    "functions.notifications.deliveries": EVENTS_ONLY,
+    "functions.notifications.live": EVENTS_ONLY,
+    # the token check imports jwt on the first $connect with a token, never chalice
+    "functions.notifications.websocket": EVENTS_ONLY,
     "functions.alerts.lambda_app": frozenset({"jsonschema", "stripe", "aws_xray_sdk"}),
-    "functions.alerts.evaluator": HTTP_LAYER | {"jsonschema", "stripe", "aws_xray_sdk"},
-    "functions.alerts.reminders": HTTP_LAYER | {"jsonschema", "stripe", "aws_xray_sdk"},
+    "functions.alerts.evaluator": EVENTS_ONLY,
+    "functions.alerts.reminders": EVENTS_ONLY,
 }
 
 LOCAL_ONLY_DISTRIBUTIONS = frozenset(
@@ -150,6 +170,112 @@ def test_a_lambda_entry_imports_nothing_it_must_not(entry: str) -> None:
     assert entry in modules
     assert sorted(p for p in forbidden if _imported(modules, p)) == []
     assert result["shared_session"] in (None, True)
+
+
+# Runs in the fresh interpreter: imports the entry, answers one event, lists what is loaded then.
+_ANSWER = """
+import importlib, json, sys
+class _NotInLayer:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] == "awscrt":
+            raise ModuleNotFoundError(name)
+sys.meta_path.insert(0, _NotInLayer())
+module, attribute, event = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+class Context:
+    function_name = "import-graph"
+    aws_request_id = "00000000-0000-0000-0000-000000000000"
+    memory_limit_in_mb = 1024
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:import-graph"
+try:
+    answer = getattr(importlib.import_module(module), attribute)(event, Context())
+    answer = answer.get("statusCode")
+except Exception as exc:
+    answer = str(exc)
+print(json.dumps({"modules": sorted(sys.modules), "answer": answer}))
+"""
+
+
+def _answer_in_fresh_interpreter(module: str, attribute: str, event: dict[str, object]) -> dict[str, object]:
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": f"{REPO}:{REPO / 'layers' / 'gridshare'}", "AWS_REGION": "us-east-1"}
+    done = subprocess.run(
+        [sys.executable, "-c", _ANSWER, module, attribute, json.dumps(event)],
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd="/",
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    result: dict[str, object] = json.loads(done.stdout.splitlines()[-1])
+    return result
+
+
+def _unauthenticated_get(context: str) -> dict[str, object]:
+    """API Gateway's event for the context's first protected GET route, without an Authorization header."""
+    from gridshare.contexts import import_routes
+    from gridshare.http.api import ROUTES
+
+    import_routes(context)
+    spec = next(r for r in ROUTES if r.context == context and r.protected and r.method == "GET")
+    names = re.findall(r"{(\w+)}", spec.path)
+    path = re.sub(r"{(\w+)}", "01J2ZA3F7H9K2M4N6P8Q0R1S3T", spec.path)
+    event = load_event(
+        "apigw_rest_proxy_get_me",
+        **{"resource": spec.path, "path": path, "requestContext.resourcePath": spec.path},
+    )
+    event["pathParameters"] = {name: "01J2ZA3F7H9K2M4N6P8Q0R1S3T" for name in names} or None
+    for headers in (event["headers"], event["multiValueHeaders"]):
+        headers.pop("Authorization")
+    return event
+
+
+TOKEN_LIBS = ("jwt", "cryptography", "pynamodb")
+API_ENTRIES = sorted(e for e in ENTRIES if e.endswith(".lambda_app") and e != "functions.platform.lambda_app")
+
+
+@pytest.mark.parametrize("entry", API_ENTRIES)
+def test_an_api_lambda_refuses_a_missing_token_without_the_token_verifier(entry: str) -> None:
+    # Given a fresh API Lambda and a request to one of its protected routes without a token
+    event = _unauthenticated_get(entry.split(".")[1])
+    # When it answers
+    result = _answer_in_fresh_interpreter(entry, "app", event)
+    # Then it is a 401, and neither jwt nor the verifier module was imported for it
+    modules = result["modules"]
+    assert isinstance(modules, list)
+    assert result["answer"] == 401
+    assert sorted(p for p in ("jwt", "gridshare.http.auth") if _imported(modules, p)) == []
+
+
+@pytest.mark.parametrize(
+    ("entry", "attribute", "event", "answer", "unused"),
+    [
+        ("functions.identity.authorizer", "handler", {"type": "TOKEN", "methodArn": "arn"}, "Unauthorized", TOKEN_LIBS),
+        (
+            "functions.identity.authorizer",
+            "handler",
+            {"type": "TOKEN", "authorizationToken": "Bearer ACCESS_TOKEN_PLACEHOLDER", "methodArn": "arn"},
+            "Unauthorized",
+            TOKEN_LIBS,
+        ),
+        (
+            "functions.notifications.websocket",
+            "handler",
+            {"requestContext": {"routeKey": "$connect", "connectionId": "c-1", "requestId": "r-1"}},
+            401,
+            ("jwt", "cryptography"),  # its connection store (PynamoDB) is imported with the routes
+        ),
+    ],
+)
+def test_a_missing_or_malformed_token_is_refused_without_jwt(
+    entry: str, attribute: str, event: dict[str, object], answer: object, unused: tuple[str, ...]
+) -> None:
+    # Given a fresh authorizer or WebSocket Lambda and a request without a usable token
+    result = _answer_in_fresh_interpreter(entry, attribute, event)
+    # Then it is refused, and neither jwt nor cryptography (nor, for the authorizer, PynamoDB) was imported
+    modules = result["modules"]
+    assert isinstance(modules, list)
+    assert result["answer"] == answer
+    assert sorted(p for p in unused if _imported(modules, p)) == []
 
 
 def test_every_lambda_entry_point_is_checked() -> None:

@@ -14,21 +14,19 @@ import logging
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from gridshare.alerts.service import evaluator, reminders
 from gridshare.kernel.clock import now_ms
 from gridshare.kernel.observability import correlate, lambda_request_id, metrics, observed
+from gridshare.kernel.sqs_batch import SqsRecord, process_partial_response
 
 logger = logging.getLogger("gridshare.alerts.handlers")
-processor = BatchProcessor(event_type=EventType.SQS)
 
 READINGS_ACCEPTED = ("gridshare.telemetry", "ReadingsAccepted")
 DEVICE_STATUS_CHANGED = ("gridshare.devices", "DeviceStatusChanged")
 
 
-def handle_event_record(record: SQSRecord) -> int:
+def handle_event_record(record: SqsRecord) -> int:
     with correlate(record.message_id):
         try:
             event: dict[str, Any] = json.loads(record.body)
@@ -56,9 +54,7 @@ def handle_event_record(record: SQSRecord) -> int:
 
 @observed(correlation_id=lambda_request_id)
 def evaluator_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return process_partial_response(
-        event=event, record_handler=handle_event_record, processor=processor, context=context
-    )
+    return process_partial_response(event, handle_event_record)
 
 
 @observed(correlation_id=lambda_request_id)

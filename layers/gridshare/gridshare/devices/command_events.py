@@ -17,18 +17,16 @@ import logging
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from gridshare.devices.command_service import command_service
 from gridshare.kernel.clock import now_ms
 from gridshare.kernel.observability import correlate, lambda_request_id, metrics, observed
+from gridshare.kernel.sqs_batch import SqsRecord, process_partial_response
 
 logger = logging.getLogger("gridshare.devices.command_events")
-processor = BatchProcessor(event_type=EventType.SQS)
 
 
-def handle_ack_record(record: SQSRecord) -> str:
+def handle_ack_record(record: SqsRecord) -> str:
     with correlate(record.message_id):
         thing_name: str | None = None
         payload: bytes = record.body.encode()
@@ -53,7 +51,7 @@ def handle_ack_record(record: SQSRecord) -> str:
 
 @observed(correlation_id=lambda_request_id)
 def ack_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return process_partial_response(event=event, record_handler=handle_ack_record, processor=processor, context=context)
+    return process_partial_response(event, handle_ack_record)
 
 
 @observed(correlation_id=lambda_request_id)

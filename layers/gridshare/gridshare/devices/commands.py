@@ -16,8 +16,6 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any, Final, Literal, cast, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
-
 from gridshare.kernel import errors
 from gridshare.kernel.clock import to_iso
 
@@ -30,42 +28,14 @@ FINAL_STATUSES: frozenset[str] = frozenset({*ACK_STATUSES, TIMED_OUT})
 MIN_TIMEOUT_S, MAX_TIMEOUT_S, DEFAULT_TIMEOUT_S = 5, 3600, 60
 
 
-# ------------------------------------------------------------------------------------- the catalogue
-class CommandParams(BaseModel):
-    """Base of a command's parameters: unknown fields refused, camelCase as the device receives them."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
-
-
-class NoParams(CommandParams):
-    pass
-
-
-class SetReportInterval(CommandParams):
-    intervalS: int = Field(ge=5, le=86_400, description="seconds between readings")  # noqa: N815 - wire name
-
-
-class SetPower(CommandParams):
-    powerW: int = Field(  # noqa: N815 - wire name
-        ge=-100_000, le=100_000, description="battery set point in W: positive charges, negative discharges"
-    )
-
-
-class SetPowerLimit(CommandParams):
-    limitPct: int = Field(ge=0, le=100, description="export limit, % of rated power")  # noqa: N815 - wire name
-
-
-COMMANDS: dict[str, dict[str, type[CommandParams]]] = {
-    "meter": {"reset_counters": NoParams, "set_report_interval": SetReportInterval},
-    "battery": {"set_power": SetPower},
-    "gas_sensor": {"self_test": NoParams, "valve_close": NoParams},
-    "inverter": {"set_power_limit": SetPowerLimit, "restart": NoParams},
-}
-
-
 def validate_command(device_type: str, name: str, params: dict[str, Any]) -> dict[str, Any]:
     """The command's parameters, validated for this device type; InvalidInput (422) naming the field
     (`name`, or `params.<field>`) otherwise."""
+    # pydantic, imported when a command is issued: the ack and expiry functions never validate parameters
+    from pydantic import ValidationError
+
+    from gridshare.devices.command_catalogue import COMMANDS
+
     known = COMMANDS.get(device_type, {})
     model = known.get(name)
     if model is None:

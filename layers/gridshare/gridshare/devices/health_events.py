@@ -13,16 +13,14 @@ import logging
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from gridshare.devices.health_service import health_service
 from gridshare.devices.service import DeviceService, note_seen
 from gridshare.kernel.clock import now_ms
 from gridshare.kernel.observability import correlate, lambda_request_id, metrics, observed
+from gridshare.kernel.sqs_batch import SqsRecord, process_partial_response
 
 logger = logging.getLogger("gridshare.devices.health_events")
-processor = BatchProcessor(event_type=EventType.SQS)
 _things: dict[str, str] = {}  # thing name -> device id, per container (a device's thing name never changes)
 
 
@@ -35,7 +33,7 @@ def _device_id(thing_name: str) -> str | None:
     return _things[thing_name]
 
 
-def handle_heartbeat_record(record: SQSRecord) -> str:
+def handle_heartbeat_record(record: SqsRecord) -> str:
     with correlate(record.message_id):
         try:
             envelope: dict[str, Any] = json.loads(record.body)
@@ -57,9 +55,7 @@ def handle_heartbeat_record(record: SQSRecord) -> str:
 
 @observed(correlation_id=lambda_request_id)
 def heartbeat_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return process_partial_response(
-        event=event, record_handler=handle_heartbeat_record, processor=processor, context=context
-    )
+    return process_partial_response(event, handle_heartbeat_record)
 
 
 @observed(correlation_id=lambda_request_id)

@@ -15,17 +15,15 @@ import logging
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from gridshare.devices.config_service import config_service
 from gridshare.kernel.observability import correlate, lambda_request_id, metrics, observed
+from gridshare.kernel.sqs_batch import SqsRecord, process_partial_response
 
 logger = logging.getLogger("gridshare.devices.shadow_events")
-processor = BatchProcessor(event_type=EventType.SQS)
 
 
-def handle_documents_record(record: SQSRecord) -> str:
+def handle_documents_record(record: SqsRecord) -> str:
     with correlate(record.message_id):
         try:
             envelope: dict[str, Any] = json.loads(record.body)
@@ -42,6 +40,4 @@ def handle_documents_record(record: SQSRecord) -> str:
 
 @observed(correlation_id=lambda_request_id)
 def documents_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return process_partial_response(
-        event=event, record_handler=handle_documents_record, processor=processor, context=context
-    )
+    return process_partial_response(event, handle_documents_record)

@@ -18,6 +18,7 @@ from typing import Any
 import jwt
 from jwt.algorithms import RSAAlgorithm
 
+from gridshare.http.bearer import check_token_shape
 from gridshare.kernel import clock
 from gridshare.kernel.errors import AuthenticationFailed
 from gridshare.kernel.roles import ROLE_ORDER, Caller
@@ -96,8 +97,7 @@ def _check_times(claims: dict[str, Any]) -> None:
 def verify_access_token(token: str, settings: Settings | None = None) -> Caller:
     """Verify a Cognito access token and return the caller, or raise AuthenticationFailed."""
     settings = settings or get_settings()
-    if not token:
-        raise AuthenticationFailed("A bearer access token is required.")
+    check_token_shape(token)
     if token.lower().startswith("bearer "):
         token = token[7:].strip()
     try:

@@ -58,7 +58,8 @@ class ResponseModel(BaseModel):
     """Base of response models: camelCase at the edge (only: a body in snake_case does not validate), every
     field declared."""
 
-    model_config = ConfigDict(alias_generator=to_camel, extra="forbid", frozen=True)
+    # built on first use (the OpenAPI document, contract tests): not on a Lambda's cold start
+    model_config = ConfigDict(alias_generator=to_camel, extra="forbid", frozen=True, defer_build=True)
 
 
 class Envelope(ResponseModel, Generic[T]):

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gridshare.http.auth import verify_access_token
-from gridshare.identity.sessions import assert_token_current
+from gridshare.http.bearer import check_token_shape
 from gridshare.kernel.errors import AuthenticationFailed
 from gridshare.kernel.observability import lambda_request_id, observed
 
@@ -18,7 +17,12 @@ from gridshare.kernel.observability import lambda_request_id, observed
 @observed(correlation_id=lambda_request_id)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     try:
-        caller = verify_access_token(event.get("authorizationToken", ""))
+        token = event.get("authorizationToken", "")
+        check_token_shape(token)  # a missing or malformed token is refused before jwt is imported
+        from gridshare.http.auth import verify_access_token
+        from gridshare.identity.sessions import assert_token_current
+
+        caller = verify_access_token(token)
         assert_token_current(caller)  # revoked (logout, role change) or disabled: refused here too
     except AuthenticationFailed:
         # API Gateway answers 401 only for this exact message.

@@ -13,11 +13,10 @@ import logging
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from gridshare.kernel.factory import ServiceFactory
 from gridshare.kernel.observability import correlate, lambda_request_id, metrics, observed
+from gridshare.kernel.sqs_batch import SqsRecord, process_partial_response
 from gridshare.notifications.live import LivePush
 from gridshare.notifications.notifier import ALERT_EVENTS, DeliveryWorker, InvalidEvent, Notifier, parse_alert_event
 from gridshare.notifications.websocket import WebSocketRoutes
@@ -27,13 +26,9 @@ notifier = ServiceFactory(Notifier)
 delivery_worker = ServiceFactory(DeliveryWorker)
 live_push = ServiceFactory(LivePush)
 websocket_routes = ServiceFactory(WebSocketRoutes)
-# One processor per entry: the local stack polls the three queues in three threads of one process.
-_alert_processor = BatchProcessor(event_type=EventType.SQS)
-_delivery_processor = BatchProcessor(event_type=EventType.SQS)
-_live_processor = BatchProcessor(event_type=EventType.SQS)
 
 
-def _envelope(record: SQSRecord) -> tuple[str, dict[str, Any]]:
+def _envelope(record: SqsRecord) -> tuple[str, dict[str, Any]]:
     try:
         envelope = json.loads(record.body)
         return str(envelope["detail-type"]), dict(envelope["detail"])
@@ -41,7 +36,7 @@ def _envelope(record: SQSRecord) -> tuple[str, dict[str, Any]]:
         raise InvalidEvent(f"not an EventBridge event: {exc}") from None
 
 
-def handle_alert_record(record: SQSRecord) -> str:
+def handle_alert_record(record: SqsRecord) -> str:
     with correlate(record.message_id):
         try:
             detail_type, detail = _envelope(record)
@@ -55,7 +50,7 @@ def handle_alert_record(record: SQSRecord) -> str:
         return "queued"
 
 
-def handle_delivery_record(record: SQSRecord) -> str:
+def handle_delivery_record(record: SqsRecord) -> str:
     with correlate(record.message_id):
         try:
             delivery = json.loads(record.body)
@@ -72,7 +67,7 @@ def handle_delivery_record(record: SQSRecord) -> str:
         return outcome
 
 
-def handle_live_record(record: SQSRecord) -> str:
+def handle_live_record(record: SqsRecord) -> str:
     with correlate(record.message_id):
         try:
             detail_type, detail = _envelope(record)
@@ -98,23 +93,17 @@ def handle_live_record(record: SQSRecord) -> str:
 
 @observed(correlation_id=lambda_request_id)
 def alert_events_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return process_partial_response(
-        event=event, record_handler=handle_alert_record, processor=_alert_processor, context=context
-    )
+    return process_partial_response(event, handle_alert_record)
 
 
 @observed(correlation_id=lambda_request_id)
 def deliveries_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return process_partial_response(
-        event=event, record_handler=handle_delivery_record, processor=_delivery_processor, context=context
-    )
+    return process_partial_response(event, handle_delivery_record)
 
 
 @observed(correlation_id=lambda_request_id)
 def live_events_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return process_partial_response(
-        event=event, record_handler=handle_live_record, processor=_live_processor, context=context
-    )
+    return process_partial_response(event, handle_live_record)
 
 
 def _connection_id(event: dict[str, Any], context: Any) -> str | None:

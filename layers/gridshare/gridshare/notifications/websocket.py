@@ -16,6 +16,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+from gridshare.http.bearer import check_token_shape
 from gridshare.kernel import errors
 from gridshare.kernel.clock import now_ms, to_iso
 from gridshare.kernel.roles import Caller
@@ -47,6 +48,7 @@ class DeviceAccess:
 
 def authenticate(token: str) -> Caller:
     """The REST guard's verification (signature, issuer, client, expiry on the kernel clock, revocation)."""
+    check_token_shape(token)  # a missing or malformed token is refused without importing jwt
     from gridshare.http import revocations
     from gridshare.http.auth import verify_access_token
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import builtins
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from types import ModuleType
 from typing import Any
 
 from gridshare.devices.service import DeviceService
@@ -30,7 +31,6 @@ from gridshare.sites.models import InvestmentModel, SiteDeviceModel, SiteModel
 from gridshare.sites.shares import shares
 from gridshare.sites.store import SiteStore
 from gridshare.telemetry.service import TelemetryService, telemetry_service
-from gridshare.wallets.service import investment_posted, investment_tx_id, record_investment, site_returns
 
 __all__ = ["SitesService", "site_view", "sites_service"]
 
@@ -72,6 +72,14 @@ def _investment_view(item: InvestmentModel) -> dict[str, Any]:
         "transactionId": item.transaction_id,
         "createdAt": to_iso(int(item.created_at)),
     }
+
+
+def _wallets() -> ModuleType:
+    """The wallets context's service, imported on use: only investments need it (ledger and all), and the
+    functions that read sites for other reasons (the alert evaluator, the market) should not pay for it."""
+    from gridshare.wallets import service
+
+    return service
 
 
 @dataclass
@@ -307,13 +315,13 @@ class SitesService:
             investor_id=caller.user_id,
             amount=amount,
             currency=site_currency,
-            transaction_id=investment_tx_id(investment_id),
+            transaction_id=_wallets().investment_tx_id(investment_id),
             status="pending",
             created_at=at,
         )
         self.store.add_investment(item)  # first: money never moves without a record of whose it is
         try:
-            record_investment(
+            _wallets().record_investment(
                 investment_id,
                 investor_id=caller.user_id,
                 site_id=site.id,
@@ -333,7 +341,7 @@ class SitesService:
         for item in items:
             if item.status == "posted":
                 yield item
-            elif investment_posted(item.id):
+            elif _wallets().investment_posted(item.id):
                 self.store.mark_posted(item)
                 yield item
 
@@ -358,7 +366,7 @@ class SitesService:
         for item in self._posted(self.store.investments_of(caller.user_id)):
             mine[item.site_id] = mine.get(item.site_id, 0) + int(item.amount)
         sites = {site_id: self.store.get(site_id) for site_id in mine}
-        returns = site_returns(caller.user_id, {str(s.tariff["currency"]) for s in sites.values()})
+        returns = _wallets().site_returns(caller.user_id, {str(s.tariff["currency"]) for s in sites.values()})
         rows = []
         for site_id in sorted(mine):
             site = sites[site_id]

@@ -18,17 +18,15 @@ import logging
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from gridshare.kernel.clock import now_ms
 from gridshare.kernel.observability import correlate, lambda_request_id, metrics, observed
+from gridshare.kernel.sqs_batch import SqsRecord, process_partial_response
 from gridshare.telemetry.reading_events import ReadingsPublisher
 from gridshare.telemetry.readings import Reason
 from gridshare.telemetry.service import IngestOutcome, TelemetryService, telemetry_service
 
 logger = logging.getLogger("gridshare.telemetry.ingest")
-processor = BatchProcessor(event_type=EventType.SQS)
 _accepted: list[dict[str, Any]] = []  # the batch's accepted readings, published after it (reading_events)
 _publisher: ReadingsPublisher | None = None
 
@@ -44,12 +42,12 @@ def _telemetry() -> TelemetryService:
     return telemetry_service()
 
 
-def handle_record(record: SQSRecord) -> str:
+def handle_record(record: SqsRecord) -> str:
     with correlate(record.message_id):
         return _handle_record(record)
 
 
-def _handle_record(record: SQSRecord) -> str:
+def _handle_record(record: SqsRecord) -> str:
     try:
         envelope: dict[str, Any] = json.loads(record.body)
         thing_name = str(envelope["thing_name"])
@@ -89,7 +87,7 @@ def _handle_record(record: SQSRecord) -> str:
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     _accepted.clear()
     try:
-        return process_partial_response(event=event, record_handler=handle_record, processor=processor, context=context)
+        return process_partial_response(event, handle_record)
     finally:
         if _accepted:
             _readings_publisher().publish(list(_accepted))  # one PutEvents per batch; never fails the ingest

@@ -15,16 +15,14 @@ import logging
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from gridshare.kernel.aws import client
 from gridshare.kernel.observability import correlate, lambda_request_id, metrics, observed
 from gridshare.kernel.settings import get_settings
+from gridshare.kernel.sqs_batch import SqsRecord, process_partial_response
 from gridshare.telemetry import timestream_records as TR
 
 logger = logging.getLogger("gridshare.telemetry.timestream_sink")
-processor = BatchProcessor(event_type=EventType.SQS)
 
 
 def write(records: list[dict[str, Any]]) -> int:
@@ -37,7 +35,7 @@ def write(records: list[dict[str, Any]]) -> int:
     return len(records)
 
 
-def handle_record(record: SQSRecord) -> int:
+def handle_record(record: SqsRecord) -> int:
     with correlate(record.message_id):
         event: dict[str, Any] = json.loads(record.body)
         readings = event.get("detail", {}).get("readings", [])
@@ -53,4 +51,4 @@ def handle_record(record: SQSRecord) -> int:
 
 @observed(correlation_id=lambda_request_id)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return process_partial_response(event=event, record_handler=handle_record, processor=processor, context=context)
+    return process_partial_response(event, handle_record)
