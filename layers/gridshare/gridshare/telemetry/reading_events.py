@@ -53,6 +53,8 @@ def accepted_from(template: dict[str, Any], reading: Any) -> dict[str, Any]:
 
 
 _MINUTES: dict[int, str] = {}  # epoch minute -> "YYYY-MM-DDTHH:MM:" (readings of a batch share a few)
+_SECONDS = tuple(f"{s:02d}" for s in range(60))
+_MILLIS = tuple(f".{ms:03d}Z" for ms in range(1000))
 _ISO_FAST_END = 4_102_444_800_000  # 2100-01-01: below it, the float in `to_iso` is exact to the millisecond
 
 
@@ -66,7 +68,7 @@ def iso_ms(ms: int) -> str:
         if len(_MINUTES) >= 4096:
             _MINUTES.clear()
         prefix = _MINUTES[minute] = to_iso(minute * 60_000)[:17]
-    return f"{prefix}{rest // 1000:02d}.{rest % 1000:03d}Z"
+    return prefix + _SECONDS[rest // 1000] + _MILLIS[rest % 1000]
 
 
 def entries(readings: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -263,7 +263,7 @@ class TelemetryStore:
         `<ts>#<seq>`, its TTL, the uncalibrated values of calibrated metrics, the arrival time. The
         partition key attribute is built once per device and day (shared between items: read-only)."""
         ts = reading.ts
-        seq = reading.seq
+        ts_text, seq_text = str(ts), str(reading.seq)
         key = (reading.device_id, ts // DAY_MS)
         pk = self._raw_pks.get(key)
         if pk is None:
@@ -272,9 +272,9 @@ class TelemetryStore:
             pk = self._raw_pks[key] = {"S": day_key(reading.device_id, ts)}
         item: dict[str, Any] = {
             "pk": pk,
-            "sk": {"S": f"{ts:013d}#{seq:010d}"},
-            "ts": {"N": str(ts)},
-            "seq": {"N": str(seq)},
+            "sk": {"S": ts_text.zfill(13) + "#" + seq_text.zfill(10)},  # raw_sort_key, without format()
+            "ts": {"N": ts_text},
+            "seq": {"N": seq_text},
             "metrics": {"S": _encode(reading.metrics).decode()},
             "expires_at": {"N": str(ts // 1000 + self.raw_ttl_s)},
         }
