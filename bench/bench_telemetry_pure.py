@@ -77,6 +77,9 @@ class NullDynamoDB:
     def query(self, **request: Any) -> dict[str, object]:
         return {"Items": []}
 
+    def get_item(self, **request: Any) -> dict[str, object]:
+        return {}
+
 
 class NullDeadLetters:
     """Dead letters computed (id, reasons) and kept nowhere."""
