@@ -143,3 +143,67 @@ def test_property_the_raw_put_request_is_the_reference_one(
 @given(ms=st.integers(-(10**13), 10**14))
 def test_property_the_accepted_readings_time_is_the_clocks_iso_text(ms: int) -> None:
     assert iso_ms(ms) == to_iso(ms)
+
+
+def test_ingest_calibrates_with_the_devices_current_calibration_without_dynamodb(
+    monkeypatch: Any,
+) -> None:
+    from dataclasses import replace
+
+    from gridshare.devices.service import DeviceRef
+    from gridshare.kernel import clock
+    from gridshare.telemetry.service import DEVICE_TTL_MS, IngestOutcome, TelemetryService
+
+    T = NOW + 1_800_000  # mid-hour: no reading here is late (no dirty marker)
+
+    # Given the default write path, a store whose client records puts, and a calibrated meter
+    monkeypatch.setenv("GS_TELEMETRY_WRITE_PATH", "raw")
+    puts: list[dict[str, Any]] = []
+
+    class Client:
+        def put_item(self, **request: Any) -> dict[str, Any]:
+            puts.append(request["Item"])
+            return {}
+
+        def query(self, **request: Any) -> dict[str, Any]:
+            return {"Items": []}
+
+    device = DeviceRef("dev-1", "owner-1", "meter-1", "meter", None, {"voltage_v": {"scale": 1.0, "offset": 2.0}})
+    registry = {"meter-1": device}
+    service = TelemetryService(
+        store=TelemetryStore(ddb=Client()),
+        validator=TelemetryValidator(),
+        find_device=registry.get,
+        seen=lambda device_id, at: None,
+    )
+
+    def send(ts: int, seq: int) -> Any:
+        payload = json.dumps({"ts": ts, "seq": seq, "metrics": {"voltage_v": 230.5, "power_w": 10}}).encode()
+        return service.process("meter-1", payload, ts + 10)
+
+    with clock.frozen(T) as frozen:
+        # When it sends a reading
+        result = send(T - 1000, 1)
+        # Then it is stored calibrated, with the raw value kept and the owner in the accepted reading
+        assert result.outcome is IngestOutcome.STORED
+        assert json.loads(puts[-1]["metrics"]["S"]) == {"power_w": 10, "voltage_v": 232.5}
+        assert json.loads(puts[-1]["uncalibrated"]["S"]) == {"voltage_v": 230.5}
+        assert result.accepted == {
+            "deviceId": "dev-1",
+            "ownerId": "owner-1",
+            "deviceType": "meter",
+            "siteId": None,
+            "ts": to_iso(T - 1000),
+            "metrics": {"power_w": 10, "voltage_v": 232.5},
+        }
+        # When the owner changes the calibration and the cached device expires
+        registry["meter-1"] = replace(device, calibration={"voltage_v": {"scale": 1.0, "offset": -1.0}})
+        frozen.set(T + DEVICE_TTL_MS)
+        send(T + DEVICE_TTL_MS - 1000, 2)
+        # Then the next reading is calibrated with the new factors
+        assert json.loads(puts[-1]["metrics"]["S"])["voltage_v"] == 229.5
+        # And a device that was not changed keeps its compiled plan across re-reads
+        plan = service._devices["meter-1"].plan
+        frozen.set(T + 2 * DEVICE_TTL_MS)
+        send(T + 2 * DEVICE_TTL_MS - 1000, 3)
+        assert service._devices["meter-1"].plan is plan
