@@ -18,6 +18,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+import msgspec
+
 from gridshare.telemetry import readings
 from gridshare.telemetry.readings import (
     _NOTHING_BAD,
@@ -236,3 +238,25 @@ def reference_transact_items(
             update["ExpressionAttributeValues"][":prev"] = {"N": str(previous.ts)}
         actions.append({"Update": update})
     return actions
+
+
+def reference_raw_put(
+    reading: Reading, received_at: int, uncalibrated: Mapping[str, Any] | None, *, table: str, raw_ttl_s: int
+) -> dict[str, Any]:
+    """The PutItem request decision 0016's `TelemetryStore._store_raw` sent through `RawStore.put` (2026-12-03),
+    before the raw item was built in one piece (`TelemetryStore.raw_item`)."""
+    item: dict[str, Any] = {
+        "pk": {"S": f"{reading.device_id}#{datetime.fromtimestamp(reading.ts // 86_400_000 * 86_400, tz=UTC):%Y%m%d}"},
+        "sk": {"S": f"{reading.ts:013d}#{reading.seq:010d}"},
+        "ts": {"N": str(reading.ts)},
+        "seq": {"N": str(reading.seq)},
+        "metrics": {"S": msgspec.json.encode(reading.metrics).decode()},
+        "expires_at": {"N": str(reading.ts // 1000 + raw_ttl_s)},
+    }
+    if uncalibrated:
+        item["uncalibrated"] = {"S": msgspec.json.encode(dict(uncalibrated)).decode()}
+    return {
+        "TableName": table,
+        "Item": {**item, "received_at": {"N": str(received_at)}},
+        "ConditionExpression": "attribute_not_exists(pk)",
+    }

@@ -13,8 +13,6 @@ import json
 import os
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from gridshare.telemetry.readings import RESOLUTIONS, SPLIT_CAP_MS, CounterState, Reading
 from gridshare.telemetry.reroll import BucketTotals, affected_span, coarsen, fold, ordered
 from gridshare.telemetry.rollup_items import HOUR_MS, floor_day, floor_hour, hours_of_span, runs
@@ -54,20 +52,6 @@ class RawStore:
         self.ddb = ddb
         self.table = table
         self.items = items  # the job's stored hours and days; None: every bucket computed from raw
-
-    def put(self, item: dict[str, Any], received_at: int) -> bool:
-        """Store a raw item once: False when the same (ts, seq) is already stored (a redelivery)."""
-        try:
-            self.ddb.put_item(
-                TableName=self.table,
-                Item={**item, "received_at": {"N": str(received_at)}},
-                ConditionExpression="attribute_not_exists(pk)",
-            )
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
 
     def _query_day(self, device_id: str, day: int, low: str, high: str, newest_first: bool, limit: int | None) -> Any:
         kwargs: dict[str, Any] = {

@@ -41,6 +41,36 @@ def accepted_reading(
     }
 
 
+def accepted_template(device_id: str, owner_id: str, device_type: str) -> dict[str, Any]:
+    """The device's part of an accepted reading, built once per device (ingest keeps it per container)."""
+    return {"deviceId": device_id, "ownerId": owner_id, "deviceType": device_type, "siteId": None}
+
+
+def accepted_from(template: dict[str, Any], reading: Any) -> dict[str, Any]:
+    """`accepted_reading` from the device's template and a Reading; its metrics dict is shared with the
+    reading (read-only, as the reading's)."""
+    return {**template, "ts": iso_ms(reading.ts), "metrics": reading.metrics}
+
+
+_MINUTES: dict[int, str] = {}  # epoch minute -> "YYYY-MM-DDTHH:MM:" (readings of a batch share a few)
+_SECONDS = tuple(f"{s:02d}" for s in range(60))
+_MILLIS = tuple(f".{ms:03d}Z" for ms in range(1000))
+_ISO_FAST_END = 4_102_444_800_000  # 2100-01-01: below it, the float in `to_iso` is exact to the millisecond
+
+
+def iso_ms(ms: int) -> str:
+    """`to_iso(ms)`, from a per-minute prefix: ~0.3 µs instead of ~1.5 µs per reading."""
+    if not 0 <= ms < _ISO_FAST_END:
+        return to_iso(ms)
+    minute, rest = divmod(ms, 60_000)
+    prefix = _MINUTES.get(minute)
+    if prefix is None:
+        if len(_MINUTES) >= 4096:
+            _MINUTES.clear()
+        prefix = _MINUTES[minute] = to_iso(minute * 60_000)[:17]
+    return prefix + _SECONDS[rest // 1000] + _MILLIS[rest % 1000]
+
+
 def entries(readings: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The PutEvents entries carrying `readings`, READINGS_PER_EVENT per entry."""
     bus = get_settings().event_bus

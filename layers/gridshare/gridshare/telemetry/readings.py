@@ -123,6 +123,7 @@ def _metrics_from_schema(schema: Mapping[str, Any]) -> dict[str, Metric]:
 SCHEMA: dict[str, Any] = load_schema()
 METRICS: dict[str, Metric] = _metrics_from_schema(SCHEMA)
 COUNTERS: tuple[str, ...] = tuple(name for name, m in METRICS.items() if m.kind == "counter")
+_COUNTER_FIELDS: tuple[tuple[str, str], ...] = tuple((name, f"metrics.{name}") for name in COUNTERS)
 
 
 @cache
@@ -357,17 +358,7 @@ class TelemetryValidator:
         if (kind is bytes and len(payload) <= MAX_PAYLOAD_BYTES) or (kind is str and len(payload) <= _TYPED_MAX_LEN):
             decoded = _decode_typed(payload)  # type: ignore[arg-type]
             if decoded is not None:  # the hot path: schema-valid, as decided by the typed decoder
-                ts, seq, metrics = decoded
-                if ts > now_ms + self.max_future_ms or ts < now_ms - self.backfill_ms:
-                    late: list[Reason] = [self._clock_reason(ts, now_ms)]
-                    if previous is not None and ts != previous.ts:
-                        late.extend(self._counter_reasons(ts, metrics, previous, _NOTHING_BAD))
-                    return ValidationResult(None, tuple(late))
-                if previous is not None and ts != previous.ts:
-                    counter_reasons = self._counter_reasons(ts, metrics, previous, _NOTHING_BAD)
-                    if counter_reasons:
-                        return ValidationResult(None, tuple(counter_reasons))
-                return ValidationResult(Reading(device_id, ts, seq, metrics), ())
+                return self.accept(device_id, *decoded, now_ms=now_ms, previous=previous)
         doc, reasons = self._parse(payload)
         if doc is None:
             return ValidationResult(None, tuple(reasons))
@@ -386,6 +377,30 @@ class TelemetryValidator:
                 metrics = dict(metrics)
             return ValidationResult(Reading(device_id, ts, doc["seq"], metrics), ())
         return self._validate_in_full(doc, device_id=device_id, now_ms=now_ms, previous=previous)
+
+    def accept(
+        self,
+        device_id: str,
+        ts: int,
+        seq: int,
+        metrics: dict[str, Any],
+        *,
+        now_ms: int,
+        previous: CounterState | None,
+    ) -> ValidationResult:
+        """The checks left once a message is known to be schema-valid (`decode_typed`, or a calibrated
+        device's `calibration.decode_calibrated`): the clock window and the counters against ``previous``.
+        ``metrics`` becomes the reading's (not copied)."""
+        if ts > now_ms + self.max_future_ms or ts < now_ms - self.backfill_ms:
+            late: list[Reason] = [self._clock_reason(ts, now_ms)]
+            if previous is not None and ts != previous.ts:
+                late.extend(self._counter_reasons(ts, metrics, previous, _NOTHING_BAD))
+            return ValidationResult(None, tuple(late))
+        if previous is not None and ts != previous.ts:
+            counter_reasons = self._counter_reasons(ts, metrics, previous, _NOTHING_BAD)
+            if counter_reasons:
+                return ValidationResult(None, tuple(counter_reasons))
+        return ValidationResult(Reading(device_id, ts, seq, metrics), ())
 
     def _validate_in_full(
         self, doc: dict[str, Any], *, device_id: str, now_ms: int, previous: CounterState | None
@@ -463,8 +478,7 @@ class TelemetryValidator:
         timestamps are not judged here: that is a duplicate, which the service resolves by seq.
         """
         reasons: list[Reason] = []
-        for name in COUNTERS:
-            field = f"metrics.{name}"
+        for name, field in _COUNTER_FIELDS:
             if name not in metrics or field in bad or name not in previous.counters:
                 continue
             current = _as_int(metrics[name])

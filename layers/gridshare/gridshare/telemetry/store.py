@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from enum import Enum
@@ -36,6 +36,8 @@ from gridshare.telemetry.rollups import (
 )
 
 DAY_MS = 86_400_000
+_NEW = "attribute_not_exists(pk)"  # the raw item's condition: a redelivery of a stored reading fails it
+_RAW_PKS_MAX = 8192  # raw partition keys kept per store: a container's devices for a day or two
 MAX_RAW_DAYS = 32  # day partitions of one raw history page: 31 days not starting at midnight touch 32
 
 
@@ -150,6 +152,8 @@ class TelemetryStore:
     raw_ttl_s: int = 30 * 86400
     marker_ttl_s: int = 9 * 86400
     ddb: Any = None  # a DynamoDB client; None = the process's shared one (tests and benches pass theirs)
+    # (device id, UTC day) -> the raw partition key attribute, shared by that day's requests (read-only)
+    _raw_pks: dict[tuple[str, int], dict[str, str]] = field(default_factory=dict, repr=False)
 
     @property
     def _ddb(self) -> Any:
@@ -220,24 +224,65 @@ class TelemetryStore:
     def _store_raw(
         self, reading: Reading, previous: CounterState | None, received_at: int, uncalibrated: Mapping[str, Any] | None
     ) -> StoreOutcome:
+        return self.store_raw(
+            reading, previous.ts if previous is not None else None, received_at, uncalibrated, now_ms()
+        )
+
+    @property
+    def writes_rollups(self) -> bool:
+        """Whether `store` writes rollups from the deltas it is given (decision 0003's transaction path);
+        on decision 0016's path (the default) it ignores them, so ingest need not compute them."""
+        return self._raw is None
+
+    def store_raw(
+        self,
+        reading: Reading,
+        previous_ts: int | None,
+        received_at: int,
+        uncalibrated: Mapping[str, Any] | None,
+        now: int,
+    ) -> StoreOutcome:
         """Decision 0016: the raw item alone, conditional on its key (a redelivery is a duplicate); a late
-        reading (in an hour the clock closed, or behind the device's newest) adds one dirty marker, so
-        that the rollup job re-rolls the hours it changes."""
+        reading (in an hour the clock closed at `now`, or not after the device's newest, `previous_ts`)
+        adds one dirty marker, so that the rollup job re-rolls the hours it changes."""
+        raw = self._raw
+        try:
+            raw.ddb.put_item(
+                TableName=raw.table, Item=self.raw_item(reading, received_at, uncalibrated), ConditionExpression=_NEW
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return StoreOutcome.DUPLICATE
+            raise
+        if is_late(reading.ts, now, previous_ts):
+            raw.items.mark_dirty(reading.device_id, reading.ts)
+        return StoreOutcome.STORED
+
+    def raw_item(self, reading: Reading, received_at: int, uncalibrated: Mapping[str, Any] | None) -> dict[str, Any]:
+        """The raw item `store_raw` puts (pure: no call): the reading under its day partition and
+        `<ts>#<seq>`, its TTL, the uncalibrated values of calibrated metrics, the arrival time. The
+        partition key attribute is built once per device and day (shared between items: read-only)."""
+        ts = reading.ts
+        ts_text, seq_text = str(ts), str(reading.seq)
+        key = (reading.device_id, ts // DAY_MS)
+        pk = self._raw_pks.get(key)
+        if pk is None:
+            if len(self._raw_pks) >= _RAW_PKS_MAX:
+                self._raw_pks.clear()
+            pk = self._raw_pks[key] = {"S": day_key(reading.device_id, ts)}
         item: dict[str, Any] = {
-            "pk": {"S": day_key(reading.device_id, reading.ts)},
-            "sk": {"S": raw_sort_key(reading.ts, reading.seq)},
-            "ts": {"N": str(reading.ts)},
-            "seq": {"N": str(reading.seq)},
-            "metrics": {"S": _dumps(reading.metrics)},
-            "expires_at": {"N": str(reading.ts // 1000 + self.raw_ttl_s)},
+            "pk": pk,
+            "sk": {"S": ts_text.zfill(13) + "#" + seq_text.zfill(10)},  # raw_sort_key, without format()
+            "ts": {"N": ts_text},
+            "seq": {"N": seq_text},
+            "metrics": {"S": _encode(reading.metrics).decode()},
+            "expires_at": {"N": str(ts // 1000 + self.raw_ttl_s)},
         }
         if uncalibrated:
-            item["uncalibrated"] = {"S": _dumps(dict(uncalibrated))}
-        if not self._raw.put(item, received_at):
-            return StoreOutcome.DUPLICATE
-        if is_late(reading.ts, now_ms(), previous.ts if previous is not None else None):
-            self._raw.items.mark_dirty(reading.device_id, reading.ts)
-        return StoreOutcome.STORED
+            values = uncalibrated if type(uncalibrated) is dict else dict(uncalibrated)
+            item["uncalibrated"] = {"S": _encode(values).decode()}
+        item["received_at"] = {"N": str(received_at)}
+        return item
 
     def transact_items(
         self,

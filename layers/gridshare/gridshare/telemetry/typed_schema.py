@@ -128,8 +128,11 @@ class Typed:
     min_metrics: int
 
 
-def _typed_scalar(spec: Mapping[str, Any]) -> tuple[Any, _IntegerRule | None] | None:
-    """The msgspec type of one property, and its integer rule; None if msgspec cannot say it exactly."""
+def _typed_scalar(spec: Mapping[str, Any], unbounded: bool = False) -> tuple[Any, _IntegerRule | None] | None:
+    """The msgspec type of one property, and its integer rule; None if msgspec cannot say it exactly.
+
+    `unbounded`: a number or integer decodes as any `int | float` and gets no rule (its value is checked
+    by the caller after it changed it: a calibrated metric)."""
     keywords = {k for k in spec if not k.startswith("x-")} - _ANNOTATION_KEYWORDS
     kind = spec.get("type")
     if keywords - {"type", "minimum", "maximum"} or kind not in ("integer", "number", "boolean"):
@@ -137,6 +140,8 @@ def _typed_scalar(spec: Mapping[str, Any]) -> tuple[Any, _IntegerRule | None] | 
     lo, hi = spec.get("minimum"), spec.get("maximum")
     if kind == "boolean":
         return (bool, None) if lo is None and hi is None else None
+    if unbounded:
+        return int | float, None
     if any(bound is not None and type(bound) is not int for bound in (lo, hi)):
         return None
     int_meta = msgspec.Meta(ge=lo, le=hi)
@@ -153,9 +158,12 @@ def _typed_scalar(spec: Mapping[str, Any]) -> tuple[Any, _IntegerRule | None] | 
 _Fields = list[tuple[str, Any] | tuple[str, Any, Any]]
 
 
-def _typed_fields(schema: Mapping[str, Any]) -> tuple[_Fields, list[_IntegerRule], list[tuple[str, Any]]] | None:
+def _typed_fields(
+    schema: Mapping[str, Any], unbounded: frozenset[str] = frozenset()
+) -> tuple[_Fields, list[_IntegerRule], list[tuple[str, Any]]] | None:
     """Struct fields (required first) of a closed object schema's scalar properties, its integer rules
-    and const fields; None if msgspec cannot express it exactly. Object properties are left to the caller."""
+    and const fields; None if msgspec cannot express it exactly. Object properties are left to the caller;
+    the properties named in `unbounded` are typed only (`_typed_scalar`)."""
     if schema.get("additionalProperties", True) is not False:
         return None
     required = set(schema.get("required", ()))
@@ -173,7 +181,7 @@ def _typed_fields(schema: Mapping[str, Any]) -> tuple[_Fields, list[_IntegerRule
             typ: Any = int | float  # 1.0 equals the const 1 for JSON Schema: compared after decoding
             consts.append((prop, spec["const"]))
         else:
-            scalar = _typed_scalar(spec)
+            scalar = _typed_scalar(spec, prop in unbounded)
             if scalar is None:
                 return None
             typ, rule = scalar
@@ -186,13 +194,17 @@ def _typed_fields(schema: Mapping[str, Any]) -> tuple[_Fields, list[_IntegerRule
     return fields + optional, integers, consts
 
 
-def compile_typed(schema: Mapping[str, Any]) -> Typed | None:
+def compile_typed(schema: Mapping[str, Any], unbounded: frozenset[str] = frozenset()) -> Typed | None:
     """Compile the v1 schema into a msgspec decoder that accepts exactly what the schema accepts.
 
     Returns None when the schema uses something this translation does not cover (then every message
     takes the jsonschema path: slow but right). A few checks remain after decoding (integral floats,
     const, minProperties), made by :func:`_decode_typed`. A property test compares the acceptance of
     the two on random valid, near-valid and garbage messages.
+
+    The numeric metrics named in `unbounded` are decoded as any number, with neither their range nor
+    their integer rule checked: a calibrated device's decoder (gridshare.telemetry.calibration), whose
+    caller checks those metrics after calibrating them.
     """
     keywords = {k for k in schema if not k.startswith("x-")} - _ANNOTATION_KEYWORDS
     if keywords - {"type", "required", "additionalProperties", "properties"} or schema.get("type") != "object":
@@ -205,7 +217,7 @@ def compile_typed(schema: Mapping[str, Any]) -> Typed | None:
     metric_keywords = {k for k in metrics_schema if not k.startswith("x-")} - _ANNOTATION_KEYWORDS
     if metric_keywords - {"type", "additionalProperties", "properties", "minProperties"}:
         return None
-    metrics = _typed_fields(metrics_schema)
+    metrics = _typed_fields(metrics_schema, unbounded)
     top = _typed_fields(schema)
     if metrics is None or top is None or metrics[2]:
         return None
