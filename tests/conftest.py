@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 
+import pytest
+
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
 os.environ.setdefault("AWS_SESSION_TOKEN", "testing")
@@ -15,3 +17,10 @@ os.environ.pop("AWS_ENDPOINT_URL", None)
 
 # Fixtures shared by the suites that run against moto in-process (aws, api, money).
 pytest_plugins = ["tests.support.fixtures", "tests.support.wallets", "tests.support.settlement"]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests marked `heavy` (tens of seconds each) run first, the rest in their usual order: with xdist the
+    long ones start while the other worker takes the many short ones, so both workers end together instead
+    of one finishing a long test alone at the end of the run."""
+    items.sort(key=lambda item: item.get_closest_marker("heavy") is None)

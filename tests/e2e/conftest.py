@@ -20,9 +20,15 @@ from typing import Any
 import pytest
 import requests
 
+from gridshare.kernel.clock import now_s
 from tests.support.waiting import wait_for
 
 REPO = Path(__file__).resolve().parents[2]
+
+# `make test` runs this suite in the background, where the shell leaves SIGINT ignored (and so would every
+# worker): Ctrl-C must still stop it, and through the fixtures every stack it started.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def free_port() -> int:
@@ -87,6 +93,46 @@ class Stack:
         return str(login.json()["data"]["accessToken"])
 
 
+@dataclass
+class _Stopping:
+    process: subprocess.Popen[bytes]
+    log: Any
+    state: Path
+    since: float  # when it was told to stop (gridshare.kernel.clock.now_s)
+
+
+# Stacks told to stop (Ctrl-C) whose processes are still ending: the next module does not wait for them.
+_stopping: list[_Stopping] = []
+
+
+def _finish(stopping: _Stopping) -> None:
+    """Wait for a stack told to stop; 20 s after its Ctrl-C, kill what is left of it. Then remove its state."""
+    try:
+        stopping.process.wait(timeout=max(0.0, stopping.since + 20 - now_s()))
+    except subprocess.TimeoutExpired:
+        os.killpg(stopping.process.pid, signal.SIGKILL)
+        stopping.process.wait()
+    stopping.log.close()
+    if os.environ.get("GS_KEEP_E2E_STATE") != "1":
+        shutil.rmtree(stopping.state, ignore_errors=True)
+
+
+def _reap() -> None:
+    """Finish the stopping stacks that have ended, or had 20 s to."""
+    for stopping in list(_stopping):
+        if stopping.process.poll() is not None or now_s() > stopping.since + 20:
+            _stopping.remove(stopping)
+            _finish(stopping)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _stacks_end() -> Iterator[None]:
+    """At the end of the session every stack started has ended (within 20 s of Ctrl-C, else killed)."""
+    yield
+    while _stopping:
+        _finish(_stopping.pop(0))
+
+
 @pytest.fixture(scope="session")
 def stack() -> Iterator[Stack]:
     """The stack every e2e test shares."""
@@ -106,6 +152,7 @@ def private_stack() -> Iterator[Stack]:
 @contextmanager
 def running_stack() -> Iterator[Stack]:
     """`gridshare up` in a subprocess on free ports, until /health answers; stopped with Ctrl-C after."""
+    _reap()
     # Not pytest's tmp_path: its parents are mode 700 and Mosquitto (which drops root) must enter them.
     state = Path(tempfile.mkdtemp(prefix="gridshare-e2e-"))
     state.chmod(0o755)
@@ -158,17 +205,23 @@ def running_stack() -> Iterator[Stack]:
             ws=f"ws://127.0.0.1:{ws_port}",
         )
     finally:
-        # Ctrl-C, as a developer would stop it: every process it started must end
+        # Ctrl-C, as a developer would stop it: every process it started must end. The tests go on while it
+        # ends; it is waited for (and killed after 20 s) when the next stack starts or the session ends.
         process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-        log.close()
-        if os.environ.get("GS_KEEP_E2E_STATE") != "1":
-            shutil.rmtree(state, ignore_errors=True)
+        _stopping.append(_Stopping(process, log, state, now_s()))
+        _reap()
 
 
 def env_json(stack: Stack) -> dict[str, str]:
     return dict(json.loads((stack.state_dir / "env.json").read_text()))
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The tests of a module with a stack of its own (`private_stack`) in one xdist group: with `--dist
+    loadgroup` (the Makefile) they run on one worker, which starts that stack once instead of each worker
+    starting it. Those modules run before the tests on the shared stack (tests/conftest.py then puts the
+    `heavy` ones first of all): the short tests on the shared stack fill in at the end."""
+    for item in items:
+        if "private_stack" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group(f"stack-{item.module.__name__}"))
+    items.sort(key=lambda item: item.get_closest_marker("xdist_group") is None)

@@ -1532,10 +1532,12 @@ def assert_no_lint_errors(result: subprocess.CompletedProcess[str]) -> None:
     assert result.returncode & ~(4 | 8) == 0, result.stdout + result.stderr
 
 
+@pytest.mark.heavy
 def test_cfn_lint_finds_no_errors(template: dict[str, Any], tmp_path: Path) -> None:
     assert_no_lint_errors(cfn_lint(template, tmp_path))
 
 
+@pytest.mark.heavy
 def test_cfn_lint_finds_no_errors_with_flags_on(flagged: tuple[dict[str, Any], list[str]], tmp_path: Path) -> None:
     assert_no_lint_errors(cfn_lint(flagged[0], tmp_path))
 

@@ -653,6 +653,7 @@ def leaks(body: str, caller: Member | None, members: dict[tuple[str, str], Membe
 
 
 # ------------------------------------------------------------------------------------- the test
+@pytest.mark.heavy
 def test_authorization_matrix(
     api: Api, capsys: pytest.CaptureFixture[str], record_property: Callable[[str, object], None]
 ) -> None:

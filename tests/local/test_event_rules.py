@@ -39,6 +39,7 @@ def test_provisioned_rule_delivers_matching_events_only(monkeypatch: pytest.Monk
     assert [json.loads(m["Body"])["detail"] for m in got] == [{"deviceId": "d1"}]
 
 
+@pytest.mark.heavy
 def test_cdk_rule_targets_the_subscriber_queue(monkeypatch: pytest.MonkeyPatch) -> None:
     from aws_cdk import App, Stack
     from aws_cdk.assertions import Match, Template

@@ -550,6 +550,7 @@ def test_each_fault_leaves_the_ledger_as_the_fault_free_run(fast_moto: None, sto
     assert injector.injected[kind] >= 10
 
 
+@pytest.mark.heavy
 def test_mixed_faults_equal_the_fault_free_store_run(fast_moto: None, store: LedgerStore) -> None:
     ops, ledger = generate_ops(seed=42, n=100)
     assert run_ops(store, ops) == [expected for _, expected in ops]

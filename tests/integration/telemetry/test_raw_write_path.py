@@ -45,6 +45,7 @@ def _store_with_transactions(store: TelemetryStore, device: str, stream: list[An
         state = new
 
 
+@pytest.mark.heavy
 @pytest.mark.usefixtures("aws")
 @settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
 @given(stream=streams(), limit=st.integers(1, 5))

@@ -72,6 +72,7 @@ def arrivals(draw: st.DrawFn) -> list[tuple[int, int, dict[str, Any], bool]]:
     return out
 
 
+@pytest.mark.heavy
 @pytest.mark.usefixtures("aws")
 @settings(max_examples=4, deadline=None, suppress_health_check=list(HealthCheck))
 @given(stream=arrivals(), limit=st.integers(1, 7))
@@ -103,6 +104,7 @@ def test_reads_are_the_same_before_between_and_after_job_runs(stream: list[Any],
         _same_reads(with_items, from_raw, device, start, end, limit)
 
 
+@pytest.mark.heavy
 @pytest.mark.usefixtures("aws")
 def test_closed_hours_and_days_are_stored_once_final_and_rewritten_identically() -> None:
     device = f"dev-roll-{next(_devices)}"
