@@ -25,8 +25,9 @@ INGEST = "functions.telemetry.ingest.handler"
 
 
 def _bucket(template: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    (found,) = of_type(template, "AWS::S3::Bucket").items()
-    return found
+    """The archive bucket: the one whose name the archive job is given (settlement has a bucket too)."""
+    logical_id = _env(template, ARCHIVE_JOB)[BUCKET_ENV]["Ref"]
+    return logical_id, of_type(template, "AWS::S3::Bucket")[logical_id]
 
 
 def _env(template: dict[str, Any], handler: str) -> dict[str, Any]:
@@ -78,8 +79,10 @@ def test_only_the_archive_job_may_write_the_bucket_and_only_put_objects_under_ra
         found = [s for s in statements_of(template, fn) if any(str(a).startswith("s3:") for a in as_list(s["Action"]))]
         if found:
             s3[fn] = found
-    # Then the archive job is the only one, with s3:PutObject on <bucket>/raw/* and nothing else
+    # Then the archive job is the only one with a grant on the archive bucket, s3:PutObject on <bucket>/raw/*
+    # and nothing else (settlement's Prepare writes its own manifest bucket: tests/infra/test_settlement_cdk.py)
     archive = function_id(template, ARCHIVE_JOB)
+    s3 = {fn: found for fn, found in s3.items() if logical_id in json.dumps(found)}
     assert set(s3) == {archive}
     (grant,) = s3[archive]
     assert as_list(grant["Action"]) == ["s3:PutObject"] and grant["Effect"] == "Allow"

@@ -352,18 +352,24 @@ def test_a_throttled_write_fails_only_its_record(api: Api, monkeypatch: pytest.M
     second["md5OfBody"] = hashlib.md5(second["body"].encode()).hexdigest()  # noqa: S324 - SQS's checksum
     event["Records"].insert(1, second)
 
-    # And DynamoDB throttles the write of the first reading only
-    original_store = TelemetryStore.store
+    # And DynamoDB throttles the write of the first reading only (on either write path: the raw put of
+    # decision 0016, the default, or the transaction of decision 0003)
+    def throttled(name: str) -> Any:
+        original = getattr(TelemetryStore, name)
 
-    def store(self: TelemetryStore, reading: Any, *args: Any, **kwargs: Any) -> Any:
-        if reading.seq == message["seq"]:
-            raise ClientError(
-                {"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "Rate exceeded"}},
-                "TransactWriteItems",
-            )
-        return original_store(self, reading, *args, **kwargs)
+        def write(self: TelemetryStore, reading: Any, *args: Any, **kwargs: Any) -> Any:
+            if reading.seq == message["seq"]:
+                raise ClientError(
+                    {"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "Rate exceeded"}},
+                    "PutItem" if name == "store_raw" else "TransactWriteItems",
+                )
+            return original(self, reading, *args, **kwargs)
 
-    monkeypatch.setattr(TelemetryStore, "store", store)
+        return write
+
+    originals = {name: getattr(TelemetryStore, name) for name in ("store", "store_raw")}
+    for name in originals:
+        monkeypatch.setattr(TelemetryStore, name, throttled(name))
 
     # When the ingest Lambda handles the batch
     result = _ingest(event)
@@ -377,7 +383,8 @@ def test_a_throttled_write_fails_only_its_record(api: Api, monkeypatch: pytest.M
     assert len(_get(api, "/v1/telemetry/dead-letters", admin)["data"]) == 2
 
     # When the throttling is over and SQS redelivers the failed record
-    monkeypatch.setattr(TelemetryStore, "store", original_store)
+    for name, original in originals.items():
+        monkeypatch.setattr(TelemetryStore, name, original)
     retry = {"Records": [first]}
     assert _ingest(retry) == {"batchItemFailures": []}
 
