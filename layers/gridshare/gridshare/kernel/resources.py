@@ -100,7 +100,8 @@ QUEUES: tuple[QueueSpec, ...] = (
     QueueSpec("device-shadow-rule-errors", context="devices", visibility_timeout_s=60),
     QueueSpec("device-heartbeats", context="devices", visibility_timeout_s=60),
     QueueSpec("device-heartbeat-rule-errors", context="devices", visibility_timeout_s=60),
-    # Notifications (docs/notifications.md): alert events, then one message per delivery, and live device data.
+    # Notifications (docs/notifications.md): alert and settlement events, then one message per delivery, and live
+    # device data.
     QueueSpec("notifications-events", context="notifications", visibility_timeout_s=60),
     QueueSpec("notification-deliveries", context="notifications", visibility_timeout_s=60),
     QueueSpec("notifications-live", context="notifications", visibility_timeout_s=30, max_receive_count=2),
@@ -143,6 +144,13 @@ EVENT_RULES: tuple[EventRuleSpec, ...] = (
         "notifications",
         ("gridshare.alerts",),
         ("AlertOpened", "AlertUpdated", "AlertReminder", "AlertEscalated"),
+        "notifications-events",
+    ),
+    EventRuleSpec(
+        "notifications-settlement-events",
+        "notifications",
+        ("gridshare.settlement",),
+        ("SettlementCompleted", "SettlementFailed"),
         "notifications-events",
     ),
     EventRuleSpec(

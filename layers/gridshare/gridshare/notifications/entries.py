@@ -1,5 +1,5 @@
-"""The Lambda entries of notifications: the alert-event notifier, the delivery worker, live pushes (SQS batches
-with partial failures) and the WebSocket routes (docs/notifications.md).
+"""The Lambda entries of notifications: the notifier (alert and settlement events), the delivery worker, live
+pushes (SQS batches with partial failures) and the WebSocket routes (docs/notifications.md).
 
 An event record's body is EventBridge's envelope (`source`, `detail-type`, `detail`), delivered by the rules of
 gridshare.kernel.resources.EVENT_RULES. A record that breaks the contract is logged and dropped (a retry cannot
@@ -16,8 +16,10 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
+from gridshare.kernel.clock import now_ms
 from gridshare.kernel.factory import ServiceFactory
 from gridshare.kernel.observability import correlate, lambda_request_id, metrics, observed
+from gridshare.notifications import settlement_notices as S
 from gridshare.notifications.live import LivePush
 from gridshare.notifications.notifier import ALERT_EVENTS, DeliveryWorker, InvalidEvent, Notifier, parse_alert_event
 from gridshare.notifications.websocket import WebSocketRoutes
@@ -42,14 +44,19 @@ def _envelope(record: SQSRecord) -> tuple[str, dict[str, Any]]:
 
 
 def handle_alert_record(record: SQSRecord) -> str:
+    """One event of `notifications-events`: an alert event, or a settlement event (by its detail type)."""
     with correlate(record.message_id):
         try:
             detail_type, detail = _envelope(record)
-            if detail_type not in ALERT_EVENTS:
+            if detail_type in S.EVENTS:
+                notice = S.parse(detail_type, detail, now_ms())
+                deliveries = notifier().notify_settlement(notice)
+            elif detail_type in ALERT_EVENTS:
+                deliveries = notifier().fan_out(parse_alert_event(detail_type, detail))
+            else:
                 raise InvalidEvent(f"unexpected detail type {detail_type}")
-            deliveries = notifier().fan_out(parse_alert_event(detail_type, detail))
-        except InvalidEvent as exc:
-            logger.warning("alert event dropped", extra={"error": str(exc)})
+        except (InvalidEvent, S.NoticeError) as exc:
+            logger.warning("event dropped", extra={"error": str(exc)})
             return "invalid"
         metrics().add_metric(name="DeliveriesQueued", unit=MetricUnit.Count, value=len(deliveries))
         return "queued"
