@@ -81,6 +81,7 @@ ENTRIES: dict[str, frozenset[str]] = {
     "functions.settlement.scheduler": HTTP_LAYER | {"jsonschema", "stripe", "aws_xray_sdk"},
     "functions.notifications.lambda_app": frozenset({"jsonschema", "stripe", "aws_xray_sdk", "websockets"}),
     "functions.notifications.notifier": HTTP_LAYER | {"jsonschema", "stripe", "aws_xray_sdk", "websockets"},
+    "functions.notifications.settlement": HTTP_LAYER | {"jsonschema", "stripe", "aws_xray_sdk", "websockets"},
     "functions.notifications.deliveries": HTTP_LAYER | {"jsonschema", "stripe", "aws_xray_sdk", "websockets"},
     "functions.notifications.live": HTTP_LAYER | {"jsonschema", "stripe", "aws_xray_sdk", "websockets"},
     # the token check imports jwt on the first $connect, never chalice; websockets is the local server's

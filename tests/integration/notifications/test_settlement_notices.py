@@ -1,5 +1,5 @@
 """Settlement notices against moto: SettlementCompleted / SettlementFailed on the default bus reach
-`notifications-events` (kernel.resources.EVENT_RULES); the notifier writes each party's (or admin's) inbox entry
+`notifications-settlement` (kernel.resources.EVENT_RULES); the notifier writes each party's (or admin's) inbox entry
 and queues email and WebSocket deliveries by their preferences; the delivery worker sends each once."""
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from gridshare_local.lambda_runtime import LambdaContext
 from tests.support.api import Api, register_user
 from tests.support.notifications import FakeConnections, drain_queue, envelope, settlement_completed, sqs_batch
 
-CONTEXT = LambdaContext("notifications-notifier")
+CONTEXT = LambdaContext("notifications-settlement")
 QUIET_ALL_DAY = {"start": "00:00", "end": "23:59", "timezone": "Pacific/Auckland"}
 
 
@@ -44,7 +44,7 @@ def _user(api: Api, address: str, **prefs: Any) -> tuple[str, str]:
 
 
 def _notify(detail_type: str, detail: dict[str, Any]) -> dict[str, Any]:
-    return entries.alert_events_handler(sqs_batch(envelope("gridshare.settlement", detail_type, detail)), CONTEXT)
+    return entries.settlement_events_handler(sqs_batch(envelope("gridshare.settlement", detail_type, detail)), CONTEXT)
 
 
 def _inbox(api: Api, token: str) -> list[dict[str, Any]]:
@@ -59,8 +59,9 @@ def test_the_published_events_reach_the_notifier_queue(aws: dict[str, str]) -> N
     # When the settlement context publishes a completed run (two chunks' worth is one event here) and a failure
     EventBridgeSettlementEvents().completed("stl-a", [1_796_292_000_000], ["u1", "u2"])
     EventBridgeSettlementEvents().failed("stl-b", "States.TaskFailed", "boom")
-    # Then both are on notifications-events, as the contract has them
-    got = {m["detail-type"]: m for m in drain_queue(aws["queue_urls"], "notifications-events")}
+    # Then both are on notifications-settlement (not on the alerts' queue), as the contract has them
+    assert drain_queue(aws["queue_urls"], "notifications-events") == []
+    got = {m["detail-type"]: m for m in drain_queue(aws["queue_urls"], "notifications-settlement")}
     assert set(got) == {"SettlementCompleted", "SettlementFailed"}
     assert got["SettlementCompleted"]["source"] == "gridshare.settlement"
     assert got["SettlementCompleted"]["detail"]["parties"] == ["u1", "u2"]
@@ -147,6 +148,7 @@ def test_a_run_that_settled_no_interval_tells_nobody(api: Api, aws: dict[str, st
         ("SettlementCompleted", {"runId": "r", "parties": ["u"]}),
         ("SettlementCompleted", settlement_completed("", ["u"])),
         ("SettlementFailed", {"error": "E", "cause": "C"}),
+        ("AlertOpened", settlement_completed("r", ["u"])),
     ],
 )
 def test_an_event_off_the_contract_is_dropped_not_retried(

@@ -136,7 +136,7 @@ def test_subscribe_ping_unsubscribe_and_disconnect(api: Api, sockets: FakeConnec
 
     _send("conn", {"action": "unsubscribe", "topics": ["commands"]})
     assert sockets.to("conn")[-1]["data"] == {"topics": ["commands"]}
-    assert len(store.subscriptions("conn")) == 3
+    assert len(store.subscriptions("conn")) == 4
 
     # Garbage is answered with an error, never a failure
     for bad in ("not json", {"action": "dance"}, {"action": "subscribe", "topics": "alerts"}):

@@ -1,5 +1,5 @@
-"""The Lambda entries of notifications: the notifier (alert and settlement events), the delivery worker, live
-pushes (SQS batches with partial failures) and the WebSocket routes (docs/notifications.md).
+"""The Lambda entries of notifications: the notifier (alert events; settlement events from their own queue), the
+delivery worker, live pushes (SQS batches with partial failures) and the WebSocket routes (docs/notifications.md).
 
 An event record's body is EventBridge's envelope (`source`, `detail-type`, `detail`), delivered by the rules of
 gridshare.kernel.resources.EVENT_RULES. A record that breaks the contract is logged and dropped (a retry cannot
@@ -29,8 +29,9 @@ notifier = ServiceFactory(Notifier)
 delivery_worker = ServiceFactory(DeliveryWorker)
 live_push = ServiceFactory(LivePush)
 websocket_routes = ServiceFactory(WebSocketRoutes)
-# One processor per entry: the local stack polls the three queues in three threads of one process.
+# One processor per entry: the local stack polls the queues in threads of one process.
 _alert_processor = BatchProcessor(event_type=EventType.SQS)
+_settlement_processor = BatchProcessor(event_type=EventType.SQS)
 _delivery_processor = BatchProcessor(event_type=EventType.SQS)
 _live_processor = BatchProcessor(event_type=EventType.SQS)
 
@@ -44,21 +45,29 @@ def _envelope(record: SQSRecord) -> tuple[str, dict[str, Any]]:
 
 
 def handle_alert_record(record: SQSRecord) -> str:
-    """One event of `notifications-events`: an alert event, or a settlement event (by its detail type)."""
     with correlate(record.message_id):
         try:
             detail_type, detail = _envelope(record)
-            if detail_type in S.EVENTS:
-                notice = S.parse(detail_type, detail, now_ms())
-                deliveries = notifier().notify_settlement(notice)
-            elif detail_type in ALERT_EVENTS:
-                deliveries = notifier().fan_out(parse_alert_event(detail_type, detail))
-            else:
+            if detail_type not in ALERT_EVENTS:
                 raise InvalidEvent(f"unexpected detail type {detail_type}")
-        except (InvalidEvent, S.NoticeError) as exc:
-            logger.warning("event dropped", extra={"error": str(exc)})
+            deliveries = notifier().fan_out(parse_alert_event(detail_type, detail))
+        except InvalidEvent as exc:
+            logger.warning("alert event dropped", extra={"error": str(exc)})
             return "invalid"
         metrics().add_metric(name="DeliveriesQueued", unit=MetricUnit.Count, value=len(deliveries))
+        return "queued"
+
+
+def handle_settlement_record(record: SQSRecord) -> str:
+    """One event of `notifications-settlement`: SettlementCompleted (a chunk of parties) or SettlementFailed."""
+    with correlate(record.message_id):
+        try:
+            detail_type, detail = _envelope(record)
+            deliveries = notifier().notify_settlement(S.parse(detail_type, detail, now_ms()))
+        except (InvalidEvent, S.NoticeError) as exc:
+            logger.warning("settlement event dropped", extra={"error": str(exc)})
+            return "invalid"
+        metrics().add_metric(name="SettlementDeliveriesQueued", unit=MetricUnit.Count, value=len(deliveries))
         return "queued"
 
 
@@ -107,6 +116,13 @@ def handle_live_record(record: SQSRecord) -> str:
 def alert_events_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return process_partial_response(
         event=event, record_handler=handle_alert_record, processor=_alert_processor, context=context
+    )
+
+
+@observed(correlation_id=lambda_request_id)
+def settlement_events_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return process_partial_response(
+        event=event, record_handler=handle_settlement_record, processor=_settlement_processor, context=context
     )
 
 
