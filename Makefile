@@ -55,7 +55,8 @@ TYPED := layers/gridshare/gridshare/kernel layers/gridshare/gridshare/ledger/cor
   layers/gridshare/gridshare/market/rules.py layers/gridshare/gridshare/settlement/rules.py \
   layers/gridshare/gridshare/settlement/postings.py layers/gridshare/gridshare/settlement/metering.py \
   layers/gridshare/gridshare/settlement/shards.py layers/gridshare/gridshare/wallets/settlements.py \
-  layers/gridshare/gridshare/notifications/preferences.py layers/gridshare/gridshare/notifications/topics.py
+  layers/gridshare/gridshare/notifications/preferences.py layers/gridshare/gridshare/notifications/topics.py \
+  layers/gridshare/gridshare/notifications/settlement_notices.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

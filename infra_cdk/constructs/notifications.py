@@ -1,8 +1,9 @@
 """Notifications context (docs/notifications.md, docs/decisions/0018-notifications.md): its tables, the
 notifications API function, the notifier, the delivery worker, live pushes, and the WebSocket API.
 
-Alert events (EventBridge, docs/events.md) reach `notifications-events`; the notifier writes the inbox and fans
-out one message per (recipient, channel) to `notification-deliveries`, whose worker sends email (SES), SMS and
+Alert events (EventBridge, docs/events.md) reach `notifications-events` and settlement events
+`notifications-settlement`; the notifier (one function per queue) writes the inbox and fans out one message per
+(recipient, channel) to `notification-deliveries`, whose worker sends email (SES), SMS and
 push (SNS) or pushes over the WebSocket API; device data (`ReadingsAccepted`, `DeviceStatusChanged`,
 `CommandUpdated`) reaches `notifications-live`. Every queue has a DLQ and alarms (infra_cdk.messaging).
 
@@ -49,6 +50,7 @@ CTX_PUSH_FCM = "push_fcm_application_arn"
 CTX_PUSH_APNS = "push_apns_application_arn"
 WEBSOCKET_HANDLER = "functions.notifications.websocket.handler"
 NOTIFIER = "functions.notifications.notifier.handler"
+SETTLEMENT = "functions.notifications.settlement.handler"
 DELIVERIES = "functions.notifications.deliveries.handler"
 LIVE = "functions.notifications.live.handler"
 
@@ -56,6 +58,7 @@ API_TABLES = {PreferencesModel: Access.READ_WRITE, PushTokenModel: Access.READ_W
 CONSUMER_TABLES = {
     # preferences decide the channels; inbox entries are conditional puts (never read back or changed)
     NOTIFIER: {PreferencesModel: Access.READ, InboxModel: Access.APPEND},
+    SETTLEMENT: {PreferencesModel: Access.READ, InboxModel: Access.APPEND},  # the same, for settlement notices
     # claims; the phone; push endpoints (a gone one is removed); alert pushes to `alerts` subscribers
     DELIVERIES: {
         DeliveryModel: Access.READ_WRITE,
@@ -71,7 +74,11 @@ CONSUMER_TABLES = {
 WEBSOCKET_TABLES = {ConnectionModel: Access.READ_WRITE, SubscriptionModel: Access.READ_WRITE}
 WEBSOCKET_OTHER_TABLES = {DeviceModel: Access.READ, TokenRevocationModel: Access.READ, AlertModel: Access.READ_WRITE}
 PUSH_ENDPOINT_ACTIONS = ("sns:CreatePlatformEndpoint", "sns:DeleteEndpoint")
-CONTACT_ACTIONS = {NOTIFIER: ("cognito-idp:ListUsersInGroup",), DELIVERIES: ("cognito-idp:AdminGetUser",)}
+CONTACT_ACTIONS = {
+    NOTIFIER: ("cognito-idp:ListUsersInGroup",),  # operators
+    SETTLEMENT: ("cognito-idp:ListUsersInGroup",),  # admins, told of a failed run
+    DELIVERIES: ("cognito-idp:AdminGetUser",),
+}
 
 
 class NotificationsContext(NestedStack):
@@ -153,7 +160,7 @@ class NotificationsContext(NestedStack):
         self.websocket_function.add_environment("GS_WS_MANAGEMENT_ENDPOINT", self.websocket_stage.callback_url)
         self.websocket_stage.grant_management_api_access(self.websocket_function)
 
-        # Alert events -> notifier -> deliveries -> the delivery worker; device data -> live pushes.
+        # Alert and settlement events -> notifiers -> deliveries -> the delivery worker; device data -> live pushes.
         self.queues = messaging.build_queues(self, CONTEXT)
         self.event_rules = messaging.build_event_rules(self, CONTEXT, self.queues)
         self.consumers = messaging.build_consumers(self, runtime, CONTEXT, self.queues)
@@ -170,9 +177,10 @@ class NotificationsContext(NestedStack):
                     function.add_environment(name, value)
                 self.websocket_stage.grant_management_api_access(function)
             self._alarm_on_errors(handler, function)
-        notifier, deliveries = self.consumers[NOTIFIER], self.consumers[DELIVERIES]
-        notifier.add_environment("GS_DELIVERIES_QUEUE_URL", self.queues["notification-deliveries"].queue_url)
-        self.queues["notification-deliveries"].grant_send_messages(notifier)
+        deliveries = self.consumers[DELIVERIES]
+        for notifier in (self.consumers[NOTIFIER], self.consumers[SETTLEMENT]):
+            notifier.add_environment("GS_DELIVERIES_QUEUE_URL", self.queues["notification-deliveries"].queue_url)
+            self.queues["notification-deliveries"].grant_send_messages(notifier)
         deliveries.add_environment("GS_EMAIL_SENDER", settings.email_sender)
         deliveries.add_to_role_policy(
             iam.PolicyStatement(

@@ -5,8 +5,10 @@ community), two investors in one of the sites, orders for one delivery interval,
 closure, meters streaming their counters over MQTT, `gridshare clock advance` past delivery and the
 settlement lag: the `settlement-runs` schedule starts the state machine, and every wallet, the investors'
 returns, the platform's revenue, the grid's legs and the energy credits are what the rules give by hand
-(below, to the minor unit). A second run posts nothing; a reading that arrives after the run re-settles
-only what it changes (reversals and reposts at revision 2); `gridshare ledger verify` holds throughout.
+(below, to the minor unit). The buyer, watching the `settlement` WebSocket topic meanwhile, receives
+`settlement.completed` for the run, and finds its email in the outbox and its entry in the inbox. A second
+run posts nothing; a reading that arrives after the run re-settles only what it changes (reversals and
+reposts at revision 2); `gridshare ledger verify` holds throughout.
 
 Runs on a stack of its own (`private_stack`): moving the clock would move it under every later test.
 
@@ -40,11 +42,14 @@ platform 11 then 14; every escrow and every credits account 0.
 
 from __future__ import annotations
 
+import asyncio
+import json
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+from websockets.asyncio.client import ClientConnection, connect
 
 from tests.e2e.conftest import Stack
 from tests.e2e.helpers import (
@@ -98,6 +103,29 @@ def _wallets(stack: Stack, people: dict[str, dict[str, Any]]) -> dict[str, tuple
         held = balances(stack, who["accessToken"])
         out[name] = (held.get("EUR", 0), held.get("KWH", 0))
     return out
+
+
+async def _completed(ws: ClientConnection, interval: str, timeout: float = 90.0) -> dict[str, Any]:
+    """The next `settlement.completed` of a run that settled `interval` (runs of earlier windows are skipped)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        message = json.loads(await asyncio.wait_for(ws.recv(), max(0.1, deadline - time.monotonic())))
+        if message["type"] == "settlement.completed" and interval in message["data"]["intervals"]:
+            return dict(message)
+
+
+def _settled_while_watching(stack: Stack, who: dict[str, Any], until: int, interval: str) -> dict[str, Any]:
+    """Advance the clock past `until` (the settlement-runs schedule fires) while `who` watches `settlement`."""
+
+    async def watch() -> dict[str, Any]:
+        async with connect(f"{stack.ws}?token={who['accessToken']}") as ws:
+            await ws.send(json.dumps({"action": "subscribe", "topics": ["settlement"]}))
+            reply = json.loads(await asyncio.wait_for(ws.recv(), 15))
+            assert reply == {**reply, "type": "subscribed", "data": {"topics": ["settlement"]}}, reply
+            assert "settlement-runs" in await asyncio.to_thread(advance_past, stack, until)
+            return await _completed(ws, interval)
+
+    return asyncio.run(watch())
 
 
 def _invest(stack: Stack, who: dict[str, Any], site_id: str, amount: int) -> None:
@@ -191,8 +219,9 @@ def test_an_interval_is_settled_by_the_schedule_once_and_a_late_reading_resettle
     for key, (counter, series) in points.items():
         stream(stack, meters[key], owners[key]["accessToken"], tmp_path / key, counter, series)
 
-    # The schedule settles the interval once its delivery ended more than the lag (30 minutes) ago
-    assert "settlement-runs" in advance_past(stack, interval + Q + 46 * 60_000)
+    # The schedule settles the interval once its delivery ended more than the lag (30 minutes) ago; dave's app
+    # watches the `settlement` topic meanwhile
+    pushed = _settled_while_watching(stack, dave, interval + Q + 46 * 60_000, iso(interval)[:-1] + ".000Z")
     # (the clock moved past the hour of everyone's access token)
     admin = stack.admin_token()
     alice, bob, carol, dave, ivan, iris = (
@@ -206,6 +235,19 @@ def test_an_interval_is_settled_by_the_schedule_once_and_a_late_reading_resettle
 
     first = _settled(stack, admin, wait_for(scheduled, "a scheduled run covering the interval", timeout=60)["id"])
     assert (first["trades"], first["reversals"]) == (2, 0), first
+    assert pushed["data"]["runId"] == first["id"] and pushed["data"]["statementDate"], pushed
+
+    # Each party is told: dave's email names the run, and his inbox has its entry
+    def emailed() -> list[dict[str, Any]] | None:
+        mails = stack.call("GET", "/_local/outbox", params={"to": "dave.stl@example.com"}).json()["data"]
+        return [m for m in mails if first["id"] in m["body"]] or None
+
+    (mail,) = wait_for(emailed, "the settlement email in the outbox", timeout=30)
+    assert mail["subject"].startswith("[INFO] Settlement completed"), mail
+    inbox = stack.call("GET", "/v1/notifications", token=dave["accessToken"]).json()["data"]
+    assert [(n["type"], n["runId"]) for n in inbox if n["runId"] == first["id"]] == [
+        ("settlement.completed", first["id"])
+    ], inbox
     people = {"alice": alice, "bob": bob, "carol": carol, "dave": dave, "ivan": ivan, "iris": iris}
     assert _wallets(stack, people) == {
         "alice": (996, 0),

@@ -451,6 +451,7 @@ EXPECTED_TABLES: dict[str, dict[Any, str]] = {
     # notifications (docs/decisions/0018-notifications.md)
     api_handler("notifications"): {PreferencesModel: RW, PushTokenModel: RW, InboxModel: RW, **ROUTE_GUARD},
     "functions.notifications.notifier.handler": {PreferencesModel: READ, InboxModel: APPEND},
+    "functions.notifications.settlement.handler": {PreferencesModel: READ, InboxModel: APPEND},
     "functions.notifications.deliveries.handler": {
         DeliveryModel: RW,
         PreferencesModel: READ,
@@ -764,10 +765,11 @@ def test_devices_iot_grants_are_scoped(template: dict[str, Any]) -> None:
 
 def test_other_functions_have_no_iot_cognito_or_ses_access(template: dict[str, Any]) -> None:
     notifier, deliveries = "functions.notifications.notifier.handler", "functions.notifications.deliveries.handler"
+    settlement = "functions.notifications.settlement.handler"
     owners = {
         "iot:": {api_handler("devices")},
         # notifications reach users through identity's contacts (the pool, never its tables) and email them
-        "cognito-idp:": {api_handler("identity"), notifier, deliveries},
+        "cognito-idp:": {api_handler("identity"), notifier, settlement, deliveries},
         "ses:": {api_handler("identity"), deliveries},
     }
     for handler in EXPECTED_TABLES:

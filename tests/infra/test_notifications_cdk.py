@@ -21,6 +21,7 @@ from tests.infra.test_cdk import (
 )
 
 NOTIFIER = "functions.notifications.notifier.handler"
+SETTLEMENT = "functions.notifications.settlement.handler"
 DELIVERIES = "functions.notifications.deliveries.handler"
 LIVE = "functions.notifications.live.handler"
 API = "functions.notifications.lambda_app.app"
@@ -81,12 +82,15 @@ def test_deliveries_send_email_from_the_platform_sender_sms_and_push(template: d
     assert as_list(cognito["Action"]) == ["cognito-idp:AdminGetUser"]
     (operators,) = _actions(template, NOTIFIER, "cognito-idp:")
     assert as_list(operators["Action"]) == ["cognito-idp:ListUsersInGroup"]
+    (admins,) = _actions(template, SETTLEMENT, "cognito-idp:")
+    assert as_list(admins["Action"]) == ["cognito-idp:ListUsersInGroup"]
     pool = next(iter(of_type(template, "AWS::Cognito::UserPool")))
-    assert cognito["Resource"] == operators["Resource"] == {"Fn::GetAtt": [pool, "Arn"]}
-    # The notifier only queues deliveries, it sends nothing itself
-    assert _actions(template, NOTIFIER, "ses:") == [] and _actions(template, NOTIFIER, "sns:") == []
-    queue_sends = [s for s in _actions(template, NOTIFIER, "sqs:") if "sqs:SendMessage" in as_list(s["Action"])]
-    assert len(queue_sends) == 1
+    assert cognito["Resource"] == operators["Resource"] == admins["Resource"] == {"Fn::GetAtt": [pool, "Arn"]}
+    # The notifiers only queue deliveries, they send nothing themselves
+    for notifier in (NOTIFIER, SETTLEMENT):
+        assert _actions(template, notifier, "ses:") == [] and _actions(template, notifier, "sns:") == []
+        sends = [s for s in _actions(template, notifier, "sqs:") if "sqs:SendMessage" in as_list(s["Action"])]
+        assert len(sends) == 1
 
 
 def test_the_api_creates_and_deletes_push_endpoints_only(template: dict[str, Any]) -> None:
@@ -114,7 +118,7 @@ def test_event_rules_deliver_the_contracts_events_to_the_notifications_queues(te
         render(r["Properties"]["Description"]): r["Properties"] for r in of_type(template, "AWS::Events::Rule").values()
     }
     specs = [spec for spec in resources.EVENT_RULES if spec.context == "notifications"]
-    assert {s.queue for s in specs} == {"notifications-events", "notifications-live"}
+    assert {s.queue for s in specs} == {"notifications-events", "notifications-settlement", "notifications-live"}
     for spec in specs:
         (rule,) = [r for r in rules.values() if r["EventPattern"]["detail-type"] == list(spec.detail_types)]
         assert rule["EventPattern"]["source"] == list(spec.sources)
@@ -131,5 +135,18 @@ def test_event_rules_deliver_the_contracts_events_to_the_notifications_queues(te
 def test_the_sender_is_an_ses_identity_and_consumers_are_alarmed(template: dict[str, Any]) -> None:
     assert len(of_type(template, "AWS::SES::EmailIdentity")) == 1
     alarms = [a["Properties"].get("AlarmDescription", "") for a in of_type(template, "AWS::CloudWatch::Alarm").values()]
-    for handler in (NOTIFIER, DELIVERIES, LIVE):
+    for handler in (NOTIFIER, SETTLEMENT, DELIVERIES, LIVE):
         assert any(handler in description for description in alarms), handler
+
+
+def test_settlement_events_have_their_own_queue_one_event_per_invocation(template: dict[str, Any]) -> None:
+    # A SettlementCompleted names up to 500 parties: one per invocation, with time for them, apart from alerts
+    fid = function_id(template, SETTLEMENT)
+    assert template["Resources"][fid]["Properties"]["Timeout"] == 100
+    (mapping,) = [
+        m["Properties"]
+        for m in of_type(template, "AWS::Lambda::EventSourceMapping").values()
+        if m["Properties"]["FunctionName"] == {"Ref": fid}
+    ]
+    assert mapping["BatchSize"] == 1
+    assert "notificationssettlement" in str(mapping["EventSourceArn"]).replace("-", "").lower()

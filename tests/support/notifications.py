@@ -115,3 +115,27 @@ class NoDeliveries:
 
     def send(self, messages: list[dict[str, Any]]) -> None:
         del messages
+
+
+def drain_queue(queue_urls: str, name: str) -> list[dict[str, Any]]:
+    """Every message body on one of the stack's queues (`aws["queue_urls"]`), removed."""
+    from gridshare.kernel.aws import client
+
+    url = json.loads(queue_urls)[name]
+    sqs, found = client("sqs"), []
+    while messages := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
+        for message in messages:
+            found.append(json.loads(message["Body"]))
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+    return found
+
+
+def settlement_completed(run_id: str, parties: list[str], intervals: list[str] | None = None) -> dict[str, Any]:
+    """A SettlementCompleted detail as docs/events.md defines it (one chunk)."""
+    return {
+        "runId": run_id,
+        "intervals": ["2026-12-03T10:00:00.000Z"] if intervals is None else intervals,
+        "parties": parties,
+        "part": 1,
+        "parts": 1,
+    }

@@ -101,6 +101,7 @@ ENTRIES: dict[str, frozenset[str]] = {
     "functions.settlement.scheduler": EVENTS_ONLY,
     "functions.notifications.lambda_app": frozenset({"jsonschema", "stripe", "aws_xray_sdk"}),
     "functions.notifications.notifier": EVENTS_ONLY,
+    "functions.notifications.settlement": EVENTS_ONLY,
     "functions.notifications.deliveries": EVENTS_ONLY,
     "functions.notifications.live": EVENTS_ONLY,
     # the token check imports jwt on the first $connect with a token, never chalice

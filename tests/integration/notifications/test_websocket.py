@@ -81,7 +81,7 @@ def test_subscribe_ping_unsubscribe_and_disconnect(api: Api, sockets: FakeConnec
 
     _send("conn", {"action": "ping"})
     assert sockets.to("conn")[-1]["type"] == "pong"
-    topics = ["alerts", f"devices/{mine['id']}/readings", f"devices/{mine['id']}/status", "commands"]
+    topics = ["alerts", f"devices/{mine['id']}/readings", f"devices/{mine['id']}/status", "commands", "settlement"]
     _send("conn", {"action": "subscribe", "topics": [*topics, f"devices/{theirs['id']}/readings", "weather"]})
     refused, unknown, subscribed = sockets.to("conn")[-3:]
     assert refused["type"] == "error" and refused["data"]["topic"] == f"devices/{theirs['id']}/readings"
@@ -89,7 +89,13 @@ def test_subscribe_ping_unsubscribe_and_disconnect(api: Api, sockets: FakeConnec
     assert subscribed == {"type": "subscribed", "data": {"topics": topics}, "ts": subscribed["ts"]}
     store = ConnectionStore()
     assert sorted(s.subject for s in store.subscriptions("conn")) == sorted(
-        [f"alerts@{user}", f"commands@{user}", f"devices/{mine['id']}/readings", f"devices/{mine['id']}/status"]
+        [
+            f"alerts@{user}",
+            f"commands@{user}",
+            f"settlement@{user}",
+            f"devices/{mine['id']}/readings",
+            f"devices/{mine['id']}/status",
+        ]
     )
 
     # Live data reaches the subscribed connection
@@ -130,7 +136,7 @@ def test_subscribe_ping_unsubscribe_and_disconnect(api: Api, sockets: FakeConnec
 
     _send("conn", {"action": "unsubscribe", "topics": ["commands"]})
     assert sockets.to("conn")[-1]["data"] == {"topics": ["commands"]}
-    assert len(store.subscriptions("conn")) == 3
+    assert len(store.subscriptions("conn")) == 4
 
     # Garbage is answered with an error, never a failure
     for bad in ("not json", {"action": "dance"}, {"action": "subscribe", "topics": "alerts"}):

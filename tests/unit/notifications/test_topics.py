@@ -21,7 +21,7 @@ def test_a_device_topic_is_its_own_subject_whoever_subscribes(device: str, kind:
 
 @given(user=device_ids, other=device_ids)
 def test_user_topics_are_the_users_own(user: str, other: str) -> None:
-    for name in ("alerts", "commands", "market"):
+    for name in ("alerts", "commands", "market", "settlement"):
         topic = T.parse_topic(name)
         assert topic.device_id is None
         assert topic.subject(user) == T.user_subject(name, user)
@@ -65,4 +65,4 @@ def test_the_market_topic_is_a_user_topic_with_its_two_messages() -> None:
     topic = T.parse_topic("market")
     assert (topic.name, topic.device_id, topic.subject("u1")) == ("market", None, "market@u1")
     assert T.user_subject("market", "u1") == "market@u1"
-    assert {"trade.executed", "order.updated"} <= set(T.MESSAGE_TYPES)
+    assert {"trade.executed", "order.updated", "settlement.completed", "settlement.failed"} <= set(T.MESSAGE_TYPES)

@@ -102,6 +102,9 @@ QUEUES: tuple[QueueSpec, ...] = (
     QueueSpec("device-heartbeat-rule-errors", context="devices", visibility_timeout_s=60),
     # Notifications (docs/notifications.md): alert events, then one message per delivery, and live device data.
     QueueSpec("notifications-events", context="notifications", visibility_timeout_s=60),
+    # Settlement events: up to 500 parties each, so a longer function timeout (visibility / 6 = 100 s) and one
+    # event per invocation, on a queue of their own so a run's fan-out never delays an alert (decision 0018).
+    QueueSpec("notifications-settlement", context="notifications", visibility_timeout_s=600),
     QueueSpec("notification-deliveries", context="notifications", visibility_timeout_s=60),
     QueueSpec("notifications-live", context="notifications", visibility_timeout_s=30, max_receive_count=2),
     QueueSpec("alerts-events", context="alerts", visibility_timeout_s=60),
@@ -112,6 +115,9 @@ EVENT_SOURCES: tuple[EventSource, ...] = (
     EventSource("device-shadow-documents", "devices", "functions.devices.shadow_documents.handler"),
     EventSource("device-heartbeats", "devices", "functions.devices.heartbeats.handler"),
     EventSource("notifications-events", "notifications", "functions.notifications.notifier.handler"),
+    EventSource(
+        "notifications-settlement", "notifications", "functions.notifications.settlement.handler", batch_size=1
+    ),
     EventSource("notification-deliveries", "notifications", "functions.notifications.deliveries.handler"),
     EventSource("notifications-live", "notifications", "functions.notifications.live.handler"),
     EventSource("alerts-events", "alerts", "functions.alerts.evaluator.handler"),
@@ -144,6 +150,13 @@ EVENT_RULES: tuple[EventRuleSpec, ...] = (
         ("gridshare.alerts",),
         ("AlertOpened", "AlertUpdated", "AlertReminder", "AlertEscalated"),
         "notifications-events",
+    ),
+    EventRuleSpec(
+        "notifications-settlement-events",
+        "notifications",
+        ("gridshare.settlement",),
+        ("SettlementCompleted", "SettlementFailed"),
+        "notifications-settlement",
     ),
     EventRuleSpec(
         "notifications-live-events",

@@ -1,5 +1,5 @@
-"""The Lambda entries of notifications: the alert-event notifier, the delivery worker, live pushes (SQS batches
-with partial failures) and the WebSocket routes (docs/notifications.md).
+"""The Lambda entries of notifications: the notifier (alert events; settlement events from their own queue), the
+delivery worker, live pushes (SQS batches with partial failures) and the WebSocket routes (docs/notifications.md).
 
 An event record's body is EventBridge's envelope (`source`, `detail-type`, `detail`), delivered by the rules of
 gridshare.kernel.resources.EVENT_RULES. A record that breaks the contract is logged and dropped (a retry cannot
@@ -14,9 +14,11 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
+from gridshare.kernel.clock import now_ms
 from gridshare.kernel.factory import ServiceFactory
 from gridshare.kernel.observability import correlate, lambda_request_id, metrics, observed
 from gridshare.kernel.sqs_batch import SqsRecord, process_partial_response
+from gridshare.notifications import settlement_notices as S
 from gridshare.notifications.live import LivePush
 from gridshare.notifications.notifier import ALERT_EVENTS, DeliveryWorker, InvalidEvent, Notifier, parse_alert_event
 from gridshare.notifications.websocket import WebSocketRoutes
@@ -47,6 +49,19 @@ def handle_alert_record(record: SqsRecord) -> str:
             logger.warning("alert event dropped", extra={"error": str(exc)})
             return "invalid"
         metrics().add_metric(name="DeliveriesQueued", unit=MetricUnit.Count, value=len(deliveries))
+        return "queued"
+
+
+def handle_settlement_record(record: SqsRecord) -> str:
+    """One event of `notifications-settlement`: SettlementCompleted (a chunk of parties) or SettlementFailed."""
+    with correlate(record.message_id):
+        try:
+            detail_type, detail = _envelope(record)
+            deliveries = notifier().notify_settlement(S.parse(detail_type, detail, now_ms()))
+        except (InvalidEvent, S.NoticeError) as exc:
+            logger.warning("settlement event dropped", extra={"error": str(exc)})
+            return "invalid"
+        metrics().add_metric(name="SettlementDeliveriesQueued", unit=MetricUnit.Count, value=len(deliveries))
         return "queued"
 
 
@@ -94,6 +109,11 @@ def handle_live_record(record: SqsRecord) -> str:
 @observed(correlation_id=lambda_request_id)
 def alert_events_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return process_partial_response(event, handle_alert_record)
+
+
+@observed(correlation_id=lambda_request_id)
+def settlement_events_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return process_partial_response(event, handle_settlement_record)
 
 
 @observed(correlation_id=lambda_request_id)

@@ -47,8 +47,8 @@ class InboxOrder(GlobalSecondaryIndex["InboxModel"]):
 
 
 class InboxModel(Model):
-    """One in-app notification. The id is derived from (alert, occurrence), so a redelivered event writes the
-    same item: a conditional put keeps the first."""
+    """One in-app notification. The id is derived from (alert, occurrence), or (settlement run, kind), so a
+    redelivered event writes the same item: a conditional put keeps the first."""
 
     class Meta(TableMeta):
         logical_name = "notification_inbox"
@@ -56,8 +56,9 @@ class InboxModel(Model):
     user_id = UnicodeAttribute(hash_key=True)
     id = UnicodeAttribute(range_key=True)
     order = UnicodeAttribute()
-    kind = UnicodeAttribute()  # alert.opened | alert.updated
-    alert_id = UnicodeAttribute()
+    kind = UnicodeAttribute()  # alert.opened | alert.updated | settlement.completed | settlement.failed
+    alert_id = UnicodeAttribute(null=True)  # an alert's entries
+    run_id = UnicodeAttribute(null=True)  # a settlement run's entries
     occurrence = UnicodeAttribute()
     severity = UnicodeAttribute()
     title = UnicodeAttribute()

@@ -6,7 +6,11 @@ from alert and occurrence: a redelivered event finds it) and decides the channel
 (gridshare.notifications.preferences.decide); each channel becomes one message on the deliveries queue, so a
 failing channel is retried and dead-lettered on its own while the others go out.
 
-The delivery worker sends one such message: it claims (alert id, channel, occurrence, recipient) with a
+Settlement events (`gridshare.settlement`) take the same path (gridshare.notifications.settlement_notices): each
+party of a completed run, or each admin for a failed one, gets an inbox entry whose id derives from (run id, kind),
+and email and WebSocket deliveries by their preferences.
+
+The delivery worker sends one such message: it claims (alert or run id, channel, occurrence, recipient) with a
 conditional put, sends, and marks it sent; a failed send releases the claim and fails the message (SQS retries it,
 then its DLQ). A message seen again after a successful send is dropped: at-least-once delivery, sent once.
 """
@@ -21,6 +25,7 @@ from typing import Any, Protocol
 from gridshare.kernel.clock import now_ms, to_iso
 from gridshare.kernel.settings import get_settings
 from gridshare.notifications import preferences as P
+from gridshare.notifications import settlement_notices as S
 from gridshare.notifications import topics as T
 from gridshare.notifications.channels import AwsSender, EndpointGone, Sender
 from gridshare.notifications.connections import Pusher
@@ -146,6 +151,46 @@ class Notifier:
             self.queue.send(deliveries)
         return deliveries
 
+    def notify_settlement(self, notice: S.Notice) -> list[dict[str, Any]]:
+        """Inbox entries and queued deliveries of one settlement notice (module doc); returns the deliveries."""
+        if notice.kind == S.COMPLETED_TYPE:
+            if not notice.intervals:
+                return []  # a run that settled no interval moved nothing
+            recipients = list(notice.parties)
+        else:
+            recipients = sorted({c.user_id for c in self.contacts_factory().members(S.ADMIN_ROLE)})
+        at = now_ms()
+        deliveries: list[dict[str, Any]] = []
+        for recipient in recipients:
+            self.inbox.add(
+                InboxModel(
+                    user_id=recipient,
+                    id=inbox_id(notice.run_id, notice.occurrence),
+                    order=inbox_order(False, at),
+                    kind=notice.kind,
+                    run_id=notice.run_id,
+                    occurrence=notice.occurrence,
+                    severity=notice.severity,
+                    title=S.title(notice),
+                    message=S.message(notice),
+                    created_at=at,
+                )
+            )
+            decision = P.decide(S.CHANNELS, self.preferences.get(recipient), notice.severity, at)
+            deliveries.extend(
+                {
+                    "channel": channel,
+                    "recipient": recipient,
+                    "type": notice.kind,
+                    "occurrence": notice.occurrence,
+                    "settlement": notice.data(),
+                }
+                for channel in decision.channels
+            )
+        if deliveries:
+            self.queue.send(deliveries)
+        return deliveries
+
     def _inbox(self, event: AlertEvent, recipient: str, at: int) -> None:
         alert = event.alert
         self.inbox.add(
@@ -197,13 +242,18 @@ class DeliveryWorker:
     def deliver(self, delivery: dict[str, Any]) -> str:
         """Send one delivery once: `sent`, `duplicate` (already sent or being sent), `skipped` (no address)."""
         channel, recipient = str(delivery["channel"]), str(delivery["recipient"])
-        key = delivery_key(str(delivery["alert"]["id"]), channel, str(delivery["occurrence"]), recipient)
+        notice = S.notice_from_delivery(delivery) if "settlement" in delivery else None
+        subject_id = notice.run_id if notice is not None else str(delivery["alert"]["id"])
+        key = delivery_key(subject_id, channel, str(delivery["occurrence"]), recipient)
         if not self.claims.claim(key, now_ms()):
             if self.claims.status(key) == "sent":
                 return "duplicate"
             raise RuntimeError(f"delivery {key} is being sent by another worker")  # retried after the visibility
         try:
-            outcome = self._send(channel, recipient, delivery)
+            if notice is not None:
+                outcome = self._send_notice(channel, recipient, notice)
+            else:
+                outcome = self._send(channel, recipient, delivery)
         except BaseException:
             self.claims.release(key)
             raise
@@ -237,4 +287,17 @@ class DeliveryWorker:
             self.pusher.publish(T.user_subject("alerts", recipient), message)
         else:
             return "skipped"
+        return "sent"
+
+    def _send_notice(self, channel: str, recipient: str, notice: S.Notice) -> str:
+        if channel == "email":
+            contact = self.contacts_factory().contact(recipient)
+            if contact is None or not contact.email:
+                return "skipped"
+            self.sender.email(contact.email, S.email_subject(notice), S.email_text(notice))
+        elif channel == "websocket":
+            message = T.server_message(notice.kind, notice.data(), to_iso(now_ms()))
+            self.pusher.publish(T.user_subject("settlement", recipient), message)
+        else:
+            return "skipped"  # settlement notices use neither SMS nor push (S.CHANNELS)
         return "sent"

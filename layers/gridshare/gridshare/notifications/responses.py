@@ -35,9 +35,13 @@ class PushToken(ResponseModel):
 
 class InboxEntry(ResponseModel):
     id: str
-    type: Literal["alert.opened", "alert.updated"]
-    alert_id: str
-    occurrence: str = Field(description="which event of the alert: opened, updated-<n>, reminder-<n>, escalated, ...")
+    type: Literal["alert.opened", "alert.updated", "settlement.completed", "settlement.failed"]
+    alert_id: str | None = Field(description="the alert of an alert.* entry")
+    run_id: str | None = Field(description="the settlement run of a settlement.* entry (GET /v1/settlements/{id})")
+    occurrence: str = Field(
+        description="which event of the alert: opened, updated-<n>, reminder-<n>, escalated, ...; "
+        "for a settlement entry, its type"
+    )
     severity: Severity
     title: str
     message: str

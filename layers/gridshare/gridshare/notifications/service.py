@@ -27,6 +27,7 @@ def inbox_view(item: InboxModel) -> dict[str, Any]:
         "id": item.id,
         "type": item.kind,
         "alertId": item.alert_id,
+        "runId": item.run_id,
         "occurrence": item.occurrence,
         "severity": item.severity,
         "title": item.title,

@@ -5,10 +5,12 @@ A client subscribes to topics:
 - `commands`: state changes of commands sent to the user's devices (`command.updated`);
 - `market`: the user's trades, as buyer or seller (`trade.executed`), and changes of their orders
   (`order.updated`);
+- `settlement`: settlement runs the user was a party of (`settlement.completed`), and, for admins, failed runs
+  (`settlement.failed`);
 - `devices/{id}/readings`: accepted readings of one device (`reading`);
 - `devices/{id}/status`: its online/offline transitions (`device.status`).
 
-The first three are the user's own: they are stored under a *subject* that names the user (`alerts@<user>`), so
+The first four are the user's own: they are stored under a *subject* that names the user (`alerts@<user>`), so
 the subscribers of one user's alerts are one index query and nobody else's subscription ever matches. A device
 topic is its own subject: anyone allowed to see the device (checked at subscribe time) gets the same messages.
 """
@@ -18,7 +20,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-USER_TOPICS: frozenset[str] = frozenset({"alerts", "commands", "market"})
+USER_TOPICS: frozenset[str] = frozenset({"alerts", "commands", "market", "settlement"})
 DEVICE_TOPIC = re.compile(r"^devices/([A-Za-z0-9_-]{1,64})/(readings|status)$")
 MAX_TOPICS_PER_MESSAGE = 20
 MAX_SUBSCRIPTIONS = 100  # per connection
@@ -30,6 +32,8 @@ MESSAGE_TYPES: tuple[str, ...] = (
     "command.updated",
     "trade.executed",
     "order.updated",
+    "settlement.completed",
+    "settlement.failed",
 )
 
 
@@ -57,12 +61,14 @@ def parse_topic(value: object) -> Topic:
         return Topic(value, None)
     match = DEVICE_TOPIC.match(value)
     if match is None:
-        raise TopicError(value, "unknown topic: alerts, commands, market, devices/{id}/readings or devices/{id}/status")
+        raise TopicError(
+            value, "unknown topic: alerts, commands, market, settlement, devices/{id}/readings or devices/{id}/status"
+        )
     return Topic(value, match.group(1))
 
 
 def user_subject(topic: str, user_id: str) -> str:
-    """The subject of a user topic (`alerts`, `commands`, `market`) for `user_id`."""
+    """The subject of a user topic (`alerts`, `commands`, `market`, `settlement`) for `user_id`."""
     if topic not in USER_TOPICS:
         raise ValueError(topic)
     return f"{topic}@{user_id}"
