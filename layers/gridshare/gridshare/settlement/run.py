@@ -22,13 +22,14 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from gridshare.kernel import errors
 from gridshare.kernel.clock import now_ms
 from gridshare.kernel.settings import get_settings
+from gridshare.ledger import core as L
 from gridshare.ledger.store import LedgerStore
 from gridshare.market.service import MarketService, market_service
 from gridshare.settlement import postings as P
@@ -38,7 +39,7 @@ from gridshare.settlement.inputs import INTERVAL_MS, InputReader, RunInputs
 from gridshare.settlement.models import SettlementRunModel, SettlementShardModel
 from gridshare.settlement.shards import shards as build_shards
 from gridshare.settlement.store import SettlementStore, posting_from_item
-from gridshare.wallets.service import post_settlement
+from gridshare.wallets.service import post_settlement, sweep_clearing
 
 __all__ = ["INTERVAL_MS", "Runs", "due_intervals", "manifest_key"]
 
@@ -82,6 +83,22 @@ def _shard_refs(inputs: RunInputs, intervals: list[int], sites: set[str]) -> Cal
 
 
 SALES = ("trade", "community", "feed_in")
+
+
+def clearing_owner(run_id: str, shard: int) -> str:
+    """The owner part of a shard's clearing accounts (decision 0028)."""
+    return f"{run_id}.{shard}"
+
+
+def shard_clearing_accounts(owner: str, currency: str) -> frozenset[str]:
+    """The clearing accounts a shard's postings can touch: the grid's KWH and currency, the platform's."""
+    return frozenset(
+        {
+            L.clearing_account(owner, "grid", L.KWH),
+            L.clearing_account(owner, "grid", currency),
+            L.clearing_account(owner, "platform", currency),
+        }
+    )
 
 
 def _sale_of(posting: P.Posting, originals: dict[str, P.Posting], inputs: RunInputs) -> dict[str, str]:
@@ -170,17 +187,19 @@ class Runs:
         totals: dict[str, dict[str, int]] = {}
         count = reversals = 0
         parties: set[str] = set()
+        clearing = clearing_owner(run_id, number)
         for interval in intervals:
             settled = R.settle(self.reader.interval_input(inputs, interval, site_ids, metered[interval]))
             history = [posting_from_item(item) for item in self.store.history(interval)]
             history = [p for p in history if mine(p.ref)]
             originals = {p.id: p for p in history}
             for posting in P.diff(history, settled.postings):
-                self._post(posting, ledger, run_id, _sale_of(posting, originals, inputs))
+                self._post(posting, ledger, run_id, _sale_of(posting, originals, inputs), clearing)
                 _add_totals(totals, posting)
                 parties.add(posting.party)
                 count += 1
                 reversals += posting.kind == "reversal"
+        sweeps = self._sweep(shard_clearing_accounts(clearing, inputs.currency), ledger)
         self.store.complete_shard(
             SettlementShardModel(
                 run_id=run_id,
@@ -192,9 +211,13 @@ class Runs:
                 completed_at=self.clock(),
             )
         )
-        return {"runId": run_id, "shard": number, "postings": count, "reversals": reversals}
+        return {"runId": run_id, "shard": number, "postings": count, "reversals": reversals, "sweeps": sweeps}
 
-    def _post(self, posting: P.Posting, ledger: Any, run_id: str, sale: dict[str, str]) -> None:
+    def _sweep(self, accounts: Iterable[str], ledger: Any) -> int:
+        """Each clearing account's balance to its shared account (one posting per account with a balance)."""
+        return sum(sweep_clearing(a, ledger=ledger, created_at=self.clock()) is not None for a in sorted(accounts))
+
+    def _post(self, posting: P.Posting, ledger: Any, run_id: str, sale: dict[str, str], clearing: str) -> None:
         metadata: dict[str, Any] = {
             **posting.metadata,
             "kind": posting.kind,
@@ -212,8 +235,17 @@ class Runs:
         metadata.pop("runId")  # the body must not depend on which run posts it: a re-run replays it
         at = self.clock()
         result = post_settlement(
-            posting.id, posting.entries, metadata=metadata, created_at=at, ledger=ledger, reverses=posting.reverses
+            posting.id,
+            posting.entries,
+            metadata=metadata,
+            created_at=at,
+            ledger=ledger,
+            reverses=posting.reverses,
+            clearing=clearing,
         )
+        foreign = {a for a in result.clearing if L.parse_account(a).owner != clearing}
+        if foreign:  # replayed from a run that posted it and stopped before recording it: sweep its legs now
+            self._sweep(foreign, ledger)
         self.store.record(posting, form=result.form, run_id=run_id, at=at)
         if self.after_posting is not None:
             self.after_posting(posting)
