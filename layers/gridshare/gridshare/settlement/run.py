@@ -1,14 +1,19 @@
 """The four steps of a settlement run (``state_machines/settlement.asl.json``) against the tables.
 
 - **Prepare** (``{runId, from, to}``): the intervals of [from, to) whose delivery has ended; the sites, the
-  trades and the communities; shards = connected components of sites linked by trades and communities
-  (:mod:`gridshare.settlement.shards`) packed into ``GS_SETTLEMENT_SHARD_SITES``; the manifest (a JSON array
-  of ``{"shard": n, "sites": [...]}``) to ``s3://GS_SETTLEMENT_BUCKET/runs/<runId>/manifest.json``. Returns
-  ``{runId, manifestKey, shards, maxConcurrency}``; the run is ``running``.
-- **SettleShard** (``{runId, shard}``): per interval in order, the rules' postings for the shard's sites,
-  ``diff`` against the interval's history of those sites (keys whose ref is one of the shard's sites,
-  trades or site pairs), each change posted through the wallets service (idempotent by the posting id)
-  and then recorded in the history; last, the shard's completion record. A crash leaves whole ledger
+  trades and the communities (the whole registry, once per run); shards = connected components of sites
+  linked by trades and communities (:mod:`gridshare.settlement.shards`) packed into
+  ``GS_SETTLEMENT_SHARD_SITES``; the manifest (a JSON array of ``{"shard": n, "sites": [...], "trades":
+  [...]}``: a shard's sites and the ids of the trades between them) to
+  ``s3://GS_SETTLEMENT_BUCKET/runs/<runId>/manifest.json``. Returns ``{runId, manifestKey, shards,
+  maxConcurrency}``; the run is ``running``.
+- **SettleShard** (``{runId, shard}``): reads only its shard (its sites by id, its trades by id, the
+  communities of its sites, their meters' rollups, the posting history of its sites' hosts); per interval
+  in order, the rules' postings for the shard's sites, ``diff`` against the interval's history of those
+  sites (keys whose ref is one of the shard's sites, trades or site pairs), each change posted through the
+  wallets service (idempotent by the posting id), its grid and platform legs on the shard's clearing
+  accounts, and then recorded in the history; last, one sweep per clearing account into the shared grid
+  and platform accounts, then the shard's completion record (decision 0028). A crash leaves whole ledger
   transactions only (each is one TransactWriteItems); the retry recomputes the same diff from the same
   history and the ledger replays whatever it already holds, so it ends with the same ledger as a clean run.
 - **Finalize** (``{runId, shards}``): fails unless every shard of the manifest has its completion record
@@ -151,7 +156,9 @@ class Runs:
         intervals = due_intervals(int(run.from_ms), int(run.to_ms), now)
         inputs = self.reader.read(intervals)
         shard_sites = build_shards(inputs.sites, inputs.links(), inputs.groups(), settings.settlement_shard_sites)
-        manifest = [{"shard": n, "sites": sites} for n, sites in enumerate(shard_sites)]
+        manifest = [
+            {"shard": n, "sites": sites, "trades": inputs.trade_ids(sites)} for n, sites in enumerate(shard_sites)
+        ]
         key = manifest_key(run_id)
         self._s3().put_object(
             Bucket=settings.settlement_bucket,
@@ -178,7 +185,8 @@ class Runs:
         number, site_ids = int(shard["shard"]), sorted(shard["sites"])
         run = self.store.run(run_id)
         intervals = due_intervals(int(run.from_ms), int(run.to_ms), int(run.started_at or self.clock()))
-        inputs = self.reader.read(intervals)
+        # only this shard's sites, trades (by id, from the manifest) and communities
+        inputs = self.reader.read_shard(intervals, site_ids, shard.get("trades"))
         site_ids = [s for s in site_ids if s in inputs.sites]
         sites = set(site_ids)
         mine = _shard_refs(inputs, intervals, sites)
@@ -188,9 +196,11 @@ class Runs:
         count = reversals = 0
         parties: set[str] = set()
         clearing = clearing_owner(run_id, number)
+        # every posting's party (payer) is the host of one of the shard's sites, real or virtual
+        hosts = {str(inputs.sites[s]["ownerId"]) for s in site_ids}
         for interval in intervals:
             settled = R.settle(self.reader.interval_input(inputs, interval, site_ids, metered[interval]))
-            history = [posting_from_item(item) for item in self.store.history(interval)]
+            history = [posting_from_item(item) for item in self.store.history(interval, hosts)]
             history = [p for p in history if mine(p.ref)]
             originals = {p.id: p for p in history}
             for posting in P.diff(history, settled.postings):
