@@ -56,6 +56,10 @@ def test_a_shard_reads_its_own_sites_and_gets_the_same_inputs_as_the_whole_run(
     manifest = shards(whole.sites, whole.links(), whole.groups(), 2)
     assert any(any(s.startswith("u.") for s in shard) for shard in manifest)  # erin's virtual site
     assert sum(1 for t in whole.trades[T0] if t["buyerSiteId"].startswith("u.")) == 1
+    assert whole.trades_by_shard(manifest) == [whole.trade_ids(shard) for shard in manifest]
+    assert sorted(i for ids in whole.trades_by_shard(manifest) for i in ids) == sorted(
+        t["id"] for t in whole.trades[T0]
+    )
 
     def whole_scan(*_: Any, **__: Any) -> Any:
         raise AssertionError("a shard scanned a whole table")

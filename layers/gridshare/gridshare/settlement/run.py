@@ -156,9 +156,8 @@ class Runs:
         intervals = due_intervals(int(run.from_ms), int(run.to_ms), now)
         inputs = self.reader.read(intervals)
         shard_sites = build_shards(inputs.sites, inputs.links(), inputs.groups(), settings.settlement_shard_sites)
-        manifest = [
-            {"shard": n, "sites": sites, "trades": inputs.trade_ids(sites)} for n, sites in enumerate(shard_sites)
-        ]
+        trade_ids = inputs.trades_by_shard(shard_sites)
+        manifest = [{"shard": n, "sites": sites, "trades": trade_ids[n]} for n, sites in enumerate(shard_sites)]
         key = manifest_key(run_id)
         self._s3().put_object(
             Bucket=settings.settlement_bucket,
