@@ -131,7 +131,7 @@ class CommunitiesService:
                 if m.user_type == "real" and m.site_id in wanted
             }
             return sorted((self._settlement_view(c) for c in self.store.many(ids)), key=lambda c: c["id"])
-        out = []
+        out: builtins.list[dict[str, Any]] = []
         start: dict[str, Any] | None = None
         while True:
             page, start = self.store.page_all(100, start)
