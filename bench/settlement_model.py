@@ -16,14 +16,19 @@ by list prices and by the limits AWS documents. Two things in it are computed by
 
 Everything else is an assumption with a flag: latencies (one ledger post = a consistent BatchGetItem of its
 account heads + one TransactWriteItems, sequential within a shard), bytes read per meter-interval, the
-Prepare step's cost per site. The run it models (decision 0022, ``state_machines/settlement.asl.json``):
-a schedule starts a STANDARD execution; Prepare lists the due intervals and parties, groups sites into
-shards (connected components over the intervals' trades and community membership, packed to at most
-``--shard-sites`` sites) and writes them as a JSON manifest to S3; a Distributed Map (S3 ItemReader,
-MaxConcurrency) runs SettleShard per shard: it reads the shard's meters' rollups, its sites, trades and
-communities and its posting history, computes the postings, diffs them and posts each one as one ledger
-transaction, with a posting-history item in the same TransactWriteItems, then writes a shard completion
-record; Finalize checks every shard and writes the totals.
+Prepare step's cost per site. The run it models (decisions 0022, 0023, 0028,
+``state_machines/settlement.asl.json``): a schedule starts a STANDARD execution; Prepare reads the whole
+registry once, groups sites into shards (connected components over the intervals' trades and community
+membership, packed to at most ``--shard-sites`` sites) and writes them as a JSON manifest to S3 (each
+item: the shard's site ids and the ids of the trades between them); a Distributed Map (S3 ItemReader,
+MaxConcurrency) runs SettleShard per shard: it reads its meters' rollups, its sites by id, its trades by
+id, its hosts' communities and its hosts' posting history (``--reads shard``; ``--reads run``: every shard
+reads the whole run's inputs, as before decision 0028), computes the postings, diffs them and posts each
+one as one ledger transaction, with a posting-history item in the same TransactWriteItems, its grid and
+platform legs on clearing accounts of the run and shard (``--accounts per_shard``; ``--accounts shared``:
+on the one grid and platform account, as before decision 0028), sweeps each clearing account into the
+shared account (3 postings a shard) and writes a shard completion record; Finalize checks every shard
+and writes the totals.
 
 Prices (us-east-1 list prices): Step Functions Standard $0.025 per 1,000 state transitions; Lambda
 $0.0000166667 per GB-s (x86) and $0.20 per million requests; DynamoDB on demand $0.625 per million write
@@ -31,8 +36,9 @@ request units, $0.125 per million read request units (a transactional write cost
 Standard PUT $0.005 and GET $0.0004 per 1,000 requests.
 
     python bench/settlement_model.py                       # 1,000,000 meters: every 15 minutes and daily
+    python bench/settlement_model.py --before              # and the design before decision 0028
     python bench/settlement_model.py --exporting-share 0.5 # a midday interval
-    python bench/settlement_model.py --accounts per_shard  # grid/platform legs on per-shard accounts
+    python bench/settlement_model.py --accounts shared     # grid/platform legs on the shared accounts
     python bench/settlement_model.py --core-us 0.33 --rules-us 120   # no timing, given CPU figures
 """
 
@@ -83,7 +89,10 @@ FULL_VCPU_MB = 1_769  # Lambda memory at which a function has one whole vCPU
 PARENT_TRANSITIONS = 5  # start, Prepare, SettleShards (map run), Finalize, end
 CHILD_TRANSITIONS = 2  # start, SettleShard
 PARENT_EVENTS = 25  # the parent's history: its task states and the map run's start/end events
-SWEEP_ACCOUNTS = 6  # --accounts per_shard: one sweep per shard, 3 clearing accounts -> grid EUR, grid KWH, platform
+SWEEPS_PER_SHARD = 3  # --accounts per_shard: clearing grid KWH, grid EUR, platform EUR, one sweep posting each
+SWEEP_WRU = 2 * (1 + 2 + 2)  # a sweep: the transaction item, 2 head updates, 2 entries (transactional: x2)
+SWEEP_RRU = 1 + 1 + 2  # the next sweep id looked up, the clearing balance, the post's 2 heads (consistent)
+TRADE_ITEM_BYTES = 300
 
 START = 1_796_292_000_000
 INTERVALS_PER_DAY = 96
@@ -92,6 +101,7 @@ CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 HOT_ACCOUNTS = ("grid:counterparty:KWH", "grid:counterparty:EUR", "platform:revenue:EUR")
 
 Accounts = Literal["shared", "per_shard"]
+Reads = Literal["run", "shard"]
 
 
 @dataclass(frozen=True)
@@ -115,9 +125,15 @@ class Params:
     shard_sites: int = 500
     concurrency: int = 100
     lambda_mb: int = 1_769
-    accounts: Accounts = "shared"
-    """``shared``: every posting's grid and platform legs go to the one grid and platform account (the
-    ledger as built); ``per_shard``: to clearing accounts of the shard, swept once per shard and run."""
+    accounts: Accounts = "per_shard"
+    """``per_shard`` (as built, decision 0028): a shard's grid and platform legs go to clearing accounts of
+    its run and shard, and one sweep per account and shard moves them to the shared accounts;
+    ``shared``: every posting's legs on the one grid and platform account (before decision 0028)."""
+    reads: Reads = "shard"
+    """``shard`` (as built): a shard reads its sites by id, its trades by id (the manifest's), the
+    communities of its hosts, the posting history of its hosts (a Query per host and interval); ``run``
+    (before decision 0028): every shard read every site (with its devices and investments), every
+    community, every trade of its intervals (with both orders) and the intervals' whole posting history."""
     post_ms: float = 30.0
     """One ledger post: consistent BatchGetItem of its heads + TransactWriteItems, one after another."""
     read_ms: float = 10.0
@@ -288,6 +304,49 @@ def measure_core_us(sites: int = 10_000, intervals: int = 8, passes: int = 3) ->
 
 
 # ------------------------------------------------------------------ the model
+def shard_reads(p: Params, prof: Profile, shard_sites: float) -> tuple[float, float]:
+    """(read requests, RRU) of one SettleShard's inputs other than the meters' rollups: sites (with devices
+    and investments), communities, trades (with both orders) and the posting history, per ``p.reads``."""
+    k, sites = p.intervals_per_run, p.sites
+    site_rru = math.ceil(p.site_item_bytes / (4 * KB))  # consistent reads: 1 RRU per 4 KB
+    history_bytes = prof.postings_per_site_interval * p.history_item_bytes
+    communities = sites * p.community_share / p.community_size
+    if p.reads == "run":
+        trades = sites * p.trading_share / 2 * k
+        requests = (
+            2 * sites  # every site's devices and investments (a Query each); the site scan pages are few
+            + communities  # every community's members
+            + 2 * trades  # both orders of every trade (a GetItem each)
+            + k * math.ceil(sites * history_bytes / (1024 * KB))  # the intervals' whole history, 1 MB pages
+        )
+        rru = (
+            math.ceil(sites * p.site_item_bytes / (4 * KB)) * 0.5  # the scan
+            + 2 * sites
+            + communities * 1.5
+            + trades * (math.ceil(TRADE_ITEM_BYTES / (4 * KB)) * 0.5 + 2)
+            + k * math.ceil(sites * history_bytes / (4 * KB))
+        )
+        return requests, rru
+    trades = shard_sites * p.trading_share / 2 * k
+    shard_communities = shard_sites * p.community_share / p.community_size
+    requests = (
+        math.ceil(shard_sites / 100)  # the sites by id (BatchGetItem)
+        + 2 * shard_sites  # each site's devices and investments (a Query each)
+        + shard_sites  # each host's memberships (communities' by_user index)
+        + 2 * shard_communities  # each community and its members
+        + 3 * math.ceil(trades / 100)  # the trades and their orders by id (BatchGetItem)
+        + shard_sites * k  # the posting history of each host and interval (a Query each)
+    )
+    rru = (
+        shard_sites * (site_rru + 2)
+        + shard_sites * 0.5
+        + 2 * shard_communities
+        + trades * 3
+        + shard_sites * k * max(1, math.ceil(history_bytes / (4 * KB)))
+    )
+    return requests, rru
+
+
 @dataclass(frozen=True)
 class Limit:
     name: str
@@ -320,16 +379,17 @@ def model(params: Params, prof: Profile, core_us: float) -> Run:
     shards = math.ceil(sites / p.shard_sites)
     site_intervals = sites * k
     postings = site_intervals * prof.postings_per_site_interval
-    sweeps = shards if p.accounts == "per_shard" else 0
+    sweeps = shards * SWEEPS_PER_SHARD if p.accounts == "per_shard" else 0
     in_flight = min(p.concurrency, shards)
 
     # Lambda: SettleShard = reads + CPU + posts (sequential), Prepare and Finalize
     shard_meters, shard_sites, shard_postings = meters / shards, sites / shards, postings / shards
+    shard_requests, shard_rru = shard_reads(p, prof, shard_sites)
     cpu_scale = max(1.0, FULL_VCPU_MB / p.lambda_mb)
     shard_cpu = (shard_meters * k * core_us + shard_sites * k * prof.rules_us) * 1e-6 * cpu_scale
-    shard_reads = (shard_meters + 2 * shard_sites) * p.read_ms / 1000 / p.read_parallel
+    shard_read_s = (shard_meters + shard_requests) * p.read_ms / 1000 / p.read_parallel
     shard_posts = (shard_postings + sweeps / shards) * p.post_ms / 1000
-    shard_s = shard_cpu + shard_reads + shard_posts
+    shard_s = shard_cpu + shard_read_s + shard_posts
     prepare_s = sites * p.prepare_us_per_site * 1e-6 * cpu_scale
     finalize_s = 1.0 + shards * p.read_ms / 1000 / p.read_parallel
     lambda_s = shards * shard_s + prepare_s + finalize_s
@@ -339,20 +399,18 @@ def model(params: Params, prof: Profile, core_us: float) -> Run:
     if p.accounts == "shared":
         hot_account, touches = max(((a, site_intervals * t) for a, t in prof.hot_touches.items()), key=lambda x: x[1])
     else:
-        hot_account, touches = "grid:counterparty:KWH (sweeps)", float(shards)
+        hot_account, touches = "grid:counterparty:KWH (sweeps)", float(shards)  # one sweep per shard
     serial_s = touches * p.post_ms / 1000
     waves = math.ceil(shards / p.concurrency)
 
     # DynamoDB
     rru_rollups = meters * math.ceil(k * p.bytes_per_meter_interval / (4 * KB)) * 0.5
-    rru_sites = sites * math.ceil(p.site_item_bytes / (4 * KB)) * 0.5
-    per_site_history = k * prof.postings_per_site_interval * p.history_item_bytes
-    rru_history = sites * math.ceil(per_site_history / (4 * KB)) * 0.5
-    rru_heads = postings * prof.heads_per_posting + sweeps * SWEEP_ACCOUNTS
+    rru_inputs = shards * shard_rru  # sites, communities, trades, posting history
+    rru_heads = postings * prof.heads_per_posting + sweeps * SWEEP_RRU
     rru_prepare = math.ceil(sites * p.site_item_bytes / (4 * KB)) * 0.5
     rru_finalize = shards * 0.5
-    rru = rru_rollups + rru_sites + rru_history + rru_heads + rru_prepare + rru_finalize
-    wru_ledger = postings * prof.wru_per_posting + sweeps * 2 * (2 + 2 * SWEEP_ACCOUNTS)
+    rru = rru_rollups + rru_inputs + rru_heads + rru_prepare + rru_finalize
+    wru_ledger = postings * prof.wru_per_posting + sweeps * SWEEP_WRU
     wru = wru_ledger + shards + 1 + k  # + shard completion records, the run item, interval statuses
 
     # wall time: shards in waves of MaxConcurrency, unless the hot head's chain or the busiest ledger
@@ -362,11 +420,15 @@ def model(params: Params, prof: Profile, core_us: float) -> Run:
     wall_s = prepare_s + max(waves * shard_s, serial_s, table_s) + finalize_s
 
     # S3 manifest and the Map's items
-    item_bytes = len(json.dumps({"id": shards, "sites": ["0" * 26] * p.shard_sites}))
+    shard_trades = round(p.shard_sites * p.trading_share / 2 * k)
+    item_bytes = len(
+        json.dumps({"shard": shards, "sites": ["0" * 26] * p.shard_sites, "trades": ["0" * 26] * shard_trades})
+    )
     manifest_bytes = shards * (item_bytes + 1) + 1
 
     per_run = {
         "sites": float(sites),
+        "SettleShard reads (requests)": shard_requests,
         "meter-intervals": float(meters * k),
         "postings": postings + sweeps,
         "shards = Map child executions": float(shards),
@@ -390,14 +452,14 @@ def model(params: Params, prof: Profile, core_us: float) -> Run:
     per_run.update(cost)
     runs_per_day = INTERVALS_PER_DAY // k
     per_day = {name: value * runs_per_day for name, value in per_run.items()}
-    for name in ("sites", "SettleShard duration, s", "S3 manifest, MB", "wall time, s"):
+    for name in ("sites", "SettleShard reads (requests)", "SettleShard duration, s", "S3 manifest, MB", "wall time, s"):
         per_day[name] = math.nan
 
     hot_wru_s = touches * 2 / p.deadline_s
     peak_wru_s = in_flight * prof.wru_per_posting * 1000 / p.post_ms
     limits = [
         Limit("Distributed Map concurrency", in_flight, MAP_MAX_CONCURRENCY, "child executions"),
-        Limit("Map item (a shard) <= 256 KB", item_bytes, PAYLOAD_MAX, "bytes", "a shard's site ids (ULIDs)"),
+        Limit("Map item (a shard) <= 256 KB", item_bytes, PAYLOAD_MAX, "bytes", "a shard's site ids and trade ids"),
         Limit(
             "Lambda concurrency (account default)",
             in_flight,
@@ -470,6 +532,20 @@ def limits_table(runs: dict[str, Run]) -> str:
     return "\n".join(rows)
 
 
+COMPARED = ("SettleShard reads (requests)", "SettleShard duration, s", "DynamoDB RRU", "wall time, s", "$ total")
+
+
+def compare_table(before: dict[str, Run], after: dict[str, Run]) -> str:
+    """A markdown table: per cadence, the figures and the hot-head limit before and as built."""
+    rows = ["| | " + " | ".join(f"{c}: before | as built" for c in after) + " |", "|---|" + "---|---|" * len(after)]
+    for name in COMPARED:
+        cells = " | ".join(f"{_fmt(before[c].per_run[name])} | {_fmt(after[c].per_run[name])}" for c in after)
+        rows.append(f"| {name} (per run) | {cells} |")
+    cells = " | ".join(f"{_fmt(before[c].limits[5].needed)} | {_fmt(after[c].limits[5].needed)}" for c in after)
+    rows.append(f"| hottest shared head, posts/s (of {_fmt(after['daily'].limits[5].ceiling)} serial) | {cells} |")
+    return "\n".join(rows)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     defaults = Params()
@@ -496,12 +572,16 @@ def main() -> None:
         default = getattr(defaults, name)
         kind = float if isinstance(default, float) or default is None else int
         parser.add_argument("--" + name.replace("_", "-"), type=kind, default=default)
-    parser.add_argument("--accounts", choices=("shared", "per_shard"), default="shared")
+    parser.add_argument("--accounts", choices=("shared", "per_shard"), default="per_shard")
+    parser.add_argument("--reads", choices=("shard", "run"), default="shard")
+    parser.add_argument(
+        "--before", action="store_true", help="also the design before decision 0028 (shared accounts, run reads)"
+    )
     parser.add_argument("--daily-shard-sites", type=int, default=100, help="shard size of the daily run")
     parser.add_argument("--daily-deadline-s", type=float, default=14_400.0, help="the daily run's deadline (4 h)")
     parser.add_argument("--sample-sites", type=int, default=2_000)
     args = parser.parse_args()
-    values = {k: v for k, v in vars(args).items() if hasattr(defaults, k)}
+    values = {k: v for k, v in vars(args).items() if hasattr(defaults, k)}  # --accounts, --reads included
     params = replace(defaults, **values)
 
     prof = profile(params, args.sample_sites)
@@ -525,7 +605,7 @@ def main() -> None:
     }
     print(f"{params.meters:,} meters, {params.sites:,} sites; shards of {params.shard_sites} sites every 15 minutes")
     print(f"and of {args.daily_shard_sites} daily; MaxConcurrency {params.concurrency}; Lambda {params.lambda_mb} MB;")
-    print(f"grid/platform accounts: {params.accounts}")
+    print(f"grid/platform accounts: {params.accounts}; SettleShard reads: {params.reads}")
     print(
         f"CPU: metering core {core_us:.3f} µs per meter-interval, rules + diff + requests {rules_us:.1f} µs per "
         f"site-interval ({'timed here: ' + ', '.join(timed) if timed else 'given'})"
@@ -546,6 +626,14 @@ def main() -> None:
     print(table(runs))
     print()
     print(limits_table(runs))
+    if args.before:
+        before = {
+            name: model(replace(r.params, accounts="shared", reads="run"), prof, core_us) for name, r in runs.items()
+        }
+        print()
+        print("before decision 0028 (grid/platform legs on the shared accounts, every shard reading the run's inputs):")
+        print()
+        print(compare_table(before, runs))
 
 
 if __name__ == "__main__":

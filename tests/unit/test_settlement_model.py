@@ -15,6 +15,8 @@ from bench.settlement_model import (
     CHILD_TRANSITIONS,
     INTERVALS_PER_DAY,
     PARENT_TRANSITIONS,
+    SWEEP_WRU,
+    SWEEPS_PER_SHARD,
     Params,
     Profile,
     model,
@@ -53,8 +55,10 @@ def test_a_15_minute_run_and_its_day(prof: Profile) -> None:
     assert r["shards = Map child executions"] == shards
     assert r["state transitions"] == PARENT_TRANSITIONS + CHILD_TRANSITIONS * shards
     assert r["Lambda invocations"] == shards + 2
-    assert r["postings"] == pytest.approx(1_000 * prof.postings_per_site_interval)
-    assert r["DynamoDB WRU"] >= r["postings"] * prof.wru_per_posting
+    # the rules' postings and, per shard, one sweep per clearing account (grid KWH, grid EUR, platform EUR)
+    assert r["postings"] == pytest.approx(1_000 * prof.postings_per_site_interval + SWEEPS_PER_SHARD * shards)
+    sweep_units = SWEEPS_PER_SHARD * shards * SWEEP_WRU
+    assert r["DynamoDB WRU"] >= 1_000 * prof.postings_per_site_interval * prof.wru_per_posting + sweep_units
     for name in ("state transitions", "Lambda GB-s", "DynamoDB WRU", "DynamoDB RRU", "$ total"):
         assert d[name] == pytest.approx(r[name] * INTERVALS_PER_DAY)
     parts = ("$ Step Functions", "$ Lambda", "$ DynamoDB", "$ S3")
@@ -76,18 +80,30 @@ def test_a_daily_run_settles_the_same_postings_as_a_day_of_15_minute_runs(prof: 
     daily = model(replace(SMALL, intervals_per_run=INTERVALS_PER_DAY), prof, core_us=0.3)
     assert daily.runs_per_day == 1
     assert daily.per_run["meter-intervals"] == 2_000 * INTERVALS_PER_DAY
-    assert daily.per_day["postings"] == pytest.approx(quarter.per_day["postings"])
+    sweeps = SWEEPS_PER_SHARD * quarter.per_run["shards = Map child executions"] * INTERVALS_PER_DAY
+    daily_sweeps = SWEEPS_PER_SHARD * daily.per_run["shards = Map child executions"]
+    assert daily.per_day["postings"] - daily_sweeps == pytest.approx(quarter.per_day["postings"] - sweeps)
     # the same shards, 96 intervals each: fewer transitions and invocations a day
     assert daily.per_day["state transitions"] < quarter.per_day["state transitions"]
 
 
 def test_per_shard_accounts_take_the_hot_head_off_the_postings(prof: Profile) -> None:
     big = replace(SMALL, meters=1_000_000)
-    shared = model(big, prof, core_us=0.3)
-    per_shard = model(replace(big, accounts="per_shard"), prof, core_us=0.3)
+    shared = model(replace(big, accounts="shared"), prof, core_us=0.3)
+    per_shard = model(big, prof, core_us=0.3)  # the default: as built
     before, after = (next(lim for lim in run.limits if "serial posts" in lim.name) for run in (shared, per_shard))
     touches = 500_000 * max(prof.hot_touches.values())
     assert before.needed == pytest.approx(touches / big.deadline_s)
     assert not before.ok
     assert after.needed == pytest.approx(per_shard.per_run["shards = Map child executions"] / big.deadline_s)
     assert after.ok
+
+
+def test_a_shards_reads_stay_the_same_as_the_fleet_grows_and_grew_with_it_before(prof: Profile) -> None:
+    def reads(meters: int, how: str) -> float:
+        run = model(replace(SMALL, meters=meters, reads=how), prof, core_us=0.3)  # type: ignore[arg-type]
+        return run.per_run["SettleShard reads (requests)"]
+
+    assert reads(200_000, "shard") == pytest.approx(reads(100_000, "shard"))
+    assert reads(200_000, "run") > 1.9 * reads(100_000, "run")
+    assert reads(100_000, "run") > 100 * reads(100_000, "shard")

@@ -183,6 +183,14 @@ def test_a_shard_that_fails_mid_way_is_retried_and_ends_with_the_same_ledger(wor
     assert {p.id for p in expected} <= set(posted)
     assert sorted(t for t in posted if t.startswith("stl:")) == sorted(p.id for p in expected)
     assert run["status"] == "settled" and verify() == []
+    # the grid and platform legs went through each shard's clearing accounts, swept to 0 once each
+    cleared = {account: b for (account, _), b in balances().items() if account.startswith("clearing:")}
+    assert cleared and not any(cleared.values())
+    sweeps = [t for t in posted if t.startswith("sweep:")]
+    assert sweeps and all(t.endswith(":s1") for t in sweeps)
+    shared = net(expected)
+    for key in (("grid:counterparty:KWH", "KWH"), ("grid:counterparty:EUR", "EUR"), ("platform:revenue:EUR", "EUR")):
+        assert balances().get(key, 0) == shared.get(key, 0), key
 
 
 def test_the_schedule_settles_what_was_delivered_more_than_the_lag_ago_once(world: Any) -> None:

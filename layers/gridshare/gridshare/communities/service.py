@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import builtins
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
@@ -113,31 +113,45 @@ class CommunitiesService:
             return False
         return community.referent_id == user_id or self.store.membership(community.id, user_id) is not None
 
-    def for_settlement(self) -> builtins.list[dict[str, Any]]:
+    def for_settlement(self, hosts: Mapping[str, str] | None = None) -> builtins.list[dict[str, Any]]:
         """Every community as the settlement run reads it, without an access check: ``id``, ``rule``,
         ``priceMinorPerKwh``, ``currency`` and the member ``sites`` (site id -> ``coefficient`` as an exact
-        Fraction and ``priority``, lower first) of its real members with a site."""
-        out = []
+        Fraction and ``priority``, lower first) of its real members with a site.
+
+        ``hosts`` (site id -> its host's user id): only the communities one of these sites is a member of
+        (what one settlement shard reads): a member's site is its user's own, so the memberships of the
+        hosts (the ``by_user`` index, one Query per host) name them; then each such community and its
+        members."""
+        if hosts is not None:
+            wanted = set(hosts)
+            ids = {
+                m.community_id
+                for host in sorted(set(hosts.values()))
+                for m in self.store.memberships(host)
+                if m.user_type == "real" and m.site_id in wanted
+            }
+            return sorted((self._settlement_view(c) for c in self.store.many(ids)), key=lambda c: c["id"])
+        out: builtins.list[dict[str, Any]] = []
         start: dict[str, Any] | None = None
         while True:
             page, start = self.store.page_all(100, start)
-            for c in page:
-                sites = {
-                    m.site_id: {"coefficient": _fraction(m.coefficient), "priority": m.priority}
-                    for m in self.store.members(c.id)
-                    if m.user_type == "real" and m.site_id
-                }
-                out.append(
-                    {
-                        "id": c.id,
-                        "rule": c.sharing.get("rule", "pro_rata"),
-                        "priceMinorPerKwh": int(c.sharing.get("priceMinorPerKwh", 0)),
-                        "currency": c.sharing.get("currency"),
-                        "sites": sites,
-                    }
-                )
+            out.extend(self._settlement_view(c) for c in page)
             if start is None:
                 return sorted(out, key=lambda c: c["id"])
+
+    def _settlement_view(self, c: CommunityModel) -> dict[str, Any]:
+        sites = {
+            m.site_id: {"coefficient": _fraction(m.coefficient), "priority": m.priority}
+            for m in self.store.members(c.id)
+            if m.user_type == "real" and m.site_id
+        }
+        return {
+            "id": c.id,
+            "rule": c.sharing.get("rule", "pro_rata"),
+            "priceMinorPerKwh": int(c.sharing.get("priceMinorPerKwh", 0)),
+            "currency": c.sharing.get("currency"),
+            "sites": sites,
+        }
 
     # ------------------------------------------------------------ communities
     def create(self, caller: Caller, fields: dict[str, Any]) -> dict[str, Any]:

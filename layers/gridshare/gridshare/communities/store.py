@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -62,6 +63,15 @@ class CommunityStore:
         ids = {c.id for c in CommunityModel.by_referent.query(user_id)}
         ids.update(m.community_id for m in MemberModel.by_user.query(user_id))
         return ids
+
+    def many(self, community_ids: Iterable[str]) -> list[CommunityModel]:
+        """The communities of these ids that exist (BatchGetItem, consistent reads)."""
+        keys = sorted(set(community_ids))
+        return list(CommunityModel.batch_get(keys, consistent_read=True)) if keys else []
+
+    def memberships(self, user_id: str) -> list[MemberModel]:
+        """A user's member items in every community (the ``by_user`` index)."""
+        return list(MemberModel.by_user.query(user_id))
 
     # ------------------------------------------------------------ members
     def members(self, community_id: str) -> list[MemberModel]:

@@ -13,10 +13,12 @@ ledger, so a balance is exact whatever the number of operations.
 the asset is always the last segment, so an entry cannot credit euros to a kWh account. Only external
 counterparties (Stripe clearing, the grid) and a user's receivable (``receivable:<userId>:<CUR>``, what
 they owe for settlement charges their wallet could not cover) may go below zero: their negative balance is
-what the outside world owes or has been paid. A user's wallet or credits, the pending withdrawals, an investor pool, a
-site's investment account (``site:<siteId>:investment:<CUR>``: what investors put in) and the platform's
-revenue are claims that cannot be negative; a transaction that would make one negative is
-refused whole (:class:`InsufficientFunds`).
+what the outside world owes or has been paid. So may a settlement shard's clearing accounts
+(``clearing:<runId>.<shard>:grid:<ASSET>``, ``clearing:<runId>.<shard>:platform:<CUR>``, decision 0028),
+which hold the grid's and the platform's legs of one shard until its sweep brings them back to 0. A
+user's wallet or credits, the pending withdrawals, an investor pool, a site's investment account
+(``site:<siteId>:investment:<CUR>``: what investors put in) and the platform's revenue are claims that
+cannot be negative; a transaction that would make one negative is refused whole (:class:`InsufficientFunds`).
 
 **Transactions.** Two or more non-zero entries that sum to zero *per asset* (a sale may move euros and kWh
 credits in one transaction; each asset balances on its own). A positive amount credits the account's
@@ -48,6 +50,7 @@ from gridshare.kernel.errors import Conflict, FieldError, InvalidInput
 from gridshare.ledger.revenue_split import NoInvestors, SplitResult, Weight, largest_remainder, split_sale
 
 __all__ = [
+    "CLEARING_KINDS",
     "CURRENCIES",
     "GENESIS_HASH",
     "KWH",
@@ -72,6 +75,7 @@ __all__ = [
     "build_postings",
     "chain_hash",
     "check_funds",
+    "clearing_account",
     "energy_credit",
     "grid_counterparty",
     "investment",
@@ -204,6 +208,8 @@ _ACCOUNT_RES: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("site_investment", re.compile(rf"site:(?P<owner>{_ID}):investment:(?P<asset>[A-Z]{{3}})")),
     ("market_escrow", re.compile(rf"user:(?P<owner>{_ID}):escrow:(?P<asset>[A-Z]{{3}})")),
     ("receivable", re.compile(rf"receivable:(?P<owner>{_ID}):(?P<asset>[A-Z]{{3}})")),
+    ("grid_clearing", re.compile(rf"clearing:(?P<owner>{_ID}):grid:(?P<asset>[A-Z]{{3}})")),
+    ("platform_clearing", re.compile(rf"clearing:(?P<owner>{_ID}):platform:(?P<asset>[A-Z]{{3}})")),
 )
 _CURRENCY_ONLY = frozenset(
     {
@@ -215,9 +221,14 @@ _CURRENCY_ONLY = frozenset(
         "site_investment",
         "market_escrow",
         "receivable",
+        "platform_clearing",
     }
 )
-_MAY_GO_NEGATIVE = frozenset({"stripe_clearing", "grid_counterparty", "receivable"})
+_MAY_GO_NEGATIVE = frozenset(
+    {"stripe_clearing", "grid_counterparty", "receivable", "grid_clearing", "platform_clearing"}
+)
+CLEARING_KINDS = frozenset({"grid_clearing", "platform_clearing"})
+"""A settlement shard's clearing accounts (:func:`clearing_account`): swept to 0 when the shard ends."""
 
 
 class AccountRef(NamedTuple):
@@ -308,6 +319,22 @@ def receivable(user_id: str, currency: str) -> AccountId:
     """What a user owes the platform (settlement charges their wallet could not cover, decision 0023): its
     balance goes negative by the debt, so it may go negative; money paid in later settles it."""
     return AccountId(f"receivable:{_id(user_id, 'user id')}:{_currency(currency)}")
+
+
+def clearing_account(owner: str, side: str, asset: str) -> AccountId:
+    """A settlement shard's clearing account, ``clearing:<runId>.<shard>:<side>:<ASSET>`` (decision 0028):
+    the grid (``side="grid"``, any asset) or platform (``side="platform"``, a currency) legs of one shard of
+    one run land here instead of on the shared ``grid:counterparty:*`` / ``platform:revenue:*`` heads, and
+    one sweep per account at the end of the shard moves the balance there. Only that shard posts to it, so
+    it is never contended; it may go negative in between (a reversal may come before the reposts)."""
+    if side == "grid":
+        if not is_asset(asset):
+            raise InvalidTransaction(f"unknown asset {asset!r}", field="asset")
+    elif side == "platform":
+        _currency(asset)
+    else:
+        raise InvalidTransaction(f"clearing side {side!r} is not grid or platform", field="side")
+    return AccountId(f"clearing:{_id(owner, 'clearing owner')}:{side}:{asset}")
 
 
 def grid_counterparty(asset: str = KWH) -> AccountId:

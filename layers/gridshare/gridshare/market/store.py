@@ -125,6 +125,16 @@ class MarketStore:
             for trade in trades:
                 batch.save(trade)
 
+    def trades_by_ids(self, trade_ids: Iterable[str]) -> list[TradeModel]:
+        """The trades of these ids that exist (BatchGetItem, consistent reads)."""
+        keys = sorted(set(trade_ids))
+        return list(TradeModel.batch_get(keys, consistent_read=True)) if keys else []
+
+    def orders_by_ids(self, order_ids: Iterable[str]) -> dict[str, OrderModel]:
+        """Order id -> order, of the ids that exist (BatchGetItem, consistent reads)."""
+        keys = sorted(set(order_ids))
+        return {o.id: o for o in OrderModel.batch_get(keys, consistent_read=True)} if keys else {}
+
     def trades_of_interval(
         self, interval_start: int, limit: int | None = None, after: str | None = None
     ) -> list[TradeModel]:

@@ -4,13 +4,15 @@
   parties, and the sites of its two orders. A BID that named no site (or a site that is gone, or not the
   party's) is settled against the party's *virtual site* ``u.<userId>``: no meters, so nothing is burned
   for it, and for a seller the whole trade is a shortfall.
-- **Sites** (``SitesService.for_settlement``): host, tariff (feed-in), attached devices and their roles,
-  investors' posted investments (the weights of the 35 % part). A site whose tariff is in another
-  currency than the settlement's is left out (the market trades in the default currency only).
+- **Sites** (``SitesService.for_settlement``: every site for Prepare, a shard's sites by id for
+  SettleShard): host, tariff (feed-in), attached devices and their roles, investors' posted investments (the
+  weights of the 35 % part). A site whose tariff is in another currency than the settlement's is left out
+  (the market trades in the default currency only).
 - **Metered energy** per site and interval: the telemetry 15-minute rollups of each attached device
   (``TelemetryService.energy_buckets``, the counter deltas the readings history shows), decoded and summed
   by site and device role by :mod:`gridshare.settlement.metering`.
-- **Communities** (``CommunitiesService.for_settlement``): rule, price, coefficients and priorities of the
+- **Communities** (``CommunitiesService.for_settlement``: every one for Prepare, those of a shard's sites'
+  hosts' memberships for SettleShard): rule, price, coefficients and priorities of the
   member sites; a site in several communities shares in the first by id.
 - **Tariffs**: the grid's retail tariff and imbalance charge per kWh from settings
   (``GS_SETTLEMENT_RETAIL_MINOR_PER_KWH``, ``GS_SETTLEMENT_IMBALANCE_MINOR_PER_KWH``).
@@ -53,6 +55,25 @@ class RunInputs:
     trades: Mapping[int, Sequence[Mapping[str, Any]]]
     """interval -> its trades, ``buyerSiteId`` / ``sellerSiteId`` resolved to a real or virtual site."""
 
+    def trade_ids(self, site_ids: Iterable[str]) -> list[str]:
+        """The ids of the trades (of every interval) between these sites: what a shard's manifest item
+        carries, so SettleShard reads its trades by id."""
+        mine = set(site_ids)
+        return sorted(
+            t["id"] for ts in self.trades.values() for t in ts if t["buyerSiteId"] in mine and t["sellerSiteId"] in mine
+        )
+
+    def trades_by_shard(self, shards: Sequence[Sequence[str]]) -> list[list[str]]:
+        """Per shard (its sites), :meth:`trade_ids`, in one pass over the trades."""
+        shard_of = {site: n for n, sites in enumerate(shards) for site in sites}
+        out: list[list[str]] = [[] for _ in shards]
+        for ts in self.trades.values():
+            for t in ts:
+                n = shard_of.get(t["buyerSiteId"])
+                if n is not None and shard_of.get(t["sellerSiteId"]) == n:
+                    out[n].append(t["id"])
+        return [sorted(ids) for ids in out]
+
     def links(self) -> list[tuple[str, str]]:
         return [(t["buyerSiteId"], t["sellerSiteId"]) for ts in self.trades.values() for t in ts]
 
@@ -76,12 +97,18 @@ class InputReader:
     communities: Callable[[], CommunitiesService] = communities_service
     telemetry: Callable[[], TelemetryService] = telemetry_service
 
-    def read(self, intervals: Sequence[int]) -> RunInputs:
+    def _tariffs(self) -> R.Tariffs:
         settings = get_settings()
-        currency = settings.default_currency
-        tariffs = R.Tariffs(
-            currency, settings.settlement_retail_minor_per_kwh, settings.settlement_imbalance_minor_per_kwh
+        return R.Tariffs(
+            settings.default_currency,
+            settings.settlement_retail_minor_per_kwh,
+            settings.settlement_imbalance_minor_per_kwh,
         )
+
+    def read(self, intervals: Sequence[int]) -> RunInputs:
+        """The whole run's inputs (Prepare, once per run): every site, every community, every trade."""
+        tariffs = self._tariffs()
+        currency = tariffs.currency
         sites: dict[str, Mapping[str, Any]] = {
             s["id"]: s for s in self.sites().for_settlement() if s["tariff"].get("currency") == currency
         }
@@ -89,18 +116,57 @@ class InputReader:
         trades: dict[int, Sequence[Mapping[str, Any]]] = {}
         market = self.market()
         for interval in intervals:
-            resolved: list[Mapping[str, Any]] = []
-            for t in market.trades_for_settlement(interval):
-                if t["currency"] != currency:
-                    continue
-                buyer_site = self._site_of(sites, t["buyerSiteId"], t["buyerId"])
-                seller_site = self._site_of(sites, t["sellerSiteId"], t["sellerId"])
-                if buyer_site == seller_site:  # a party trading with itself: both orders on one site
-                    buyer_site = virtual_site(t["buyerId"]) + ".buy"
-                    sites.setdefault(buyer_site, _virtual(buyer_site, t["buyerId"]))
-                resolved.append({**t, "buyerSiteId": buyer_site, "sellerSiteId": seller_site})
-            trades[interval] = resolved
+            trades[interval] = [
+                self._resolve(sites, t) for t in market.trades_for_settlement(interval) if t["currency"] == currency
+            ]
         return RunInputs(currency, tariffs, sites, communities, trades)
+
+    def read_shard(
+        self, intervals: Sequence[int], site_ids: Iterable[str], trade_ids: Iterable[str] | None = None
+    ) -> RunInputs:
+        """One shard's inputs (SettleShard): its sites by id, the communities its sites are members of, the
+        intervals' trades whose two sites (as :meth:`read` resolves them) are the shard's. ``trade_ids``
+        (the manifest's, from Prepare): those trades are read by id; without them every trade of each
+        interval is read (one query an interval) and filtered. A trade is resolved only when one of the
+        sites it can resolve to is the shard's, reading the other sites it names by id."""
+        tariffs = self._tariffs()
+        currency = tariffs.currency
+        wanted = set(site_ids)
+        sites: dict[str, Mapping[str, Any]] = {
+            s["id"]: s for s in self.sites().for_settlement(sorted(wanted)) if s["tariff"].get("currency") == currency
+        }
+        market = self.market()
+        ids = None if trade_ids is None else sorted(set(trade_ids))
+        raw = {i: [t for t in market.trades_for_settlement(i, ids) if t["currency"] == currency] for i in intervals}
+        near = [t for ts in raw.values() for t in ts if _candidates(t) & wanted]
+        named = {s for t in near for s in (t["buyerSiteId"], t["sellerSiteId"]) if s is not None and s not in sites}
+        known: dict[str, Mapping[str, Any]] = dict(sites)
+        if named:
+            known.update(
+                (s["id"], s)
+                for s in self.sites().for_settlement(sorted(named))
+                if s["tariff"].get("currency") == currency
+            )
+        trades: dict[int, Sequence[Mapping[str, Any]]] = {}
+        for interval, ts in raw.items():
+            resolved = (self._resolve(known, t) for t in ts if _candidates(t) & wanted)
+            trades[interval] = [t for t in resolved if t["buyerSiteId"] in wanted and t["sellerSiteId"] in wanted]
+        for t in (t for ts in trades.values() for t in ts):
+            for side in ("buyerSiteId", "sellerSiteId"):
+                sites.setdefault(t[side], known[t[side]])
+        hosts = {site_id: str(view["ownerId"]) for site_id, view in sites.items() if not view.get("virtual")}
+        communities = [c for c in self.communities().for_settlement(hosts) if c.get("currency") in (None, currency)]
+        return RunInputs(currency, tariffs, sites, communities, trades)
+
+    def _resolve(self, sites: dict[str, Mapping[str, Any]], t: Mapping[str, Any]) -> dict[str, Any]:
+        """The trade with ``buyerSiteId`` / ``sellerSiteId`` resolved to a real or virtual site (added to
+        ``sites`` when virtual)."""
+        buyer_site = self._site_of(sites, t["buyerSiteId"], t["buyerId"])
+        seller_site = self._site_of(sites, t["sellerSiteId"], t["sellerId"])
+        if buyer_site == seller_site:  # a party trading with itself: both orders on one site
+            buyer_site = virtual_site(t["buyerId"]) + ".buy"
+            sites.setdefault(buyer_site, _virtual(buyer_site, t["buyerId"]))
+        return {**t, "buyerSiteId": buyer_site, "sellerSiteId": seller_site}
 
     @staticmethod
     def _site_of(sites: dict[str, Mapping[str, Any]], site_id: str | None, party: str) -> str:
@@ -195,6 +261,14 @@ class InputReader:
             if t["buyerSiteId"] in mine and t["sellerSiteId"] in mine
         )
         return R.IntervalInput(interval, inputs.tariffs, tuple(sites), trades, tuple(used))
+
+
+def _candidates(t: Mapping[str, Any]) -> set[str]:
+    """Every site a trade's buyer or seller side can resolve to (the named site or a virtual one)."""
+    buyer = virtual_site(t["buyerId"])
+    out = {buyer, buyer + ".buy", virtual_site(t["sellerId"])}
+    out.update(s for s in (t["buyerSiteId"], t["sellerSiteId"]) if s is not None)
+    return out
 
 
 def _virtual(site_id: str, party: str) -> dict[str, Any]:

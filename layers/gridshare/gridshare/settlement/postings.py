@@ -60,6 +60,7 @@ __all__ = [
     "platform_account",
     "pool_account",
     "posting",
+    "party_prefix",
     "posting_id",
     "wallet_account",
     "credits_account",
@@ -115,7 +116,12 @@ def grid_account(asset: str) -> str:
 
 
 def posting_id(interval: int, party: str, kind: str, ref: str, revision: int = 1) -> str:
-    return f"stl:{interval}:{party}:{kind}:{ref}:r{revision}"
+    return f"{party_prefix(interval, party)}{kind}:{ref}:r{revision}"
+
+
+def party_prefix(interval: int, party: str) -> str:
+    """What every posting id of ``party`` in ``interval`` starts with (a reversal's ``<id>:x`` too)."""
+    return f"stl:{interval}:{party}:"
 
 
 def net_by_account(entries: Iterable[tuple[str, str, int]]) -> dict[tuple[str, str], int]:

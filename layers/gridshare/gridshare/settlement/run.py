@@ -1,14 +1,19 @@
 """The four steps of a settlement run (``state_machines/settlement.asl.json``) against the tables.
 
 - **Prepare** (``{runId, from, to}``): the intervals of [from, to) whose delivery has ended; the sites, the
-  trades and the communities; shards = connected components of sites linked by trades and communities
-  (:mod:`gridshare.settlement.shards`) packed into ``GS_SETTLEMENT_SHARD_SITES``; the manifest (a JSON array
-  of ``{"shard": n, "sites": [...]}``) to ``s3://GS_SETTLEMENT_BUCKET/runs/<runId>/manifest.json``. Returns
-  ``{runId, manifestKey, shards, maxConcurrency}``; the run is ``running``.
-- **SettleShard** (``{runId, shard}``): per interval in order, the rules' postings for the shard's sites,
-  ``diff`` against the interval's history of those sites (keys whose ref is one of the shard's sites,
-  trades or site pairs), each change posted through the wallets service (idempotent by the posting id)
-  and then recorded in the history; last, the shard's completion record. A crash leaves whole ledger
+  trades and the communities (the whole registry, once per run); shards = connected components of sites
+  linked by trades and communities (:mod:`gridshare.settlement.shards`) packed into
+  ``GS_SETTLEMENT_SHARD_SITES``; the manifest (a JSON array of ``{"shard": n, "sites": [...], "trades":
+  [...]}``: a shard's sites and the ids of the trades between them) to
+  ``s3://GS_SETTLEMENT_BUCKET/runs/<runId>/manifest.json``. Returns ``{runId, manifestKey, shards,
+  maxConcurrency}``; the run is ``running``.
+- **SettleShard** (``{runId, shard}``): reads only its shard (its sites by id, its trades by id, the
+  communities of its sites, their meters' rollups, the posting history of its sites' hosts); per interval
+  in order, the rules' postings for the shard's sites, ``diff`` against the interval's history of those
+  sites (keys whose ref is one of the shard's sites, trades or site pairs), each change posted through the
+  wallets service (idempotent by the posting id), its grid and platform legs on the shard's clearing
+  accounts, and then recorded in the history; last, one sweep per clearing account into the shared grid
+  and platform accounts, then the shard's completion record (decision 0028). A crash leaves whole ledger
   transactions only (each is one TransactWriteItems); the retry recomputes the same diff from the same
   history and the ledger replays whatever it already holds, so it ends with the same ledger as a clean run.
 - **Finalize** (``{runId, shards}``): fails unless every shard of the manifest has its completion record
@@ -22,13 +27,14 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from gridshare.kernel import errors
 from gridshare.kernel.clock import now_ms
 from gridshare.kernel.settings import get_settings
+from gridshare.ledger import core as L
 from gridshare.ledger.store import LedgerStore
 from gridshare.market.service import MarketService, market_service
 from gridshare.settlement import postings as P
@@ -38,7 +44,7 @@ from gridshare.settlement.inputs import INTERVAL_MS, InputReader, RunInputs
 from gridshare.settlement.models import SettlementRunModel, SettlementShardModel
 from gridshare.settlement.shards import shards as build_shards
 from gridshare.settlement.store import SettlementStore, posting_from_item
-from gridshare.wallets.service import post_settlement
+from gridshare.wallets.service import post_settlement, sweep_clearing
 
 __all__ = ["INTERVAL_MS", "Runs", "due_intervals", "manifest_key"]
 
@@ -82,6 +88,22 @@ def _shard_refs(inputs: RunInputs, intervals: list[int], sites: set[str]) -> Cal
 
 
 SALES = ("trade", "community", "feed_in")
+
+
+def clearing_owner(run_id: str, shard: int) -> str:
+    """The owner part of a shard's clearing accounts (decision 0028)."""
+    return f"{run_id}.{shard}"
+
+
+def shard_clearing_accounts(owner: str, currency: str) -> frozenset[str]:
+    """The clearing accounts a shard's postings can touch: the grid's KWH and currency, the platform's."""
+    return frozenset(
+        {
+            L.clearing_account(owner, "grid", L.KWH),
+            L.clearing_account(owner, "grid", currency),
+            L.clearing_account(owner, "platform", currency),
+        }
+    )
 
 
 def _sale_of(posting: P.Posting, originals: dict[str, P.Posting], inputs: RunInputs) -> dict[str, str]:
@@ -134,7 +156,8 @@ class Runs:
         intervals = due_intervals(int(run.from_ms), int(run.to_ms), now)
         inputs = self.reader.read(intervals)
         shard_sites = build_shards(inputs.sites, inputs.links(), inputs.groups(), settings.settlement_shard_sites)
-        manifest = [{"shard": n, "sites": sites} for n, sites in enumerate(shard_sites)]
+        trade_ids = inputs.trades_by_shard(shard_sites)
+        manifest = [{"shard": n, "sites": sites, "trades": trade_ids[n]} for n, sites in enumerate(shard_sites)]
         key = manifest_key(run_id)
         self._s3().put_object(
             Bucket=settings.settlement_bucket,
@@ -161,7 +184,8 @@ class Runs:
         number, site_ids = int(shard["shard"]), sorted(shard["sites"])
         run = self.store.run(run_id)
         intervals = due_intervals(int(run.from_ms), int(run.to_ms), int(run.started_at or self.clock()))
-        inputs = self.reader.read(intervals)
+        # only this shard's sites, trades (by id, from the manifest) and communities
+        inputs = self.reader.read_shard(intervals, site_ids, shard.get("trades"))
         site_ids = [s for s in site_ids if s in inputs.sites]
         sites = set(site_ids)
         mine = _shard_refs(inputs, intervals, sites)
@@ -170,17 +194,21 @@ class Runs:
         totals: dict[str, dict[str, int]] = {}
         count = reversals = 0
         parties: set[str] = set()
+        clearing = clearing_owner(run_id, number)
+        # every posting's party (payer) is the host of one of the shard's sites, real or virtual
+        hosts = {str(inputs.sites[s]["ownerId"]) for s in site_ids}
         for interval in intervals:
             settled = R.settle(self.reader.interval_input(inputs, interval, site_ids, metered[interval]))
-            history = [posting_from_item(item) for item in self.store.history(interval)]
+            history = [posting_from_item(item) for item in self.store.history(interval, hosts)]
             history = [p for p in history if mine(p.ref)]
             originals = {p.id: p for p in history}
             for posting in P.diff(history, settled.postings):
-                self._post(posting, ledger, run_id, _sale_of(posting, originals, inputs))
+                self._post(posting, ledger, run_id, _sale_of(posting, originals, inputs), clearing)
                 _add_totals(totals, posting)
                 parties.add(posting.party)
                 count += 1
                 reversals += posting.kind == "reversal"
+        sweeps = self._sweep(shard_clearing_accounts(clearing, inputs.currency), ledger)
         self.store.complete_shard(
             SettlementShardModel(
                 run_id=run_id,
@@ -192,9 +220,13 @@ class Runs:
                 completed_at=self.clock(),
             )
         )
-        return {"runId": run_id, "shard": number, "postings": count, "reversals": reversals}
+        return {"runId": run_id, "shard": number, "postings": count, "reversals": reversals, "sweeps": sweeps}
 
-    def _post(self, posting: P.Posting, ledger: Any, run_id: str, sale: dict[str, str]) -> None:
+    def _sweep(self, accounts: Iterable[str], ledger: Any) -> int:
+        """Each clearing account's balance to its shared account (one posting per account with a balance)."""
+        return sum(sweep_clearing(a, ledger=ledger, created_at=self.clock()) is not None for a in sorted(accounts))
+
+    def _post(self, posting: P.Posting, ledger: Any, run_id: str, sale: dict[str, str], clearing: str) -> None:
         metadata: dict[str, Any] = {
             **posting.metadata,
             "kind": posting.kind,
@@ -212,8 +244,17 @@ class Runs:
         metadata.pop("runId")  # the body must not depend on which run posts it: a re-run replays it
         at = self.clock()
         result = post_settlement(
-            posting.id, posting.entries, metadata=metadata, created_at=at, ledger=ledger, reverses=posting.reverses
+            posting.id,
+            posting.entries,
+            metadata=metadata,
+            created_at=at,
+            ledger=ledger,
+            reverses=posting.reverses,
+            clearing=clearing,
         )
+        foreign = {a for a in result.clearing if L.parse_account(a).owner != clearing}
+        if foreign:  # replayed from a run that posted it and stopped before recording it: sweep its legs now
+            self._sweep(foreign, ledger)
         self.store.record(posting, form=result.form, run_id=run_id, at=at)
         if self.after_posting is not None:
             self.after_posting(posting)

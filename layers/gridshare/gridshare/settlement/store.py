@@ -17,7 +17,7 @@ from pynamodb.exceptions import DoesNotExist, PutError
 from gridshare.kernel import errors
 from gridshare.kernel.tables import failed_condition
 from gridshare.settlement.models import RUN_KIND, SettlementPostingModel, SettlementRunModel, SettlementShardModel
-from gridshare.settlement.postings import Posting
+from gridshare.settlement.postings import Posting, party_prefix
 
 __all__ = ["SettlementStore", "posting_from_item"]
 
@@ -83,8 +83,20 @@ class SettlementStore:
         return list(SettlementShardModel.query(run_id, consistent_read=True))
 
     # ------------------------------------------------------------ history
-    def history(self, interval: int) -> list[SettlementPostingModel]:
-        return list(SettlementPostingModel.query(interval, consistent_read=True))
+    def history(self, interval: int, parties: Iterable[str] | None = None) -> list[SettlementPostingModel]:
+        """The interval's posting history (consistent reads): all of it, or only the postings of
+        ``parties``: a posting's id starts ``stl:<interval>:<party>:`` (a reversal's too), so one Query per
+        party with ``begins_with`` on the range key reads a shard's parties' postings and nothing else."""
+        if parties is None:
+            return list(SettlementPostingModel.query(interval, consistent_read=True))
+        out: list[SettlementPostingModel] = []
+        for party in sorted(set(parties)):
+            prefix = party_prefix(interval, party)
+            query = SettlementPostingModel.query(
+                interval, SettlementPostingModel.id.startswith(prefix), consistent_read=True
+            )
+            out.extend(query)
+        return out
 
     def record(self, posting: Posting, *, form: str, run_id: str, at: int) -> None:
         SettlementPostingModel(

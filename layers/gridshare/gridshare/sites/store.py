@@ -11,7 +11,7 @@ Invariants:
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,6 +40,11 @@ class SiteStore:
     def all(self) -> Iterator[SiteModel]:
         """Every site (a full scan: the settlement run's inputs, not a request path)."""
         return iter(SiteModel.scan())
+
+    def many(self, site_ids: Iterable[str]) -> list[SiteModel]:
+        """The sites of these ids that exist (BatchGetItem, 100 keys a request, consistent reads)."""
+        keys = sorted(set(site_ids))
+        return list(SiteModel.batch_get(keys, consistent_read=True)) if keys else []
 
     def put_new(self, site: SiteModel) -> None:
         try:

@@ -47,7 +47,7 @@ from gridshare.wallets.refunds import Refunds
 from gridshare.wallets.reports import Reports
 from gridshare.wallets.reservations import Reservations, reservation_tx_id
 from gridshare.wallets.sales import SaleRecorded, Sales, record_sale
-from gridshare.wallets.settlements import SettlementPosted, post_settlement
+from gridshare.wallets.settlements import SettlementPosted, post_settlement, sweep_clearing
 from gridshare.wallets.statements import Statements
 from gridshare.wallets.stripe_gateway import PaymentGateway, stripe_gateway
 from gridshare.wallets.topups import Topups
@@ -70,6 +70,7 @@ __all__ = [
     "reservation_tx_id",
     "sale_tx_id",
     "site_returns",
+    "sweep_clearing",
     "topup_tx_id",
     "wallet_service",
     "withdrawal_tx_id",
