@@ -40,8 +40,8 @@ class UnexpectedBatchType(BatchProcessingError):
     """The event is not a batch: no `Records` list, or an empty one."""
 
 
-class SqsRecordAttributes(Mapping[str, Any]):
-    """A record's `attributes` (the names Powertools' SQSRecordAttributes gave them)."""
+class _DictView(Mapping[str, Any]):
+    """A read-only view of an event dict, its keys as they came."""
 
     def __init__(self, data: dict[str, Any]) -> None:
         self._data = data
@@ -54,6 +54,10 @@ class SqsRecordAttributes(Mapping[str, Any]):
 
     def __len__(self) -> int:
         return len(self._data)
+
+
+class SqsRecordAttributes(_DictView):
+    """A record's `attributes` (the names Powertools' SQSRecordAttributes gave them)."""
 
     @property
     def sent_timestamp(self) -> str:
@@ -65,20 +69,8 @@ class SqsRecordAttributes(Mapping[str, Any]):
         return str(self._data["ApproximateReceiveCount"])
 
 
-class SqsRecord(Mapping[str, Any]):
+class SqsRecord(_DictView):
     """One record of an SQS event: the raw dict, with `message_id`, `body` and `attributes`."""
-
-    def __init__(self, data: dict[str, Any]) -> None:
-        self._data = data
-
-    def __getitem__(self, key: str) -> Any:
-        return self._data[key]
-
-    def __iter__(self) -> Any:
-        return iter(self._data)
-
-    def __len__(self) -> int:
-        return len(self._data)
 
     @property
     def raw_event(self) -> dict[str, Any]:
