@@ -267,7 +267,12 @@ class TelemetryService:
         deadline = request_deadline()
         position = decode_cursor(cursor) or {}
         if resolution == "raw":
-            rows, after = self.store.raw(device.id, start, end, limit, position.get("after"), deadline=deadline)
+            # Days past the raw retention come from the S3 archive (decision 0024), transparently.
+            from gridshare.telemetry.raw_archive import raw_archive
+
+            rows, after = self.store.raw(
+                device.id, start, end, limit, position.get("after"), deadline=deadline, archive=raw_archive()
+            )
             points = [
                 {"ts": to_iso(r["ts"]), "seq": r["seq"], "value": r["metrics"][metric]}
                 | ({"uncalibrated": r["uncalibrated"][metric]} if metric in r.get("uncalibrated", {}) else {})

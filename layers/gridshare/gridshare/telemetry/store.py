@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from enum import Enum
 from functools import cached_property, lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 from botocore.exceptions import ClientError
@@ -34,6 +34,9 @@ from gridshare.telemetry.rollup_items import is_late
 from gridshare.telemetry.rollups import (
     RollupDelta,
 )
+
+if TYPE_CHECKING:
+    from gridshare.telemetry.raw_archive import RawArchive
 
 DAY_MS = 86_400_000
 _NEW = "attribute_not_exists(pk)"  # the raw item's condition: a redelivery of a stored reading fails it
@@ -452,6 +455,7 @@ class TelemetryStore:
         after: str | None,
         *,
         deadline: Deadline = NEVER,
+        archive: RawArchive | None = None,
     ) -> tuple[list[dict[str, Any]], str | None]:
         """Raw readings in [start, end), oldest first, across day partitions, and where the next page starts.
 
@@ -459,6 +463,10 @@ class TelemetryStore:
         the previous page, or where a page cut short by the deadline stopped. The work is bounded: at most
         MAX_RAW_DAYS partitions (the caller bounds the range), no query once the page holds `limit`
         readings, and none after the `deadline` but the first, so every page moves forward.
+
+        With an `archive` (decision 0024, gridshare.telemetry.raw_archive), a day past the retention that
+        was archived is read from the archive, and so is an archived day whose partition has nothing in the
+        range: same rows, same positions, one GetObject per day instead of its queries.
         """
         days = range((start // DAY_MS) * DAY_MS, end, DAY_MS)
         if len(days) > MAX_RAW_DAYS:
@@ -467,18 +475,29 @@ class TelemetryStore:
         resume_pk, resume_sk = after.split("|", 1) if after else ("", "")
         high = raw_sort_key(end - 1, 9_999_999_999)
         queried = False
+        archived = None
+        if archive is not None:
+            ahead = [day for day in days if day_key(device_id, day) >= resume_pk]
+            archived = archive.days(device_id, ahead, now_ms(), deadline=deadline)
         for index, day in enumerate(days):
             pk = day_key(device_id, day)
             if pk < resume_pk:
                 continue
             # Everything up to `low` was returned already (`low` itself too, if it is a reading's key).
             low = resume_sk if pk == resume_pk else f"{start:013d}#"  # "#" sorts before any "<ts>#<seq>"
+            from_archive = archived is not None and archived.replaces(day)
+            if archived is not None and from_archive:
+                if queried and deadline.passed():
+                    return _strip(out), f"{pk}|{low}"
+                out.extend(archived.rows(day, low, high))
+                queried = True
+            found, unread = len(out), False
             kwargs: dict[str, Any] = {
                 "TableName": RawReadingModel.Meta.table_name,
                 "KeyConditionExpression": "pk = :pk AND sk BETWEEN :low AND :high",
                 "ExpressionAttributeValues": {":pk": {"S": pk}, ":low": {"S": low}, ":high": {"S": high}},
             }
-            while len(out) < limit:
+            while not from_archive and len(out) < limit:
                 if queried and deadline.passed():  # cut short: continue from the last key this page covered
                     last = kwargs.get("ExclusiveStartKey")
                     return _strip(out), f"{pk}|{last['sk']['S'] if last else low}"
@@ -501,11 +520,17 @@ class TelemetryStore:
                             "_key": f"{pk}|{item['sk']['S']}",
                         }
                     )
-                if "LastEvaluatedKey" not in result:
+                # More in the partition: the page's extra item may be `low` itself, skipped above.
+                unread = "LastEvaluatedKey" in result
+                if not unread:
                     break
                 kwargs["ExclusiveStartKey"] = result["LastEvaluatedKey"]
+            if len(out) == found and not from_archive and archived is not None and archived.holds(day):
+                # Nothing left in the partition, though the day was archived: its readings are gone early.
+                # Read with the query, deadline or not, so that this page moves past the day.
+                out.extend(archived.rows(day, low, high))
             if len(out) >= limit:
-                more = len(out) > limit or index + 1 < len(days)
+                more = len(out) > limit or unread or index + 1 < len(days)
                 next_after = out[limit - 1]["_key"] if more else None
                 return _strip(out[:limit]), next_after
         return _strip(out), None
