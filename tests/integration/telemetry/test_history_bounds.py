@@ -112,6 +112,18 @@ def test_a_raw_history_of_exactly_31_days_answers_every_reading_and_pages_throug
     assert too_big.status_code == 422 and json.loads(too_big.body)["errors"][0]["field"] == "limit"
 
 
+def test_pages_that_end_inside_the_last_day_partition_continue_to_its_end(api: Api, owner: tuple[str, str]) -> None:
+    token, device_id = owner
+    # Given five readings in one day partition, the range's last
+    day = (int(time.time() * 1000) // DAY - 2) * DAY
+    stamps = [day + hour * HOUR for hour in range(1, 6)]
+    _store(device_id, stamps)
+    # When they are read two a page (the second page resumes inside the partition and fills exactly)
+    pages = list(_pages(api, token, device_id, **{"from": day, "to": day + DAY, "limit": 2}))
+    # Then every reading comes once
+    assert [p["value"] for page in pages for p in page["data"]] == [0.0, 1.0, 2.0, 3.0, 4.0]
+
+
 class _SlowStore(TelemetryStore):
     """Each query of raw readings takes a second of the frozen kernel clock."""
 
