@@ -47,7 +47,9 @@ INGEST_TABLES = {
     RollupModel: Access.READ_WRITE,
     DeadLetterModel: Access.READ_WRITE,
 }
-API_TABLES = dict(INGEST_TABLES)
+# A raw history reads the days past the retention from the archive (decision 0024): the archive table's
+# records (read) and the objects under raw/ (s3:GetObject only, below).
+API_TABLES = {**INGEST_TABLES, ArchivedDayModel: Access.READ}
 # The rollup job (decision 0016) reads raw readings and writes the rollups table only (hour, day and
 # cursor items; it deletes the dirty markers it re-rolled). It lists devices through the devices service:
 # a read-only grant on the devices table, like ingest's thing-name lookup.
@@ -117,6 +119,12 @@ class TelemetryContext(Construct):
         )
         grant_table_access(self.api_function, tables, API_TABLES)
         grant_health_writes(self.api_function, devices_tables)
+        self.api_function.add_environment(retention.BUCKET_ENV, self.archive_bucket.bucket_name)
+        self.api_function.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["s3:GetObject"], resources=[self.archive_bucket.arn_for_objects(f"{retention.PREFIX}*")]
+            )
+        )
 
         self.scheduled: dict[str, list[scheduler.CfnSchedule]] = {}
         self.jobs: dict[str, lambda_.Function] = {}

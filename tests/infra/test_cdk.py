@@ -341,12 +341,14 @@ EXPECTED_TABLES: dict[str, dict[Any, str]] = {
     "functions.telemetry.rollup_job.handler": {RawReadingModel: READ, RollupModel: RW, DeviceModel: READ},
     # the archive job (decision 0024) reads raw readings and devices, records what it archived
     "functions.telemetry.archive_job.handler": {RawReadingModel: READ, ArchivedDayModel: RW, DeviceModel: READ},
-    # the dead-letter replay route runs ingest in-process, so the API writes what ingest writes
+    # the dead-letter replay route runs ingest in-process, so the API writes what ingest writes; a raw
+    # history reads the archive's records of days past the retention (decision 0024)
     api_handler("telemetry"): {
         LatestReadingModel: RW,
         RawReadingModel: RW,
         RollupModel: RW,
         DeadLetterModel: RW,
+        ArchivedDayModel: READ,
         DeviceModel: RW,
         StatusChangeModel: APPEND,
         StatusCountModel: RW,

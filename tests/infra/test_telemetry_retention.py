@@ -1,7 +1,8 @@
 """Tiered telemetry retention in the template (decision 0024): the raw table expires by TTL, the archive
 bucket is private, encrypted and TLS-only and outlives the stack, only the archive job may write it (and only
-under raw/), every function that stores readings runs with the retention the deployment chose, and a
-retention the archive could not keep up with does not synthesize."""
+under raw/), only the readings API may read it (GetObject under raw/, for a raw history past the retention),
+every function that stores readings runs with the retention the deployment chose, and a retention the archive
+could not keep up with does not synthesize."""
 
 from __future__ import annotations
 
@@ -71,25 +72,57 @@ def test_the_archive_bucket_is_private_encrypted_tls_only_and_retained(template:
     assert tls["Principal"] == {"AWS": "*"}
 
 
-def test_only_the_archive_job_may_write_the_bucket_and_only_put_objects_under_raw(template: dict[str, Any]) -> None:
+def _bucket_grants(template: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    """Function logical id -> its IAM statements on the archive bucket (settlement's Prepare writes its own
+    manifest bucket: tests/infra/test_settlement_cdk.py)."""
     logical_id, _ = _bucket(template)
-    # Given every function's IAM statements that touch S3
     s3: dict[str, list[dict[str, Any]]] = {}
     for fn in of_type(template, "AWS::Lambda::Function"):
         found = [s for s in statements_of(template, fn) if any(str(a).startswith("s3:") for a in as_list(s["Action"]))]
-        if found:
+        if found and logical_id in json.dumps(found):
             s3[fn] = found
-    # Then the archive job is the only one with a grant on the archive bucket, s3:PutObject on <bucket>/raw/*
-    # and nothing else (settlement's Prepare writes its own manifest bucket: tests/infra/test_settlement_cdk.py)
+    return s3
+
+
+def test_only_the_archive_job_may_write_the_bucket_and_only_put_objects_under_raw(template: dict[str, Any]) -> None:
+    logical_id, _ = _bucket(template)
+    # Given every function's IAM statements on the archive bucket
+    s3 = _bucket_grants(template)
+    # Then the archive job is the only one that may put objects, s3:PutObject on <bucket>/raw/* and nothing else
     archive = function_id(template, ARCHIVE_JOB)
-    s3 = {fn: found for fn, found in s3.items() if logical_id in json.dumps(found)}
-    assert set(s3) == {archive}
+    writers = {fn for fn, found in s3.items() if any(a != "s3:GetObject" for s in found for a in as_list(s["Action"]))}
+    assert writers == {archive}
     (grant,) = s3[archive]
     assert as_list(grant["Action"]) == ["s3:PutObject"] and grant["Effect"] == "Allow"
     (resource,) = as_list(grant["Resource"])
     assert render(resource) == "${" + logical_id + ".Arn}/" + PREFIX + "*"
     # And it is told the bucket's name
     assert _env(template, ARCHIVE_JOB)[BUCKET_ENV] == {"Ref": logical_id}
+
+
+def test_only_the_telemetry_api_reads_the_archive_and_only_gets_objects_under_raw(template: dict[str, Any]) -> None:
+    logical_id, _ = _bucket(template)
+    # Given every function's IAM statements on the archive bucket
+    s3 = _bucket_grants(template)
+    # Then the readings API (a raw history of days past the retention) is the only reader, with s3:GetObject on
+    # <bucket>/raw/* and nothing else: no list, no put, no delete, nothing outside raw/
+    api = function_id(template, api_handler("telemetry"))
+    assert set(s3) == {api, function_id(template, ARCHIVE_JOB)}
+    (grant,) = s3[api]
+    assert as_list(grant["Action"]) == ["s3:GetObject"] and grant["Effect"] == "Allow"
+    (resource,) = as_list(grant["Resource"])
+    assert render(resource) == "${" + logical_id + ".Arn}/" + PREFIX + "*"
+    # And it is told the bucket's name, and may read the archive's records (not write them)
+    assert _env(template, api_handler("telemetry"))[BUCKET_ENV] == {"Ref": logical_id}
+    archive_table = table_ids(template)[ArchivedDayModel.Meta.logical_name]
+    actions = {
+        action
+        for statement in statements_of(template, api)
+        if archive_table in json.dumps(statement["Resource"])
+        for action in as_list(statement["Action"])
+    }
+    assert "dynamodb:BatchGetItem" in actions
+    assert not {a for a in actions if a.startswith("dynamodb:") and ("Put" in a or "Update" in a or "Delete" in a)}
 
 
 @pytest.mark.parametrize("handler", [INGEST, api_handler("telemetry"), ARCHIVE_JOB])
