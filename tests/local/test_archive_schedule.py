@@ -1,6 +1,7 @@
 """The local stack's archive path (decision 0024): the provisioning creates the archive bucket on moto S3 and
 one schedule per job segment, and moving the local clock fires them like any other schedule; the archive
-handler, invoked with a segment's input, writes the sealed day to moto S3, read back equal to the raw table."""
+handler, invoked with a segment's input, writes the sealed day to moto S3, read back equal to the raw table and
+served by the readings API once the raw readings have expired."""
 
 from __future__ import annotations
 
@@ -13,11 +14,13 @@ import pytest
 from gridshare.devices.models import DeviceModel
 from gridshare.kernel import clock, resources
 from gridshare.kernel.aws import client
+from gridshare.kernel.roles import Caller
 from gridshare.telemetry.archive_job import read_archived
 from gridshare.telemetry.models import RawReadingModel
 from gridshare.telemetry.readings import Reading
 from gridshare.telemetry.retention import DAY_MS, archived_line
 from gridshare.telemetry.rollups import counter_state
+from gridshare.telemetry.service import TelemetryService
 from gridshare.telemetry.store import TelemetryStore, day_key
 from gridshare_local.clock import LocalClock
 from gridshare_local.lambda_runtime import LambdaContext, load_handler
@@ -85,6 +88,18 @@ def test_advancing_the_clock_fires_the_archive_segments_and_archives_the_sealed_
     keys = [o["Key"] for o in boto3.client("s3").list_objects_v2(Bucket=aws["GS_TELEMETRY_ARCHIVE_BUCKET"])["Contents"]]
     assert keys == ["raw/date=2026-01-01/device=dev-local-arch/readings.jsonl.gz"]
     assert read_archived("dev-local-arch", T0 + DAY_MS) is None
+    # And once the day's raw readings have expired (deleted as DynamoDB's TTL would), the readings API, with the
+    # stack's environment, answers the day's raw history from the archive: the same points as before
+    service, owner = TelemetryService(), Caller("owner-1", "owner-1", "prosumer", (), 0, "t")
+    with clock.frozen(NOW):
+        before, _ = service.history(owner, "dev-local-arch", "energy_import_wh", T0, T0 + DAY_MS, "raw", 1000, None)
+    for item in items:
+        client("dynamodb").delete_item(
+            TableName=RawReadingModel.Meta.table_name, Key={"pk": item["pk"], "sk": item["sk"]}
+        )
+    with clock.frozen(T0 + 40 * DAY_MS):
+        after, _ = service.history(owner, "dev-local-arch", "energy_import_wh", T0, T0 + DAY_MS, "raw", 1000, None)
+    assert len(before) == 96 and after == before and after[10]["uncalibrated"] == 40
 
 
 @pytest.mark.parametrize("spec", [s for s in resources.SCHEDULES if s.segments > 1], ids=lambda s: s.name)
