@@ -91,7 +91,8 @@ ENTRIES: dict[str, frozenset[str]] = {
     "functions.communities.lambda_app": frozenset({"jsonschema", "stripe", "aws_xray_sdk"}),
     "functions.grid.lambda_app": frozenset({"jsonschema", "stripe", "aws_xray_sdk"}),
     "functions.telemetry.timestream_sink": EVENTS_ONLY | {"pynamodb"},
-    "functions.market.lambda_app": frozenset({"jsonschema", "stripe", "aws_xray_sdk"}),
+    # numpy is the auction's (gridshare.market.clearing): imported by what clears, not by the order routes
+    "functions.market.lambda_app": frozenset({"jsonschema", "stripe", "aws_xray_sdk", "numpy"}),
     "functions.market.clearing": EVENTS_ONLY,
     "functions.settlement.lambda_app": frozenset({"jsonschema", "stripe", "aws_xray_sdk"}),
     "functions.settlement.prepare": EVENTS_ONLY,
