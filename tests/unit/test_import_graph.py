@@ -197,8 +197,15 @@ print(json.dumps({"modules": sorted(sys.modules), "answer": answer}))
 """
 
 
-def _answer_in_fresh_interpreter(module: str, attribute: str, event: dict[str, object]) -> dict[str, object]:
-    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": f"{REPO}:{REPO / 'layers' / 'gridshare'}", "AWS_REGION": "us-east-1"}
+def _answer_in_fresh_interpreter(
+    module: str, attribute: str, event: dict[str, object], env: dict[str, str] | None = None
+) -> dict[str, object]:
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "PYTHONPATH": f"{REPO}:{REPO / 'layers' / 'gridshare'}",
+        "AWS_REGION": "us-east-1",
+        **(env or {}),
+    }
     done = subprocess.run(
         [sys.executable, "-c", _ANSWER, module, attribute, json.dumps(event)],
         env=env,
@@ -245,6 +252,36 @@ def test_an_api_lambda_refuses_a_missing_token_without_the_token_verifier(entry:
     modules = result["modules"]
     assert isinstance(modules, list)
     assert result["answer"] == 401
+    assert sorted(p for p in ("jwt", "gridshare.http.auth") if _imported(modules, p)) == []
+
+
+# No AWS in the fresh interpreter: DynamoDB is a closed port, asked once, so the revocation read fails fast.
+_NO_DYNAMODB = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_ENDPOINT_URL": "http://127.0.0.1:9",
+    "AWS_MAX_ATTEMPTS": "1",
+    "AWS_RETRY_MODE": "standard",
+}
+
+
+@pytest.mark.parametrize("entry", API_ENTRIES)
+def test_an_api_lambda_takes_the_authorizers_caller_without_the_token_verifier(entry: str) -> None:
+    # Given a fresh API Lambda and a request to a protected route as API Gateway sends it after the TOKEN
+    # authorizer allowed the token: its caller in requestContext.authorizer (decision 0030)
+    event = _unauthenticated_get(entry.split(".")[1])
+    headers = event["headers"]
+    assert isinstance(headers, dict)
+    headers["Authorization"] = "Bearer eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl"
+    authorizer = event["requestContext"]["authorizer"]  # type: ignore[index]
+    authorizer["exp"] = "4102444800"  # 2100: unexpired
+    # When it answers (the revocation read finds no DynamoDB here: a 500 after the token was taken)
+    result = _answer_in_fresh_interpreter(entry, "app", event, _NO_DYNAMODB)
+    # Then neither jwt nor the verifier module was imported for it
+    modules = result["modules"]
+    assert isinstance(modules, list)
+    assert result["answer"] == 500
+    assert _imported(modules, "gridshare.http.revocations")
     assert sorted(p for p in ("jwt", "gridshare.http.auth") if _imported(modules, p)) == []
 
 
