@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from gridshare.communities.service import CommunitiesService, communities_service
 from gridshare.kernel.clock import now_ms
 from gridshare.kernel.factory import ServiceFactory
 from gridshare.market.config import MarketConfig, market_config
@@ -27,11 +26,13 @@ from gridshare.market.orders import Orders
 from gridshare.market.pushes import MarketEvents, market_events
 from gridshare.market.rules import parse_interval
 from gridshare.market.store import MarketStore
-from gridshare.sites.service import SitesService, sites_service
-from gridshare.wallets.service import WalletService, wallet_service
+from gridshare.market.use_cases import communities_service, sites_service, wallet_service
 
 if TYPE_CHECKING:
+    from gridshare.communities.service import CommunitiesService
     from gridshare.market.clearing_run import Clearing
+    from gridshare.sites.service import SitesService
+    from gridshare.wallets.service import WalletService
 
 __all__ = ["MarketService", "market_service", "parse_interval"]
 
