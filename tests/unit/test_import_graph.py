@@ -14,7 +14,10 @@ holds a package that entry must not import:
 - the ingest Lambda imports no jsonschema (imported only to explain a rejected message);
 - the platform Lambda (public routes) imports no token verifier and no PynamoDB;
 - no Lambda imports jwt or cryptography at import time: they are imported for the first token worth
-  verifying, never to refuse a missing or malformed one;
+  verifying, never to refuse a missing or malformed one, nor for a request API Gateway's authorizer
+  allowed (its caller is taken from the event: decision 0030);
+- the market API imports no numpy (the auction's), and an API Lambda imports another context's service
+  only where a route declaration needs it at import (others are imported by the requests that use them);
 - every PynamoDB connection uses the process's one botocore session (gridshare.kernel.aws).
 
 And the layer, built from pyproject's runtime dependencies (infra_cdk.constructs.shared), must not pull a
@@ -88,12 +91,23 @@ ENTRIES: dict[str, frozenset[str]] = {
     "functions.devices.offline_sweep": EVENTS_ONLY,
     "functions.telemetry.rollup_job": EVENTS_ONLY | {"pynamodb"},
     "functions.telemetry.archive_job": EVENTS_ONLY | {"pynamodb"},
-    "functions.sites.lambda_app": frozenset({"jsonschema", "aws_xray_sdk"}),
-    "functions.communities.lambda_app": frozenset({"jsonschema", "stripe", "aws_xray_sdk"}),
-    "functions.grid.lambda_app": frozenset({"jsonschema", "stripe", "aws_xray_sdk"}),
+    # other contexts' services are imported by the requests that use them (only what a route declaration needs
+    # at import, e.g. the wallets' investment bound for the sites)
+    "functions.sites.lambda_app": frozenset(
+        {"jsonschema", "aws_xray_sdk", "gridshare.devices.service", "gridshare.telemetry.service"}
+    ),
+    "functions.communities.lambda_app": frozenset(
+        {"jsonschema", "stripe", "aws_xray_sdk", "gridshare.sites.service", "gridshare.identity.service"}
+    ),
+    "functions.grid.lambda_app": frozenset(
+        {"jsonschema", "stripe", "aws_xray_sdk", "gridshare.devices.service", "gridshare.telemetry.service"}
+    ),
     "functions.telemetry.timestream_sink": EVENTS_ONLY | {"pynamodb"},
     # numpy is the auction's (gridshare.market.clearing): imported by what clears, not by the order routes
-    "functions.market.lambda_app": frozenset({"jsonschema", "stripe", "aws_xray_sdk", "numpy"}),
+    "functions.market.lambda_app": frozenset(
+        {"jsonschema", "stripe", "aws_xray_sdk", "numpy"}
+        | {"gridshare.wallets.service", "gridshare.sites.service", "gridshare.communities.service"}
+    ),
     "functions.market.clearing": EVENTS_ONLY,
     "functions.settlement.lambda_app": frozenset({"jsonschema", "stripe", "aws_xray_sdk"}),
     "functions.settlement.prepare": EVENTS_ONLY,
@@ -108,7 +122,7 @@ ENTRIES: dict[str, frozenset[str]] = {
     "functions.notifications.live": EVENTS_ONLY,
     # the token check imports jwt on the first $connect with a token, never chalice
     "functions.notifications.websocket": EVENTS_ONLY,
-    "functions.alerts.lambda_app": frozenset({"jsonschema", "stripe", "aws_xray_sdk"}),
+    "functions.alerts.lambda_app": frozenset({"jsonschema", "stripe", "aws_xray_sdk", "gridshare.devices.service"}),
     "functions.alerts.evaluator": EVENTS_ONLY,
     "functions.alerts.reminders": EVENTS_ONLY,
 }
