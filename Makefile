@@ -52,6 +52,7 @@ TYPED := layers/gridshare/gridshare/kernel layers/gridshare/gridshare/ledger/cor
   layers/gridshare/gridshare/telemetry/reroll.py layers/gridshare/gridshare/telemetry/timestream_records.py \
   layers/gridshare/gridshare/telemetry/rollup_items.py \
   layers/gridshare/gridshare/market/clearing.py layers/gridshare/gridshare/market/matching.py \
+  layers/gridshare/gridshare/market/fees.py layers/gridshare/gridshare/http/bearer.py \
   layers/gridshare/gridshare/market/rules.py layers/gridshare/gridshare/settlement/rules.py \
   layers/gridshare/gridshare/settlement/postings.py layers/gridshare/gridshare/settlement/metering.py \
   layers/gridshare/gridshare/settlement/shards.py layers/gridshare/gridshare/wallets/settlements.py \

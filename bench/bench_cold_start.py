@@ -87,6 +87,9 @@ def entries() -> list[tuple[str, str, str, dict[str, Any]]]:
     alert = load_event("eventbridge_alert_opened")
     token = access_token()
     bearer = {"headers.Authorization": f"Bearer {token}", "multiValueHeaders.Authorization": [f"Bearer {token}"]}
+    # the authorizer's context for that token, as API Gateway hands it over (decision 0030): its times
+    claims = json.loads(base64.urlsafe_b64decode(token.split(".")[1] + "=="))
+    bearer |= {f"requestContext.authorizer.{name}": str(claims[name]) for name in ("iat", "exp")}
     return [
         ("platform GET /health", "functions.platform.lambda_app", "app", load_event("apigw_rest_proxy_get_health")),
         ("identity GET /v1/me", "functions.identity.lambda_app", "app", load_event("apigw_rest_proxy_get_me")),

@@ -32,6 +32,7 @@ from jwt.algorithms import RSAAlgorithm
 
 from gridshare.contexts import CONTEXTS
 from gridshare.http.api import ROUTES, RouteSpec
+from gridshare.kernel import clock
 from tests.support.api import Api, create_admin, register_user
 from tests.support.events import command_ack_batch, load_event, telemetry_batch
 from tests.support.logs import log_lines, metric_documents
@@ -46,14 +47,28 @@ def _context(function_name: str) -> Any:
 
 
 def _proxy_event(name: str, token: str | None = None, **overrides: Any) -> dict[str, Any]:
-    """An API Gateway proxy event; the Authorization header (both header maps) set to `token` or removed."""
+    """An API Gateway proxy event; the Authorization header (both header maps) set to `token` or removed,
+    and `requestContext.authorizer` what API Gateway hands over after the TOKEN authorizer allowed that
+    token (its principalId and context: gridshare.identity.authorizer), or removed without a token."""
     event = load_event(name, **overrides)
     for headers in (event["headers"], event["multiValueHeaders"]):
         headers.pop("Authorization", None)
+    event["requestContext"].pop("authorizer", None)
     if token is not None:
         event["headers"]["Authorization"] = f"Bearer {token}"
         event["multiValueHeaders"]["Authorization"] = [f"Bearer {token}"]
+        event["requestContext"]["authorizer"] = _authorized(token)
     return event
+
+
+def _authorized(token: str) -> dict[str, Any]:
+    """`requestContext.authorizer` as API Gateway builds it from the authorizer's answer for `token`."""
+    from gridshare.identity import authorizer
+
+    answer = authorizer.handler(
+        load_event("apigw_authorizer_token", authorizationToken=f"Bearer {token}"), _context("identity-authorizer")
+    )
+    return {"principalId": answer["principalId"], **answer["context"], "integrationLatency": 38}
 
 
 def _device_event(device_id: str, token: str) -> dict[str, Any]:
@@ -228,6 +243,100 @@ def test_identity_lambda_answers_me_with_a_real_token(api: Api) -> None:
     anonymous = app(_proxy_event("apigw_rest_proxy_get_me"), _context("identity-api"))
     assert anonymous["statusCode"] == 401
     assert anonymous["headers"]["Content-Type"] == "application/problem+json"
+
+
+def _no_verifier(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Make the full token verification (gridshare.http.auth) record its calls and refuse every token."""
+    import gridshare.http.auth
+
+    calls: list[str] = []
+
+    def refuse(token: str, *_args: Any) -> Any:
+        from gridshare.kernel.errors import AuthenticationFailed
+
+        calls.append(token)
+        raise AuthenticationFailed("The token is not valid.")
+
+    monkeypatch.setattr(gridshare.http.auth, "verify_access_token", refuse)
+    return calls
+
+
+def test_an_api_lambda_takes_the_caller_the_authorizer_verified(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    from functions.identity.lambda_app import app
+
+    # Given a user's GET /v1/me as API Gateway sends it after the authorizer allowed the token
+    login = register_user(api, "trusted@example.com", role="consumer")
+    event = _proxy_event("apigw_rest_proxy_get_me", login["accessToken"])
+    assert event["requestContext"]["authorizer"]["principalId"] == login["user"]["id"]
+    calls = _no_verifier(monkeypatch)
+
+    # When the identity Lambda handles it
+    response = app(event, _context("identity-api"))
+
+    # Then it answers for the authorizer's caller without verifying the token again
+    assert response["statusCode"] == 200, response
+    assert json.loads(response["body"])["data"]["email"] == "trusted@example.com"
+    assert calls == []
+
+    # And without the authorizer's context (the same token) the token is verified in full
+    bare = copy.deepcopy(event)
+    del bare["requestContext"]["authorizer"]
+    refused = app(bare, _context("identity-api"))
+    assert refused["statusCode"] == 401 and calls == [f"Bearer {login['accessToken']}"]
+
+
+def test_the_authorizers_caller_is_refused_once_revoked_or_expired(api: Api) -> None:
+    from functions.identity.lambda_app import app
+
+    # Given the context the authorizer returned for a user's token (what a cached answer hands over)
+    login = register_user(api, "cached@example.com")
+    event = _proxy_event("apigw_rest_proxy_get_me", login["accessToken"])
+    assert app(copy.deepcopy(event), _context("identity-api"))["statusCode"] == 200
+    expires_at = int(event["requestContext"]["authorizer"]["exp"])
+
+    # When the token's expiry (plus the leeway) has passed, Then the same context is refused
+    with clock.frozen((expires_at + 6) * 1000):
+        expired = app(copy.deepcopy(event), _context("identity-api"))
+    assert expired["statusCode"] == 401 and json.loads(expired["body"])["detail"] == "The token has expired."
+
+    # When the user logs out (the revocation every guard reads), Then the same context is refused too
+    assert api.call("POST", "/v1/auth/logout", token=login["accessToken"]).status_code == 204
+    revoked = app(copy.deepcopy(event), _context("identity-api"))
+    assert revoked["statusCode"] == 401 and json.loads(revoked["body"])["detail"] == "The token has been revoked."
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"exp": None},  # an authorizer that does not return the expiry
+        {"principalId": "someone-else"},
+        {"role": "admin"},  # not the role of the groups
+        {"groups": "admin", "role": "superuser"},
+        {"iat": "soon"},
+        {"userId": None},
+        {"jti": 7},
+    ],
+)
+def test_an_incomplete_authorizer_context_means_full_verification(
+    api: Api, monkeypatch: pytest.MonkeyPatch, change: dict[str, Any]
+) -> None:
+    from functions.identity.lambda_app import app
+
+    # Given API Gateway's event for a genuine token whose authorizer context lacks or contradicts something
+    login = register_user(api, "partial@example.com")
+    event = _proxy_event("apigw_rest_proxy_get_me", login["accessToken"])
+    for key, value in change.items():
+        if value is None:
+            del event["requestContext"]["authorizer"][key]
+        else:
+            event["requestContext"]["authorizer"][key] = value
+    calls = _no_verifier(monkeypatch)
+
+    # When the identity Lambda handles it, Then the token is verified in full (here: refused)
+    response = app(event, _context("identity-api"))
+    assert response["statusCode"] == 401 and len(calls) == 1
+    monkeypatch.undo()
+    assert app(event, _context("identity-api"))["statusCode"] == 200  # the real verifier accepts it
 
 
 def test_devices_lambda_answers_404_for_another_users_device(api: Api) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import http.client
 import json
 import threading
@@ -83,3 +84,62 @@ def test_a_refused_request_with_a_body_leaves_its_kept_alive_connection_usable(p
     assert second.status == 200, second.read()
     second.read()
     connection.close()
+
+
+def _b64url(document: dict[str, object]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(document).encode()).decode().rstrip("=")
+
+
+# Everything a client might try to pass for API Gateway's authorizer context: headers named after it,
+# holding the context of an admin whose token the authorizer had verified.
+_ADMIN_CONTEXT = {
+    "principalId": "01J2Z8K6M4P3R7T9V1W5X0Y2QA",
+    "userId": "01J2Z8K6M4P3R7T9V1W5X0Y2QA",
+    "sub": "5f3c9a2e-7b41-4d8e-9c16-2a0b8e4d7f13",
+    "role": "admin",
+    "groups": "admin",
+    "iat": "1718000000",
+    "exp": "4102444800",
+    "jti": "forged",
+}
+_FORGED_CONTEXT_HEADERS = {
+    "requestContext": json.dumps({"authorizer": _ADMIN_CONTEXT}),
+    "X-Amzn-RequestContext": json.dumps({"authorizer": _ADMIN_CONTEXT}),
+    "X-Amzn-Apigateway-Api-Id": "k3x9q2w7ab",
+    "authorizer": json.dumps(_ADMIN_CONTEXT),
+    **{f"X-Authorizer-{key}": value for key, value in _ADMIN_CONTEXT.items()},
+    **_ADMIN_CONTEXT,
+}
+
+
+@pytest.mark.parametrize(
+    "authorization",
+    [
+        None,
+        "Bearer not-a-jwt",
+        f"Bearer {_b64url({'alg': 'none', 'kid': 'dummy'})}.{_b64url({'sub': 'x', 'cognito:groups': ['admin']})}.",
+    ],
+)
+def test_no_header_makes_an_authorizer_context_on_the_local_stack(
+    port: int, aws: dict[str, str], monkeypatch: pytest.MonkeyPatch, authorization: str | None
+) -> None:
+    """The local server never fills `requestContext.authorizer` (our routes declare no Chalice authorizer):
+    whatever a client sends, the route guard verifies the token itself (decision 0030)."""
+    import gridshare.http.api as http_api
+
+    seen: list[object] = []
+    real = http_api.authorized_caller
+
+    def spy(context: object) -> object:
+        seen.append(context)
+        return real(context)
+
+    monkeypatch.setattr(http_api, "authorized_caller", spy)
+    headers = {**_FORGED_CONTEXT_HEADERS, **({"Authorization": authorization} if authorization else {})}
+    # Given headers claiming an admin's authorizer context, When an admin-only route is asked
+    status, answer_headers, body = request(port, "GET", "/v1/users", headers)
+    # Then it is a 401 problem: the token (none, garbage, an unsigned admin claim) was checked, not the headers
+    assert_problem(status, answer_headers, body, 401)
+    assert all(context is None for context in seen)
+    if authorization and authorization.count(".") == 2:
+        assert seen == [None]  # a well-shaped token reached the guard's context check, and found none

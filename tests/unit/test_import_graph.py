@@ -14,7 +14,10 @@ holds a package that entry must not import:
 - the ingest Lambda imports no jsonschema (imported only to explain a rejected message);
 - the platform Lambda (public routes) imports no token verifier and no PynamoDB;
 - no Lambda imports jwt or cryptography at import time: they are imported for the first token worth
-  verifying, never to refuse a missing or malformed one;
+  verifying, never to refuse a missing or malformed one, nor for a request API Gateway's authorizer
+  allowed (its caller is taken from the event: decision 0030);
+- the market API imports no numpy (the auction's), and an API Lambda imports another context's service
+  only where a route declaration needs it at import (others are imported by the requests that use them);
 - every PynamoDB connection uses the process's one botocore session (gridshare.kernel.aws).
 
 And the layer, built from pyproject's runtime dependencies (infra_cdk.constructs.shared), must not pull a
@@ -76,7 +79,8 @@ ENTRIES: dict[str, frozenset[str]] = {
     "functions.telemetry.ingest": EVENTS_ONLY,
     "functions.platform.lambda_app": frozenset({"cryptography", "pynamodb", "jsonschema", "stripe"}),
     "functions.identity.authorizer": EVENTS_ONLY | {"pynamodb"},
-    "functions.identity.lambda_app": frozenset({"jsonschema", "stripe", "aws_xray_sdk"}),
+    # cryptography (the secrets envelope of 2FA) is imported by a 2FA request, not by every cold start
+    "functions.identity.lambda_app": frozenset({"jsonschema", "stripe", "aws_xray_sdk", "cryptography"}),
     "functions.devices.lambda_app": frozenset({"jsonschema", "stripe", "aws_xray_sdk"}),
     "functions.wallets.lambda_app": frozenset({"jsonschema", "stripe", "aws_xray_sdk"}),
     "functions.telemetry.lambda_app": frozenset({"jsonschema", "stripe", "aws_xray_sdk"}),
@@ -87,11 +91,23 @@ ENTRIES: dict[str, frozenset[str]] = {
     "functions.devices.offline_sweep": EVENTS_ONLY,
     "functions.telemetry.rollup_job": EVENTS_ONLY | {"pynamodb"},
     "functions.telemetry.archive_job": EVENTS_ONLY | {"pynamodb"},
-    "functions.sites.lambda_app": frozenset({"jsonschema", "aws_xray_sdk"}),
-    "functions.communities.lambda_app": frozenset({"jsonschema", "stripe", "aws_xray_sdk"}),
-    "functions.grid.lambda_app": frozenset({"jsonschema", "stripe", "aws_xray_sdk"}),
+    # other contexts' services are imported by the requests that use them (only what a route declaration needs
+    # at import, e.g. the wallets' investment bound for the sites)
+    "functions.sites.lambda_app": frozenset(
+        {"jsonschema", "aws_xray_sdk", "gridshare.devices.service", "gridshare.telemetry.service"}
+    ),
+    "functions.communities.lambda_app": frozenset(
+        {"jsonschema", "stripe", "aws_xray_sdk", "gridshare.sites.service", "gridshare.identity.service"}
+    ),
+    "functions.grid.lambda_app": frozenset(
+        {"jsonschema", "stripe", "aws_xray_sdk", "gridshare.devices.service", "gridshare.telemetry.service"}
+    ),
     "functions.telemetry.timestream_sink": EVENTS_ONLY | {"pynamodb"},
-    "functions.market.lambda_app": frozenset({"jsonschema", "stripe", "aws_xray_sdk"}),
+    # numpy is the auction's (gridshare.market.clearing): imported by what clears, not by the order routes
+    "functions.market.lambda_app": frozenset(
+        {"jsonschema", "stripe", "aws_xray_sdk", "numpy"}
+        | {"gridshare.wallets.service", "gridshare.sites.service", "gridshare.communities.service"}
+    ),
     "functions.market.clearing": EVENTS_ONLY,
     "functions.settlement.lambda_app": frozenset({"jsonschema", "stripe", "aws_xray_sdk"}),
     "functions.settlement.prepare": EVENTS_ONLY,
@@ -106,7 +122,7 @@ ENTRIES: dict[str, frozenset[str]] = {
     "functions.notifications.live": EVENTS_ONLY,
     # the token check imports jwt on the first $connect with a token, never chalice
     "functions.notifications.websocket": EVENTS_ONLY,
-    "functions.alerts.lambda_app": frozenset({"jsonschema", "stripe", "aws_xray_sdk"}),
+    "functions.alerts.lambda_app": frozenset({"jsonschema", "stripe", "aws_xray_sdk", "gridshare.devices.service"}),
     "functions.alerts.evaluator": EVENTS_ONLY,
     "functions.alerts.reminders": EVENTS_ONLY,
 }
@@ -196,8 +212,15 @@ print(json.dumps({"modules": sorted(sys.modules), "answer": answer}))
 """
 
 
-def _answer_in_fresh_interpreter(module: str, attribute: str, event: dict[str, object]) -> dict[str, object]:
-    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": f"{REPO}:{REPO / 'layers' / 'gridshare'}", "AWS_REGION": "us-east-1"}
+def _answer_in_fresh_interpreter(
+    module: str, attribute: str, event: dict[str, object], env: dict[str, str] | None = None
+) -> dict[str, object]:
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "PYTHONPATH": f"{REPO}:{REPO / 'layers' / 'gridshare'}",
+        "AWS_REGION": "us-east-1",
+        **(env or {}),
+    }
     done = subprocess.run(
         [sys.executable, "-c", _ANSWER, module, attribute, json.dumps(event)],
         env=env,
@@ -245,6 +268,36 @@ def test_an_api_lambda_refuses_a_missing_token_without_the_token_verifier(entry:
     assert isinstance(modules, list)
     assert result["answer"] == 401
     assert sorted(p for p in ("jwt", "gridshare.http.auth") if _imported(modules, p)) == []
+
+
+# No AWS in the fresh interpreter: DynamoDB is a closed port, asked once, so the revocation read fails fast.
+_NO_DYNAMODB = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_ENDPOINT_URL": "http://127.0.0.1:9",
+    "AWS_MAX_ATTEMPTS": "1",
+    "AWS_RETRY_MODE": "standard",
+}
+
+
+@pytest.mark.parametrize("entry", API_ENTRIES)
+def test_an_api_lambda_takes_the_authorizers_caller_without_the_token_verifier(entry: str) -> None:
+    # Given a fresh API Lambda and a request to a protected route as API Gateway sends it after the TOKEN
+    # authorizer allowed the token: its caller in requestContext.authorizer (decision 0030)
+    event = _unauthenticated_get(entry.split(".")[1])
+    headers = event["headers"]
+    assert isinstance(headers, dict)
+    headers["Authorization"] = "Bearer eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl"
+    authorizer = event["requestContext"]["authorizer"]  # type: ignore[index]
+    authorizer["exp"] = "4102444800"  # 2100: unexpired
+    # When it answers (the revocation read finds no DynamoDB here: a 500 after the token was taken)
+    result = _answer_in_fresh_interpreter(entry, "app", event, _NO_DYNAMODB)
+    # Then neither jwt, cryptography nor the verifier module was imported for it
+    modules = result["modules"]
+    assert isinstance(modules, list)
+    assert result["answer"] == 500
+    assert _imported(modules, "gridshare.http.revocations")
+    assert sorted(p for p in ("jwt", "cryptography", "gridshare.http.auth") if _imported(modules, p)) == []
 
 
 @pytest.mark.parametrize(

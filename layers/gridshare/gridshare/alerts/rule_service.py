@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gridshare.alerts import alert_events as E
 from gridshare.alerts.lifecycle import materialise_defaults
@@ -21,13 +21,31 @@ from gridshare.alerts.models import AlertModel, AlertRuleModel
 from gridshare.alerts.rules import BASELINE_KINDS, Target, validate_rule
 from gridshare.alerts.store import RuleStore
 from gridshare.alerts.views import alert_view, describe, rule_view
-from gridshare.devices.service import DeviceService, reported_metrics
 from gridshare.http.pagination import decode_cursor, encode_cursor
 from gridshare.kernel import errors
 from gridshare.kernel.clock import now_ms
 from gridshare.kernel.factory import ServiceFactory
 from gridshare.kernel.ids import new_id
 from gridshare.kernel.roles import Caller
+
+if TYPE_CHECKING:
+    from gridshare.devices.service import DeviceService
+
+
+# The devices context's service is imported when a rule request first needs it: listing or reading alerts
+# does not load it (nor what it imports) on a cold start.
+def _devices() -> type[DeviceService]:
+    from gridshare.devices.service import DeviceService
+
+    return DeviceService
+
+
+def reported_metrics() -> dict[str, tuple[str, ...]]:
+    """The metrics devices report (gridshare.devices.service.reported_metrics)."""
+    from gridshare.devices.service import reported_metrics as metrics
+
+    return metrics()
+
 
 __all__ = ["RuleService", "rule_service"]
 
@@ -52,7 +70,7 @@ class RuleService:
     def _target(self, caller: Caller, device_id: str | None, site_id: str | None) -> tuple[str, Target]:
         """The owner of what the rule watches, and what it is; 404 for what the caller may not see."""
         if device_id is not None:
-            device = DeviceService.get_owned(caller, device_id)
+            device = _devices().get_owned(caller, device_id)
             return device.owner_id, Target(device.type)
         assert site_id is not None
         site = _sites().get(caller, site_id)
@@ -80,7 +98,7 @@ class RuleService:
         if kind not in ("leak", "offline") or not device_id:
             return None
         try:
-            device = DeviceService.get_owned(caller, device_id)
+            device = _devices().get_owned(caller, device_id)
         except errors.NotFound:
             return None
         materialise_defaults(self.store, device.id, device.type, device.owner_id, self.clock())
@@ -115,11 +133,11 @@ class RuleService:
         start = decode_cursor(cursor)
         owner = None if caller.role in SEES_ALL else caller.user_id
         if device_id is not None:
-            device = DeviceService.get_owned(caller, device_id)
+            device = _devices().get_owned(caller, device_id)
             if start is None:
                 self._defaults(device.id, device.type, device.owner_id)
         elif owner is not None and start is None:
-            devices, _ = DeviceService.list(caller, MATERIALISE_DEVICES, None)
+            devices, _ = _devices().list(caller, MATERIALISE_DEVICES, None)
             for d in devices:
                 self._defaults(d["id"], d["type"], d["ownerId"])
         if owner is not None and start is not None and start.get("owner_id", {}).get("S", owner) != owner:
@@ -147,7 +165,7 @@ class RuleService:
         }
         target = Target(None)
         if rule.device_id is not None:
-            target = Target(DeviceService.get_owned(caller, rule.device_id).type)
+            target = Target(_devices().get_owned(caller, rule.device_id).type)
         merged, problems = validate_rule({**current, **changes}, target, reported_metrics())
         if problems:
             raise errors.InvalidInput("The rule is not valid for its kind.", errors=problems)

@@ -19,7 +19,7 @@ import contextlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gridshare.communities import energy as E
 from gridshare.communities import geo, profiles
@@ -27,16 +27,34 @@ from gridshare.communities.allocation import IntervalAllocation, coefficients_co
 from gridshare.communities.models import CommunityModel, MemberModel
 from gridshare.communities.store import CommunityStore
 from gridshare.http.pagination import decode_cursor, encode_cursor
-from gridshare.identity.service import IdentityService
 from gridshare.kernel import errors
 from gridshare.kernel.clock import now_ms, to_iso
 from gridshare.kernel.factory import ServiceFactory
 from gridshare.kernel.ids import new_id
 from gridshare.kernel.roles import Caller
 from gridshare.kernel.settings import get_settings
-from gridshare.sites.service import SitesService, sites_service
+
+if TYPE_CHECKING:
+    from gridshare.identity.service import IdentityService
+    from gridshare.sites.service import SitesService
 
 __all__ = ["MAX_MEMBERS", "CommunitiesService", "communities_service"]
+
+
+# Other contexts' services are imported when a request first needs them: listing or reading communities
+# loads neither sites nor identity (nor what they import) on a cold start.
+def _identity() -> type[IdentityService]:
+    from gridshare.identity.service import IdentityService
+
+    return IdentityService
+
+
+def sites_service() -> SitesService:
+    """The sites context's service (gridshare.sites.service.sites_service)."""
+    from gridshare.sites.service import sites_service as factory
+
+    return factory()
+
 
 SEES_ALL = ("admin", "operator")
 MAX_MEMBERS = 500
@@ -229,12 +247,12 @@ class CommunitiesService:
         user_id, email = fields.pop("user_id", None), fields.pop("email", None)
         if user_id is not None:
             try:
-                return str(IdentityService.get_user(user_id).id)
+                return str(_identity().get_user(user_id).id)
             except errors.NotFound:
                 raise errors.InvalidInput(
                     "No such user.", errors=[errors.FieldError("userId", "no such user")]
                 ) from None
-        user = IdentityService.find_by_email(str(email)) if email is not None else None
+        user = _identity().find_by_email(str(email)) if email is not None else None
         if user is None:
             raise errors.InvalidInput("No user with this email.", errors=[errors.FieldError("email", "no such user")])
         return str(user.id)

@@ -16,9 +16,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from gridshare.devices.service import DeviceService
 from gridshare.grid import metrics as M
 from gridshare.grid import topology as T
 from gridshare.grid.models import GridConnectionModel, GridNodeModel
@@ -31,7 +30,26 @@ from gridshare.kernel.factory import ServiceFactory
 from gridshare.kernel.ids import new_id
 from gridshare.kernel.roles import Caller
 from gridshare.kernel.settings import get_settings
-from gridshare.telemetry.service import TelemetryService, telemetry_service
+
+if TYPE_CHECKING:
+    from gridshare.devices.service import DeviceService
+    from gridshare.telemetry.service import TelemetryService
+
+
+# Other contexts' services are imported when a request first needs them: the topology routes load neither
+# devices nor telemetry (nor what they import) on a cold start.
+def _devices() -> type[DeviceService]:
+    from gridshare.devices.service import DeviceService
+
+    return DeviceService
+
+
+def telemetry_service() -> TelemetryService:
+    """The telemetry context's service (gridshare.telemetry.service.telemetry_service)."""
+    from gridshare.telemetry.service import telemetry_service as factory
+
+    return factory()
+
 
 __all__ = ["MAX_CONNECTIONS", "MAX_NODES", "MAX_NODE_DEVICES", "GridService", "grid_service"]
 
@@ -101,7 +119,7 @@ class GridService:
     def _check_devices(self, caller: Caller, device_ids: list[str]) -> None:
         for index, device_id in enumerate(device_ids):
             try:
-                DeviceService.get_owned(caller, device_id)
+                _devices().get_owned(caller, device_id)
             except errors.NotFound:
                 raise errors.InvalidInput(
                     "A node's meters must be existing devices.",

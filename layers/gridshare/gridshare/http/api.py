@@ -2,8 +2,9 @@
 
 `ApiBlueprint.route` registers a Chalice view and a `RouteSpec` in `ROUTES`, the table that the OpenAPI
 document, the CDK API (which methods get the authorizer) and the authorization tests are built from.
-The wrapper verifies the caller's token itself (see gridshare.http.auth), parses the body and query into
-pydantic models, and turns every error into an RFC 9457 problem; views only call a service.
+The wrapper checks the caller's token itself (the caller API Gateway's authorizer verified, when it is
+handed over, else a full verification: gridshare.http.bearer, gridshare.http.auth), parses the body and
+query into pydantic models, and turns every error into an RFC 9457 problem; views only call a service.
 
 Every route declares its 2xx body (`response=`, a model of gridshare.http.responses, or `NO_CONTENT` for a
 204): a route without one does not register. `errors=` lists the error statuses a route's service can
@@ -34,7 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic.alias_generators import to_camel
 
 from gridshare.http import problems
-from gridshare.http.bearer import check_token_shape
+from gridshare.http.bearer import authorized_caller, check_not_expired, check_token_shape
 from gridshare.http.responses import NoContent
 from gridshare.kernel import errors
 from gridshare.kernel.clock import TIME_PATTERN, parse_time
@@ -282,20 +283,34 @@ def _cors_headers(request: Any) -> dict[str, str]:
 
 
 def _authenticate(request: Any) -> Caller:
-    """Verify the bearer token and that it was not revoked; refusals of a presented token are logged
-    (with the user when the token itself was genuine, e.g. reused after logout)."""
+    """The caller of a protected route, refused unless its token is genuine, unexpired and not revoked;
+    refusals of a presented token are logged (with the user when the token itself was genuine, e.g. reused
+    after logout).
+
+    Behind API Gateway the TOKEN authorizer has verified the token for this very request and hands the
+    caller over in `requestContext.authorizer` (gridshare.http.bearer.authorized_caller): the guard takes it
+    from there and checks its expiry. Without that context (the local stack's server, the tests' client, a
+    context missing anything) the token is verified here in full. Revocation (logout, role change,
+    disable) is checked on every request either way: the authorizer's answer may be cached."""
     header = request.headers.get("authorization") or ""
     caller: Caller | None = None
     try:
         presented = _bearer(request.headers)
         check_token_shape(presented)
-        # Imported for the first token worth verifying: jwt and cryptography (~45 ms of a cold start) and
-        # the revocation table's model (PynamoDB, botocore), which public routes and refusals of a missing
-        # or malformed token never use.
+        # Imported for the first token worth checking: the revocation table's model (PynamoDB, botocore),
+        # which public routes and refusals of a missing or malformed token never use.
         from gridshare.http import revocations
-        from gridshare.http.auth import verify_access_token
 
-        caller = verify_access_token(presented)
+        authorized = authorized_caller((request.context or {}).get("authorizer"))
+        if authorized is not None:
+            assert authorized.expires_at is not None  # for mypy: authorized_caller requires it
+            check_not_expired(authorized.expires_at)
+            caller = authorized
+        else:
+            # jwt and cryptography (~45 ms of a cold start) and the JWKS: only without the authorizer's word
+            from gridshare.http.auth import verify_access_token
+
+            caller = verify_access_token(presented)
         revocations.assert_token_current(caller)
         return caller
     except errors.AuthenticationFailed as exc:

@@ -18,13 +18,13 @@ from typing import Any
 import jwt
 from jwt.algorithms import RSAAlgorithm
 
-from gridshare.http.bearer import check_token_shape
+from gridshare.http.bearer import CLOCK_SKEW_S, check_token_shape
 from gridshare.kernel import clock
 from gridshare.kernel.errors import AuthenticationFailed
-from gridshare.kernel.roles import ROLE_ORDER, Caller
+from gridshare.kernel.roles import Caller, role_of
 from gridshare.kernel.settings import Settings, get_settings
 
-CLOCK_SKEW_S = 5
+__all__ = ["CLOCK_SKEW_S", "JwksCache", "role_of", "verify_access_token"]
 
 
 class JwksCache:
@@ -73,13 +73,6 @@ def _jwks_for(url: str) -> JwksCache:
     if url not in _jwks:
         _jwks[url] = JwksCache(url)
     return _jwks[url]
-
-
-def role_of(groups: list[str] | tuple[str, ...]) -> str:
-    for role in ROLE_ORDER:
-        if role in groups:
-            return role
-    return "viewer"
 
 
 def _check_times(claims: dict[str, Any]) -> None:
@@ -137,4 +130,5 @@ def verify_access_token(token: str, settings: Settings | None = None) -> Caller:
         groups=groups,
         issued_at=int(claims["iat"]),
         token_id=str(claims.get("jti", "")),
+        expires_at=int(claims["exp"]),
     )

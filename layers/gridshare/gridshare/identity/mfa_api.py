@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from pydantic import Field
 
 from gridshare.http.api import ANY_ROLE, ApiBlueprint, ApiModel
 from gridshare.http.responses import Envelope
-from gridshare.identity.mfa import MfaService, mfa_service
 from gridshare.identity.responses import Tokens, TwoFactorSetup, TwoFactorState
 from gridshare.kernel.roles import Caller, ClientInfo
+
+if TYPE_CHECKING:
+    from gridshare.identity.mfa import MfaService
 
 api = ApiBlueprint("identity")
 
@@ -23,6 +27,9 @@ class LoginTwoFactorBody(ApiModel):
 
 
 def _service() -> MfaService:
+    # imported by a 2FA request: the secrets envelope (cryptography's AES-GCM) is not on every cold start
+    from gridshare.identity.mfa import mfa_service
+
     return mfa_service()
 
 

@@ -22,6 +22,7 @@ class Caller:
     groups: tuple[str, ...]
     issued_at: int
     token_id: str
+    expires_at: int | None = None  # the token's `exp` (epoch s), when known
 
     @property
     def is_admin(self) -> bool:
@@ -36,7 +37,16 @@ class Caller:
             "groups": ",".join(self.groups),
             "iat": str(self.issued_at),
             "jti": self.token_id,
+            **({"exp": str(self.expires_at)} if self.expires_at is not None else {}),
         }
+
+
+def role_of(groups: list[str] | tuple[str, ...]) -> str:
+    """The role of a user in these groups: the first of ROLE_ORDER found, else viewer."""
+    for role in ROLE_ORDER:
+        if role in groups:
+            return role
+    return "viewer"
 
 
 @dataclass(frozen=True)

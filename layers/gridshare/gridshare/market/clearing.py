@@ -48,12 +48,8 @@ counterparty: ``community_fee_minor_per_kwh`` when buyer and seller are in the s
 community-market trade), ``grid_fee_minor_per_kwh`` otherwise. Fees never change the matching: limits
 are compared without them.
 
-**Money in minor units** (``trade_cost_minor``): for a trade of ``e`` Wh at price ``p`` and fee ``f``
-(per kWh) the buyer pays ``floor(e * (p + f) / 1000)``, the seller receives ``floor(e * p / 1000)`` and
-the grid the remainder (``floor(e * f / 1000)`` or one more), so buyer = seller + grid exactly. The
-buyer's total rounds down so that a bid's reservation, ``max_bid_cost_minor = ceil(E * (L + G) / 1000)``
-for energy E, limit L and grid fee G, always covers every trade of that bid however it is split: a sum
-of floors is at most the floor of the sum.
+**Money in minor units**: ``trade_cost_minor`` and a bid's reservation ``max_bid_cost_minor`` live in
+:mod:`gridshare.market.fees` (no numpy: the order API uses them) and are re-exported here.
 """
 
 from __future__ import annotations
@@ -65,6 +61,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from gridshare.market.fees import MAX_PRICE, Fees, max_bid_cost_minor, trade_cost_minor
 from gridshare.market.matching import (
     concat,
     match_markets,
@@ -86,7 +83,6 @@ __all__ = [
 ]
 
 MECHANISMS = ("pay_as_clear", "pay_as_bid")
-MAX_PRICE = 2**31 - 1  # minor units per kWh
 MAX_ENERGY_WH = 2**31 - 1
 MAX_COMMUNITY = 2**31 - 1
 
@@ -148,18 +144,6 @@ class Book:
         return Book(_ints(price), _ints(energy), _ints(seq), _ints(community), np.array(only, dtype=np.bool_))
 
 
-@dataclass(frozen=True)
-class Fees:
-    """Grid fees per kWh, added to the buyer's price and kept for the grid counterparty."""
-
-    grid_fee_minor_per_kwh: int
-    community_fee_minor_per_kwh: int  # when buyer and seller are in the same community
-
-    def __post_init__(self) -> None:
-        if not 0 <= self.community_fee_minor_per_kwh <= self.grid_fee_minor_per_kwh <= MAX_PRICE:
-            raise ValueError("fees must satisfy 0 <= community fee <= grid fee")
-
-
 @dataclass(frozen=True, eq=False)
 class Clearing:
     """An interval's trades, one row per (bid, ask) pair, in clearing order (community markets by index,
@@ -198,21 +182,6 @@ def _filled(index: I64, energy: I64, n: int) -> I64:
     out = np.zeros(n, dtype=np.int64)
     np.add.at(out, index, energy)
     return out
-
-
-def max_bid_cost_minor(energy_wh: int, limit_price_minor_per_kwh: int, fees: Fees) -> int:
-    """A bid's worst-case cost, its reservation: ``ceil(energy_wh * (limit + grid_fee) / 1000)``."""
-    return -(-energy_wh * (limit_price_minor_per_kwh + fees.grid_fee_minor_per_kwh) // 1000)
-
-
-def trade_cost_minor(energy_wh: int, price: int, grid_fee: int) -> tuple[int, int]:
-    """(to the seller, to the grid) in minor units for one trade; the buyer pays their sum.
-
-    Buyer total ``floor(e * (price + fee) / 1000)``, seller ``floor(e * price / 1000)``, grid the rest.
-    """
-    total = energy_wh * (price + grid_fee) // 1000
-    seller = energy_wh * price // 1000
-    return seller, total - seller
 
 
 def trade_costs_minor(energy_wh: I64, price: I64, grid_fee: I64) -> tuple[I64, I64]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from gridshare.kernel.settings import get_settings
-from gridshare.market.clearing import Fees
+from gridshare.market.fees import Fees
 from gridshare.market.rules import MarketRules
 
 __all__ = ["MarketConfig", "market_config"]

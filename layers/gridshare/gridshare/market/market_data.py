@@ -20,7 +20,7 @@ from gridshare.http.pagination import decode_cursor, encode_cursor
 from gridshare.kernel import errors
 from gridshare.kernel.clock import to_iso
 from gridshare.kernel.roles import Caller
-from gridshare.market import clearing as C
+from gridshare.market.fees import trade_cost_minor
 from gridshare.market.models import TradeModel
 from gridshare.market.rules import INTERVAL_MS, id_bound, interval_iso, parse_interval
 from gridshare.market.use_cases import MarketUseCases, trade_view
@@ -161,12 +161,12 @@ class MarketData(MarketUseCases):
         sold = bought = earnings = spent = fees = 0
         sales = purchases = 0
         for trade in self.store.party_trades("seller", caller.user_id, low, high, None):
-            to_seller, _ = C.trade_cost_minor(int(trade.energy_wh), int(trade.price), int(trade.grid_fee))
+            to_seller, _ = trade_cost_minor(int(trade.energy_wh), int(trade.price), int(trade.grid_fee))
             sold += int(trade.energy_wh)
             earnings += to_seller
             sales += 1
         for trade in self.store.party_trades("buyer", caller.user_id, low, high, None):
-            to_seller, to_grid = C.trade_cost_minor(int(trade.energy_wh), int(trade.price), int(trade.grid_fee))
+            to_seller, to_grid = trade_cost_minor(int(trade.energy_wh), int(trade.price), int(trade.grid_fee))
             bought += int(trade.energy_wh)
             spent += to_seller + to_grid
             fees += to_grid

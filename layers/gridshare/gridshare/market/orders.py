@@ -6,7 +6,7 @@ currency); an ASK names a site the seller owns and offers at most ``capacityKw x
 one of the buyer's sites (where it consumes); a ``communityId`` makes the order community-only and needs
 the user to be a member. Every refusal is a 422 naming the field.
 
-A BID then reserves its worst-case cost (``clearing.max_bid_cost_minor``: energy x limit price + the grid
+A BID then reserves its worst-case cost (``fees.max_bid_cost_minor``: energy x limit price + the grid
 fee, rounded up) from the buyer's wallet into their escrow, through the wallets service, **before** the
 order is written: the reservation's ledger id is derived from the order id, and the order id from the
 request's ``Idempotency-Key``, so a placement interrupted between the two writes is completed by its
@@ -31,7 +31,7 @@ from gridshare.http.idempotency import RequestIds
 from gridshare.http.pagination import decode_cursor, encode_cursor
 from gridshare.kernel import errors
 from gridshare.kernel.roles import Caller
-from gridshare.market.clearing import max_bid_cost_minor
+from gridshare.market.fees import max_bid_cost_minor
 from gridshare.market.models import OrderModel
 from gridshare.market.pushes import announce
 from gridshare.market.rules import interval_iso, max_ask_wh, parse_interval

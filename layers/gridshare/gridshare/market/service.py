@@ -15,20 +15,24 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
-from gridshare.communities.service import CommunitiesService, communities_service
 from gridshare.kernel.clock import now_ms
 from gridshare.kernel.factory import ServiceFactory
-from gridshare.market.clearing_run import Clearing
 from gridshare.market.config import MarketConfig, market_config
 from gridshare.market.market_data import MarketData
 from gridshare.market.orders import Orders
 from gridshare.market.pushes import MarketEvents, market_events
 from gridshare.market.rules import parse_interval
 from gridshare.market.store import MarketStore
-from gridshare.sites.service import SitesService, sites_service
-from gridshare.wallets.service import WalletService, wallet_service
+from gridshare.market.use_cases import communities_service, sites_service, wallet_service
+
+if TYPE_CHECKING:
+    from gridshare.communities.service import CommunitiesService
+    from gridshare.market.clearing_run import Clearing
+    from gridshare.sites.service import SitesService
+    from gridshare.wallets.service import WalletService
 
 __all__ = ["MarketService", "market_service", "parse_interval"]
 
@@ -43,14 +47,22 @@ class MarketService:
     communities: Callable[[], CommunitiesService] = communities_service
     events: Callable[[], MarketEvents] = market_events
     orders: Orders = field(init=False)
-    clearing: Clearing = field(init=False)
     data: MarketData = field(init=False)
 
     def __post_init__(self) -> None:
-        parts = (self.store, self.clock, self.config, self.wallets, self.sites, self.communities, self.events)
-        self.orders = Orders(*parts)
-        self.clearing = Clearing(*parts)
-        self.data = MarketData(*parts)
+        self.orders = Orders(*self._parts())
+        self.data = MarketData(*self._parts())
+
+    def _parts(self) -> tuple[Any, ...]:
+        return (self.store, self.clock, self.config, self.wallets, self.sites, self.communities, self.events)
+
+    @cached_property
+    def clearing(self) -> Clearing:
+        """Built on first use: the auction (numpy, gridshare.market.clearing) is imported by what clears
+        or reads a clearing, not by the first answer of every other route."""
+        from gridshare.market.clearing_run import Clearing
+
+        return Clearing(*self._parts())
 
     # ------------------------------------------------------------ for the settlement context
     def trades_for_settlement(self, interval: int, trade_ids: Iterable[str] | None = None) -> list[dict[str, Any]]:

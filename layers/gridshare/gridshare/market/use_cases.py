@@ -4,23 +4,49 @@
 Other contexts are reached through their services only: wallets (a BID's reservation in escrow and its
 release), sites (an ASK's site: its owner and capacity), communities (membership of a community-only
 order); its events go out through a publisher (:mod:`gridshare.market.pushes`). The service factories are
-injected, so tests may pass fakes.
+injected, so tests may pass fakes. The default ones import their context when first called: a request that
+reads only the market's own tables (orders, the book, trades) does not load wallets, sites and communities
+(and what they import) on a cold start.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from gridshare.communities.service import CommunitiesService, communities_service
 from gridshare.market.config import MarketConfig, market_config
 from gridshare.market.pushes import MarketEvents, market_events
 from gridshare.market.store import MarketStore
 from gridshare.market.views import order_view, trade_view
-from gridshare.sites.service import SitesService, sites_service
-from gridshare.wallets.service import WalletService, wallet_service
 
-__all__ = ["MarketUseCases", "order_view", "trade_view"]
+if TYPE_CHECKING:
+    from gridshare.communities.service import CommunitiesService
+    from gridshare.sites.service import SitesService
+    from gridshare.wallets.service import WalletService
+
+__all__ = ["MarketUseCases", "communities_service", "order_view", "sites_service", "trade_view", "wallet_service"]
+
+
+def wallet_service() -> WalletService:
+    """The wallets context's service (gridshare.wallets.service.wallet_service), imported on first use."""
+    from gridshare.wallets.service import wallet_service as factory
+
+    return factory()
+
+
+def sites_service() -> SitesService:
+    """The sites context's service (gridshare.sites.service.sites_service), imported on first use."""
+    from gridshare.sites.service import sites_service as factory
+
+    return factory()
+
+
+def communities_service() -> CommunitiesService:
+    """The communities context's service, imported on first use."""
+    from gridshare.communities.service import communities_service as factory
+
+    return factory()
 
 
 @dataclass

@@ -15,9 +15,8 @@ import builtins
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from gridshare.devices.service import DeviceService
 from gridshare.http.idempotency import RequestIds
 from gridshare.http.pagination import decode_cursor, encode_cursor
 from gridshare.kernel import errors
@@ -30,11 +29,31 @@ from gridshare.sites import energy as E
 from gridshare.sites.models import InvestmentModel, SiteDeviceModel, SiteModel
 from gridshare.sites.shares import shares
 from gridshare.sites.store import SiteStore
-from gridshare.telemetry.service import TelemetryService, telemetry_service
+
+if TYPE_CHECKING:
+    from gridshare.devices.service import DeviceService
+    from gridshare.telemetry.service import TelemetryService
 
 __all__ = ["SitesService", "site_view", "sites_service"]
 
 SEES_ALL = ("admin", "operator")
+
+
+# Other contexts' services are imported when a request first needs them: listing or reading sites loads
+# neither devices nor telemetry (nor what they import) on a cold start.
+def _devices() -> type[DeviceService]:
+    from gridshare.devices.service import DeviceService
+
+    return DeviceService
+
+
+def telemetry_service() -> TelemetryService:
+    """The telemetry context's service (gridshare.telemetry.service.telemetry_service)."""
+    from gridshare.telemetry.service import telemetry_service as factory
+
+    return factory()
+
+
 # A site's energy reads every attached device's rollups per request: the cap bounds that work.
 MAX_DEVICES_PER_SITE = 100
 # A device's role on a site when PATCH /v1/devices/{id} names none (docs/devices.md).
@@ -147,7 +166,7 @@ class SitesService:
     # ------------------------------------------------------------ devices
     def attach(self, caller: Caller, site_id: str, device_id: str, role: str) -> dict[str, Any]:
         site = self._changeable(caller, site_id)
-        device = DeviceService.get_owned(caller, device_id)
+        device = _devices().get_owned(caller, device_id)
         if device.owner_id != site.owner_id:
             raise errors.Conflict(
                 "The device belongs to another user than the site; a site's devices are its owner's.",
@@ -174,7 +193,7 @@ class SitesService:
 
     def detach(self, caller: Caller, site_id: str, device_id: str) -> None:
         site = self._changeable(caller, site_id)
-        device = DeviceService.get_owned(caller, device_id)
+        device = _devices().get_owned(caller, device_id)
         self.store.detach(site.id, device.id)
 
     def place(self, caller: Caller, device_id: str, site_id: str, role: str | None) -> dict[str, Any]:
@@ -182,7 +201,7 @@ class SitesService:
         site it is on (that site is its owner's too: a site's devices are its owner's). Same checks as
         :meth:`attach`; ``role`` None keeps the role on the same site, else the device type's default."""
         site = self._changeable(caller, site_id)
-        device = DeviceService.get_owned(caller, device_id)
+        device = _devices().get_owned(caller, device_id)
         if device.owner_id != site.owner_id:
             raise errors.Conflict(
                 "The device belongs to another user than the site; a site's devices are its owner's.",
@@ -212,7 +231,7 @@ class SitesService:
 
     def unplace(self, caller: Caller, device_id: str) -> None:
         """Take a device off whatever site it is on (PATCH /v1/devices/{id} with siteId null)."""
-        device = DeviceService.get_owned(caller, device_id)
+        device = _devices().get_owned(caller, device_id)
         current = self.store.attachment(device.id)
         if current is not None:
             self.store.detach(current.site_id, device.id)
