@@ -451,6 +451,8 @@ def child_env(root: Path) -> dict[str, str]:
             "AWS_SECRET_ACCESS_KEY": "testing",  # noqa: S105 - moto's
             "AWS_DEFAULT_REGION": "us-east-1",
             "AWS_REGION": "us-east-1",
+            # Set by the Lambda runtime in every function (gridshare.kernel.init_phase acts on it)
+            "AWS_LAMBDA_FUNCTION_NAME": "cold-start",
             "POWERTOOLS_SERVICE_NAME": "cold-start",
             "POWERTOOLS_METRICS_NAMESPACE": "Gridshare",
             "GS_CURSOR_SECRET": "cold-start-bench-cursor-secret",  # noqa: S105 - not a secret

@@ -15,7 +15,9 @@ holds a package that entry must not import:
 - the platform Lambda (public routes) imports no token verifier and no PynamoDB;
 - no Lambda imports jwt or cryptography at import time: they are imported for the first token worth
   verifying, never to refuse a missing or malformed one;
-- every PynamoDB connection uses the process's one botocore session (gridshare.kernel.aws).
+- every PynamoDB connection uses the process's one botocore session (gridshare.kernel.aws);
+- with Lambda's environment, an entry's imports run without the cyclic garbage collector, which the first
+  invocation switches back on (gridshare.kernel.init_phase).
 
 And the layer, built from pyproject's runtime dependencies (infra_cdk.constructs.shared), must not pull a
 local-stack-only distribution: awscrt in particular, which botocore imports whenever it is installed.
@@ -111,6 +113,9 @@ ENTRIES: dict[str, frozenset[str]] = {
     "functions.alerts.reminders": EVENTS_ONLY,
 }
 
+# What the Lambda runtime sets and the entries read at import (AWS_LAMBDA_FUNCTION_NAME: gridshare.kernel.init_phase)
+LAMBDA_ENV = {"AWS_REGION": "us-east-1", "AWS_LAMBDA_FUNCTION_NAME": "import-graph"}
+
 LOCAL_ONLY_DISTRIBUTIONS = frozenset(
     canonicalize_name(n)
     for n in (
@@ -141,12 +146,13 @@ shared = None
 if "pynamodb.connection.base" in sys.modules:
     import gridshare.kernel.aws as aws
     shared = sys.modules["pynamodb.connection.base"].get_session is aws.botocore_session
-print(json.dumps({"modules": sorted(sys.modules), "shared_session": shared}))
+import gc
+print(json.dumps({"modules": sorted(sys.modules), "shared_session": shared, "collector_on": gc.isenabled()}))
 """
 
 
 def _import_in_fresh_interpreter(module: str) -> dict[str, object]:
-    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": f"{REPO}:{REPO / 'layers' / 'gridshare'}", "AWS_REGION": "us-east-1"}
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": f"{REPO}:{REPO / 'layers' / 'gridshare'}", **LAMBDA_ENV}
     done = subprocess.run(
         [sys.executable, "-c", _PROBE, module], env=env, capture_output=True, text=True, cwd="/", timeout=120
     )
@@ -171,6 +177,8 @@ def test_a_lambda_entry_imports_nothing_it_must_not(entry: str) -> None:
     assert entry in modules
     assert sorted(p for p in forbidden if _imported(modules, p)) == []
     assert result["shared_session"] in (None, True)
+    # and the imports ran without the cyclic garbage collector (gridshare is the entry's first import)
+    assert result["collector_on"] is False
 
 
 # Runs in the fresh interpreter: imports the entry, answers one event, lists what is loaded then.
@@ -192,12 +200,14 @@ try:
     answer = answer.get("statusCode")
 except Exception as exc:
     answer = str(exc)
-print(json.dumps({"modules": sorted(sys.modules), "answer": answer}))
+import gc
+collector = {"collector_on": gc.isenabled(), "frozen": gc.get_freeze_count()}
+print(json.dumps({"modules": sorted(sys.modules), "answer": answer, **collector}))
 """
 
 
 def _answer_in_fresh_interpreter(module: str, attribute: str, event: dict[str, object]) -> dict[str, object]:
-    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": f"{REPO}:{REPO / 'layers' / 'gridshare'}", "AWS_REGION": "us-east-1"}
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": f"{REPO}:{REPO / 'layers' / 'gridshare'}", **LAMBDA_ENV}
     done = subprocess.run(
         [sys.executable, "-c", _ANSWER, module, attribute, json.dumps(event)],
         env=env,
@@ -245,6 +255,8 @@ def test_an_api_lambda_refuses_a_missing_token_without_the_token_verifier(entry:
     assert isinstance(modules, list)
     assert result["answer"] == 401
     assert sorted(p for p in ("jwt", "gridshare.http.auth") if _imported(modules, p)) == []
+    # and the first invocation ended the init phase: the collector is back on, the imports frozen
+    assert result["collector_on"] is True and isinstance(result["frozen"], int) and result["frozen"] > 10_000
 
 
 @pytest.mark.parametrize(
@@ -277,6 +289,7 @@ def test_a_missing_or_malformed_token_is_refused_without_jwt(
     assert isinstance(modules, list)
     assert result["answer"] == answer
     assert sorted(p for p in unused if _imported(modules, p)) == []
+    assert result["collector_on"] is True
 
 
 def test_every_lambda_entry_point_is_checked() -> None:
