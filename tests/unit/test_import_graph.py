@@ -10,7 +10,8 @@ holds a package that entry must not import:
 - no Lambda imports pydantic-settings (the settings are read without it; it only explains an invalid
   value) nor Powertools' batch utility and event data classes (gridshare.kernel.sqs_batch does that job);
 - no event-driven Lambda (SQS, schedule, authorizer, WebSocket) imports the HTTP layer (chalice, jwt,
-  cryptography), and those that do not validate request bodies import no pydantic;
+  cryptography), and those that do not validate request bodies import no pydantic; none but the market
+  clearing imports numpy, and a settlement task imports no other context's service, at import;
 - the ingest Lambda imports no jsonschema (imported only to explain a rejected message);
 - the platform Lambda (public routes) imports no token verifier and no PynamoDB;
 - no Lambda imports jwt or cryptography at import time: they are imported for the first token worth
@@ -70,8 +71,18 @@ NEVER_ON_LAMBDA = frozenset(
     }
 )
 HTTP_LAYER = frozenset({"chalice", "jwt", "cryptography", "gridshare.http.api", "gridshare.http.auth"})
-# An event-driven Lambda that validates no request body needs neither the HTTP layer nor pydantic.
-EVENTS_ONLY = HTTP_LAYER | {"pydantic", "pydantic_core", "jsonschema", "stripe", "aws_xray_sdk"}
+# An event-driven Lambda that validates no request body needs neither the HTTP layer nor pydantic, and
+# imports numpy (the market's auction, the settlement's metering) only for work that needs it.
+EVENTS_ONLY = HTTP_LAYER | {"pydantic", "pydantic_core", "jsonschema", "stripe", "aws_xray_sdk", "numpy"}
+# A settlement task imports the other contexts' services it reads or posts to on first use (decision 0029)
+SETTLEMENT_TASK = EVENTS_ONLY | {
+    "gridshare.market.service",
+    "gridshare.wallets.service",
+    "gridshare.ledger.store",
+    "gridshare.telemetry.service",
+    "gridshare.sites.service",
+    "gridshare.communities.service",
+}
 
 # entry module -> what it must not import besides NEVER_ON_LAMBDA
 ENTRIES: dict[str, frozenset[str]] = {
@@ -94,13 +105,14 @@ ENTRIES: dict[str, frozenset[str]] = {
     "functions.grid.lambda_app": frozenset({"jsonschema", "stripe", "aws_xray_sdk"}),
     "functions.telemetry.timestream_sink": EVENTS_ONLY | {"pynamodb"},
     "functions.market.lambda_app": frozenset({"jsonschema", "stripe", "aws_xray_sdk"}),
-    "functions.market.clearing": EVENTS_ONLY,
+    # numpy: through the market's fee settings (gridshare.market.config imports them from the auction module)
+    "functions.market.clearing": EVENTS_ONLY - {"numpy"},
     "functions.settlement.lambda_app": frozenset({"jsonschema", "stripe", "aws_xray_sdk"}),
-    "functions.settlement.prepare": EVENTS_ONLY,
-    "functions.settlement.settle_shard": EVENTS_ONLY,
-    "functions.settlement.finalize": EVENTS_ONLY,
-    "functions.settlement.mark_failed": EVENTS_ONLY,
-    "functions.settlement.scheduler": EVENTS_ONLY,
+    "functions.settlement.prepare": SETTLEMENT_TASK,
+    "functions.settlement.settle_shard": SETTLEMENT_TASK,
+    "functions.settlement.finalize": SETTLEMENT_TASK,
+    "functions.settlement.mark_failed": SETTLEMENT_TASK,
+    "functions.settlement.scheduler": SETTLEMENT_TASK,
     "functions.notifications.lambda_app": frozenset({"jsonschema", "stripe", "aws_xray_sdk"}),
     "functions.notifications.notifier": EVENTS_ONLY,
     "functions.notifications.settlement": EVENTS_ONLY,
