@@ -153,13 +153,17 @@ class _NotInLayer:
         if name.split(".")[0] == "awscrt":
             raise ModuleNotFoundError(name)
 sys.meta_path.insert(0, _NotInLayer())
-importlib.import_module(sys.argv[1])
+module = importlib.import_module(sys.argv[1])
 shared = None
 if "pynamodb.connection.base" in sys.modules:
     import gridshare.kernel.aws as aws
     shared = sys.modules["pynamodb.connection.base"].get_session is aws.botocore_session
 import gc
-print(json.dumps({"modules": sorted(sys.modules), "shared_session": shared, "collector_on": gc.isenabled()}))
+collector_on = gc.isenabled()
+from gridshare.kernel.observability import LambdaEntry
+observed = isinstance(getattr(module, "handler", None), LambdaEntry) if hasattr(module, "handler") else None
+print(json.dumps({"modules": sorted(sys.modules), "shared_session": shared, "collector_on": collector_on,
+                  "observed": observed}))
 """
 
 
@@ -189,8 +193,10 @@ def test_a_lambda_entry_imports_nothing_it_must_not(entry: str) -> None:
     assert entry in modules
     assert sorted(p for p in forbidden if _imported(modules, p)) == []
     assert result["shared_session"] in (None, True)
-    # and the imports ran without the cyclic garbage collector (gridshare is the entry's first import)
+    # and the imports ran without the cyclic garbage collector (gridshare is the entry's first import); a
+    # plain handler is a LambdaEntry, whose first invocation switches it back on (the API apps: below)
     assert result["collector_on"] is False
+    assert result["observed"] is (True if entry.rsplit(".", 1)[1] != "lambda_app" else None)
 
 
 # Runs in the fresh interpreter: imports the entry, answers one event, lists what is loaded then.
