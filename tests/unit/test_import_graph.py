@@ -16,7 +16,7 @@ holds a package that entry must not import:
 - the platform Lambda (public routes) imports no token verifier and no PynamoDB;
 - no Lambda imports jwt or cryptography at import time: they are imported for the first token worth
   verifying, never to refuse a missing or malformed one;
-- every PynamoDB connection uses the process's one botocore session (gridshare.kernel.aws);
+- every PynamoDB connection uses the process's one botocore session, one client per setting (gridshare.kernel.aws);
 - with Lambda's environment, an entry's imports run without the cyclic garbage collector, which the first
   invocation switches back on (gridshare.kernel.init_phase).
 
@@ -157,7 +157,7 @@ module = importlib.import_module(sys.argv[1])
 shared = None
 if "pynamodb.connection.base" in sys.modules:
     import gridshare.kernel.aws as aws
-    shared = sys.modules["pynamodb.connection.base"].get_session is aws.botocore_session
+    shared = sys.modules["pynamodb.connection.base"].get_session is aws.pynamodb_session
 import gc
 collector_on = gc.isenabled()
 from gridshare.kernel.observability import LambdaEntry
