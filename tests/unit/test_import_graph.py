@@ -321,6 +321,24 @@ def test_every_lambda_entry_point_is_checked() -> None:
     assert found == set(ENTRIES)
 
 
+def test_the_cold_start_bench_measures_every_lambda_entry_point() -> None:
+    # Given the entry modules under functions/ (each a deployed handler: test above)
+    found = {
+        ".".join(path.relative_to(REPO).with_suffix("").parts)
+        for path in (REPO / "functions").glob("*/*.py")
+        if path.name != "__init__.py"
+    }
+    # When the cold-start bench lists its rows
+    sys.path.insert(0, str(REPO / "bench"))
+    try:
+        import bench_cold_start
+    finally:
+        sys.path.remove(str(REPO / "bench"))
+    measured = {module for _, module, _, _ in bench_cold_start.entries()}
+    # Then each entry has at least one row
+    assert sorted(found - measured) == []
+
+
 def _closure(requirements: list[str]) -> set[str]:
     """Distributions pip installs for these requirements, from the installed distributions' metadata."""
     seen: set[tuple[str, frozenset[str]]] = set()
