@@ -158,6 +158,12 @@ def entries() -> list[tuple[str, str, str, dict[str, Any]]]:
         ),
         ("telemetry rollup_job (schedule)", "functions.telemetry.rollup_job", "handler", _SCHEDULE),
         (
+            "telemetry archive_job (schedule)",
+            "functions.telemetry.archive_job",
+            "handler",
+            {"segment": 0, "totalSegments": 1},
+        ),
+        (
             "telemetry timestream_sink (SQS, empty)",
             "functions.telemetry.timestream_sink",
             "handler",
@@ -182,6 +188,35 @@ def entries() -> list[tuple[str, str, str, dict[str, Any]]]:
         ),
         ("market clearing (schedule)", "functions.market.clearing", "handler", _SCHEDULE),
         (
+            "settlement GET /v1/settlements",
+            "functions.settlement.lambda_app",
+            "app",
+            _get("/v1/settlements"),
+        ),
+        ("settlement scheduler (schedule)", "functions.settlement.scheduler", "handler", _SCHEDULE),
+        (
+            "settlement prepare (task)",
+            "functions.settlement.prepare",
+            "handler",
+            {"runId": RUN_ID, "from": RUN_FROM, "to": RUN_FROM + RUN_SPAN, "trigger": "admin"},
+        ),
+        (
+            "settlement settle_shard (task, empty shard)",
+            "functions.settlement.settle_shard",
+            "handler",
+            {"runId": RUN_ID, "shard": {"shard": 0, "sites": [], "trades": []}},
+        ),
+        ("settlement finalize (task)", "functions.settlement.finalize", "handler", {"runId": RUN_ID, "shards": 0}),
+        (
+            "settlement mark_failed (task)",
+            "functions.settlement.mark_failed",
+            "handler",
+            {
+                "input": {"runId": RUN_ID},
+                "error": {"Error": "States.TaskFailed", "Cause": "a cold-start bench row"},
+            },
+        ),
+        (
             "alerts evaluator (SQS, readings)",
             "functions.alerts.evaluator",
             "handler",
@@ -189,6 +224,24 @@ def entries() -> list[tuple[str, str, str, dict[str, Any]]]:
         ),
         ("alerts reminders (schedule)", "functions.alerts.reminders", "handler", _SCHEDULE),
         ("notifications notifier (SQS, alert)", "functions.notifications.notifier", "handler", _sqs(alert)),
+        (
+            "notifications settlement (SQS, completed)",
+            "functions.notifications.settlement",
+            "handler",
+            _sqs(
+                {
+                    "source": "gridshare.settlement",
+                    "detail-type": "SettlementCompleted",
+                    "detail": {
+                        "runId": RUN_ID,
+                        "intervals": ["2024-06-10T06:00:00Z"],
+                        "parties": [USER_ID],
+                        "part": 1,
+                        "parts": 1,
+                    },
+                }
+            ),
+        ),
         (
             "notifications deliveries (SQS, sms)",
             "functions.notifications.deliveries",
@@ -321,6 +374,24 @@ def start_aws(env: dict[str, str]) -> Any:
     ensure_tables()
     # What the notifier fans out to
     env["GS_DELIVERIES_QUEUE_URL"] = client("sqs").create_queue(QueueName="notification-deliveries")["QueueUrl"]
+    # The settlement rows: the manifest bucket, a state machine to start, the run the task rows work on
+    s3 = client("s3")
+    for name, bucket in (
+        ("GS_SETTLEMENT_BUCKET", "cold-start-settlement"),
+        ("GS_TELEMETRY_ARCHIVE_BUCKET", "cold-start-archive"),
+    ):
+        s3.create_bucket(Bucket=bucket)
+        env[name] = bucket
+    env["GS_SETTLEMENT_STATE_MACHINE_ARN"] = client("stepfunctions").create_state_machine(
+        name="gridshare-settlement",
+        definition=json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Pass", "End": True}}}),
+        roleArn="arn:aws:iam::123456789012:role/gridshare-settlement",
+    )["stateMachineArn"]
+    from gridshare.settlement.models import SettlementRunModel
+
+    SettlementRunModel(
+        id=RUN_ID, status="pending", from_ms=RUN_FROM, to_ms=RUN_FROM + RUN_SPAN, trigger="admin", created_at=RUN_FROM
+    ).save()
     # The user the "valid token" rows act as (GET /v1/me answers their profile)
     from gridshare.identity.models import UserModel
 
@@ -340,6 +411,8 @@ def start_aws(env: dict[str, str]) -> Any:
 
 POOL_ID, CLIENT_ID = "us-east-1_coldstart", "cold-start-client"
 USER_ID = "01J2Z8K6M4P3R7T9V1W5X0Y2QA"  # the sample events' user
+# A settlement run of one 15-minute interval, long delivered
+RUN_ID, RUN_FROM, RUN_SPAN = "stl-cold-start", 1718000100000 // 900_000 * 900_000, 900_000
 
 
 def _moto_keys() -> Path:
@@ -381,6 +454,8 @@ def child_env(root: Path) -> dict[str, str]:
             "AWS_SECRET_ACCESS_KEY": "testing",  # noqa: S105 - moto's
             "AWS_DEFAULT_REGION": "us-east-1",
             "AWS_REGION": "us-east-1",
+            # Set by the Lambda runtime in every function (gridshare.kernel.init_phase acts on it)
+            "AWS_LAMBDA_FUNCTION_NAME": "cold-start",
             "POWERTOOLS_SERVICE_NAME": "cold-start",
             "POWERTOOLS_METRICS_NAMESPACE": "Gridshare",
             "GS_CURSOR_SECRET": "cold-start-bench-cursor-secret",  # noqa: S105 - not a secret

@@ -10,7 +10,8 @@ holds a package that entry must not import:
 - no Lambda imports pydantic-settings (the settings are read without it; it only explains an invalid
   value) nor Powertools' batch utility and event data classes (gridshare.kernel.sqs_batch does that job);
 - no event-driven Lambda (SQS, schedule, authorizer, WebSocket) imports the HTTP layer (chalice, jwt,
-  cryptography), and those that do not validate request bodies import no pydantic;
+  cryptography), and those that do not validate request bodies import no pydantic; none but the market
+  clearing imports numpy, and a settlement task imports no other context's service, at import;
 - the ingest Lambda imports no jsonschema (imported only to explain a rejected message);
 - the platform Lambda (public routes) imports no token verifier and no PynamoDB;
 - no Lambda imports jwt or cryptography at import time: they are imported for the first token worth
@@ -18,7 +19,9 @@ holds a package that entry must not import:
   allowed (its caller is taken from the event: decision 0030);
 - the market API imports no numpy (the auction's), and an API Lambda imports another context's service
   only where a route declaration needs it at import (others are imported by the requests that use them);
-- every PynamoDB connection uses the process's one botocore session (gridshare.kernel.aws).
+- every PynamoDB connection uses the process's one botocore session, one client per setting (gridshare.kernel.aws);
+- with Lambda's environment, an entry's imports run without the cyclic garbage collector, which the first
+  invocation switches back on (gridshare.kernel.init_phase).
 
 And the layer, built from pyproject's runtime dependencies (infra_cdk.constructs.shared), must not pull a
 local-stack-only distribution: awscrt in particular, which botocore imports whenever it is installed.
@@ -71,8 +74,18 @@ NEVER_ON_LAMBDA = frozenset(
     }
 )
 HTTP_LAYER = frozenset({"chalice", "jwt", "cryptography", "gridshare.http.api", "gridshare.http.auth"})
-# An event-driven Lambda that validates no request body needs neither the HTTP layer nor pydantic.
-EVENTS_ONLY = HTTP_LAYER | {"pydantic", "pydantic_core", "jsonschema", "stripe", "aws_xray_sdk"}
+# An event-driven Lambda that validates no request body needs neither the HTTP layer nor pydantic, and
+# imports numpy (the market's auction, the settlement's metering) only for work that needs it.
+EVENTS_ONLY = HTTP_LAYER | {"pydantic", "pydantic_core", "jsonschema", "stripe", "aws_xray_sdk", "numpy"}
+# A settlement task imports the other contexts' services it reads or posts to on first use (decision 0029)
+SETTLEMENT_TASK = EVENTS_ONLY | {
+    "gridshare.market.service",
+    "gridshare.wallets.service",
+    "gridshare.ledger.store",
+    "gridshare.telemetry.service",
+    "gridshare.sites.service",
+    "gridshare.communities.service",
+}
 
 # entry module -> what it must not import besides NEVER_ON_LAMBDA
 ENTRIES: dict[str, frozenset[str]] = {
@@ -110,11 +123,11 @@ ENTRIES: dict[str, frozenset[str]] = {
     ),
     "functions.market.clearing": EVENTS_ONLY,
     "functions.settlement.lambda_app": frozenset({"jsonschema", "stripe", "aws_xray_sdk"}),
-    "functions.settlement.prepare": EVENTS_ONLY,
-    "functions.settlement.settle_shard": EVENTS_ONLY,
-    "functions.settlement.finalize": EVENTS_ONLY,
-    "functions.settlement.mark_failed": EVENTS_ONLY,
-    "functions.settlement.scheduler": EVENTS_ONLY,
+    "functions.settlement.prepare": SETTLEMENT_TASK,
+    "functions.settlement.settle_shard": SETTLEMENT_TASK,
+    "functions.settlement.finalize": SETTLEMENT_TASK,
+    "functions.settlement.mark_failed": SETTLEMENT_TASK,
+    "functions.settlement.scheduler": SETTLEMENT_TASK,
     "functions.notifications.lambda_app": frozenset({"jsonschema", "stripe", "aws_xray_sdk"}),
     "functions.notifications.notifier": EVENTS_ONLY,
     "functions.notifications.settlement": EVENTS_ONLY,
@@ -126,6 +139,9 @@ ENTRIES: dict[str, frozenset[str]] = {
     "functions.alerts.evaluator": EVENTS_ONLY,
     "functions.alerts.reminders": EVENTS_ONLY,
 }
+
+# What the Lambda runtime sets and the entries read at import (AWS_LAMBDA_FUNCTION_NAME: gridshare.kernel.init_phase)
+LAMBDA_ENV = {"AWS_REGION": "us-east-1", "AWS_LAMBDA_FUNCTION_NAME": "import-graph"}
 
 LOCAL_ONLY_DISTRIBUTIONS = frozenset(
     canonicalize_name(n)
@@ -152,17 +168,22 @@ class _NotInLayer:
         if name.split(".")[0] == "awscrt":
             raise ModuleNotFoundError(name)
 sys.meta_path.insert(0, _NotInLayer())
-importlib.import_module(sys.argv[1])
+module = importlib.import_module(sys.argv[1])
 shared = None
 if "pynamodb.connection.base" in sys.modules:
     import gridshare.kernel.aws as aws
-    shared = sys.modules["pynamodb.connection.base"].get_session is aws.botocore_session
-print(json.dumps({"modules": sorted(sys.modules), "shared_session": shared}))
+    shared = sys.modules["pynamodb.connection.base"].get_session is aws.pynamodb_session
+import gc
+collector_on = gc.isenabled()
+from gridshare.kernel.observability import LambdaEntry
+observed = isinstance(getattr(module, "handler", None), LambdaEntry) if hasattr(module, "handler") else None
+print(json.dumps({"modules": sorted(sys.modules), "shared_session": shared, "collector_on": collector_on,
+                  "observed": observed}))
 """
 
 
 def _import_in_fresh_interpreter(module: str) -> dict[str, object]:
-    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": f"{REPO}:{REPO / 'layers' / 'gridshare'}", "AWS_REGION": "us-east-1"}
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": f"{REPO}:{REPO / 'layers' / 'gridshare'}", **LAMBDA_ENV}
     done = subprocess.run(
         [sys.executable, "-c", _PROBE, module], env=env, capture_output=True, text=True, cwd="/", timeout=120
     )
@@ -187,6 +208,10 @@ def test_a_lambda_entry_imports_nothing_it_must_not(entry: str) -> None:
     assert entry in modules
     assert sorted(p for p in forbidden if _imported(modules, p)) == []
     assert result["shared_session"] in (None, True)
+    # and the imports ran without the cyclic garbage collector (gridshare is the entry's first import); a
+    # plain handler is a LambdaEntry, whose first invocation switches it back on (the API apps: below)
+    assert result["collector_on"] is False
+    assert result["observed"] is (True if entry.rsplit(".", 1)[1] != "lambda_app" else None)
 
 
 # Runs in the fresh interpreter: imports the entry, answers one event, lists what is loaded then.
@@ -208,7 +233,9 @@ try:
     answer = answer.get("statusCode")
 except Exception as exc:
     answer = str(exc)
-print(json.dumps({"modules": sorted(sys.modules), "answer": answer}))
+import gc
+collector = {"collector_on": gc.isenabled(), "frozen": gc.get_freeze_count()}
+print(json.dumps({"modules": sorted(sys.modules), "answer": answer, **collector}))
 """
 
 
@@ -218,7 +245,7 @@ def _answer_in_fresh_interpreter(
     env = {
         "PATH": "/usr/bin:/bin",
         "PYTHONPATH": f"{REPO}:{REPO / 'layers' / 'gridshare'}",
-        "AWS_REGION": "us-east-1",
+        **LAMBDA_ENV,
         **(env or {}),
     }
     done = subprocess.run(
@@ -268,6 +295,8 @@ def test_an_api_lambda_refuses_a_missing_token_without_the_token_verifier(entry:
     assert isinstance(modules, list)
     assert result["answer"] == 401
     assert sorted(p for p in ("jwt", "gridshare.http.auth") if _imported(modules, p)) == []
+    # and the first invocation ended the init phase: the collector is back on, the imports frozen
+    assert result["collector_on"] is True and isinstance(result["frozen"], int) and result["frozen"] > 10_000
 
 
 # No AWS in the fresh interpreter: DynamoDB is a closed port, asked once, so the revocation read fails fast.
@@ -330,6 +359,7 @@ def test_a_missing_or_malformed_token_is_refused_without_jwt(
     assert isinstance(modules, list)
     assert result["answer"] == answer
     assert sorted(p for p in unused if _imported(modules, p)) == []
+    assert result["collector_on"] is True
 
 
 def test_every_lambda_entry_point_is_checked() -> None:
@@ -341,6 +371,24 @@ def test_every_lambda_entry_point_is_checked() -> None:
     }
     # Then each has its row above
     assert found == set(ENTRIES)
+
+
+def test_the_cold_start_bench_measures_every_lambda_entry_point() -> None:
+    # Given the entry modules under functions/ (each a deployed handler: test above)
+    found = {
+        ".".join(path.relative_to(REPO).with_suffix("").parts)
+        for path in (REPO / "functions").glob("*/*.py")
+        if path.name != "__init__.py"
+    }
+    # When the cold-start bench lists its rows
+    sys.path.insert(0, str(REPO / "bench"))
+    try:
+        import bench_cold_start
+    finally:
+        sys.path.remove(str(REPO / "bench"))
+    measured = {module for _, module, _, _ in bench_cold_start.entries()}
+    # Then each entry has at least one row
+    assert sorted(found - measured) == []
 
 
 def _closure(requirements: list[str]) -> set[str]:

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from gridshare.market import clearing as C
 from gridshare.market.clearing import Fees, max_bid_cost_minor, trade_cost_minor
 from gridshare.market.clearing_run import Clearing
 from gridshare.market.config import MarketConfig
@@ -170,3 +171,39 @@ def test_a_clearing_run_keeps_every_reservation_whole_and_runs_once(
     assert run.clear_interval(T0) is record
     assert (store.writes, wallets.reservations.released) == (writes, released)
     assert len(published.events) == announced
+
+
+@given(
+    st.lists(st.sampled_from(["BID", "ASK"]), max_size=4),
+    st.sampled_from(["pay_as_clear", "pay_as_bid"]),
+)
+@settings(max_examples=20, deadline=None)
+def test_an_interval_without_orders_is_recorded_as_the_auction_clears_an_empty_book(
+    cancelled_sides: list[str], mechanism: str
+) -> None:
+    # Given an interval whose only orders (if any) were cancelled before its gate closed
+    orders = _orders([(side, 1_000, 10, None) for side in cancelled_sides])
+    for order in orders:
+        order.status = "cancelled"
+    store, wallets, published = FakeStore(orders), FakeWallets(), Recording()
+    config = MarketConfig(MarketRules(300, 2), mechanism, FEES, "EUR")
+    run = Clearing(
+        store,  # type: ignore[arg-type]
+        lambda: T0,
+        lambda: config,
+        lambda: wallets,  # type: ignore[arg-type,return-value]
+        events=lambda: published,
+    )
+
+    # When it is cleared (the sweep takes the short way: there is no book to hand the auction)
+    record = run.clear_interval(T0)
+
+    # Then the record says what the auction says of two empty books, and nothing else was written or sent
+    empty = C.clear(C.Book.of([]), C.Book.of([]), mechanism=mechanism, fees=FEES)
+    assert record.status == "cleared" and record.mechanism == mechanism
+    assert (record.clearing_price, int(record.cleared_energy_wh)) == (empty.clearing_price, empty.cleared_energy_wh)
+    assert (int(record.trade_count), int(record.participants), int(record.turnover_minor)) == (0, 0, 0)
+    assert (record.vwap, record.price_min, record.price_max) == (None, None, None)
+    assert record.cleared_at == T0
+    assert (store.trades, store.writes, wallets.reservations.released, published.events) == ({}, 1, {}, [])
+    assert all(o.status == "cancelled" and int(o.filled_wh) == 0 for o in orders)

@@ -21,6 +21,9 @@ its `__call__`), the telemetry ingest handler and the API Gateway authorizer (`@
   and patches botocore; tests and the local stack have no X-Ray daemon, so they never pay for it.
   Responses are not recorded in traces (they hold tokens and personal data).
 
+The first invocation also ends the init phase's run without the cyclic garbage collector (on Lambda:
+gridshare.kernel.init_phase).
+
 The instruments are built on the first invocation, never at import: POWERTOOLS_* are read then (a test
 sets them first) and importing a function stays cheap. They are cached per service name, so one Lambda
 container builds them once.
@@ -46,6 +49,8 @@ from typing import TYPE_CHECKING, Any
 from aws_lambda_powertools.logging import Logger
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.metrics import Metrics
+
+from gridshare.kernel import init_phase
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.tracing import Tracer
@@ -190,6 +195,8 @@ class LambdaEntry:
         functools.update_wrapper(self, handler, updated=())  # the handler's name and docstring
 
     def __call__(self, event: dict[str, Any], context: Any) -> Any:
+        if init_phase.in_progress():  # the first invocation: the init phase's objects are kept for good
+            init_phase.end()
         tools = instruments()
         wrapped = self._wrapped.get(tools)
         if wrapped is None:

@@ -21,20 +21,26 @@
 The sweep (:meth:`Clearing.clear_due`, on the ``market-clearing`` schedule) clears, in order, each interval
 after the last one it settled whose gate has closed, at most ``MAX_INTERVALS_PER_RUN`` per run, and
 remembers how far it got. Its first run starts an hour back.
+
+The auction (and numpy, its arrays) is imported when an interval has orders to clear: an interval without
+orders is recorded as the auction records two empty books (no price, no energy, no trades), so a sweep of
+empty intervals, the market's views and a settlement run's ``mark_settled`` never import numpy through here.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gridshare.kernel import errors
 from gridshare.kernel.clock import to_iso
-from gridshare.market import clearing as C
 from gridshare.market.models import IntervalModel, OrderModel, TradeModel
 from gridshare.market.pushes import announce
 from gridshare.market.rules import INTERVAL_MS, after_clearing, interval_iso, parse_interval, trade_id
 from gridshare.market.use_cases import MarketUseCases
+
+if TYPE_CHECKING:
+    from gridshare.market import clearing as C
 
 __all__ = ["MAX_INTERVALS_PER_RUN", "Clearing", "interval_view"]
 
@@ -119,6 +125,11 @@ class Clearing(MarketUseCases):
         if record.status != "clearing":
             return record  # cleared (or settled) already: a re-run changes nothing
         orders = [o for o in self.store.orders_of_interval(interval) if o.status != "cancelled"]
+        if not orders:  # what the auction gives an empty book: no price, no trades, nothing to fill or release
+            self._finish(record, None, [], now)
+            return record
+        from gridshare.market import clearing as C  # numpy: only for a book to clear
+
         bids = _by_time([o for o in orders if o.side == "BID"])
         asks = _by_time([o for o in orders if o.side == "ASK"])
         communities = {c: i for i, c in enumerate(sorted({o.community_id for o in orders if o.community_id}))}
@@ -176,6 +187,8 @@ class Clearing(MarketUseCases):
 
     def _release_unfilled(self, bids: list[OrderModel], trades: list[TradeModel]) -> None:
         """Each BID's reservation minus what its trades cost goes back to the buyer's wallet."""
+        from gridshare.market import clearing as C
+
         cost: dict[str, int] = {}
         for t in trades:
             to_seller, to_grid = C.trade_cost_minor(int(t.energy_wh), int(t.price), int(t.grid_fee))
@@ -193,18 +206,28 @@ class Clearing(MarketUseCases):
                 )
                 self.store.set_released(order, unfilled)
 
-    def _finish(self, record: IntervalModel, result: C.Clearing, trades: list[TradeModel], now: int) -> None:
+    def _finish(self, record: IntervalModel, result: C.Clearing | None, trades: list[TradeModel], now: int) -> None:
+        """Mark the interval cleared with its statistics (``result`` None: it had no orders)."""
         energy = sum(int(t.energy_wh) for t in trades)
         value = sum(int(t.energy_wh) * int(t.price) for t in trades)
         prices = [int(t.price) for t in trades]
         record.status = "cleared"
-        record.clearing_price = result.clearing_price
-        record.cleared_energy_wh = int(result.cleared_energy_wh)
+        record.clearing_price = result.clearing_price if result is not None else None
+        record.cleared_energy_wh = int(result.cleared_energy_wh) if result is not None else 0
         record.trade_count = len(trades)
         record.participants = len({t.buyer_id for t in trades} | {t.seller_id for t in trades})
         record.vwap = (2 * value + energy) // (2 * energy) if energy else None  # rounded half up
         record.price_min = min(prices) if prices else None
         record.price_max = max(prices) if prices else None
-        record.turnover_minor = sum(C.trade_cost_minor(int(t.energy_wh), int(t.price), 0)[0] for t in trades)
+        record.turnover_minor = _turnover(trades)
         record.cleared_at = now
         self.store.finish_clearing(record)
+
+
+def _turnover(trades: list[TradeModel]) -> int:
+    """What buyers pay sellers for these trades, in minor units (grid fees apart)."""
+    if not trades:
+        return 0
+    from gridshare.market import clearing as C
+
+    return sum(C.trade_cost_minor(int(t.energy_wh), int(t.price), 0)[0] for t in trades)

@@ -23,15 +23,16 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from gridshare.communities.service import CommunitiesService, communities_service
 from gridshare.kernel.settings import get_settings
-from gridshare.market.service import MarketService, market_service
-from gridshare.settlement import metering
 from gridshare.settlement import rules as R
-from gridshare.sites.service import SitesService, sites_service
-from gridshare.telemetry.service import TelemetryService, telemetry_service
+
+if TYPE_CHECKING:
+    from gridshare.communities.service import CommunitiesService
+    from gridshare.market.service import MarketService
+    from gridshare.sites.service import SitesService
+    from gridshare.telemetry.service import TelemetryService
 
 __all__ = ["INTERVAL_MS", "InputReader", "RunInputs", "virtual_site"]
 
@@ -90,12 +91,39 @@ class RunInputs:
         return out
 
 
+# The other contexts' services, imported on first use: each task of a run reads only some of them (Prepare:
+# sites, communities, trades; SettleShard: also telemetry; Finalize and MarkFailed: none), and a task's cold
+# start pays for what it imports (decision 0029).
+def _market() -> MarketService:
+    from gridshare.market.service import market_service
+
+    return market_service()
+
+
+def _sites() -> SitesService:
+    from gridshare.sites.service import sites_service
+
+    return sites_service()
+
+
+def _communities() -> CommunitiesService:
+    from gridshare.communities.service import communities_service
+
+    return communities_service()
+
+
+def _telemetry() -> TelemetryService:
+    from gridshare.telemetry.service import telemetry_service
+
+    return telemetry_service()
+
+
 @dataclass
 class InputReader:
-    market: Callable[[], MarketService] = market_service
-    sites: Callable[[], SitesService] = sites_service
-    communities: Callable[[], CommunitiesService] = communities_service
-    telemetry: Callable[[], TelemetryService] = telemetry_service
+    market: Callable[[], MarketService] = _market
+    sites: Callable[[], SitesService] = _sites
+    communities: Callable[[], CommunitiesService] = _communities
+    telemetry: Callable[[], TelemetryService] = _telemetry
 
     def _tariffs(self) -> R.Tariffs:
         settings = get_settings()
@@ -181,6 +209,8 @@ class InputReader:
     ) -> dict[int, dict[str, tuple[int, int]]]:
         """Interval start -> site id -> (export Wh, import Wh) of ``site_ids`` over ``intervals`` intervals
         from ``start`` (every site present; no meters: zeros)."""
+        from gridshare.settlement import metering  # numpy: SettleShard only
+
         meters = [(device, site, role) for site in site_ids for device, role in inputs.sites[site]["devices"]]
         end = start + intervals * INTERVAL_MS
         items: list[dict[str, Any]] = []

@@ -29,14 +29,12 @@ import json
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gridshare.kernel import errors
 from gridshare.kernel.clock import now_ms
 from gridshare.kernel.settings import get_settings
 from gridshare.ledger import core as L
-from gridshare.ledger.store import LedgerStore
-from gridshare.market.service import MarketService, market_service
 from gridshare.settlement import postings as P
 from gridshare.settlement import rules as R
 from gridshare.settlement.events import SettlementEvents, settlement_events
@@ -44,7 +42,9 @@ from gridshare.settlement.inputs import INTERVAL_MS, InputReader, RunInputs
 from gridshare.settlement.models import SettlementRunModel, SettlementShardModel
 from gridshare.settlement.shards import shards as build_shards
 from gridshare.settlement.store import SettlementStore, posting_from_item
-from gridshare.wallets.service import post_settlement, sweep_clearing
+
+if TYPE_CHECKING:
+    from gridshare.market.service import MarketService
 
 __all__ = ["INTERVAL_MS", "Runs", "due_intervals", "manifest_key"]
 
@@ -117,12 +117,27 @@ def _sale_of(posting: P.Posting, originals: dict[str, P.Posting], inputs: RunInp
     return {"site_id": site, "host_id": str(view["ownerId"])} if view is not None else {"site_id": site}
 
 
+# The ledger, the wallets and the market are imported on first use: SettleShard posts, Finalize marks the
+# market's intervals settled, Prepare and MarkFailed need neither, and a task's cold start pays for what it
+# imports (decision 0029).
+def _ledger() -> Any:
+    from gridshare.ledger.store import LedgerStore
+
+    return LedgerStore()
+
+
+def _market() -> MarketService:
+    from gridshare.market.service import market_service
+
+    return market_service()
+
+
 @dataclass
 class Runs:
     store: SettlementStore = field(default_factory=SettlementStore)
     reader: InputReader = field(default_factory=InputReader)
-    ledger: Callable[[], Any] = LedgerStore
-    market: Callable[[], MarketService] = market_service
+    ledger: Callable[[], Any] = _ledger
+    market: Callable[[], MarketService] = _market
     events: Callable[[], SettlementEvents] = settlement_events
     clock: Callable[[], int] = now_ms
     s3: Callable[[], Any] | None = None
@@ -224,9 +239,13 @@ class Runs:
 
     def _sweep(self, accounts: Iterable[str], ledger: Any) -> int:
         """Each clearing account's balance to its shared account (one posting per account with a balance)."""
+        from gridshare.wallets.service import sweep_clearing
+
         return sum(sweep_clearing(a, ledger=ledger, created_at=self.clock()) is not None for a in sorted(accounts))
 
     def _post(self, posting: P.Posting, ledger: Any, run_id: str, sale: dict[str, str], clearing: str) -> None:
+        from gridshare.wallets.service import post_settlement
+
         metadata: dict[str, Any] = {
             **posting.metadata,
             "kind": posting.kind,

@@ -18,7 +18,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from gridshare.http.pagination import decode_cursor, encode_cursor
 from gridshare.kernel import errors
 from gridshare.kernel.clock import now_ms, to_iso
 from gridshare.kernel.factory import ServiceFactory
@@ -143,6 +142,8 @@ class SettlementService:
 
     # ------------------------------------------------------------ reading runs
     def list(self, limit: int, cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:
+        from gridshare.http.pagination import decode_cursor, encode_cursor  # the API's reads only
+
         items, last = self.store.runs_page(limit, decode_cursor(cursor))
         return [run_view(r) for r in items], encode_cursor(last) if last else None
 
