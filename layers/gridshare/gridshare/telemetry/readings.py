@@ -404,7 +404,7 @@ def _object_range_reasons(spec: _Object, doc: Any, reasons: list[Reason]) -> boo
         if name not in doc:
             continue
         value = doc[name]
-        if type(sub) is _Object:
+        if isinstance(sub, _Object):
             if not _object_range_reasons(sub, value, reasons):
                 return False
             continue
