@@ -48,6 +48,9 @@ class StoreOutcome(Enum):
     STALE_LATEST = "stale_latest"  # another reading advanced the latest first: recompute and retry
 
 
+_STORED, _DUPLICATE = StoreOutcome.STORED, StoreOutcome.DUPLICATE  # globals: see telemetry.service
+
+
 def day_key(device_id: str, ts: int) -> str:
     return f"{device_id}#{_day_text(ts // DAY_MS)}"
 
@@ -252,11 +255,11 @@ class TelemetryStore:
             )
         except ClientError as exc:
             if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return StoreOutcome.DUPLICATE
+                return _DUPLICATE
             raise
         if is_late(reading.ts, now, previous_ts):
             raw.items.mark_dirty(reading.device_id, reading.ts)
-        return StoreOutcome.STORED
+        return _STORED
 
     def raw_item(self, reading: Reading, received_at: int, uncalibrated: Mapping[str, Any] | None) -> dict[str, Any]:
         """The raw item `store_raw` puts (pure: no call): the reading under its day partition and
