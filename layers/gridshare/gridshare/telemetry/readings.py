@@ -518,10 +518,16 @@ class TelemetryValidator:
             if previous is not None and ts != previous.ts:
                 late.extend(self._counter_reasons(ts, metrics, previous, _NOTHING_BAD))
             return ValidationResult(None, tuple(late))
-        if previous is not None and ts != previous.ts:
-            counter_reasons = self._counter_reasons(ts, metrics, previous, _NOTHING_BAD)
-            if counter_reasons:
-                return ValidationResult(None, tuple(counter_reasons))
+        if previous is not None and ts != previous.ts and previous.counters:
+            before, newer = previous.counters, ts > previous.ts
+            for name in COUNTERS:  # the usual answer, "nothing went backwards", without building reasons
+                current = metrics.get(name)
+                if (
+                    current is not None
+                    and name in before
+                    and (current < before[name] if newer else current > before[name])
+                ):
+                    return ValidationResult(None, tuple(self._counter_reasons(ts, metrics, previous, _NOTHING_BAD)))
         return ValidationResult(Reading(device_id, ts, seq, metrics), ())
 
     def _validate_in_full(
