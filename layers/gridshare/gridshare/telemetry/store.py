@@ -37,7 +37,7 @@ from gridshare.telemetry.rollups import (
 
 DAY_MS = 86_400_000
 _NEW = "attribute_not_exists(pk)"  # the raw item's condition: a redelivery of a stored reading fails it
-_RAW_PKS_MAX = 8192  # raw partition keys kept per store: a container's devices for a day or two
+_RAW_PKS_MAX = 8192  # raw partition keys kept per store: one per device, its current day
 MAX_RAW_DAYS = 32  # day partitions of one raw history page: 31 days not starting at midnight touch 32
 
 
@@ -156,7 +156,7 @@ class TelemetryStore:
     marker_ttl_s: int = 9 * 86400
     ddb: Any = None  # a DynamoDB client; None = the process's shared one (tests and benches pass theirs)
     # (device id, UTC day) -> the raw partition key attribute, shared by that day's requests (read-only)
-    _raw_pks: dict[tuple[str, int], dict[str, str]] = field(default_factory=dict, repr=False)
+    _raw_pks: dict[str, tuple[int, dict[str, str]]] = field(default_factory=dict, repr=False)  # device -> (day, pk)
 
     @property
     def _ddb(self) -> Any:
@@ -267,24 +267,27 @@ class TelemetryStore:
         partition key attribute is built once per device and day (shared between items: read-only)."""
         ts = reading.ts
         ts_text, seq_text = str(ts), str(reading.seq)
-        key = (reading.device_id, ts // DAY_MS)
-        pk = self._raw_pks.get(key)
-        if pk is None:
+        device_id, day = reading.device_id, ts // DAY_MS
+        cached = self._raw_pks.get(device_id)
+        if cached is not None and cached[0] == day:
+            pk = cached[1]
+        else:
             if len(self._raw_pks) >= _RAW_PKS_MAX:
                 self._raw_pks.clear()
-            pk = self._raw_pks[key] = {"S": day_key(reading.device_id, ts)}
-        item: dict[str, Any] = {
+            pk = {"S": day_key(device_id, ts)}
+            self._raw_pks[device_id] = (day, pk)
+        item: dict[str, Any] = {  # one literal: adding keys one by one would resize the dict
             "pk": pk,
             "sk": {"S": ts_text.zfill(13) + "#" + seq_text.zfill(10)},  # raw_sort_key, without format()
             "ts": {"N": ts_text},
             "seq": {"N": seq_text},
             "metrics": {"S": _encode(reading.metrics).decode()},
             "expires_at": {"N": str(ts // 1000 + self.raw_ttl_s)},
+            "received_at": {"N": str(received_at)},
         }
         if uncalibrated:
             values = uncalibrated if type(uncalibrated) is dict else dict(uncalibrated)
             item["uncalibrated"] = {"S": _encode(values).decode()}
-        item["received_at"] = {"N": str(received_at)}
         return item
 
     def transact_items(
