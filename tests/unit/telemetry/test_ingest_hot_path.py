@@ -139,6 +139,11 @@ def test_property_the_raw_put_request_is_the_reference_one(
         expected = reference_raw_put(
             reading, reading.ts + received, uncalibrated, table=store._write_tables[0], raw_ttl_s=store.raw_ttl_s
         )
+        # but for its TTL: the end of the reading's UTC day plus the retention since 2026-12-03 (it was ts plus
+        # the retention), the same for every item of a day partition
+        expires_at = (reading.ts // 86_400_000 + 1) * 86_400 + ttl_days * 86_400
+        assert ttl_days * 86_400 < expires_at - reading.ts // 1000 <= (ttl_days + 1) * 86_400
+        expected["Item"]["expires_at"] = {"N": str(expires_at)}
         assert sent.pop() == expected
 
 
