@@ -225,7 +225,15 @@ def main(argv: list[str] | None = None) -> int:
         "--repeat", type=int, default=3, help="timed passes; the best is reported, as timeit does (default 3)"
     )
     parser.add_argument("--profile", action="store_true", help="one pass under cProfile; print the top 25")
+    parser.add_argument(
+        "--instructions",
+        action="store_true",
+        help="count CPU instructions per reading with valgrind (independent of the machine's load; slow)",
+    )
+    parser.add_argument("--steady", type=int, default=None, help=argparse.SUPPRESS)  # one --instructions run
     args = parser.parse_args(argv)
+    if args.instructions:
+        return count_instructions(args)
 
     os.environ["GS_TELEMETRY_WRITE_PATH"] = args.path
     devices = fleet(args.devices, args.calibrated, args.seed)
@@ -245,6 +253,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.path == "transaction":
             return (*run_transaction(messages, TelemetryStore(ddb=client), by_thing), client)
         return (*run_ingest(messages, ingest_service(devices, client), now), client)
+
+    if args.steady is not None:  # under valgrind: 1,000 readings to warm up, then `steady` more, one service
+        service = ingest_service(devices, NullDynamoDB())
+        run_ingest(messages[:1000], service, now)
+        run_ingest(messages[1000 : 1000 + args.steady], service, now)
+        return 0
 
     if args.profile:
         import cProfile
@@ -279,6 +293,36 @@ def main(argv: list[str] | None = None) -> int:
     calibrated = sum(1 for d in devices if d.calibration)
     print(f"  ({calibrated} of {len(devices)} devices calibrated; python {sys.version.split()[0]})")
     print(f"  load average: {Path('/proc/loadavg').read_text().strip()}")
+    return 0
+
+
+def count_instructions(args: argparse.Namespace, extra: int = 5_000) -> int:
+    """Instructions per reading in the steady state, counted by valgrind (callgrind): a run that processes
+    `extra` more readings than another, on the same warmed-up service, less that run. Unlike a timing, the
+    figure does not move with what else the machine runs (hash seeds fixed: PYTHONHASHSEED=0)."""
+    import re
+    import shutil
+    import subprocess
+
+    valgrind = shutil.which("valgrind")
+    if valgrind is None:
+        print("valgrind is not installed (apt-get install -y valgrind)")
+        return 2
+    counts = []
+    for steady in (0, extra):
+        argv = [sys.executable, __file__, "--n", str(1000 + extra), "--seed", str(args.seed)]
+        argv += ["--devices", str(args.devices), "--calibrated", str(args.calibrated)]
+        argv += ["--invalid-rate", str(args.invalid_rate), "--steady", str(steady)]
+        done = subprocess.run(
+            [valgrind, "--tool=callgrind", "--callgrind-out-file=/dev/null", *argv],
+            env={**os.environ, "PYTHONHASHSEED": "0"},
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        counts.append(int(re.findall(r"Collected : (\d+)", done.stderr)[-1]))
+    per_reading = (counts[1] - counts[0]) / extra
+    print(f"instructions per reading (steady state, {extra} readings, valgrind): {per_reading:,.0f}")
     return 0
 
 

@@ -72,9 +72,9 @@ def test_raw_items_carry_the_retention_ttl_and_the_table_expires_by_it(monkeypat
     # When a reading is stored
     reading = Reading(device_id="dev-ttl", ts=T0 + 1_234, seq=1, metrics={"power_w": 5.0})
     assert store.store(reading, [], None, counter_state(reading, None), T0 + 2_000) is StoreOutcome.STORED
-    # Then its raw item expires 40 days after its ts (epoch seconds)
+    # Then its raw item expires 40 days after the end of its UTC day (epoch seconds), with its whole partition
     (item,) = client("dynamodb").scan(TableName=RawReadingModel.Meta.table_name)["Items"]
-    assert int(item["expires_at"]["N"]) == (T0 + 1_234) // 1000 + 40 * 86_400
+    assert int(item["expires_at"]["N"]) == ((T0 + 1_234) // 86_400_000 + 1) * 86_400 + 40 * 86_400
 
 
 @pytest.mark.usefixtures("aws")

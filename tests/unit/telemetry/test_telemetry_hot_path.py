@@ -232,3 +232,66 @@ def test_property_rollups_and_write_requests_are_as_before(stream: list[Reading]
         )
         assert parsed(actions) == parsed(expected)
         previous = new_state
+
+
+@st.composite
+def out_of_range_documents(draw: st.DrawFn) -> dict[str, Any]:
+    """Valid messages with values out of their range: sensor faults, ts in seconds, a negative seq."""
+    doc: dict[str, Any] = draw(valid_messages())
+    ranged = [name for name in doc["metrics"] if METRICS[name].kind != "flag"]
+    for name in draw(st.lists(st.sampled_from(ranged), unique=True)) if ranged else []:
+        metric = METRICS[name]
+        assert metric.minimum is not None and metric.maximum is not None
+        beyond = st.one_of(
+            st.integers(int(metric.maximum) + 1, int(metric.maximum) * 10 + 10),
+            st.integers(int(metric.minimum) - 10 * abs(int(metric.minimum)) - 10, int(metric.minimum) - 1),
+        )
+        if metric.kind == "gauge":
+            beyond = beyond | st.floats(metric.maximum, 1e300, exclude_min=True)
+        doc["metrics"][name] = draw(beyond)
+    if draw(st.booleans()):
+        doc["ts"] = doc["ts"] // 1000  # seconds, not milliseconds
+    if draw(st.booleans()):
+        doc["seq"] = -draw(st.integers(1, 10))
+    return doc
+
+
+def test_range_faults_are_named_without_jsonschema() -> None:
+    # Given messages whose only faults are values out of range, in two metrics and ts
+    doc = {"v": 1, "ts": NOW // 1000, "seq": 0, "metrics": {"voltage_v": 9999, "power_w": 12.5, "frequency_hz": 44.5}}
+    explain = readings._RANGE_REASONS
+    assert explain is not None
+    # When the compiled explainer names them
+    # Then it gives jsonschema's reasons, in the schema's order (ts, then voltage before frequency)
+    reasons = explain(doc)
+    assert reasons == TelemetryValidator._jsonschema_reasons(doc)
+    assert [r.field for r in reasons or []] == ["ts", "metrics.voltage_v", "metrics.frequency_hz"]
+    assert reasons is not None and reasons[1].message == "voltage_v 9999 V is above the physical maximum 1000 V"
+    # And anything else wrong (a type, an unknown metric) is left to jsonschema
+    assert explain({**doc, "metrics": {"voltage_v": "230"}}) is None
+    assert explain({**doc, "metrics": {"voltage_v": 9999, "bogus": 1}}) is None
+    assert explain({**doc, "ts": NOW, "metrics": {"voltage_v": 230}}) is None  # nothing out of range
+
+
+@PROPERTY
+@given(doc=st.one_of(out_of_range_documents(), documents()))
+def test_property_range_reasons_are_jsonschemas(doc: Any) -> None:
+    # Given any document: valid, out of range, near-valid, integral floats, garbage
+    explain = readings._RANGE_REASONS
+    assert explain is not None
+    # When the explainer answers
+    explained = explain(doc)
+    # Then it names exactly what jsonschema names, in the same order
+    if explained is not None:
+        assert explained == TelemetryValidator._jsonschema_reasons(doc)
+
+
+@PROPERTY
+@given(doc=out_of_range_documents())
+def test_property_a_range_fault_never_needs_jsonschema(doc: dict[str, Any]) -> None:
+    # Given a message whose only faults are values out of range (exact JSON types)
+    expected = TelemetryValidator._jsonschema_reasons(doc)
+    # When the explainer judges it; Then it answers whenever there is a fault, with jsonschema's reasons
+    explain = readings._RANGE_REASONS
+    assert explain is not None
+    assert explain(doc) == (expected or None)

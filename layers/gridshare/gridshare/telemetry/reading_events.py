@@ -42,14 +42,26 @@ def accepted_reading(
 
 
 def accepted_template(device_id: str, owner_id: str, device_type: str) -> dict[str, Any]:
-    """The device's part of an accepted reading, built once per device (ingest keeps it per container)."""
-    return {"deviceId": device_id, "ownerId": owner_id, "deviceType": device_type, "siteId": None}
+    """The device's part of an accepted reading, built once per device (ingest keeps it per container).
+    It already has the `ts` and `metrics` keys (None), so `accepted_from` copies it and sets them: copying a
+    dict of the same keys and replacing two values costs half of building it again."""
+    return {
+        "deviceId": device_id,
+        "ownerId": owner_id,
+        "deviceType": device_type,
+        "siteId": None,
+        "ts": None,
+        "metrics": None,
+    }
 
 
 def accepted_from(template: dict[str, Any], reading: Any) -> dict[str, Any]:
     """`accepted_reading` from the device's template and a Reading; its metrics dict is shared with the
     reading (read-only, as the reading's)."""
-    return {**template, "ts": iso_ms(reading.ts), "metrics": reading.metrics}
+    accepted = template.copy()
+    accepted["ts"] = iso_ms(reading.ts)
+    accepted["metrics"] = reading.metrics
+    return accepted
 
 
 _MINUTES: dict[int, str] = {}  # epoch minute -> "YYYY-MM-DDTHH:MM:" (readings of a batch share a few)

@@ -25,11 +25,11 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping, Set
+from collections.abc import Callable, Mapping, Set
 from dataclasses import dataclass
 from functools import cache, partial
 from importlib import resources
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import msgspec
 
@@ -324,6 +324,128 @@ def _as_int(value: Any) -> int:
     return value if type(value) is int else int(value)
 
 
+RangeReasons = Callable[[Mapping[str, Any]], list[Reason] | None]
+_ANNOTATIONS = frozenset({"description", "title", "$comment", "examples"})
+_EXPLAINED_KEYWORDS = frozenset({"type", "minimum", "maximum", "const", "x-unit", "x-kind"}) | _ANNOTATIONS
+_OBJECT_KEYWORDS = frozenset({"type", "required", "properties", "additionalProperties", "minProperties"})
+
+
+class _Scalar(NamedTuple):
+    """One scalar property, as `compile_range_reasons` explains it."""
+
+    name: str
+    field: str  # dotted path
+    kind: str  # "integer" | "number" | "boolean" | "const"
+    const: Any
+    low: float | None
+    high: float | None
+    unit: str
+
+
+class _Object(NamedTuple):
+    field: str  # dotted path, "$" at the top
+    required: tuple[str, ...]
+    min_properties: int
+    properties: dict[str, _Scalar | _Object]
+
+
+def _compile_object(schema: Mapping[str, Any], field: str) -> _Object | None:
+    keywords = {k for k in schema if not k.startswith("x-")} - _EXPLAINED_KEYWORDS - _OBJECT_KEYWORDS
+    keywords -= {"$schema", "$id"}
+    if keywords or schema.get("type") != "object" or schema.get("additionalProperties", True) is not False:
+        return None
+    properties: dict[str, _Scalar | _Object] = {}
+    for name, spec in schema.get("properties", {}).items():
+        path = name if field == "$" else f"{field}.{name}"
+        if spec.get("type") == "object":
+            nested = _compile_object(spec, path)
+            if nested is None:
+                return None
+            properties[name] = nested
+            continue
+        if set(spec) - _EXPLAINED_KEYWORDS:
+            return None
+        if "const" in spec:
+            if set(spec) - {"const"} - _ANNOTATIONS or type(spec["const"]) is not int:
+                return None
+            properties[name] = _Scalar(name, path, "const", spec["const"], None, None, "")
+            continue
+        kind = spec.get("type")
+        ranged = "minimum" in spec or "maximum" in spec
+        if kind not in ("integer", "number", "boolean") or (kind == "boolean" and ranged):
+            return None
+        unit = str(spec.get("x-unit", ""))
+        properties[name] = _Scalar(name, path, kind, None, spec.get("minimum"), spec.get("maximum"), unit)
+    return _Object(field, tuple(schema.get("required", ())), int(schema.get("minProperties", 0)), properties)
+
+
+def _range_reason(scalar: _Scalar, value: float, bound: float, side: str) -> Reason:
+    """`_describe`'s reason for a minimum or maximum error, built without jsonschema."""
+    kind = "minimum" if side == "below" else "maximum"
+    limit = f"physical {kind}" if scalar.field.startswith("metrics.") else kind
+    message = f"{scalar.name} {_with_unit(value, scalar.unit)} is {side} the {limit} {_with_unit(bound, scalar.unit)}"
+    if scalar.field == "ts" and kind == "minimum":
+        message += " (ts is epoch milliseconds, not seconds)"
+    return Reason(scalar.field, message)
+
+
+def _object_range_reasons(spec: _Object, doc: Any, reasons: list[Reason]) -> bool:
+    """Append the range reasons of `doc` against `spec`; False when anything else may be wrong with it."""
+    if type(doc) is not dict or len(doc) < spec.min_properties:
+        return False
+    properties = spec.properties
+    for key in doc:
+        if key not in properties:
+            return False
+    for key in spec.required:
+        if key not in doc:
+            return False
+    for name, sub in properties.items():  # jsonschema's order: the schema's properties, in order
+        if name not in doc:
+            continue
+        value = doc[name]
+        if isinstance(sub, _Object):
+            if not _object_range_reasons(sub, value, reasons):
+                return False
+            continue
+        kind = sub.kind
+        kind_of_value = type(value)
+        if kind == "const":
+            if kind_of_value is not int or value != sub.const:
+                return False
+            continue
+        if kind == "boolean":
+            if kind_of_value is not bool:
+                return False
+            continue
+        if not (kind_of_value is int or (kind == "number" and kind_of_value is float and math.isfinite(value))):
+            return False
+        if sub.low is not None and value < sub.low:
+            reasons.append(_range_reason(sub, value, sub.low, "below"))
+        elif sub.high is not None and value > sub.high:
+            reasons.append(_range_reason(sub, value, sub.high, "above"))
+    return True
+
+
+def compile_range_reasons(schema: Mapping[str, Any]) -> RangeReasons | None:
+    """A rejection's reasons without jsonschema, for the usual fault: a message whose only errors are values
+    out of their range (a sensor fault, ts in seconds). It answers only when every field is present, known
+    and of its exact JSON type, and some value is out of range: then it returns exactly what jsonschema and
+    `_describe` name (same reasons, same order), in ~2 µs instead of ~100 µs. For anything else it returns
+    None and jsonschema decides. None when the schema uses something it does not cover."""
+    top = _compile_object(schema, "$")
+    if top is None:
+        return None
+
+    def range_reasons(doc: Mapping[str, Any]) -> list[Reason] | None:
+        reasons: list[Reason] = []
+        if not _object_range_reasons(top, doc, reasons) or not reasons:
+            return None
+        return reasons
+
+    return range_reasons
+
+
 class TelemetryValidator:
     """Validates v1 messages: schema and physical ranges, clock window, counter monotonicity.
 
@@ -396,10 +518,16 @@ class TelemetryValidator:
             if previous is not None and ts != previous.ts:
                 late.extend(self._counter_reasons(ts, metrics, previous, _NOTHING_BAD))
             return ValidationResult(None, tuple(late))
-        if previous is not None and ts != previous.ts:
-            counter_reasons = self._counter_reasons(ts, metrics, previous, _NOTHING_BAD)
-            if counter_reasons:
-                return ValidationResult(None, tuple(counter_reasons))
+        if previous is not None and ts != previous.ts and previous.counters:
+            before, newer = previous.counters, ts > previous.ts
+            for name in COUNTERS:  # the usual answer, "nothing went backwards", without building reasons
+                current = metrics.get(name)
+                if (
+                    current is not None
+                    and name in before
+                    and (current < before[name] if newer else current > before[name])
+                ):
+                    return ValidationResult(None, tuple(self._counter_reasons(ts, metrics, previous, _NOTHING_BAD)))
         return ValidationResult(Reading(device_id, ts, seq, metrics), ())
 
     def _validate_in_full(
@@ -461,6 +589,15 @@ class TelemetryValidator:
 
     @staticmethod
     def _schema_reasons(doc: Mapping[str, Any]) -> list[Reason]:
+        if _RANGE_REASONS is not None:
+            explained = _RANGE_REASONS(doc)
+            if explained is not None:  # only values out of range: no jsonschema needed to name them
+                return explained
+        return TelemetryValidator._jsonschema_reasons(doc)
+
+    @staticmethod
+    def _jsonschema_reasons(doc: Mapping[str, Any]) -> list[Reason]:
+        """Every schema reason, named by jsonschema (imported and compiled on the first call)."""
         reasons = _non_finite(doc)
         non_finite = {r.field for r in reasons}
         for error in schema_validator().iter_errors(doc):
@@ -494,6 +631,10 @@ class TelemetryValidator:
                     )
                 )
         return reasons
+
+
+_RANGE_REASONS = compile_range_reasons(SCHEMA)
+"""Reasons of a message whose only faults are values out of range, without jsonschema (None: not covered)."""
 
 
 def _dedupe(reasons: list[Reason]) -> tuple[Reason, ...]:

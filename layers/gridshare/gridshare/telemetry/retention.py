@@ -73,8 +73,9 @@ class RetentionPolicy:
         return self.raw_retention_days * 86_400
 
     def expires_at(self, ts_ms: int) -> int:
-        """The raw item's TTL (epoch seconds): its ts plus the retention."""
-        return ts_ms // 1000 + self.ttl_s
+        """The raw item's TTL (epoch seconds): the end of its UTC day plus the retention, so that a day
+        partition expires as one (`TelemetryStore.raw_item`)."""
+        return (ts_ms // DAY_MS + 1) * 86_400 + self.ttl_s
 
     def sealed_day(self, now_ms: int) -> int:
         """The newest UTC day (start, ms) no reading can still be accepted for: the one to archive at `now`."""

@@ -160,9 +160,12 @@ def counter_state(reading: Reading, previous: CounterState | None) -> CounterSta
     It only advances for a newer reading (a late one changes nothing); counters the reading does not
     carry keep their previous value, so a meter that alternates metric sets keeps both baselines.
     """
-    counters = {name: int(reading.metrics[name]) for name in COUNTERS if name in reading.metrics}
-    if previous is None:
-        return CounterState(ts=reading.ts, seq=reading.seq, counters=counters)
-    if reading.ts <= previous.ts:
+    ts = reading.ts
+    if previous is not None and ts <= previous.ts:
         return previous
-    return CounterState(ts=reading.ts, seq=reading.seq, counters={**previous.counters, **counters})
+    metrics = reading.metrics
+    counters = dict(previous.counters) if previous is not None else {}
+    for name in COUNTERS:  # a loop, not a comprehension: no function frame per reading on Python 3.11
+        if name in metrics:
+            counters[name] = int(metrics[name])
+    return CounterState(ts, reading.seq, counters)

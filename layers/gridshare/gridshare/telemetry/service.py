@@ -48,6 +48,17 @@ class IngestOutcome(Enum):
     DEAD_LETTERED = "dead_lettered"
 
 
+# Enum members as module globals on the hot path: `Enum.MEMBER` costs ~0.2-0.3 µs on Python 3.11 (a
+# descriptor on the enum class), a global ~20 ns; a stored reading compared and returned four of them.
+_STORED, _DUPLICATE, _SEQ_REUSED, _STALE_LATEST = (
+    StoreOutcome.STORED,
+    StoreOutcome.DUPLICATE,
+    StoreOutcome.SEQ_REUSED,
+    StoreOutcome.STALE_LATEST,
+)
+_INGEST_STORED, _INGEST_DUPLICATE = IngestOutcome.STORED, IngestOutcome.DUPLICATE
+
+
 class IngestResult(msgspec.Struct, frozen=True):
     outcome: IngestOutcome
     device_id: str | None = None
@@ -149,17 +160,17 @@ class TelemetryService:
                 previous_ts = previous.ts if previous is not None else None
                 outcome = store.store_raw(reading, previous_ts, received_at, uncalibrated, now)
                 new_state = None
-            if outcome is StoreOutcome.STALE_LATEST:
+            if outcome is _STALE_LATEST:
                 self._states.pop(device.id, None)
                 continue
-            if outcome is StoreOutcome.STORED:
+            if outcome is _STORED:
                 self._states[device.id] = new_state or counter_state(reading, previous)
                 self.seen(device.id, received_at)  # keeps it online (devices.health_service)
-                return IngestResult(IngestOutcome.STORED, device.id, accepted=accepted_from(sender.event, reading))
-            if outcome is StoreOutcome.DUPLICATE:
+                return IngestResult(_INGEST_STORED, device.id, accepted=accepted_from(sender.event, reading))
+            if outcome is _DUPLICATE:
                 self.seen(device.id, received_at)  # a redelivery: the first attempt may have failed after storing
-                return IngestResult(IngestOutcome.DUPLICATE, device.id, accepted=accepted_from(sender.event, reading))
-            if outcome is StoreOutcome.SEQ_REUSED:
+                return IngestResult(_INGEST_DUPLICATE, device.id, accepted=accepted_from(sender.event, reading))
+            if outcome is _SEQ_REUSED:
                 reasons = [Reason("seq", f"sequence number {reading.seq} was already used by another reading")]
                 return self._reject(thing_name, device.id, topic, payload, received_at, reasons)
         raise errors.Unavailable("The device's latest reading kept changing; the message will be retried.")

@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 
 DAY_MS = 86_400_000
 _NEW = "attribute_not_exists(pk)"  # the raw item's condition: a redelivery of a stored reading fails it
-_RAW_PKS_MAX = 8192  # raw partition keys kept per store: a container's devices for a day or two
+_RAW_PKS_MAX = 8192  # raw partition keys kept per store: one per device, its current day
 MAX_RAW_DAYS = 32  # day partitions of one raw history page: 31 days not starting at midnight touch 32
 
 
@@ -49,6 +49,9 @@ class StoreOutcome(Enum):
     DUPLICATE = "duplicate"  # same seq and ts already stored: a redelivery
     SEQ_REUSED = "seq_reused"  # same seq with another ts: the device reused a sequence number
     STALE_LATEST = "stale_latest"  # another reading advanced the latest first: recompute and retry
+
+
+_STORED, _DUPLICATE = StoreOutcome.STORED, StoreOutcome.DUPLICATE  # globals: see telemetry.service
 
 
 def day_key(device_id: str, ts: int) -> str:
@@ -156,7 +159,8 @@ class TelemetryStore:
     marker_ttl_s: int = 9 * 86400
     ddb: Any = None  # a DynamoDB client; None = the process's shared one (tests and benches pass theirs)
     # (device id, UTC day) -> the raw partition key attribute, shared by that day's requests (read-only)
-    _raw_pks: dict[tuple[str, int], dict[str, str]] = field(default_factory=dict, repr=False)
+    # device -> (day, its pk attribute, its expires_at attribute): shared between that day's items, read-only
+    _raw_pks: dict[str, tuple[int, dict[str, str], dict[str, str]]] = field(default_factory=dict, repr=False)
 
     @property
     def _ddb(self) -> Any:
@@ -255,36 +259,42 @@ class TelemetryStore:
             )
         except ClientError as exc:
             if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return StoreOutcome.DUPLICATE
+                return _DUPLICATE
             raise
         if is_late(reading.ts, now, previous_ts):
             raw.items.mark_dirty(reading.device_id, reading.ts)
-        return StoreOutcome.STORED
+        return _STORED
 
     def raw_item(self, reading: Reading, received_at: int, uncalibrated: Mapping[str, Any] | None) -> dict[str, Any]:
         """The raw item `store_raw` puts (pure: no call): the reading under its day partition and
-        `<ts>#<seq>`, its TTL, the uncalibrated values of calibrated metrics, the arrival time. The
-        partition key attribute is built once per device and day (shared between items: read-only)."""
+        `<ts>#<seq>`, its TTL (the end of the reading's UTC day plus the retention: a day partition expires
+        as one), the uncalibrated values of calibrated metrics, the arrival time. The partition key and TTL
+        attributes are built once per device and day (shared between items: read-only)."""
         ts = reading.ts
         ts_text, seq_text = str(ts), str(reading.seq)
-        key = (reading.device_id, ts // DAY_MS)
-        pk = self._raw_pks.get(key)
-        if pk is None:
+        device_id, day = reading.device_id, ts // DAY_MS
+        cached = self._raw_pks.get(device_id)
+        if cached is not None and cached[0] == day:
+            _, pk, expires_at = cached
+        else:
             if len(self._raw_pks) >= _RAW_PKS_MAX:
                 self._raw_pks.clear()
-            pk = self._raw_pks[key] = {"S": day_key(reading.device_id, ts)}
-        item: dict[str, Any] = {
+            pk = {"S": day_key(device_id, ts)}
+            # A day partition expires as one: at the end of its UTC day plus the retention (decision 0024).
+            expires_at = {"N": str((day + 1) * 86_400 + self.raw_ttl_s)}
+            self._raw_pks[device_id] = (day, pk, expires_at)
+        item: dict[str, Any] = {  # one literal: adding keys one by one would resize the dict
             "pk": pk,
             "sk": {"S": ts_text.zfill(13) + "#" + seq_text.zfill(10)},  # raw_sort_key, without format()
             "ts": {"N": ts_text},
             "seq": {"N": seq_text},
             "metrics": {"S": _encode(reading.metrics).decode()},
-            "expires_at": {"N": str(ts // 1000 + self.raw_ttl_s)},
+            "expires_at": expires_at,
+            "received_at": {"N": str(received_at)},
         }
         if uncalibrated:
             values = uncalibrated if type(uncalibrated) is dict else dict(uncalibrated)
             item["uncalibrated"] = {"S": _encode(values).decode()}
-        item["received_at"] = {"N": str(received_at)}
         return item
 
     def transact_items(

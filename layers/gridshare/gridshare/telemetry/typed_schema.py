@@ -12,7 +12,7 @@ import math
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -126,13 +126,19 @@ class Typed:
     consts: tuple[tuple[str, Any], ...]  # top-level const fields (decoded as int | float)
     metric_integers: tuple[_IntegerRule, ...]  # integer-typed metrics (the counters)
     min_metrics: int
+    # The same message with integers and consts as ints only: what devices send. It needs no rule checked
+    # after decoding; what it refuses (``12.0`` for an integer, or anything invalid) takes `decoder`.
+    strict: msgspec.json.Decoder[Any]
 
 
-def _typed_scalar(spec: Mapping[str, Any], unbounded: bool = False) -> tuple[Any, _IntegerRule | None] | None:
+def _typed_scalar(
+    spec: Mapping[str, Any], unbounded: bool = False, strict: bool = False
+) -> tuple[Any, _IntegerRule | None] | None:
     """The msgspec type of one property, and its integer rule; None if msgspec cannot say it exactly.
 
     `unbounded`: a number or integer decodes as any `int | float` and gets no rule (its value is checked
-    by the caller after it changed it: a calibrated metric)."""
+    by the caller after it changed it: a calibrated metric). `strict`: an integer is an int only (no rule:
+    the strict decoder of `compile_typed`, which refuses ``12.0`` and leaves it to the lenient one)."""
     keywords = {k for k in spec if not k.startswith("x-")} - _ANNOTATION_KEYWORDS
     kind = spec.get("type")
     if keywords - {"type", "minimum", "maximum"} or kind not in ("integer", "number", "boolean"):
@@ -145,6 +151,8 @@ def _typed_scalar(spec: Mapping[str, Any], unbounded: bool = False) -> tuple[Any
     if any(bound is not None and type(bound) is not int for bound in (lo, hi)):
         return None
     int_meta = msgspec.Meta(ge=lo, le=hi)
+    if kind == "integer" and strict:
+        return Annotated[int, int_meta], None
     if kind == "integer":  # a float is compared with the bounds after decoding, exactly
         rule = ("", -math.inf if lo is None else lo, math.inf if hi is None else hi)
         return Annotated[int, int_meta] | float, rule
@@ -159,11 +167,12 @@ _Fields = list[tuple[str, Any] | tuple[str, Any, Any]]
 
 
 def _typed_fields(
-    schema: Mapping[str, Any], unbounded: frozenset[str] = frozenset()
+    schema: Mapping[str, Any], unbounded: frozenset[str] = frozenset(), strict: bool = False
 ) -> tuple[_Fields, list[_IntegerRule], list[tuple[str, Any]]] | None:
     """Struct fields (required first) of a closed object schema's scalar properties, its integer rules
     and const fields; None if msgspec cannot express it exactly. Object properties are left to the caller;
-    the properties named in `unbounded` are typed only (`_typed_scalar`)."""
+    the properties named in `unbounded` are typed only (`_typed_scalar`). `strict`: integers and consts
+    as ints only (then there are no rules to check after decoding)."""
     if schema.get("additionalProperties", True) is not False:
         return None
     required = set(schema.get("required", ()))
@@ -178,10 +187,13 @@ def _typed_fields(
         if "const" in spec:
             if keywords != {"const"} or type(spec["const"]) is not int:
                 return None
-            typ: Any = int | float  # 1.0 equals the const 1 for JSON Schema: compared after decoding
-            consts.append((prop, spec["const"]))
+            if strict:
+                typ: Any = Literal[spec["const"]]
+            else:
+                typ = int | float  # 1.0 equals the const 1 for JSON Schema: compared after decoding
+                consts.append((prop, spec["const"]))
         else:
-            scalar = _typed_scalar(spec, prop in unbounded)
+            scalar = _typed_scalar(spec, prop in unbounded, strict)
             if scalar is None:
                 return None
             typ, rule = scalar
@@ -219,12 +231,25 @@ def compile_typed(schema: Mapping[str, Any], unbounded: frozenset[str] = frozens
         return None
     metrics = _typed_fields(metrics_schema, unbounded)
     top = _typed_fields(schema)
-    if metrics is None or top is None or metrics[2]:
+    strict_metrics = _typed_fields(metrics_schema, unbounded, strict=True)
+    strict_top = _typed_fields(schema, strict=True)
+    if metrics is None or top is None or metrics[2] or strict_metrics is None or strict_top is None:
         return None
     metric_fields, metric_integers, _ = metrics
     top_fields, integers, consts = top
     if any(len(f) == 3 for f in metric_fields if f[0] in metrics_schema.get("required", ())):
         return None  # pragma: no cover - required metrics would need ordering here too
+    return Typed(
+        decoder=_message_decoder(top_fields, metric_fields),
+        integers=tuple(integers),
+        consts=tuple(consts),
+        metric_integers=tuple(metric_integers),
+        min_metrics=int(metrics_schema.get("minProperties", 0)),
+        strict=_message_decoder(strict_top[0], strict_metrics[0]),
+    )
+
+
+def _message_decoder(top_fields: _Fields, metric_fields: _Fields) -> msgspec.json.Decoder[Any]:
     metrics_struct = msgspec.defstruct(
         "TelemetryMetrics", metric_fields, forbid_unknown_fields=True, omit_defaults=True, frozen=True
     )
@@ -236,13 +261,7 @@ def compile_typed(schema: Mapping[str, Any], unbounded: frozenset[str] = frozens
         forbid_unknown_fields=True,
         frozen=True,
     )
-    return Typed(
-        decoder=msgspec.json.Decoder(message),
-        integers=tuple(integers),
-        consts=tuple(consts),
-        metric_integers=tuple(metric_integers),
-        min_metrics=int(metrics_schema.get("minProperties", 0)),
-    )
+    return msgspec.json.Decoder(message)
 
 
 _UNSET = msgspec.UNSET
@@ -264,6 +283,19 @@ def decode_typed(typed: Typed | None, payload: bytes | str) -> tuple[int, int, d
     """
     if typed is None:
         return None
+    try:
+        msg = typed.strict.decode(payload)
+    except (msgspec.ValidationError, msgspec.DecodeError, UnicodeEncodeError):
+        return _decode_lenient(typed, payload)
+    metrics: dict[str, Any] = _to_builtins(msg.metrics)
+    if len(metrics) < typed.min_metrics:
+        return None
+    return msg.ts, msg.seq, metrics
+
+
+def _decode_lenient(typed: Typed, payload: bytes | str) -> tuple[int, int, dict[str, Any]] | None:
+    """`decode_typed` for what the strict decoder refused: integral floats where the schema says integer
+    (JSON Schema accepts ``12.0``), checked after decoding; None for anything the schema refuses."""
     try:
         msg = typed.decoder.decode(payload)
     except (msgspec.ValidationError, msgspec.DecodeError, UnicodeEncodeError):  # a str with a lone surrogate
