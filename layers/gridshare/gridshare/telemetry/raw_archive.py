@@ -1,10 +1,10 @@
 """Raw readings of archived days, read back for a raw history (decision 0024).
 
 Raw items expire `raw_retention_days` after the end of their UTC day (DynamoDB TTL; items written before
-2026-12-03 after their ts, up to a day sooner, which is the moment counted from here); before that, the archive job has copied
-each device's sealed days to S3 and recorded them in the archive table (gridshare.telemetry.archive_job). A
-raw history (`TelemetryStore.raw`) reads a day from the archive instead of its DynamoDB partition when the
-archive table has a record of the device's day and
+2026-12-03 after their ts, up to a day sooner, which is the moment counted from here); before that, the
+archive job has copied each device's sealed days to S3 and recorded them in the archive table
+(gridshare.telemetry.archive_job). A raw history (`TelemetryStore.raw`) reads a day from the archive
+instead of its DynamoDB partition when the archive table has a record of the device's day and
 
 - the day is past the retention: its first reading may have expired. TTL deletes lazily, so such a partition
   may be partly gone; the archived object is the whole sealed day; or
