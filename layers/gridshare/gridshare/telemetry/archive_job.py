@@ -67,10 +67,17 @@ class ArchiveStore:
     """The raw table (read), the archive bucket (raw/* written) and the archive table (records, cursors)."""
 
     ddb: Any
-    s3: Any
+    s3: Any  # the S3 client; None: created on first use (a run with nothing to archive needs none)
     raw_table: str
     table: str
     bucket: str
+
+    def _s3(self) -> Any:
+        if self.s3 is None:
+            from gridshare.kernel.aws import client
+
+            self.s3 = client("s3")
+        return self.s3
 
     def raw_items(self, device_id: str, day: int) -> list[dict[str, Any]]:
         """Every raw item of the device's partition of `day`, in key order (ts, seq)."""
@@ -90,7 +97,7 @@ class ArchiveStore:
             kwargs["ExclusiveStartKey"] = result["LastEvaluatedKey"]
 
     def put(self, record: ArchivedDay, body: bytes) -> None:
-        self.s3.put_object(
+        self._s3().put_object(
             Bucket=self.bucket,
             Key=record.key,
             Body=body,
@@ -125,7 +132,7 @@ class ArchiveStore:
         )
 
     def body(self, key: str) -> bytes:
-        body: bytes = self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+        body: bytes = self._s3().get_object(Bucket=self.bucket, Key=key)["Body"].read()
         return body
 
     def cursor(self, segment: Segment) -> dict[str, Any] | None:
@@ -253,7 +260,7 @@ def archive_store() -> ArchiveStore:
 
     return ArchiveStore(
         ddb=client("dynamodb"),
-        s3=client("s3"),
+        s3=None,  # on first use
         raw_table=RawReadingModel.Meta.table_name,
         table=ArchivedDayModel.Meta.table_name,
         bucket=os.environ[BUCKET_ENV],
