@@ -37,7 +37,9 @@ OWNER = Caller(user_id="owner-arch", sub="owner-arch", role="prosumer", groups=(
 DAYS = [T0 + d * DAY_MS for d in range(6)]
 START, END = T0 + 12 * HOUR, T0 + 6 * DAY_MS  # from the middle of the first day to the end of the sixth
 BEFORE = T0 + 7 * DAY_MS  # every reading still in DynamoDB, nothing archived yet
-# Days 0-3 are past the retention (day 3 partly expired: TTL deletes reading by reading), days 4-5 are not.
+# Days 0-3 are past the retention as the reader counts it (from a day's start: items written before 2026-12-03
+# expired reading by reading), days 4-5 are not. A day partition now expires as one, at the end of its day
+# plus the retention: days 0-2 are gone, day 3 is still whole in DynamoDB and read from the archive.
 AFTER = T0 + 3 * DAY_MS + POLICY.raw_retention_days * DAY_MS + 5 * HOUR
 
 
@@ -151,7 +153,7 @@ def test_a_history_across_archived_and_live_days_is_what_it_was_before_the_readi
     # When each day is archived once sealed, the clock moves past the retention of days 0-3 and their
     # expired readings are deleted, and day 5's readings are gone early (a retention lengthened since)
     _archive_every_day()
-    assert _expire(AFTER) == 12 * 3 + 3
+    assert _expire(AFTER) == 12 * 3
     _delete_day(DAYS[5])
     with clock.frozen(AFTER):
         with _Calls() as calls:
@@ -205,4 +207,4 @@ def test_without_an_archive_bucket_days_past_the_retention_hold_what_dynamodb_st
     monkeypatch.delenv("GS_TELEMETRY_ARCHIVE_BUCKET")
     with clock.frozen(AFTER):
         points = _history(1000)
-    assert [point["ts"][:10] for point in points][:1] == ["2026-01-04"] and len(points) == 9 + 12 * 2
+    assert [point["ts"][:10] for point in points][:1] == ["2026-01-04"] and len(points) == 12 * 3
