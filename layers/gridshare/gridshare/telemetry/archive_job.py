@@ -36,10 +36,10 @@ from gridshare.telemetry.retention import (
     RetentionPolicy,
     archive_key,
     archived_line,
-    decode_lines,
     digest,
     encode_lines,
     retention_policy,
+    verified_lines,
 )
 from gridshare.telemetry.segments import DevicePage, Segment, device_page, segment_of, workers
 
@@ -241,15 +241,13 @@ def read_archived(device_id: str, day: int, store: ArchiveStore | None = None) -
     record = store.record(device_id, day)
     if record is None:
         return None
+    body: bytes | None = None
     try:
         body = store.body(record.key)
     except ClientError as exc:
-        if exc.response["Error"]["Code"] in ("NoSuchKey", "404"):
-            raise RuntimeError(f"the archive record of {device_id} on day {day} has no object") from exc
-        raise
-    if digest(body) != record.sha256:
-        raise RuntimeError(f"the archived object {record.key} does not match its record")
-    return decode_lines(body)
+        if exc.response["Error"]["Code"] not in ("NoSuchKey", "404"):
+            raise
+    return verified_lines(record.key, record.sha256, body)
 
 
 def archive_store() -> ArchiveStore:

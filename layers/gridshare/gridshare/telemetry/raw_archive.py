@@ -33,14 +33,19 @@ from botocore.exceptions import ClientError
 
 from gridshare.kernel import errors
 from gridshare.kernel.deadline import NEVER, Deadline
-from gridshare.telemetry.retention import BUCKET_ENV, DAY_MS, RetentionPolicy, decode_lines, digest, retention_policy
+from gridshare.telemetry.retention import (
+    BUCKET_ENV,
+    DAY_MS,
+    ArchiveDamaged,
+    RetentionPolicy,
+    retention_policy,
+    verified_lines,
+)
+
+__all__ = ["ArchiveDamaged", "ArchivedDays", "ArchiveRecord", "RawArchive", "raw_archive"]
 from gridshare.telemetry.store import day_key, raw_sort_key
 
 BATCH_KEYS = 100  # BatchGetItem's bound; a raw history covers at most 32 days (store.MAX_RAW_DAYS)
-
-
-class ArchiveDamaged(RuntimeError):
-    """An archive record without its object, or an object that does not match the record's digest."""
 
 
 @dataclass(frozen=True)
@@ -90,15 +95,13 @@ class RawArchive:
 
     def readings(self, record: ArchiveRecord) -> list[dict[str, Any]]:
         """The archived lines of one object (retention.archived_line), oldest first; the digest checked."""
+        body: bytes | None = None
         try:
-            body: bytes = self.s3.get_object(Bucket=self.bucket, Key=record.key)["Body"].read()
+            body = self.s3.get_object(Bucket=self.bucket, Key=record.key)["Body"].read()
         except ClientError as exc:
-            if exc.response["Error"]["Code"] in ("NoSuchKey", "404"):
-                raise ArchiveDamaged(f"the archive record {record.key} has no object") from exc
-            raise
-        if digest(body) != record.sha256:
-            raise ArchiveDamaged(f"the archived object {record.key} does not match its record")
-        return decode_lines(body)
+            if exc.response["Error"]["Code"] not in ("NoSuchKey", "404"):
+                raise
+        return verified_lines(record.key, record.sha256, body)
 
 
 @dataclass(frozen=True)

@@ -147,3 +147,17 @@ def decode_lines(body: bytes) -> list[dict[str, Any]]:
 
 def digest(body: bytes) -> str:
     return hashlib.sha256(body).hexdigest()
+
+
+class ArchiveDamaged(RuntimeError):
+    """An archive record without its object, or an object that does not match the record's digest."""
+
+
+def verified_lines(key: str, sha256: str, body: bytes | None) -> list[dict[str, Any]]:
+    """The lines of the archived object `key` (None: S3 has no such object), checked against its record's
+    digest: ArchiveDamaged rather than a history or a re-roll with a silent gap."""
+    if body is None:
+        raise ArchiveDamaged(f"the archive record {key} has no object")
+    if digest(body) != sha256:
+        raise ArchiveDamaged(f"the archived object {key} does not match its record")
+    return decode_lines(body)
