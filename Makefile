@@ -34,6 +34,7 @@ demo: install
 TYPED := layers/gridshare/gridshare/kernel layers/gridshare/gridshare/ledger/core.py \
   layers/gridshare/gridshare/ledger/revenue_split.py layers/gridshare/gridshare/ledger/history.py \
   layers/gridshare/gridshare/telemetry/readings.py layers/gridshare/gridshare/telemetry/rollups.py \
+  layers/gridshare/gridshare/telemetry/rejections.py \
   layers/gridshare/gridshare/telemetry/typed_schema.py layers/gridshare/gridshare/devices/commands.py \
   layers/gridshare/gridshare/telemetry/retention.py layers/gridshare/gridshare/telemetry/segments.py \
   layers/gridshare/gridshare/devices/command_catalogue.py \
