@@ -32,49 +32,23 @@ from jwt.algorithms import RSAAlgorithm
 
 from gridshare.contexts import CONTEXTS
 from gridshare.http.api import ROUTES, RouteSpec
-from gridshare.kernel import clock
 from tests.support.api import Api, create_admin, register_user
-from tests.support.events import command_ack_batch, load_event, telemetry_batch
+from tests.support.events import (
+    command_ack_batch,
+    invocation_context,
+    load_event,
+    proxy_event,
+    telemetry_batch,
+)
 from tests.support.logs import log_lines, metric_documents
 
 MOTO_KEYS = Path(moto.cognitoidp.__file__).parent / "resources"
 
 
-def _context(function_name: str) -> Any:
-    from gridshare_local.lambda_runtime import LambdaContext
-
-    return LambdaContext(function_name)
-
-
-def _proxy_event(name: str, token: str | None = None, **overrides: Any) -> dict[str, Any]:
-    """An API Gateway proxy event; the Authorization header (both header maps) set to `token` or removed,
-    and `requestContext.authorizer` what API Gateway hands over after the TOKEN authorizer allowed that
-    token (its principalId and context: gridshare.identity.authorizer), or removed without a token."""
-    event = load_event(name, **overrides)
-    for headers in (event["headers"], event["multiValueHeaders"]):
-        headers.pop("Authorization", None)
-    event["requestContext"].pop("authorizer", None)
-    if token is not None:
-        event["headers"]["Authorization"] = f"Bearer {token}"
-        event["multiValueHeaders"]["Authorization"] = [f"Bearer {token}"]
-        event["requestContext"]["authorizer"] = _authorized(token)
-    return event
-
-
-def _authorized(token: str) -> dict[str, Any]:
-    """`requestContext.authorizer` as API Gateway builds it from the authorizer's answer for `token`."""
-    from gridshare.identity import authorizer
-
-    answer = authorizer.handler(
-        load_event("apigw_authorizer_token", authorizationToken=f"Bearer {token}"), _context("identity-authorizer")
-    )
-    return {"principalId": answer["principalId"], **answer["context"], "integrationLatency": 38}
-
-
 def _device_event(device_id: str, token: str) -> dict[str, Any]:
     sample = load_event("apigw_rest_proxy_get_device")
     stage_path = sample["requestContext"]["path"].rsplit("/", 1)[0]
-    return _proxy_event(
+    return proxy_event(
         "apigw_rest_proxy_get_device",
         token,
         **{
@@ -160,7 +134,7 @@ def test_authorizer_allows_a_real_token_for_the_whole_stage(api: Api) -> None:
     event = load_event("apigw_authorizer_token", authorizationToken=f"Bearer {login['accessToken']}")
 
     # When the authorizer runs
-    result = authorizer.handler(event, _context("identity-authorizer"))
+    result = authorizer.handler(event, invocation_context("identity-authorizer"))
 
     # Then the principal is the user, and the Allow covers every method of this API's stage (the result
     # may be cached per token and reused for other routes), but no other stage or API
@@ -192,14 +166,16 @@ def test_authorizer_refuses_forged_garbage_and_expired_tokens(api: Api) -> None:
     resigned = jwt.encode(
         claims, _moto_signing_key(), algorithm="RS256", headers=jwt.get_unverified_header(login["accessToken"])
     )
-    control = authorizer.handler(load_event("apigw_authorizer_token", authorizationToken=resigned), _context("authz"))
+    control = authorizer.handler(
+        load_event("apigw_authorizer_token", authorizationToken=resigned), invocation_context("authz")
+    )
     assert control["principalId"] == login["user"]["id"]
 
     for name, token in tokens.items():
         # When API Gateway passes each one to the authorizer
         event = load_event("apigw_authorizer_token", authorizationToken=token)
         with pytest.raises(Exception) as raised:  # noqa: PT011 - the exact type and message are checked below
-            authorizer.handler(event, _context("identity-authorizer"))
+            authorizer.handler(event, invocation_context("identity-authorizer"))
 
         # Then it raises exactly Exception("Unauthorized"): API Gateway answers 401 for that message only
         # (any other error becomes a 500), and no detail of why leaks into the exception
@@ -217,7 +193,7 @@ def test_platform_lambda_answers_health() -> None:
     event = load_event("apigw_rest_proxy_get_health")
 
     # When the platform Lambda handles it
-    response = app(event, _context("platform-api"))
+    response = app(event, invocation_context("platform-api"))
 
     # Then it answers 200 with the security headers
     assert response["statusCode"] == 200, response
@@ -230,113 +206,19 @@ def test_identity_lambda_answers_me_with_a_real_token(api: Api) -> None:
 
     # Given a user and the proxy event of GET /v1/me carrying their token
     login = register_user(api, "me@example.com")
-    event = _proxy_event("apigw_rest_proxy_get_me", login["accessToken"])
+    event = proxy_event("apigw_rest_proxy_get_me", login["accessToken"])
 
     # When the identity Lambda handles it
-    response = app(event, _context("identity-api"))
+    response = app(event, invocation_context("identity-api"))
 
     # Then it answers with the caller's profile
     assert response["statusCode"] == 200, response
     assert json.loads(response["body"])["data"]["email"] == "me@example.com"
 
     # And invoked without the token (as if API Gateway's authorizer were bypassed) it verifies again: 401
-    anonymous = app(_proxy_event("apigw_rest_proxy_get_me"), _context("identity-api"))
+    anonymous = app(proxy_event("apigw_rest_proxy_get_me"), invocation_context("identity-api"))
     assert anonymous["statusCode"] == 401
     assert anonymous["headers"]["Content-Type"] == "application/problem+json"
-
-
-def _no_verifier(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Make the full token verification (gridshare.http.auth) record its calls and refuse every token."""
-    import gridshare.http.auth
-
-    calls: list[str] = []
-
-    def refuse(token: str, *_args: Any) -> Any:
-        from gridshare.kernel.errors import AuthenticationFailed
-
-        calls.append(token)
-        raise AuthenticationFailed("The token is not valid.")
-
-    monkeypatch.setattr(gridshare.http.auth, "verify_access_token", refuse)
-    return calls
-
-
-def test_an_api_lambda_takes_the_caller_the_authorizer_verified(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
-    from functions.identity.lambda_app import app
-
-    # Given a user's GET /v1/me as API Gateway sends it after the authorizer allowed the token
-    login = register_user(api, "trusted@example.com", role="consumer")
-    event = _proxy_event("apigw_rest_proxy_get_me", login["accessToken"])
-    assert event["requestContext"]["authorizer"]["principalId"] == login["user"]["id"]
-    calls = _no_verifier(monkeypatch)
-
-    # When the identity Lambda handles it
-    response = app(event, _context("identity-api"))
-
-    # Then it answers for the authorizer's caller without verifying the token again
-    assert response["statusCode"] == 200, response
-    assert json.loads(response["body"])["data"]["email"] == "trusted@example.com"
-    assert calls == []
-
-    # And without the authorizer's context (the same token) the token is verified in full
-    bare = copy.deepcopy(event)
-    del bare["requestContext"]["authorizer"]
-    refused = app(bare, _context("identity-api"))
-    assert refused["statusCode"] == 401 and calls == [f"Bearer {login['accessToken']}"]
-
-
-def test_the_authorizers_caller_is_refused_once_revoked_or_expired(api: Api) -> None:
-    from functions.identity.lambda_app import app
-
-    # Given the context the authorizer returned for a user's token (what a cached answer hands over)
-    login = register_user(api, "cached@example.com")
-    event = _proxy_event("apigw_rest_proxy_get_me", login["accessToken"])
-    assert app(copy.deepcopy(event), _context("identity-api"))["statusCode"] == 200
-    expires_at = int(event["requestContext"]["authorizer"]["exp"])
-
-    # When the token's expiry (plus the leeway) has passed, Then the same context is refused
-    with clock.frozen((expires_at + 6) * 1000):
-        expired = app(copy.deepcopy(event), _context("identity-api"))
-    assert expired["statusCode"] == 401 and json.loads(expired["body"])["detail"] == "The token has expired."
-
-    # When the user logs out (the revocation every guard reads), Then the same context is refused too
-    assert api.call("POST", "/v1/auth/logout", token=login["accessToken"]).status_code == 204
-    revoked = app(copy.deepcopy(event), _context("identity-api"))
-    assert revoked["statusCode"] == 401 and json.loads(revoked["body"])["detail"] == "The token has been revoked."
-
-
-@pytest.mark.parametrize(
-    "change",
-    [
-        {"exp": None},  # an authorizer that does not return the expiry
-        {"principalId": "someone-else"},
-        {"role": "admin"},  # not the role of the groups
-        {"groups": "admin", "role": "superuser"},
-        {"iat": "soon"},
-        {"userId": None},
-        {"jti": 7},
-    ],
-)
-def test_an_incomplete_authorizer_context_means_full_verification(
-    api: Api, monkeypatch: pytest.MonkeyPatch, change: dict[str, Any]
-) -> None:
-    from functions.identity.lambda_app import app
-
-    # Given API Gateway's event for a genuine token whose authorizer context lacks or contradicts something
-    login = register_user(api, "partial@example.com")
-    event = _proxy_event("apigw_rest_proxy_get_me", login["accessToken"])
-    for key, value in change.items():
-        if value is None:
-            del event["requestContext"]["authorizer"][key]
-        else:
-            event["requestContext"]["authorizer"][key] = value
-    calls = _no_verifier(monkeypatch)
-
-    # When the identity Lambda handles it, Then the token is verified in full (here: refused)
-    response = app(event, _context("identity-api"))
-    assert response["statusCode"] == 401 and len(calls) == 1
-    monkeypatch.undo()
-    assert app(event, _context("identity-api"))["statusCode"] == 200  # the real verifier accepts it
 
 
 def test_devices_lambda_answers_404_for_another_users_device(api: Api) -> None:
@@ -348,7 +230,7 @@ def test_devices_lambda_answers_404_for_another_users_device(api: Api) -> None:
     device = _create_device(api, alice)
 
     # When Bob asks the devices Lambda for it
-    response = app(_device_event(device["id"], bob), _context("devices-api"))
+    response = app(_device_event(device["id"], bob), invocation_context("devices-api"))
 
     # Then the answer is a 404 problem, which does not reveal that the device exists
     assert response["statusCode"] == 404, response
@@ -357,7 +239,7 @@ def test_devices_lambda_answers_404_for_another_users_device(api: Api) -> None:
     assert problem["status"] == 404 and problem["detail"] == "No such device."  # same as for an unknown id
 
     # And the same event from Alice gets her device (the 404 is about ownership, not the event)
-    own = app(_device_event(device["id"], alice), _context("devices-api"))
+    own = app(_device_event(device["id"], alice), invocation_context("devices-api"))
     assert own["statusCode"] == 200, own
     assert json.loads(own["body"])["data"]["id"] == device["id"]
 
@@ -372,13 +254,13 @@ def test_each_lambda_holds_only_its_own_contexts_routes(api: Api) -> None:
     device = _create_device(api, token)
     misrouted = [
         (identity_app, _device_event(device["id"], token)),
-        (platform_app, _proxy_event("apigw_rest_proxy_get_me", token)),
-        (devices_app, _proxy_event("apigw_rest_proxy_get_me", token)),
+        (platform_app, proxy_event("apigw_rest_proxy_get_me", token)),
+        (devices_app, proxy_event("apigw_rest_proxy_get_me", token)),
     ]
 
     for app, event in misrouted:
         # When a Lambda of another context receives it
-        response = app(event, _context(app.app_name))
+        response = app(event, invocation_context(app.app_name))
 
         # Then it does not serve it (a client error, not a crash), and says nothing about why
         assert 400 <= response["statusCode"] < 500, (app.app_name, response)
@@ -392,7 +274,7 @@ def _ingest(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     from gridshare.telemetry import ingest
 
     ingest.telemetry_service.reset()  # a fresh container: no device cached from an earlier delivery
-    return ingest.handler(event, context or _context("telemetry-ingest"))
+    return ingest.handler(event, context or invocation_context("telemetry-ingest"))
 
 
 def test_ingest_stores_the_valid_reading_dead_letters_the_rest_and_is_idempotent(api: Api) -> None:
@@ -549,7 +431,7 @@ def test_each_api_lambda_logs_json_with_the_request_id_and_its_service(
     app = importlib.import_module(f"functions.{context}.lambda_app").app
     spec = next(s for s in ROUTES if s.context == context and s.method.upper() == "GET" and not s.local_only)
     request_id = str(uuid.uuid4())
-    lambda_context = _context(f"gridshare-{service}")
+    lambda_context = invocation_context(f"gridshare-{service}")
     capsys.readouterr()
 
     # When the Lambda handles it (without a token: a protected route answers 401)
@@ -575,7 +457,7 @@ def test_authorizer_logs_json_with_its_invocation_id(
 
     # Given the authorizer under its service name and a TOKEN event (which carries no API Gateway request id)
     monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "identity-authorizer")
-    lambda_context = _context("gridshare-identity-authorizer")
+    lambda_context = invocation_context("gridshare-identity-authorizer")
     capsys.readouterr()
 
     # When it refuses a token
@@ -602,7 +484,7 @@ def test_ingest_logs_each_record_with_its_message_id_and_flushes_its_metrics(
     malformed["messageId"] = str(uuid.uuid4())
     malformed["body"] = "not the rule's projection"
     event["Records"].append(malformed)
-    lambda_context = _context("gridshare-telemetry-ingest")
+    lambda_context = invocation_context("gridshare-telemetry-ingest")
     capsys.readouterr()
 
     # When the ingest Lambda handles the batch
@@ -649,8 +531,10 @@ def test_command_ack_lambda_settles_the_command_and_logs_with_the_message_id(
 
     # When the ack Lambda handles it (twice: SQS delivers at least once)
     command_service.reset()
-    assert handler(event, _context("gridshare-devices-command-acks")) == {"batchItemFailures": []}
-    assert handler(copy.deepcopy(event), _context("gridshare-devices-command-acks")) == {"batchItemFailures": []}
+    assert handler(event, invocation_context("gridshare-devices-command-acks")) == {"batchItemFailures": []}
+    assert handler(copy.deepcopy(event), invocation_context("gridshare-devices-command-acks")) == {
+        "batchItemFailures": []
+    }
     out = capsys.readouterr().out
 
     # Then the command succeeded with the device's result

@@ -111,3 +111,35 @@ def command_ack_batch(thing_name: str, correlation_id: str, received_at: int, **
     for name in ("SentTimestamp", "ApproximateFirstReceiveTimestamp"):
         record["attributes"][name] = str(int(record["attributes"][name]) + shift)
     return event
+
+
+def invocation_context(function_name: str) -> Any:
+    from gridshare_local.lambda_runtime import LambdaContext
+
+    return LambdaContext(function_name)
+
+
+def proxy_event(name: str, token: str | None = None, **overrides: Any) -> dict[str, Any]:
+    """An API Gateway proxy event; the Authorization header (both header maps) set to `token` or removed,
+    and `requestContext.authorizer` what API Gateway hands over after the TOKEN authorizer allowed that
+    token (its principalId and context: gridshare.identity.authorizer), or removed without a token."""
+    event = load_event(name, **overrides)
+    for headers in (event["headers"], event["multiValueHeaders"]):
+        headers.pop("Authorization", None)
+    event["requestContext"].pop("authorizer", None)
+    if token is not None:
+        event["headers"]["Authorization"] = f"Bearer {token}"
+        event["multiValueHeaders"]["Authorization"] = [f"Bearer {token}"]
+        event["requestContext"]["authorizer"] = authorizer_context(token)
+    return event
+
+
+def authorizer_context(token: str) -> dict[str, Any]:
+    """`requestContext.authorizer` as API Gateway builds it from the authorizer's answer for `token`."""
+    from gridshare.identity import authorizer
+
+    answer = authorizer.handler(
+        load_event("apigw_authorizer_token", authorizationToken=f"Bearer {token}"),
+        invocation_context("identity-authorizer"),
+    )
+    return {"principalId": answer["principalId"], **answer["context"], "integrationLatency": 38}
