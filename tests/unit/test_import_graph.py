@@ -6,7 +6,7 @@ only the function code and the layer on sys.path, as on Lambda, and the test fai
 holds a package that entry must not import:
 
 - no Lambda imports the local stack or test tooling (moto, gridshare_local, MQTT clients, awscrt,
-  websockets, pytest, hypothesis, ...);
+  websockets, pytest, hypothesis, ...), nor boto3 (its clients are botocore's: gridshare.kernel.aws);
 - no Lambda imports pydantic-settings (the settings are read without it; it only explains an invalid
   value) nor Powertools' batch utility and event data classes (gridshare.kernel.sqs_batch does that job);
 - no event-driven Lambda (SQS, schedule, authorizer, WebSocket) imports the HTTP layer (chalice, jwt,
@@ -63,6 +63,8 @@ NEVER_ON_LAMBDA = frozenset(
         "infra_cdk",
         "tests",
         "websockets",
+        # clients are botocore's (gridshare.kernel.aws): boto3's resources and S3 transfers are used nowhere
+        "boto3",
         # what gridshare.kernel.settings and gridshare.kernel.sqs_batch replaced on every path
         "pydantic_settings",
         "dotenv",

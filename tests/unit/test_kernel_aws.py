@@ -1,13 +1,20 @@
-"""PynamoDB's connections and the shared botocore session (gridshare.kernel.aws): one client per setting."""
+"""PynamoDB's connections and the shared botocore session (gridshare.kernel.aws): one client per setting,
+the low-level DynamoDB client the models' own, and no boto3."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
 from pynamodb.connection import Connection
 
 from gridshare.kernel import aws
+from gridshare.kernel.tables import CONNECTION_SETTINGS
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -58,3 +65,42 @@ def test_reset_clients_gives_new_connections_new_clients(monkeypatch: pytest.Mon
     after = Connection(region="us-east-1").client
     assert after is not before
     assert Connection(region="us-east-1").client is after
+
+
+def test_the_low_level_dynamodb_client_is_the_one_the_models_use(session: aws.PynamoDBSession) -> None:
+    # Given a model's connection (its Meta's region and connection settings: gridshare.kernel.tables)
+    from gridshare.telemetry.models import RawReadingModel
+
+    aws.client.cache_clear()
+    try:
+        RawReadingModel._connection = None
+        model_client = RawReadingModel._get_connection().connection.client
+        # When a store asks for the low-level DynamoDB client
+        low_level = aws.client("dynamodb")
+        # Then it is the same client: one DynamoDB client per process, with the models' settings
+        assert low_level is model_client
+        assert low_level.meta.config.connect_timeout == CONNECTION_SETTINGS["connect_timeout_seconds"]
+        assert low_level.meta.config.read_timeout == CONNECTION_SETTINGS["read_timeout_seconds"]
+    finally:
+        RawReadingModel._connection = None
+        aws.client.cache_clear()
+
+
+def test_clients_are_botocore_clients_and_boto3_is_never_imported() -> None:
+    # Given a fresh interpreter with the layer on its path (as a Lambda function)
+    code = (
+        "import sys; from gridshare.kernel import aws; "
+        "clients = [aws.client('dynamodb'), aws.client('sqs'), aws.new_client('iot-data', endpoint_url='https://x')]; "
+        "print(sorted(c.meta.service_model.service_name for c in clients), 'boto3' in sys.modules)"
+    )
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "AWS_DEFAULT_REGION": "eu-west-1",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "PYTHONPATH": str(REPO / "layers" / "gridshare"),
+    }
+    # When it creates a DynamoDB client, another service's and one with its own endpoint
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    # Then they are clients of those services, and boto3 was never imported
+    assert done.stdout.split() == ["['dynamodb',", "'iot-data',", "'sqs']", "False"]

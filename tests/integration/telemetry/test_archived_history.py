@@ -162,9 +162,10 @@ def test_a_history_across_archived_and_live_days_is_what_it_was_before_the_readi
     # Then the history is the same, whole and across pages (cursors crossing archived and live days)
     assert whole_after == whole_before
     assert paged_after == paged_before
-    # And it took one batched read of the archive records, one object per day read from the archive (days
-    # 0-3 past the retention, day 5 found empty) and a query of each live partition (days 4 and 5) only
-    assert calls.counts == {"BatchGetItem": 1, "GetObject": 5, "Query": 2}
+    # And it took the device's item (whose history it is), one batched read of the archive records, one object
+    # per day read from the archive (days 0-3 past the retention, day 5 found empty) and a query of each live
+    # partition (days 4 and 5) only
+    assert calls.counts == {"GetItem": 1, "BatchGetItem": 1, "GetObject": 5, "Query": 2}
 
 
 def test_every_page_moves_forward_past_the_deadline_across_archived_days(device: str) -> None:

@@ -43,10 +43,25 @@ class _EnvironmentNames(type):
         return table_region()
 
 
+CONNECTION_SETTINGS: dict[str, Any] = {
+    "connect_timeout_seconds": 3,
+    "read_timeout_seconds": 10,
+    "max_retry_attempts": 4,
+}
+"""Every model's connection settings, and those of the process's low-level DynamoDB client
+(`gridshare.kernel.aws.client("dynamodb")`), which is therefore the same client: fail fast on a stalled
+connection (3 s) or response (10 s; DynamoDB answers in milliseconds) and retry, in botocore's standard mode,
+up to five attempts in all."""
+
+
 class TableMeta(metaclass=_EnvironmentNames):
-    """Base of every model's `Meta`: set `logical_name`; the name and region come from the environment."""
+    """Base of every model's `Meta`: set `logical_name`; the name and region come from the environment;
+    the connection settings are `CONNECTION_SETTINGS`."""
 
     logical_name: str
+    connect_timeout_seconds: int = CONNECTION_SETTINGS["connect_timeout_seconds"]
+    read_timeout_seconds: int = CONNECTION_SETTINGS["read_timeout_seconds"]
+    max_retry_attempts: int = CONNECTION_SETTINGS["max_retry_attempts"]
 
 
 def logical_name(model: type[Model]) -> str:
