@@ -11,7 +11,8 @@ from pydantic import Field
 from gridshare.alerts.responses import Alert, AlertStatus, Severity
 from gridshare.alerts.rules_api import OWNERS
 from gridshare.alerts.service import AlertsService, alerts_service
-from gridshare.http.api import ApiBlueprint, ApiModel, QueryModel
+from gridshare.http.api import ApiBlueprint
+from gridshare.http.models import ApiModel, QueryModel
 from gridshare.http.pagination import DEFAULT_LIMIT, MAX_LIMIT, page
 from gridshare.http.responses import Envelope, Page
 from gridshare.kernel.roles import Caller

@@ -14,7 +14,8 @@ from pydantic import Field, StrictInt, model_validator
 from gridshare.alerts.responses import Alert, AlertRule, Channel, Kind, Operator, Severity
 from gridshare.alerts.rule_service import RuleService, rule_service
 from gridshare.alerts.rules import MAX_FOR_S
-from gridshare.http.api import ApiBlueprint, ApiModel, QueryModel
+from gridshare.http.api import ApiBlueprint
+from gridshare.http.models import ApiModel, QueryModel
 from gridshare.http.pagination import DEFAULT_LIMIT, MAX_LIMIT, page
 from gridshare.http.responses import NO_CONTENT, Envelope, Page
 from gridshare.kernel.roles import Caller

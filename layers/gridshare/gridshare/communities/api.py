@@ -17,13 +17,10 @@ from pydantic import BeforeValidator, EmailStr, Field, StrictInt, field_validato
 from gridshare.communities import geo
 from gridshare.communities.responses import Community, CommunityEnergy, Member, MemberType, Rule, UserType
 from gridshare.communities.service import CommunitiesService, communities_service
-from gridshare.http.api import ApiBlueprint, ApiModel, QueryModel
+from gridshare.http.api import ApiBlueprint
+from gridshare.http.models import ApiModel, QueryModel, ResolutionRangeQuery, resolution_from_param
 from gridshare.http.pagination import DEFAULT_LIMIT, MAX_LIMIT, page
-from gridshare.http.ranges import (
-    ROLLUP_MAX_DAYS,
-    ResolutionRangeQuery,
-    resolution_from_param,
-)
+from gridshare.http.ranges import ROLLUP_MAX_DAYS
 from gridshare.http.responses import NO_CONTENT, Envelope, Page
 from gridshare.kernel.roles import ROLE_ORDER, Caller
 from gridshare.ledger.core import CURRENCIES

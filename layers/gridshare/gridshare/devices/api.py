@@ -8,7 +8,8 @@ from pydantic import Field
 
 from gridshare.devices.responses import Device, DeviceDetail, ProvisionedDevice
 from gridshare.devices.service import device_service
-from gridshare.http.api import ANY_ROLE, ApiBlueprint, ApiModel, QueryModel
+from gridshare.http.api import ANY_ROLE, ApiBlueprint
+from gridshare.http.models import ApiModel, QueryModel
 from gridshare.http.pagination import DEFAULT_LIMIT, MAX_LIMIT, page
 from gridshare.http.responses import Envelope, Page
 from gridshare.kernel.roles import Caller

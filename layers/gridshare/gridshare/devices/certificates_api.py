@@ -7,7 +7,8 @@ from pydantic import Field
 from gridshare.devices.api import DEVICE_ROLES, CreateDeviceBody
 from gridshare.devices.certificate_service import certificate_service
 from gridshare.devices.responses import DeviceCertificate, IssuedCertificate
-from gridshare.http.api import ANY_ROLE, ApiBlueprint, ApiModel, QueryModel
+from gridshare.http.api import ANY_ROLE, ApiBlueprint
+from gridshare.http.models import ApiModel, QueryModel
 from gridshare.http.pagination import DEFAULT_LIMIT, MAX_LIMIT, page
 from gridshare.http.responses import NO_CONTENT, Envelope, Page
 from gridshare.kernel.roles import Caller

@@ -10,7 +10,8 @@ from gridshare.devices.api import DEVICE_ROLES
 from gridshare.devices.command_service import command_service
 from gridshare.devices.commands import DEFAULT_TIMEOUT_S, MAX_TIMEOUT_S, MIN_TIMEOUT_S
 from gridshare.devices.responses import DeviceCommand
-from gridshare.http.api import ANY_ROLE, ApiBlueprint, ApiModel, QueryModel
+from gridshare.http.api import ANY_ROLE, ApiBlueprint
+from gridshare.http.models import ApiModel, QueryModel
 from gridshare.http.pagination import DEFAULT_LIMIT, MAX_LIMIT, page
 from gridshare.http.responses import Envelope, Page
 from gridshare.kernel.roles import Caller

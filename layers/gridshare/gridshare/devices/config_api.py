@@ -8,7 +8,8 @@ from gridshare.devices import config
 from gridshare.devices.api import DEVICE_ROLES
 from gridshare.devices.config_service import config_service
 from gridshare.devices.responses import DeviceConfig
-from gridshare.http.api import ANY_ROLE, ApiBlueprint, ApiModel
+from gridshare.http.api import ANY_ROLE, ApiBlueprint
+from gridshare.http.models import ApiModel
 from gridshare.http.responses import Envelope
 from gridshare.kernel.roles import Caller
 

@@ -16,7 +16,8 @@ from gridshare.devices.command_service import command_service
 from gridshare.devices.health_service import health_service
 from gridshare.devices.responses import DeviceDeadLetter, DeviceDetail, DeviceStats, StatusChange
 from gridshare.devices.service import DeviceService, device_view
-from gridshare.http.api import ANY_ROLE, ApiBlueprint, ApiModel, QueryModel
+from gridshare.http.api import ANY_ROLE, ApiBlueprint
+from gridshare.http.models import ApiModel, QueryModel
 from gridshare.http.pagination import DEFAULT_LIMIT, MAX_LIMIT, page
 from gridshare.http.responses import Envelope, Page
 from gridshare.kernel import errors

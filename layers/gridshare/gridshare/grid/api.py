@@ -14,13 +14,10 @@ from pydantic import AfterValidator, Field, field_validator
 from gridshare.grid.responses import GridConnection, GridHistory, GridNode, NodeStatus, RealtimeMetrics, Topology
 from gridshare.grid.service import MAX_NODE_DEVICES, GridService, grid_service
 from gridshare.grid.topology import NodeType
-from gridshare.http.api import ApiBlueprint, ApiModel, QueryModel
+from gridshare.http.api import ApiBlueprint
+from gridshare.http.models import ApiModel, QueryModel, ResolutionRangeQuery, resolution_from_param
 from gridshare.http.pagination import DEFAULT_LIMIT, MAX_LIMIT, page
-from gridshare.http.ranges import (
-    ROLLUP_MAX_DAYS,
-    ResolutionRangeQuery,
-    resolution_from_param,
-)
+from gridshare.http.ranges import ROLLUP_MAX_DAYS
 from gridshare.http.responses import NO_CONTENT, Envelope, Page
 from gridshare.kernel.roles import Caller
 

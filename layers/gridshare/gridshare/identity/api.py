@@ -6,7 +6,8 @@ from typing import Literal
 
 from pydantic import EmailStr, Field
 
-from gridshare.http.api import ANY_ROLE, ApiBlueprint, ApiModel
+from gridshare.http.api import ANY_ROLE, ApiBlueprint
+from gridshare.http.models import ApiModel
 from gridshare.http.responses import NO_CONTENT, Envelope
 from gridshare.identity.responses import Accepted, Tokens, TwoFactorChallenge, User
 from gridshare.identity.service import IdentityService, identity_service

@@ -6,7 +6,8 @@ from typing import TYPE_CHECKING
 
 from pydantic import Field
 
-from gridshare.http.api import ANY_ROLE, ApiBlueprint, ApiModel
+from gridshare.http.api import ANY_ROLE, ApiBlueprint
+from gridshare.http.models import ApiModel
 from gridshare.http.responses import Envelope
 from gridshare.identity.responses import Tokens, TwoFactorSetup, TwoFactorState
 from gridshare.kernel.roles import Caller, ClientInfo

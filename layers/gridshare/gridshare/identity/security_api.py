@@ -6,9 +6,9 @@ from typing import ClassVar
 
 from pydantic import Field, field_validator
 
-from gridshare.http.api import ADMIN, ApiBlueprint, QueryModel
+from gridshare.http.api import ADMIN, ApiBlueprint
+from gridshare.http.models import QueryModel, RangeQuery, from_param, to_param
 from gridshare.http.pagination import DEFAULT_LIMIT, MAX_LIMIT, page
-from gridshare.http.ranges import RangeQuery, from_param, to_param
 from gridshare.http.responses import Envelope, Page
 from gridshare.identity.responses import SecurityDashboard, SecurityEvent, Threats
 from gridshare.identity.security import DEFAULT_RANGE_DAYS, MAX_RANGE_DAYS, security_service

@@ -6,7 +6,8 @@ from typing import Any, Literal
 
 from pydantic import Field, HttpUrl
 
-from gridshare.http.api import ADMIN, ANY_ROLE, ApiBlueprint, ApiModel, QueryModel
+from gridshare.http.api import ADMIN, ANY_ROLE, ApiBlueprint
+from gridshare.http.models import ApiModel, QueryModel
 from gridshare.http.pagination import DEFAULT_LIMIT, MAX_LIMIT, page
 from gridshare.http.responses import Envelope, Page
 from gridshare.identity.responses import User

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from pydantic import Field, StrictInt
 
-from gridshare.http.api import ApiBlueprint, ApiModel, QueryModel
+from gridshare.http.api import ApiBlueprint
 from gridshare.http.idempotency import RequestIds
+from gridshare.http.models import ApiModel, QueryModel
 from gridshare.http.pagination import DEFAULT_LIMIT, MAX_LIMIT, page
 from gridshare.http.responses import Envelope, Page
 from gridshare.kernel.roles import Caller

@@ -10,9 +10,9 @@ from typing import ClassVar
 
 from pydantic import Field
 
-from gridshare.http.api import ApiBlueprint, QueryModel
+from gridshare.http.api import ApiBlueprint
+from gridshare.http.models import QueryModel, RangeQuery, from_param, to_param
 from gridshare.http.pagination import DEFAULT_LIMIT, MAX_LIMIT, page
-from gridshare.http.ranges import RangeQuery, from_param, to_param
 from gridshare.http.responses import Envelope, Page
 from gridshare.kernel.roles import ROLE_ORDER, Caller
 from gridshare.market.api import INTERVAL_HELP

@@ -6,7 +6,8 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from gridshare.http.api import ANY_ROLE, ApiBlueprint, ApiModel, QueryModel
+from gridshare.http.api import ANY_ROLE, ApiBlueprint
+from gridshare.http.models import ApiModel, QueryModel
 from gridshare.http.pagination import DEFAULT_LIMIT, MAX_LIMIT, page
 from gridshare.http.responses import NO_CONTENT, Envelope, Page
 from gridshare.kernel.roles import Caller

@@ -13,14 +13,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from pydantic import Field, StrictInt, field_validator, model_validator
 
-from gridshare.http.api import ApiBlueprint, ApiModel, QueryModel
+from gridshare.http.api import ApiBlueprint
 from gridshare.http.idempotency import RequestIds
+from gridshare.http.models import ApiModel, QueryModel, ResolutionRangeQuery, resolution_from_param
 from gridshare.http.pagination import DEFAULT_LIMIT, MAX_LIMIT, page
-from gridshare.http.ranges import (
-    ROLLUP_MAX_DAYS,
-    ResolutionRangeQuery,
-    resolution_from_param,
-)
+from gridshare.http.ranges import ROLLUP_MAX_DAYS
 from gridshare.http.responses import NO_CONTENT, Envelope, Page
 from gridshare.kernel.roles import Caller
 from gridshare.ledger.core import CURRENCIES

@@ -7,9 +7,9 @@ from typing import ClassVar, Literal
 
 from pydantic import Field
 
-from gridshare.http.api import ADMIN, ANY_ROLE, ApiBlueprint, QueryModel
+from gridshare.http.api import ADMIN, ANY_ROLE, ApiBlueprint
+from gridshare.http.models import QueryModel, ResolutionRangeQuery, resolution_from_param
 from gridshare.http.pagination import DEFAULT_LIMIT, MAX_HISTORY_LIMIT, MAX_LIMIT, page
-from gridshare.http.ranges import ResolutionRangeQuery, resolution_from_param
 from gridshare.http.responses import Envelope, Page
 from gridshare.kernel.roles import Caller
 from gridshare.telemetry.responses import DeadLetter, LatestReading, ReadingsPage, ReplayedDeadLetter

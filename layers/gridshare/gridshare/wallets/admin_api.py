@@ -11,10 +11,10 @@ from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field, StrictInt, field_validator
 
-from gridshare.http.api import ADMIN, ApiBlueprint, ApiModel, QueryModel
+from gridshare.http.api import ADMIN, ApiBlueprint
 from gridshare.http.idempotency import RequestIds
+from gridshare.http.models import ApiModel, QueryModel, RangeQuery, from_param, to_param
 from gridshare.http.pagination import DEFAULT_LIMIT, MAX_LIMIT, page
-from gridshare.http.ranges import RangeQuery, from_param, to_param
 from gridshare.http.responses import Envelope, Page
 from gridshare.kernel.roles import Caller
 from gridshare.wallets.api import CurrencyCode, service, supported_currency

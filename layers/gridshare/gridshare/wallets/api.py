@@ -14,10 +14,10 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
 
-from gridshare.http.api import ApiBlueprint, ApiModel, HeaderParam, QueryModel
+from gridshare.http.api import ApiBlueprint, HeaderParam
 from gridshare.http.idempotency import RequestIds
+from gridshare.http.models import ApiModel, QueryModel, RangeQuery, from_param, to_param
 from gridshare.http.pagination import DEFAULT_LIMIT, MAX_LIMIT, page
-from gridshare.http.ranges import RangeQuery, from_param, to_param
 from gridshare.http.responses import Envelope, Page
 from gridshare.kernel.clock import now
 from gridshare.kernel.roles import Caller
