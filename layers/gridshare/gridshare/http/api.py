@@ -26,6 +26,7 @@ new objects are named from: the same on every run of one key.
 
 from __future__ import annotations
 
+import ast
 import functools
 import importlib
 import inspect
@@ -83,9 +84,6 @@ class HeaderParam:
     schema: dict[str, Any] | None = None
 
 
-_GENERIC = re.compile(r"(\w+)\[(\w+)\]|(\w+)")
-
-
 @dataclass(frozen=True)
 class ModelNames:
     """Where a blueprint's model names are looked up: its request (body and query) models and its response
@@ -101,25 +99,27 @@ class ModelNames:
         return _model(found, name)
 
     def response(self, name: str) -> type[BaseModel]:
-        """`Model`, or `Generic[Model]` (Envelope[Item], Page[Item], a Page subclass of the responses module)."""
-        match = _GENERIC.fullmatch(name)
-        if match is None:
-            raise ValueError(f"{name!r} is not a model name, nor Generic[Model]")
-        module = importlib.import_module(self.responses)
-        outer, inner = (match[1], match[2]) if match[1] else (match[3], None)
-        model = getattr(module, outer, None)
-        if model is None and inner is not None:
+        """A model's name, or a generic of names (`Envelope[Item]`, `Page[Item]`, `Envelope[A | B]`): each
+        name looked up in the responses module, then in gridshare.http.responses (Envelope, Page)."""
+        try:
+            expression = ast.parse(name, mode="eval").body
+        except SyntaxError:
+            raise ValueError(f"{name!r} is not a model name, nor Generic[Model]") from None
+        return _model(self._evaluate(expression, name), name)
+
+    def _evaluate(self, node: ast.expr, name: str) -> Any:
+        if isinstance(node, ast.Name):
             from gridshare.http import responses
 
-            model = getattr(responses, outer, None)
-        if model is None:
-            raise ValueError(f"{self.responses} has no model named {outer!r}")
-        if inner is not None:
-            item = getattr(module, inner, None)
-            if item is None:
-                raise ValueError(f"{self.responses} has no model named {inner!r}")
-            model = model[item]
-        return _model(model, name)
+            for module in (importlib.import_module(self.responses), responses):
+                if (found := getattr(module, node.id, None)) is not None:
+                    return found
+            raise ValueError(f"{self.responses} has no model named {node.id!r}")
+        if isinstance(node, ast.Subscript):
+            return self._evaluate(node.value, name)[self._evaluate(node.slice, name)]
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.BitOr):
+            return self._evaluate(node.left, name) | self._evaluate(node.right, name)
+        raise ValueError(f"{name!r} is not a model name, nor Generic[Model] (nor Generic[A | B])")
 
 
 def _model(found: object, name: str) -> type[BaseModel]:
