@@ -13,7 +13,8 @@ from typing import Any
 
 from pydantic import Field, StrictInt
 
-from gridshare.http.api import ApiBlueprint, ApiModel
+from gridshare.http.api import ApiBlueprint
+from gridshare.http.models import ApiModel
 from gridshare.http.responses import Envelope, ResponseModel, Timestamp
 from gridshare.kernel import clock, errors
 from gridshare_local import clock as local_clock

@@ -13,7 +13,8 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from gridshare.http.api import ApiBlueprint, QueryModel
+from gridshare.http.api import ApiBlueprint
+from gridshare.http.models import QueryModel
 from gridshare.http.responses import Envelope, ResponseModel
 from gridshare.kernel.settings import get_settings
 

@@ -243,7 +243,7 @@ def _set_up_members(api: Api, roles: tuple[str, ...]) -> dict[tuple[str, str], M
     registers as a prosumer, provisions its device, is promoted by an admin, and logs in again (a role
     change revokes the old tokens).
     """
-    from gridshare.identity.api import RegisterBody
+    from gridshare.identity.requests import RegisterBody
 
     registrable = set(typing.get_args(RegisterBody.model_fields["role"].annotation))  # never admin or operator
     assert "prosumer" in registrable and not registrable & {"admin", "operator"}

@@ -10,7 +10,9 @@ holds a package that entry must not import:
 - no Lambda imports pydantic-settings (the settings are read without it; it only explains an invalid
   value) nor Powertools' batch utility and event data classes (gridshare.kernel.sqs_batch does that job);
 - no event-driven Lambda (SQS, schedule, authorizer, WebSocket) imports the HTTP layer (chalice, jwt,
-  cryptography), and those that do not validate request bodies import no pydantic; none but the market
+  cryptography), and those that do not validate request bodies import no pydantic;
+- no API Lambda imports pydantic (nor pydantic_core) to answer a GET whose route parses neither a body nor
+  a query, at import or while its view answers (the routes name their models: gridshare.http.api); none but the market
   clearing imports numpy, and a settlement task imports no other context's service, at import;
 - the ingest Lambda imports no jsonschema (imported only to explain a rejected message);
 - the platform Lambda (public routes) imports no token verifier and no PynamoDB;
@@ -426,3 +428,93 @@ def test_the_lambda_layer_pulls_no_local_stack_distribution() -> None:
     # on every cold start when present; it is here only for awsiotsdk)
     assert "botocore" in closure and "msgspec" in closure
     assert sorted(closure & LOCAL_ONLY_DISTRIBUTIONS) == []
+
+
+# Runs in the fresh interpreter: DynamoDB is moto's (in process, started before anything imports boto3); the
+# entry is imported, the tables created, and one event answered by the view itself. (awscrt stays importable
+# here: moto asks for it; what this probe checks is pydantic.)
+_ANSWER_WITH_TABLES = """
+import importlib, json, sys
+from moto import mock_aws
+mock_aws().start()
+module, attribute, event = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+handler = getattr(importlib.import_module(module), attribute)
+from gridshare.contexts import ensure_tables
+ensure_tables()
+class Context:
+    function_name = "import-graph"
+    aws_request_id = "00000000-0000-0000-0000-000000000000"
+    memory_limit_in_mb = 1024
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:import-graph"
+answer = handler(event, Context())
+print(json.dumps({"modules": sorted(sys.modules), "answer": answer.get("statusCode"), "body": answer.get("body")}))
+"""
+
+# A sample event's placeholder id: the views look it up and answer (e.g. 404 for a device nobody registered)
+_SAMPLE_ID = "01J2ZA3F7H9K2M4N6P8Q0R1S3T"
+PLAIN_GET_ENTRIES = sorted(e for e in ENTRIES if e.endswith(".lambda_app"))
+
+
+def _plain_get(context: str) -> tuple[str, dict[str, object]]:
+    """The context's first GET route that parses neither a body nor a query, and API Gateway's event for it:
+    for a protected route, as API Gateway sends it after the TOKEN authorizer allowed the token (its caller
+    in requestContext.authorizer, in a role the route admits: decision 0030)."""
+    from gridshare.contexts import import_routes
+    from gridshare.http.api import ROUTES
+
+    import_routes(context)
+    spec = next(
+        r
+        for r in ROUTES
+        if r.context == context
+        and r.method == "GET"
+        and r.body_ref is None
+        and r.query_ref is None
+        and not r.local_only
+    )
+    path = re.sub(r"{(\w+)}", _SAMPLE_ID, spec.path)
+    role = "prosumer" if spec.roles is None or "prosumer" in spec.roles else sorted(spec.roles)[0]
+    event = load_event(
+        "apigw_rest_proxy_get_me",
+        **{
+            "resource": spec.path,
+            "path": path,
+            "requestContext.resourcePath": spec.path,
+            "requestContext.path": f"/dev{path}",
+            "requestContext.authorizer.role": role,
+            "requestContext.authorizer.groups": role,
+            "requestContext.authorizer.exp": "4102444800",  # 2100: unexpired
+            "headers.Authorization": "Bearer eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl",
+        },
+    )
+    event["pathParameters"] = {name: _SAMPLE_ID for name in re.findall(r"{(\w+)}", spec.path)} or None
+    if spec.roles is None:
+        event["requestContext"]["authorizer"] = None  # type: ignore[index]
+        for headers in (event["headers"], event["multiValueHeaders"]):
+            headers.pop("Authorization")  # type: ignore[attr-defined]
+    return f"GET {spec.path}", event
+
+
+@pytest.mark.parametrize("entry", PLAIN_GET_ENTRIES)
+def test_an_api_lambda_answers_a_get_without_a_body_or_query_without_pydantic(entry: str) -> None:
+    # Given a fresh API Lambda, its tables (moto), and a GET of one of its routes with neither a body nor a
+    # query model (e.g. GET /v1/me, GET /v1/wallet), from a caller the authorizer allowed
+    route, event = _plain_get(entry.split(".")[1])
+    env = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
+    full_env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": f"{REPO}:{REPO / 'layers' / 'gridshare'}", **LAMBDA_ENV, **env}
+    done = subprocess.run(
+        [sys.executable, "-c", _ANSWER_WITH_TABLES, entry, "app", json.dumps(event)],
+        env=full_env,
+        capture_output=True,
+        text=True,
+        cwd="/",
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.splitlines()[-1])
+    # When its view answers (the caller's object, or 404 for the sample id nobody created)
+    assert result["answer"] in (200, 404), f"{route}: {result['answer']} {result['body']}"
+    # Then neither pydantic nor pydantic_core was imported, at import or while answering (the route's
+    # models are named, and resolved only by a request that parses a body or a query: gridshare.http.api)
+    modules = result["modules"]
+    assert sorted(p for p in ("pydantic", "pydantic_core") if _imported(modules, p)) == [], route

@@ -77,3 +77,35 @@ def test_off_lambda_or_with_the_collector_already_off_nothing_changes(case: str)
     on = case == "default"
     assert seen["during"] == {"on": on, "frozen": 0}
     assert seen["first"] == seen["second"] == {"on": on, "frozen": 0}
+
+
+# Imports gridshare and reads pydantic's plugin switch before and after.
+_PLUGINS = """
+import json, os
+before = os.environ.get("PYDANTIC_DISABLE_PLUGINS")
+import gridshare.kernel.settings  # any first import of gridshare
+print(json.dumps({"before": before, "after": os.environ.get("PYDANTIC_DISABLE_PLUGINS")}))
+"""
+
+
+@pytest.mark.parametrize(
+    ("on_lambda", "preset", "after"),
+    [(True, None, "__all__"), (False, None, None), (True, "some_plugin", "some_plugin")],
+)
+def test_on_lambda_pydantic_looks_for_no_plugins_unless_the_function_says_so(
+    on_lambda: bool, preset: str | None, after: str | None
+) -> None:
+    # Given a fresh interpreter, on Lambda or not, with or without PYDANTIC_DISABLE_PLUGINS of its own
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": f"{REPO}:{REPO / 'layers' / 'gridshare'}", "AWS_REGION": "us-east-1"}
+    if on_lambda:
+        env["AWS_LAMBDA_FUNCTION_NAME"] = "init-phase"
+    if preset is not None:
+        env["PYDANTIC_DISABLE_PLUGINS"] = preset
+    # When gridshare is imported
+    done = subprocess.run(
+        [sys.executable, "-c", _PLUGINS], env=env, capture_output=True, text=True, cwd="/", timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    seen = json.loads(done.stdout.splitlines()[-1])
+    # Then on Lambda pydantic's plugin discovery is off (a value the function set is kept); elsewhere untouched
+    assert seen == {"before": preset, "after": after}

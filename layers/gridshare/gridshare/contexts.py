@@ -2,7 +2,8 @@
 
 A context `<name>` is a package `gridshare/<name>/` with, by convention:
 
-- `api.py` and any `*_api.py`: each holds an `ApiBlueprint` named `api` (its routes);
+- `api.py` and any `*_api.py`: each holds an `ApiBlueprint` named `api` (its routes), importing no pydantic;
+- `requests.py` and `responses.py`: the request and response models its routes name (gridshare.http.api);
 - `models.py` (optional): `TABLES`, the PynamoDB models of the tables it owns (the CDK construct creates
   them, the local stack provisions them, least-privilege grants follow ownership);
 - `functions/<name>/lambda_app.py`: the entry stub of its API Lambda;

@@ -8,7 +8,7 @@ import pytest
 from pydantic import ValidationError
 
 from gridshare.app_factory import make_app
-from gridshare.http import ranges
+from gridshare.http import models, ranges
 from gridshare.http.api import ROUTES
 from gridshare.http.pagination import MAX_HISTORY_LIMIT, MAX_LIMIT
 from gridshare.kernel import clock
@@ -19,7 +19,7 @@ NOW_MS = clock.parse_time(NOW)
 DAY = ranges.DAY_MS
 
 
-class ThirtyDays(ranges.RangeQuery):
+class ThirtyDays(models.RangeQuery):
     DEFAULT_SPAN_DAYS: ClassVar[int] = 2
     MAX_SPAN_DAYS: ClassVar[int | None] = 30
 
@@ -106,7 +106,7 @@ def test_every_list_route_bounds_its_page_size_and_its_time_range() -> None:
         assert maximum <= (MAX_HISTORY_LIMIT if path == "/v1/devices/{id}/readings" else MAX_LIMIT), (method, path)
     for spec in ROUTES:
         if spec.query is not None and "from_" in spec.query.model_fields:
-            assert issubclass(spec.query, ranges.RangeQuery), f"{spec.method} {spec.path}"
+            assert issubclass(spec.query, models.RangeQuery), f"{spec.method} {spec.path}"
             description = spec.query.model_fields["from_"].description or ""
             assert ranges.EARLIEST in description, f"{spec.method} {spec.path}"
             if spec.paginated:  # a list's window has a maximum span

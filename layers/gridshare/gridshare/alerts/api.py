@@ -6,29 +6,18 @@ Acknowledging or resolving publishes AlertUpdated (docs/events.md).
 
 from __future__ import annotations
 
-from pydantic import Field
+from typing import TYPE_CHECKING
 
-from gridshare.alerts.responses import Alert, AlertStatus, Severity
 from gridshare.alerts.rules_api import OWNERS
 from gridshare.alerts.service import AlertsService, alerts_service
-from gridshare.http.api import ApiBlueprint, ApiModel, QueryModel
-from gridshare.http.pagination import DEFAULT_LIMIT, MAX_LIMIT, page
-from gridshare.http.responses import Envelope, Page
+from gridshare.http.api import ApiBlueprint
+from gridshare.http.pagination import page
 from gridshare.kernel.roles import Caller
 
+if TYPE_CHECKING:
+    from gridshare.alerts.requests import AcknowledgeBody, AlertsQuery
+
 api = ApiBlueprint("alerts")
-
-
-class AlertsQuery(QueryModel):
-    status: AlertStatus | None = None
-    severity: Severity | None = None
-    device_id: str | None = Field(default=None, max_length=64)
-    limit: int = Field(default=DEFAULT_LIMIT, ge=1, le=MAX_LIMIT)
-    cursor: str | None = None
-
-
-class AcknowledgeBody(ApiModel):
-    note: str | None = Field(default=None, max_length=1000)
 
 
 def service() -> AlertsService:
@@ -39,8 +28,8 @@ def service() -> AlertsService:
     "/v1/alerts",
     "GET",
     roles=OWNERS,
-    query=AlertsQuery,
-    response=Page[Alert],
+    query="AlertsQuery",
+    response="Page[Alert]",
     summary="Alerts, newest first, by status, severity, device (owners: theirs; admins and operators: all)",
 )
 def list_alerts(caller: Caller, query: AlertsQuery) -> dict:
@@ -48,7 +37,7 @@ def list_alerts(caller: Caller, query: AlertsQuery) -> dict:
     return page(items, query.limit, cursor)
 
 
-@api.route("/v1/alerts/{id}", "GET", roles=OWNERS, response=Envelope[Alert], summary="An alert")
+@api.route("/v1/alerts/{id}", "GET", roles=OWNERS, response="Envelope[Alert]", summary="An alert")
 def get_alert(caller: Caller, id: str) -> dict:  # noqa: A002
     return {"data": service().get(caller, id)}
 
@@ -57,8 +46,8 @@ def get_alert(caller: Caller, id: str) -> dict:  # noqa: A002
     "/v1/alerts/{id}/acknowledge",
     "POST",
     roles=OWNERS,
-    body=AcknowledgeBody,
-    response=Envelope[Alert],
+    body="AcknowledgeBody",
+    response="Envelope[Alert]",
     errors=(409,),  # acknowledged or resolved already
     summary="Acknowledge an open alert, with an optional note (reminders stop)",
 )
@@ -70,7 +59,7 @@ def acknowledge_alert(caller: Caller, id: str, body: AcknowledgeBody) -> dict:  
     "/v1/alerts/{id}/resolve",
     "POST",
     roles=OWNERS,
-    response=Envelope[Alert],
+    response="Envelope[Alert]",
     errors=(409,),  # resolved already
     summary="Resolve an alert by hand; the next breach opens a new one",
 )

@@ -2,35 +2,28 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from typing import TYPE_CHECKING
 
-from gridshare.devices.api import DEVICE_ROLES, CreateDeviceBody
+from gridshare.devices.api import DEVICE_ROLES
 from gridshare.devices.certificate_service import certificate_service
-from gridshare.devices.responses import DeviceCertificate, IssuedCertificate
-from gridshare.http.api import ANY_ROLE, ApiBlueprint, ApiModel, QueryModel
-from gridshare.http.pagination import DEFAULT_LIMIT, MAX_LIMIT, page
-from gridshare.http.responses import NO_CONTENT, Envelope, Page
+from gridshare.http.api import ANY_ROLE, ApiBlueprint
+from gridshare.http.no_content import NO_CONTENT
+from gridshare.http.pagination import page
 from gridshare.kernel.roles import Caller
 
+if TYPE_CHECKING:
+    from gridshare.devices.requests import CertificateListQuery, IssueCertificateBody
+
 api = ApiBlueprint("devices")
-
-
-class IssueCertificateBody(ApiModel):
-    csr: str | None = CreateDeviceBody.model_fields["csr"]  # the same PEM CSR as at provisioning
-
-
-class CertificateListQuery(QueryModel):
-    limit: int = Field(default=DEFAULT_LIMIT, ge=1, le=MAX_LIMIT)
-    cursor: str | None = None
 
 
 @api.route(
     "/v1/devices/{id}/certificates",
     "POST",
     roles=DEVICE_ROLES,
-    body=IssueCertificateBody,
+    body="IssueCertificateBody",
     status=201,
-    response=Envelope[IssuedCertificate],
+    response="Envelope[IssuedCertificate]",
     errors=(409,),  # the device already has the most active certificates allowed, or is decommissioned
     summary="Issue one more active certificate for the device (rotation); the key only in this answer",
 )
@@ -42,8 +35,8 @@ def issue_certificate(caller: Caller, id: str, body: IssueCertificateBody) -> di
     "/v1/devices/{id}/certificates",
     "GET",
     roles=ANY_ROLE,
-    query=CertificateListQuery,
-    response=Page[DeviceCertificate],
+    query="CertificateListQuery",
+    response="Page[DeviceCertificate]",
     summary="The device's certificates, oldest first, with status and expiry (404 if not yours)",
 )
 def list_certificates(caller: Caller, id: str, query: CertificateListQuery) -> dict:  # noqa: A002

@@ -7,81 +7,29 @@ and Chalice match static segments first, and device ids are ULIDs, so no device 
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any
 
-from pydantic import Field, field_validator
-
-from gridshare.devices import health as H
 from gridshare.devices.command_service import command_service
 from gridshare.devices.health_service import health_service
-from gridshare.devices.responses import DeviceDeadLetter, DeviceDetail, DeviceStats, StatusChange
 from gridshare.devices.service import DeviceService, device_view
-from gridshare.http.api import ANY_ROLE, ApiBlueprint, ApiModel, QueryModel
-from gridshare.http.pagination import DEFAULT_LIMIT, MAX_LIMIT, page
-from gridshare.http.responses import Envelope, Page
+from gridshare.http.api import ANY_ROLE, ApiBlueprint
+from gridshare.http.pagination import page
 from gridshare.kernel import errors
 from gridshare.kernel.roles import Caller
+
+if TYPE_CHECKING:
+    from gridshare.devices.requests import DevicePatch, HistoryQuery
 
 api = ApiBlueprint("devices")
 FLEET_ROLES = frozenset({"admin", "operator"})
 PATCH_ROLES = frozenset({"admin", "operator", "prosumer", "consumer", "investor"})  # devices.api.DEVICE_ROLES
-MAX_METADATA_KEYS = 20
-SiteRole = Literal["production", "consumption", "storage", "grid_meter"]
-
-
-class DevicePatch(ApiModel):
-    """Any of a device's settings; those left out stay."""
-
-    EMPTY_BODY_ALLOWED: ClassVar[bool] = True
-
-    name: str | None = Field(default=None, min_length=1, max_length=120)
-    offline_after_s: int | None = Field(
-        default=None,
-        ge=H.MIN_OFFLINE_AFTER_S,
-        le=H.MAX_OFFLINE_AFTER_S,
-        description="seconds of silence after which the device is offline",
-    )
-    metadata: dict[str, str] | None = Field(
-        default=None,
-        max_length=MAX_METADATA_KEYS,
-        description=f"labels (replaces the old ones): at most {MAX_METADATA_KEYS} keys of 1-64 characters, "
-        "values of at most 256",
-    )
-
-    site_id: str | None = Field(
-        default=None,
-        min_length=1,
-        max_length=64,
-        description="the site to put the device on (attach, or move from its site), null to take it off; "
-        "the site must be the device owner's",
-    )
-    site_role: SiteRole | None = Field(
-        default=None,
-        description="its role on the site, only with a siteId; default: the same role on the same site, else by "
-        "type (inverter production, battery storage, meter grid_meter, gas_sensor consumption)",
-    )
-
-    @field_validator("metadata")
-    @classmethod
-    def _labels(cls, value: dict[str, str] | None) -> dict[str, str] | None:
-        for key, text in (value or {}).items():
-            if not 1 <= len(key) <= 64:
-                raise ValueError("keys are 1-64 characters")
-            if len(text) > 256:
-                raise ValueError(f"the value of '{key}' is over 256 characters")
-        return value
-
-
-class HistoryQuery(QueryModel):
-    limit: int = Field(default=DEFAULT_LIMIT, ge=1, le=MAX_LIMIT)
-    cursor: str | None = None
 
 
 @api.route(
     "/v1/devices/stats",
     "GET",
     roles=FLEET_ROLES,
-    response=Envelope[DeviceStats],
+    response="Envelope[DeviceStats]",
     summary="Devices by type and status (admins and operators)",
 )
 def device_stats(caller: Caller) -> dict:
@@ -92,8 +40,8 @@ def device_stats(caller: Caller) -> dict:
     "/v1/devices/dead-letters",
     "GET",
     roles=FLEET_ROLES,
-    query=HistoryQuery,
-    response=Page[DeviceDeadLetter],
+    query="HistoryQuery",
+    response="Page[DeviceDeadLetter]",
     summary="Device messages that could not be used (malformed command acks), newest first (admins, operators)",
 )
 def device_dead_letters(caller: Caller, query: HistoryQuery) -> dict:
@@ -105,8 +53,8 @@ def device_dead_letters(caller: Caller, query: HistoryQuery) -> dict:
     "/v1/devices/{id}/status-history",
     "GET",
     roles=ANY_ROLE,
-    query=HistoryQuery,
-    response=Page[StatusChange],
+    query="HistoryQuery",
+    response="Page[StatusChange]",
     summary="The device's online/offline transitions, newest first (404 if not yours)",
 )
 def status_history(caller: Caller, id: str, query: HistoryQuery) -> dict:  # noqa: A002 - the path parameter
@@ -119,8 +67,8 @@ def status_history(caller: Caller, id: str, query: HistoryQuery) -> dict:  # noq
     "/v1/devices/{id}",
     "PATCH",
     roles=PATCH_ROLES,
-    body=DevicePatch,
-    response=Envelope[DeviceDetail],
+    body="DevicePatch",
+    response="Envelope[DeviceDetail]",
     errors=(409,),  # siteId: the site is not the device owner's, or the device's site changed meanwhile
     summary="Rename a device, set its offlineAfterS, metadata and site (its owner, or an admin)",
 )

@@ -6,94 +6,21 @@ included: the grid's layout and live loads are operational data (docs/decisions/
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Annotated, ClassVar, Literal
+from typing import TYPE_CHECKING
 
-from pydantic import AfterValidator, Field, field_validator
-
-from gridshare.grid.responses import GridConnection, GridHistory, GridNode, NodeStatus, RealtimeMetrics, Topology
-from gridshare.grid.service import MAX_NODE_DEVICES, GridService, grid_service
-from gridshare.grid.topology import NodeType
-from gridshare.http.api import ApiBlueprint, ApiModel, QueryModel
-from gridshare.http.pagination import DEFAULT_LIMIT, MAX_LIMIT, page
-from gridshare.http.ranges import (
-    ROLLUP_MAX_DAYS,
-    ResolutionRangeQuery,
-    resolution_from_param,
-)
-from gridshare.http.responses import NO_CONTENT, Envelope, Page
+from gridshare.grid.service import GridService, grid_service
+from gridshare.http.api import ApiBlueprint
+from gridshare.http.no_content import NO_CONTENT
+from gridshare.http.pagination import page
 from gridshare.kernel.roles import Caller
+
+if TYPE_CHECKING:
+    from gridshare.grid.requests import ConnectionBody, ConnectionsQuery, HistoryQuery, NodeBody, NodesQuery
 
 api = ApiBlueprint("grid")
 
 OPERATORS: frozenset[str] = frozenset({"admin", "operator"})
 """Who manages and reads the grid."""
-
-HISTORY_MAX_DAYS: dict[str, int] = ROLLUP_MAX_DAYS
-"""The longest `to - from` of a history request per resolution (like the sites' energy)."""
-
-Number = Annotated[float, Field(allow_inf_nan=False), AfterValidator(lambda value: round(value, 6) + 0.0)]
-"""A finite number kept to 6 decimals (DynamoDB numbers cannot hold e.g. 5e-324)."""
-DeviceId = Annotated[str, Field(min_length=1, max_length=64)]
-
-
-class PlaneLocation(ApiModel):
-    x: Number = Field(ge=-1e9, le=1e9)
-    y: Number = Field(ge=-1e9, le=1e9)
-
-
-class GeoLocation(ApiModel):
-    lat: Number = Field(ge=-90, le=90)
-    lon: Number = Field(ge=-180, le=180)
-
-
-class NodeBody(ApiModel):
-    """A node, whole (POST creates one, PUT replaces one's fields)."""
-
-    name: str = Field(min_length=1, max_length=120)
-    type: NodeType
-    capacity_kw: Number = Field(ge=0.001, le=10_000_000)
-    voltage_v: Number = Field(ge=1, le=1_000_000, description="nominal voltage")
-    location: PlaneLocation | GeoLocation = Field(description='{"x", "y"} (a plane) or {"lat", "lon"}')
-    device_ids: list[DeviceId] = Field(
-        default_factory=list, max_length=MAX_NODE_DEVICES, description="existing devices: the node's meters"
-    )
-
-    @field_validator("device_ids")
-    @classmethod
-    def _unique(cls, value: list[str]) -> list[str]:
-        if len(set(value)) != len(value):
-            raise ValueError("each device at most once")
-        return value
-
-
-class ConnectionBody(ApiModel):
-    from_node_id: str = Field(min_length=1, max_length=64)
-    to_node_id: str = Field(min_length=1, max_length=64)
-    capacity_kw: Number = Field(ge=0.001, le=10_000_000)
-    impedance_ohm: Number = Field(ge=0, le=1_000_000)
-
-
-class NodesQuery(QueryModel):
-    type: NodeType | None = None
-    status: NodeStatus | None = Field(default=None, description="filters the page read: a page may be short")
-    limit: int = Field(default=DEFAULT_LIMIT, ge=1, le=MAX_LIMIT)
-    cursor: str | None = None
-
-
-class ConnectionsQuery(QueryModel):
-    limit: int = Field(default=DEFAULT_LIMIT, ge=1, le=MAX_LIMIT)
-    cursor: str | None = None
-
-
-class HistoryQuery(ResolutionRangeQuery):
-    """Defaults: `to` now, `from` 24 h before `to`; the span is bounded per resolution (HISTORY_MAX_DAYS)."""
-
-    metric: Literal["generation", "load", "frequency", "voltage"]
-    MAX_DAYS: ClassVar[Mapping[str, int]] = HISTORY_MAX_DAYS
-
-    from_: str | None = resolution_from_param(HISTORY_MAX_DAYS)
-    resolution: Literal["15m", "1h", "1d"] = "1h"
 
 
 def service() -> GridService:
@@ -115,9 +42,9 @@ def _node_fields(body: NodeBody) -> dict[str, object]:
     "/v1/grid/nodes",
     "POST",
     roles=OPERATORS,
-    body=NodeBody,
+    body="NodeBody",
     status=201,
-    response=Envelope[GridNode],
+    response="Envelope[GridNode]",
     errors=(409, 503),  # the grid holds MAX_NODES nodes; the meters' latest readings took too long to read
     summary="Add a node to the grid (its meters must be existing devices)",
 )
@@ -129,8 +56,8 @@ def create_node(caller: Caller, body: NodeBody) -> dict:
     "/v1/grid/nodes",
     "GET",
     roles=OPERATORS,
-    query=NodesQuery,
-    response=Page[GridNode],
+    query="NodesQuery",
+    response="Page[GridNode]",
     errors=(503,),  # the meters' latest readings take longer to read than the request's deadline
     summary="The grid's nodes with their live status, optionally of one type or status",
 )
@@ -143,7 +70,7 @@ def list_nodes(caller: Caller, query: NodesQuery) -> dict:
     "/v1/grid/nodes/{id}",
     "GET",
     roles=OPERATORS,
-    response=Envelope[GridNode],
+    response="Envelope[GridNode]",
     errors=(503,),
     summary="A grid node with its live status",
 )
@@ -155,8 +82,8 @@ def get_node(caller: Caller, id: str) -> dict:  # noqa: A002
     "/v1/grid/nodes/{id}",
     "PUT",
     roles=OPERATORS,
-    body=NodeBody,
-    response=Envelope[GridNode],
+    body="NodeBody",
+    response="Envelope[GridNode]",
     errors=(503,),  # the meters' latest readings (for its live status) took too long to read
     summary="Replace a grid node's fields (its connections stay)",
 )
@@ -181,9 +108,9 @@ def delete_node(caller: Caller, id: str) -> None:  # noqa: A002
     "/v1/grid/connections",
     "POST",
     roles=OPERATORS,
-    body=ConnectionBody,
+    body="ConnectionBody",
     status=201,
-    response=Envelope[GridConnection],
+    response="Envelope[GridConnection]",
     errors=(409,),  # the nodes are connected already (either direction), or the grid holds MAX_CONNECTIONS
     summary="Connect two existing nodes (no self-loop, one connection per pair of nodes)",
 )
@@ -201,8 +128,8 @@ def create_connection(caller: Caller, body: ConnectionBody) -> dict:
     "/v1/grid/connections",
     "GET",
     roles=OPERATORS,
-    query=ConnectionsQuery,
-    response=Page[GridConnection],
+    query="ConnectionsQuery",
+    response="Page[GridConnection]",
     summary="The grid's connections",
 )
 def list_connections(caller: Caller, query: ConnectionsQuery) -> dict:
@@ -226,7 +153,7 @@ def delete_connection(caller: Caller, id: str) -> None:  # noqa: A002
     "/v1/grid/topology",
     "GET",
     roles=OPERATORS,
-    response=Envelope[Topology],
+    response="Envelope[Topology]",
     errors=(503,),
     summary="Every node and connection with live load, flow estimate and status",
 )
@@ -238,7 +165,7 @@ def topology(caller: Caller) -> dict:
     "/v1/grid/metrics/realtime",
     "GET",
     roles=OPERATORS,
-    response=Envelope[RealtimeMetrics],
+    response="Envelope[RealtimeMetrics]",
     errors=(503,),
     summary="Generation, load, frequency, voltage, power factor, losses, CO2 intensity from the latest readings",
 )
@@ -250,8 +177,8 @@ def realtime(caller: Caller) -> dict:
     "/v1/grid/history",
     "GET",
     roles=OPERATORS,
-    query=HistoryQuery,
-    response=Envelope[GridHistory],
+    query="HistoryQuery",
+    response="Envelope[GridHistory]",
     errors=(503,),  # the meters' rollups take longer to read than the request's deadline
     summary="A grid metric per interval from the meters' rollups",
 )

@@ -12,6 +12,11 @@ answer beyond those its declaration implies (401/403 from roles, 404 from a path
 from a body, 400/422 from a query, 500 anywhere: gridshare.http.openapi), e.g. 409 or 429; `headers=`
 documents request headers a view reads itself (e.g. `Stripe-Signature`).
 
+A route names its models (`body="TopupBody"`, `query=`, `response="Envelope[Wallet]"`: `ApiBlueprint`);
+each is imported and resolved the first time the route needs it, so declaring the routes, and answering
+one that parses neither a body nor a query, imports no pydantic (a Lambda's cold start: the models of a
+context live in its `requests.py` and `responses.py`, the bases in gridshare.http.models).
+
 A route declared `idempotent=True` (money requests) honours an `Idempotency-Key` header: the wrapper runs
 the view under `gridshare.http.idempotency.run_idempotent`, keyed by caller, method and concrete path, so
 a retry replays the first response (`Idempotent-Replayed: true`) instead of acting twice. Such a view
@@ -21,28 +26,29 @@ new objects are named from: the same on every run of one key.
 
 from __future__ import annotations
 
+import ast
 import functools
+import importlib
 import inspect
 import json
 import logging
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from chalice import Blueprint, Response
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-from pydantic.alias_generators import to_camel
 
 from gridshare.http import problems
 from gridshare.http.bearer import authorized_caller, check_not_expired, check_token_shape
-from gridshare.http.responses import NoContent
+from gridshare.http.no_content import NoContent
 from gridshare.kernel import errors
-from gridshare.kernel.clock import TIME_PATTERN, parse_time
 from gridshare.kernel.roles import ROLE_ORDER, Caller, ClientInfo
 from gridshare.kernel.settings import get_settings
 
 if TYPE_CHECKING:
+    from pydantic import BaseModel, ValidationError
+
     from gridshare.http.idempotency import RequestIds
 
 logger = logging.getLogger("gridshare.http")
@@ -64,51 +70,6 @@ SECURITY_HEADERS = {
 }
 
 
-class ApiModel(BaseModel):
-    """Base of request models: camelCase at the edge, unknown fields refused.
-
-    Every model here defers building its validator to its first use (`defer_build`): a Lambda builds
-    only the models of the requests it answers, not all of its context's at import (a cold start cost
-    of ~1 ms per model; validation itself is unchanged)."""
-
-    model_config = ConfigDict(
-        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True, defer_build=True
-    )
-
-    def attributes(self, only_set: bool = False) -> dict[str, Any]:
-        """The body as a service takes it: snake_case names, nested models as plain JSON (camelCase);
-        `only_set` keeps just the fields the request sent (a PATCH)."""
-        out: dict[str, Any] = {}
-        for name in self.model_fields_set if only_set else type(self).model_fields:
-            value = getattr(self, name)
-            out[name] = value.model_dump(mode="json", by_alias=True) if isinstance(value, ApiModel) else value
-        return out
-
-
-class QueryModel(BaseModel):
-    model_config = ConfigDict(
-        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True, defer_build=True
-    )
-
-
-class TimeRangeQuery(QueryModel):
-    """`from`/`to` as ISO 8601 or epoch milliseconds (UTC); each route documents its defaults."""
-
-    from_: str | None = Field(
-        default=None, alias="from", pattern=TIME_PATTERN, description="ISO 8601 or epoch ms (inclusive)"
-    )
-    to: str | None = Field(
-        default=None, pattern=TIME_PATTERN, description="ISO 8601 or epoch ms (exclusive); default now"
-    )
-
-    @field_validator("from_", "to")
-    @classmethod
-    def _time(cls, value: str | None) -> str | None:
-        if value is not None:
-            parse_time(value)
-        return value
-
-
 # Error statuses a route may declare in `errors=` (each maps to a problem type in gridshare.http.problems).
 ERROR_STATUSES = frozenset({400, 401, 403, 404, 409, 413, 415, 422, 429, 503})
 
@@ -124,26 +85,121 @@ class HeaderParam:
 
 
 @dataclass(frozen=True)
+class ModelNames:
+    """Where a blueprint's model names are looked up: its request (body and query) models and its response
+    models. A name is imported the first time a route needs the model, never at declaration."""
+
+    requests: str
+    responses: str
+
+    def request(self, name: str) -> type[BaseModel]:
+        found = getattr(importlib.import_module(self.requests), name, None)
+        if found is None:
+            raise ValueError(f"{self.requests} has no model named {name!r}")
+        return _model(found, name)
+
+    def response(self, name: str) -> type[BaseModel]:
+        """A model's name, or a generic of names (`Envelope[Item]`, `Page[Item]`, `Envelope[A | B]`): each
+        name looked up in the responses module, then in gridshare.http.responses (Envelope, Page)."""
+        try:
+            expression = ast.parse(name, mode="eval").body
+        except SyntaxError:
+            raise ValueError(f"{name!r} is not a model name, nor Generic[Model]") from None
+        return _model(self._evaluate(expression, name), name)
+
+    def _evaluate(self, node: ast.expr, name: str) -> Any:
+        if isinstance(node, ast.Name):
+            from gridshare.http import responses
+
+            for module in (importlib.import_module(self.responses), responses):
+                if (found := getattr(module, node.id, None)) is not None:
+                    return found
+            raise ValueError(f"{self.responses} has no model named {node.id!r}")
+        if isinstance(node, ast.Subscript):
+            return self._evaluate(node.value, name)[self._evaluate(node.slice, name)]
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.BitOr):
+            return self._evaluate(node.left, name) | self._evaluate(node.right, name)
+        raise ValueError(f"{name!r} is not a model name, nor Generic[Model] (nor Generic[A | B])")
+
+
+def _model(found: object, name: str) -> type[BaseModel]:
+    from pydantic import BaseModel
+
+    if not (isinstance(found, type) and issubclass(found, BaseModel)):
+        raise ValueError(f"{name!r} must name a pydantic model, got {found!r}")
+    return found
+
+
+@dataclass(frozen=True)
 class RouteSpec:
+    """A route as declared. Its models are held by name (`body_ref`, `query_ref`, `response_ref`,
+    `raw_body_ref`) and resolved on first access of `body`, `query`, `response`, `raw_body` (then kept):
+    declaring, registering or answering a route that parses neither a body nor a query imports no model."""
+
     context: str
     method: str
     path: str
     roles: frozenset[str] | None  # None: public (no token)
     summary: str
-    body: type[BaseModel] | None
-    query: type[BaseModel] | None
+    body_ref: str | type[BaseModel] | None
+    query_ref: str | type[BaseModel] | None
     status: int
     view_name: str
     local_only: bool = False
     idempotent: bool = False  # honours an Idempotency-Key header (money requests)
-    response: type[BaseModel] | type[NoContent] = NoContent  # the 2xx body (gridshare.http.responses)
+    # the 2xx body (gridshare.http.responses): a response model, or NO_CONTENT for a 204
+    response_ref: str | type[BaseModel] | type[NoContent] = NoContent
     errors: tuple[int, ...] = ()  # error statuses beyond those implied (see gridshare.http.openapi)
     headers: tuple[HeaderParam, ...] = ()  # request headers the view reads itself
-    raw_body: type[BaseModel] | None = None  # a body the view reads raw (signed bytes): documented, not parsed
+    raw_body_ref: str | type[BaseModel] | None = None  # a body the view reads raw (signed bytes): documented only
+    names: ModelNames | None = field(default=None, compare=False)  # where the refs' names are looked up
 
     @property
     def protected(self) -> bool:
         return self.roles is not None
+
+    @functools.cached_property
+    def body(self) -> type[BaseModel] | None:
+        return self._request_model(self.body_ref)
+
+    @functools.cached_property
+    def query(self) -> type[BaseModel] | None:
+        return self._request_model(self.query_ref)
+
+    @functools.cached_property
+    def raw_body(self) -> type[BaseModel] | None:
+        return self._request_model(self.raw_body_ref)
+
+    @functools.cached_property
+    def response(self) -> type[BaseModel] | type[NoContent]:
+        ref = self.response_ref
+        if ref is NoContent:
+            return NoContent
+        try:
+            if isinstance(ref, str):
+                return self._names().response(ref)
+            return _model(ref, repr(ref))
+        except ValueError as exc:
+            raise ValueError(f"{self.method} {self.path}: response= {exc}") from None
+
+    def _request_model(self, ref: str | type[BaseModel] | None) -> type[BaseModel] | None:
+        if ref is None:
+            return None
+        try:
+            return self._names().request(ref) if isinstance(ref, str) else _model(ref, repr(ref))
+        except ValueError as exc:
+            raise ValueError(f"{self.method} {self.path}: {exc}") from None
+
+    def _names(self) -> ModelNames:
+        if self.names is None:
+            raise ValueError("a model named by a string needs the blueprint's modules (ApiBlueprint(models=...))")
+        return self.names
+
+    def resolve(self) -> RouteSpec:
+        """Resolve every model the route names (the tests do, for every route: a misnamed model fails there)."""
+        for name in ("body", "query", "raw_body", "response"):
+            getattr(self, name)
+        return self
 
     @property
     def paginated(self) -> bool:
@@ -203,6 +259,8 @@ def _check_shape(document: Any) -> None:
 
 
 def _parse_body(raw: bytes | None, model: type[BaseModel]) -> BaseModel:
+    from pydantic import ValidationError  # with the model: a route without a body imports no pydantic
+
     if raw and len(raw) > MAX_BODY_BYTES:
         raise errors.PayloadTooLarge(f"The request body is over {MAX_BODY_BYTES} bytes.")
     if (not raw or not raw.strip()) and getattr(model, "EMPTY_BODY_ALLOWED", False):
@@ -230,6 +288,8 @@ def _parse_body(raw: bytes | None, model: type[BaseModel]) -> BaseModel:
 
 
 def _parse_query(params: dict[str, str] | None, model: type[BaseModel]) -> BaseModel:
+    from pydantic import ValidationError  # with the model: a route without a query imports no pydantic
+
     try:
         return model.model_validate(dict(params or {}))
     except ValidationError as exc:
@@ -366,9 +426,11 @@ def _make_view(blueprint: Blueprint, spec: RouteSpec, view: Callable[..., Any]) 
                 if caller.role not in spec.roles:
                     raise errors.PermissionDenied("Your role does not allow this operation.")
                 kwargs["caller"] = caller
-            if spec.body is not None:
+            if spec.body_ref is not None:
+                assert spec.body is not None  # for mypy: a named model resolves to one
                 kwargs["body"] = _parse_body(request.raw_body, spec.body)
-            if spec.query is not None:
+            if spec.query_ref is not None:
+                assert spec.query is not None
                 kwargs["query"] = _parse_query(request.query_params, spec.query)
             if wants_client:
                 kwargs["client"] = _client(request)
@@ -404,10 +466,19 @@ def _make_view(blueprint: Blueprint, spec: RouteSpec, view: Callable[..., Any]) 
 
 class ApiBlueprint:
     """A context's routes. `build()` makes a fresh Chalice Blueprint for each app (Chalice blueprints
-    cannot be registered on two apps), so the whole API and each context's Lambda share the views."""
+    cannot be registered on two apps), so the whole API and each context's Lambda share the views.
 
-    def __init__(self, context: str) -> None:
+    A route names its models: `body="TopupBody"` and `query=` in `models` (default
+    `gridshare.<context>.requests`), `response="Envelope[Wallet]"`, `"Page[LedgerEntry]"` or a model's name
+    in `responses` (default `gridshare.<context>.responses`), or NO_CONTENT. The names are resolved when a
+    request needs the model (and checked then: `RouteSpec.resolve`); a model class is accepted as well."""
+
+    def __init__(self, context: str, *, models: str | None = None, responses: str | None = None) -> None:
         self.context = context
+        self.names = ModelNames(
+            requests=models or f"gridshare.{context}.requests",
+            responses=responses or f"gridshare.{context}.responses",
+        )
         self._views: list[tuple[RouteSpec, Callable[..., Any]]] = []
 
     def build(self) -> Blueprint:
@@ -425,15 +496,15 @@ class ApiBlueprint:
         *,
         roles: frozenset[str] | None,
         summary: str,
-        body: type[BaseModel] | None = None,
-        query: type[BaseModel] | None = None,
+        body: str | type[BaseModel] | None = None,
+        query: str | type[BaseModel] | None = None,
         status: int = 200,
         local_only: bool = False,
         idempotent: bool = False,
-        response: type[BaseModel] | type[NoContent] | None = None,
+        response: str | type[BaseModel] | type[NoContent] | None = None,
         errors: tuple[int, ...] = (),
         headers: tuple[HeaderParam, ...] = (),
-        raw_body: type[BaseModel] | None = None,
+        raw_body: str | type[BaseModel] | None = None,
     ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         if idempotent and roles is None:
             raise ValueError(f"{method} {path}: an Idempotency-Key is scoped to the caller; the route needs roles")
@@ -449,16 +520,17 @@ class ApiBlueprint:
                 path=path,
                 roles=roles,
                 summary=summary,
-                body=body,
-                query=query,
+                body_ref=body,
+                query_ref=query,
                 status=status,
                 view_name=view.__name__,
                 local_only=local_only,
                 idempotent=idempotent,
-                response=response,
+                response_ref=response,
                 errors=tuple(sorted(set(errors))),
                 headers=headers,
-                raw_body=raw_body,
+                raw_body_ref=raw_body,
+                names=self.names,
             )
             self._views.append((spec, view))
             ROUTES.append(spec)
@@ -468,7 +540,8 @@ class ApiBlueprint:
 
 
 def _check_response(method: str, path: str, status: int, response: object) -> None:
-    """Every route declares its 2xx body: a response model, or NO_CONTENT for (and only for) a 204."""
+    """Every route declares its 2xx body: a response model, or NO_CONTENT for (and only for) a 204. That the
+    name is a pydantic model is checked where it resolves (RouteSpec.response)."""
     if response is None:
         raise ValueError(
             f"{method} {path}: declare the 2xx body, response=<a model of gridshare.http.responses> "
@@ -476,5 +549,11 @@ def _check_response(method: str, path: str, status: int, response: object) -> No
         )
     if (response is NoContent) != (status == 204):
         raise ValueError(f"{method} {path}: NO_CONTENT is the response of a 204 route, and only of one")
-    if response is not NoContent and not (isinstance(response, type) and issubclass(response, BaseModel)):
-        raise ValueError(f"{method} {path}: response= must be a pydantic model, got {response!r}")
+    if response is NoContent or isinstance(response, str):
+        return
+    if isinstance(response, type):  # a class given as such (not by name): checked here, where it is written
+        from pydantic import BaseModel
+
+        if issubclass(response, BaseModel):
+            return
+    raise ValueError(f"{method} {path}: response= must be a pydantic model, got {response!r}")

@@ -16,7 +16,7 @@ from pydantic import BaseModel
 
 from gridshare.http.api import ANY_ROLE, MAX_BODY_BYTES, ROUTES, RouteSpec
 from gridshare.http.idempotency import HEADER, MAX_KEY_LENGTH, REPLAYED_HEADER
-from gridshare.http.responses import NoContent
+from gridshare.http.no_content import NoContent
 
 _PROBLEM = {"$ref": "#/components/schemas/Problem"}
 _REF_TEMPLATE = "#/components/schemas/{model}"

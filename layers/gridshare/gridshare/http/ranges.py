@@ -1,6 +1,7 @@
 """Time ranges of list and history routes: the rules in one place.
 
-A route's query model derives from `RangeQuery` and its view asks it for the range. The rules:
+A route's query model derives from `RangeQuery` (gridshare.http.models) and its view asks it for the range.
+The rules:
 
 - Each time (`from`, `to`) is ISO 8601 or epoch milliseconds (UTC), and sane: not before
   2000-01-01T00:00:00Z (`EARLIEST`), not more than 24 h after now (`FUTURE_SLACK_MS`, on the kernel clock).
@@ -18,15 +19,9 @@ the OpenAPI document shows them); docs/api.md lists them.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar
 
-from pydantic import Field, field_validator
-
-from gridshare.http.api import TimeRangeQuery
 from gridshare.kernel import clock, errors
-from gridshare.kernel.clock import TIME_PATTERN
 
 DAY_MS = 86_400_000
 EARLIEST = "2000-01-01T00:00:00Z"
@@ -94,92 +89,5 @@ def bounds(from_ms: int | None, to_ms: int | None, *, max_span_days: int | None)
     return from_ms, to_ms
 
 
-def from_param(rule: str) -> Any:
-    return Field(
-        default=None,
-        alias="from",
-        pattern=TIME_PATTERN,
-        description=f"ISO 8601 or epoch ms (inclusive), not before {EARLIEST} nor more than 24 h after now; {rule}",
-    )
-
-
-def to_param(rule: str = "default now") -> Any:
-    return Field(
-        default=None,
-        pattern=TIME_PATTERN,
-        description=f"ISO 8601 or epoch ms (exclusive), not before {EARLIEST} nor more than 24 h after now; {rule}",
-    )
-
-
-class RangeQuery(TimeRangeQuery):
-    """`from`/`to` in sane bounds (checked while parsing) and the route's span rules (`window`, `bounds`)."""
-
-    DEFAULT_SPAN_DAYS: ClassVar[int] = 1  # closed ranges: `from` defaults to this many days before `to`
-    MAX_SPAN_DAYS: ClassVar[int | None] = None  # None: any span
-
-    from_: str | None = from_param("at most the route's span before `to`")
-    to: str | None = to_param()
-
-    @field_validator("from_", "to")
-    @classmethod
-    def _sane(cls, value: str | None) -> str | None:
-        if value is not None:
-            check_time(value)
-        return value
-
-    @property
-    def from_ms(self) -> int | None:
-        return clock.parse_time(self.from_) if self.from_ is not None else None
-
-    @property
-    def to_ms(self) -> int | None:
-        return clock.parse_time(self.to) if self.to is not None else None
-
-    def max_span_days(self) -> int | None:
-        return self.MAX_SPAN_DAYS
-
-    def span_rule(self) -> str:
-        """How the span is described in a 422 (e.g. which resolution it is for)."""
-        return ""
-
-    def window(self, now_ms: int | None = None) -> Window:
-        return window(
-            self.from_ms,
-            self.to_ms,
-            default_span_days=self.DEFAULT_SPAN_DAYS,
-            max_span_days=self.max_span_days(),
-            now_ms=now_ms,
-            what=self.span_rule(),
-        )
-
-    def bounds(self) -> tuple[int | None, int | None]:
-        return bounds(self.from_ms, self.to_ms, max_span_days=self.max_span_days())
-
-
 # The longest span a rollup read may cover, per resolution (sites and communities energy, grid history).
 ROLLUP_MAX_DAYS: dict[str, int] = {"15m": 31, "1h": 92, "1d": 366}
-
-
-def resolution_from_param(max_days: Mapping[str, int]) -> Any:
-    """`from` of a ResolutionRangeQuery, its description naming each resolution's longest span."""
-    spans = ", ".join(f"{days} days for {resolution}" for resolution, days in max_days.items())
-    return from_param(f"default 24 h before `to`; at most {spans} before `to`")
-
-
-class ResolutionRangeQuery(RangeQuery):
-    """A closed range (defaults: `to` now, `from` 24 h before it) whose longest span depends on the
-    `resolution` a subclass declares: MAX_DAYS maps each resolution to its maximum in days, and the
-    subclass gives `from_ = resolution_from_param(MAX_DAYS)` so the OpenAPI document states them."""
-
-    DEFAULT_SPAN_DAYS: ClassVar[int] = 1
-    MAX_DAYS: ClassVar[Mapping[str, int]] = ROLLUP_MAX_DAYS
-
-    def _resolution(self) -> str:
-        """The subclass's `resolution` field (declared there, so each route's parameters keep their order)."""
-        return str(getattr(self, "resolution"))  # noqa: B009
-
-    def max_span_days(self) -> int:
-        return self.MAX_DAYS[self._resolution()]
-
-    def span_rule(self) -> str:
-        return f" at resolution {self._resolution()}"

@@ -26,6 +26,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 from pydantic.json_schema import SkipJsonSchema
 
+from gridshare.http.no_content import NO_CONTENT, NoContent
+
 __all__ = [
     "NO_CONTENT",
     "Absent",
@@ -78,10 +80,3 @@ class Page(ResponseModel, Generic[T]):
 
     data: list[T]
     pagination: Pagination
-
-
-class NoContent:
-    """The response of a 204 route: no body."""
-
-
-NO_CONTENT = NoContent

@@ -2,34 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING
 
-from pydantic import EmailStr, Field
-
-from gridshare.http.api import ANY_ROLE, ApiBlueprint, ApiModel
-from gridshare.http.responses import NO_CONTENT, Envelope
-from gridshare.identity.responses import Accepted, Tokens, TwoFactorChallenge, User
+from gridshare.http.api import ANY_ROLE, ApiBlueprint
+from gridshare.http.no_content import NO_CONTENT
 from gridshare.identity.service import IdentityService, identity_service
 from gridshare.kernel.roles import Caller, ClientInfo
 
+if TYPE_CHECKING:
+    from gridshare.identity.requests import (
+        EmailBody,
+        LoginBody,
+        RefreshBody,
+        RegisterBody,
+        ResetPasswordBody,
+        VerifyEmailBody,
+    )
+
 api = ApiBlueprint("identity")
-
-
-class RegisterBody(ApiModel):
-    email: EmailStr
-    password: str = Field(min_length=8, max_length=256)
-    name: str = Field(min_length=1, max_length=120)
-    role: Literal["prosumer", "consumer", "investor"]
-
-
-class VerifyEmailBody(ApiModel):
-    email: EmailStr
-    code: str = Field(pattern=r"^[0-9]{6}$", description="the 6-digit code that was emailed")
-
-
-class LoginBody(ApiModel):
-    email: EmailStr
-    password: str = Field(min_length=1, max_length=256)
 
 
 def _service() -> IdentityService:
@@ -40,9 +30,9 @@ def _service() -> IdentityService:
     "/v1/auth/register",
     "POST",
     roles=None,
-    body=RegisterBody,
+    body="RegisterBody",
     status=201,
-    response=Envelope[User],
+    response="Envelope[User]",
     errors=(409,),  # the email is registered already
     summary="Register a user; a verification code is emailed",
 )
@@ -54,8 +44,8 @@ def register(body: RegisterBody) -> dict:
     "/v1/auth/verify-email",
     "POST",
     roles=None,
-    body=VerifyEmailBody,
-    response=Envelope[User],
+    body="VerifyEmailBody",
+    response="Envelope[User]",
     summary="Verify the email address with the emailed code",
 )
 def verify_email(body: VerifyEmailBody) -> dict:
@@ -66,8 +56,8 @@ def verify_email(body: VerifyEmailBody) -> dict:
     "/v1/auth/login",
     "POST",
     roles=None,
-    body=LoginBody,
-    response=Envelope[Tokens | TwoFactorChallenge],
+    body="LoginBody",
+    response="Envelope[Tokens | TwoFactorChallenge]",
     errors=(401, 403, 429, 503),  # wrong password; email not verified; locked out; KMS (2FA session)
     summary="Log in; with 2FA on, answers {challenge: TOTP, session} (complete at /v1/auth/login/2fa)",
 )
@@ -75,26 +65,12 @@ def login(body: LoginBody, client: ClientInfo) -> dict:
     return {"data": _service().login(body.email, body.password, client)}
 
 
-class RefreshBody(ApiModel):
-    refresh_token: str = Field(min_length=1, max_length=8192)
-
-
-class EmailBody(ApiModel):
-    email: EmailStr
-
-
-class ResetPasswordBody(ApiModel):
-    email: EmailStr
-    code: str = Field(pattern=r"^[0-9]{6}$", description="the 6-digit code that was emailed")
-    new_password: str = Field(min_length=8, max_length=256)
-
-
 @api.route(
     "/v1/auth/refresh",
     "POST",
     roles=None,
-    body=RefreshBody,
-    response=Envelope[Tokens],
+    body="RefreshBody",
+    response="Envelope[Tokens]",
     errors=(401,),
     summary="New access token from a refresh token",
 )
@@ -118,9 +94,9 @@ def logout(caller: Caller, client: ClientInfo) -> None:
     "/v1/auth/forgot-password",
     "POST",
     roles=None,
-    body=EmailBody,
+    body="EmailBody",
     status=202,
-    response=Envelope[Accepted],
+    response="Envelope[Accepted]",
     errors=(429,),  # requests per IP are limited
     summary="Email a reset code (same answer whether the account exists or not)",
 )
@@ -132,7 +108,7 @@ def forgot_password(body: EmailBody, client: ClientInfo) -> dict:
     "/v1/auth/reset-password",
     "POST",
     roles=None,
-    body=ResetPasswordBody,
+    body="ResetPasswordBody",
     status=204,
     response=NO_CONTENT,
     errors=(429,),  # wrong codes lock the account's resets
@@ -146,15 +122,15 @@ def reset_password(body: ResetPasswordBody, client: ClientInfo) -> None:
     "/v1/auth/resend-verification",
     "POST",
     roles=None,
-    body=EmailBody,
+    body="EmailBody",
     status=202,
-    response=Envelope[Accepted],
+    response="Envelope[Accepted]",
     summary="Email a new verification code (same answer whether the account exists or not)",
 )
 def resend_verification(body: EmailBody) -> dict:
     return {"data": _service().resend_verification(body.email)}
 
 
-@api.route("/v1/me", "GET", roles=ANY_ROLE, response=Envelope[User], summary="The caller's profile")
+@api.route("/v1/me", "GET", roles=ANY_ROLE, response="Envelope[User]", summary="The caller's profile")
 def me(caller: Caller) -> dict:
     return {"data": _service().me(caller)}

@@ -4,26 +4,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from pydantic import Field
-
-from gridshare.http.api import ANY_ROLE, ApiBlueprint, ApiModel
-from gridshare.http.responses import Envelope
-from gridshare.identity.responses import Tokens, TwoFactorSetup, TwoFactorState
+from gridshare.http.api import ANY_ROLE, ApiBlueprint
 from gridshare.kernel.roles import Caller, ClientInfo
+
+if TYPE_CHECKING:
+    from gridshare.identity.requests import CodeBody, LoginTwoFactorBody
 
 if TYPE_CHECKING:
     from gridshare.identity.mfa import MfaService
 
 api = ApiBlueprint("identity")
-
-
-class CodeBody(ApiModel):
-    code: str = Field(pattern=r"^[0-9]{6}$", description="The current 6-digit code of the authenticator app")
-
-
-class LoginTwoFactorBody(ApiModel):
-    session: str = Field(min_length=1, max_length=256, description="The `session` of the login's TOTP challenge")
-    code: str = Field(pattern=r"^[0-9]{6}$", description="The current 6-digit code of the authenticator app")
 
 
 def _service() -> MfaService:
@@ -37,7 +27,7 @@ def _service() -> MfaService:
     "/v1/auth/2fa/setup",
     "POST",
     roles=ANY_ROLE,
-    response=Envelope[TwoFactorSetup],
+    response="Envelope[TwoFactorSetup]",
     errors=(409, 503),  # 2FA is on already; KMS (the secret is sealed)
     summary="Start TOTP set-up: a new secret and its otpauth URI (2FA is on once /v1/auth/2fa/verify succeeds)",
 )
@@ -49,8 +39,8 @@ def setup_two_factor(caller: Caller, client: ClientInfo) -> dict:
     "/v1/auth/2fa/verify",
     "POST",
     roles=ANY_ROLE,
-    body=CodeBody,
-    response=Envelope[TwoFactorState],
+    body="CodeBody",
+    response="Envelope[TwoFactorState]",
     errors=(409, 429, 503),  # not set up, or on already; too many wrong codes; KMS
     summary="Enable 2FA with a code of the secret from /v1/auth/2fa/setup",
 )
@@ -62,8 +52,8 @@ def verify_two_factor(caller: Caller, body: CodeBody, client: ClientInfo) -> dic
     "/v1/auth/2fa",
     "DELETE",
     roles=ANY_ROLE,
-    body=CodeBody,
-    response=Envelope[TwoFactorState],
+    body="CodeBody",
+    response="Envelope[TwoFactorState]",
     errors=(409, 429, 503),  # 2FA is off; too many wrong codes; KMS
     summary="Disable 2FA; a valid current code is required",
 )
@@ -75,8 +65,8 @@ def disable_two_factor(caller: Caller, body: CodeBody, client: ClientInfo) -> di
     "/v1/auth/login/2fa",
     "POST",
     roles=None,
-    body=LoginTwoFactorBody,
-    response=Envelope[Tokens],
+    body="LoginTwoFactorBody",
+    response="Envelope[Tokens]",
     errors=(401, 429, 503),  # a wrong code or session; too many wrong codes; KMS
     summary="Complete a login that answered {challenge: TOTP, session}; a code is accepted once only",
 )

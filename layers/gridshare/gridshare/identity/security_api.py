@@ -2,56 +2,25 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import TYPE_CHECKING
 
-from pydantic import Field, field_validator
-
-from gridshare.http.api import ADMIN, ApiBlueprint, QueryModel
-from gridshare.http.pagination import DEFAULT_LIMIT, MAX_LIMIT, page
-from gridshare.http.ranges import RangeQuery, from_param, to_param
-from gridshare.http.responses import Envelope, Page
-from gridshare.identity.responses import SecurityDashboard, SecurityEvent, Threats
-from gridshare.identity.security import DEFAULT_RANGE_DAYS, MAX_RANGE_DAYS, security_service
-from gridshare.identity.security_log import EVENT_TYPES
+from gridshare.http.api import ADMIN, ApiBlueprint
+from gridshare.http.pagination import page
+from gridshare.identity.security import security_service
 from gridshare.kernel.roles import Caller
 
+if TYPE_CHECKING:
+    from gridshare.identity.requests import EventsQuery, ThreatsQuery
+
 api = ApiBlueprint("identity")
-
-
-class EventsQuery(RangeQuery):
-    """Defaults: `to` now, `from` 7 days before `to`; at most 92 days."""
-
-    DEFAULT_SPAN_DAYS: ClassVar[int] = DEFAULT_RANGE_DAYS
-    MAX_SPAN_DAYS: ClassVar[int | None] = MAX_RANGE_DAYS
-
-    from_: str | None = from_param(
-        f"default {DEFAULT_RANGE_DAYS} days before `to`; at most {MAX_RANGE_DAYS} days before `to`"
-    )
-    to: str | None = to_param()
-    user_id: str | None = Field(default=None, min_length=1, max_length=64)
-    type: str | None = Field(default=None, description=f"one of {', '.join(EVENT_TYPES)}")
-    limit: int = Field(default=DEFAULT_LIMIT, ge=1, le=MAX_LIMIT)
-    cursor: str | None = None
-
-    @field_validator("type")
-    @classmethod
-    def _type(cls, value: str | None) -> str | None:
-        if value is not None and value not in EVENT_TYPES:
-            raise ValueError(f"one of {', '.join(EVENT_TYPES)}")
-        return value
-
-
-class ThreatsQuery(QueryModel):
-    window_minutes: int = Field(default=60, ge=1, le=24 * 60, description="the window failures are counted in")
-    lookback_hours: int = Field(default=24, ge=1, le=7 * 24, description="how far back events are read")
 
 
 @api.route(
     "/v1/security/events",
     "GET",
     roles=ADMIN,
-    query=EventsQuery,
-    response=Page[SecurityEvent],
+    query="EventsQuery",
+    response="Page[SecurityEvent]",
     summary="Security events newest first; filter by user, type and time (admin)",
 )
 def list_security_events(caller: Caller, query: EventsQuery) -> dict:
@@ -71,7 +40,7 @@ def list_security_events(caller: Caller, query: EventsQuery) -> dict:
     "/v1/security/dashboard",
     "GET",
     roles=ADMIN,
-    response=Envelope[SecurityDashboard],
+    response="Envelope[SecurityDashboard]",
     summary="Event counts by type over 24 h and 7 d, locked accounts, top failing IPs (admin)",
 )
 def security_dashboard(caller: Caller) -> dict:
@@ -82,8 +51,8 @@ def security_dashboard(caller: Caller) -> dict:
     "/v1/security/threats",
     "GET",
     roles=ADMIN,
-    query=ThreatsQuery,
-    response=Threats,
+    query="ThreatsQuery",
+    response="Threats",
     summary="Threats derived from recent events: brute force, credential stuffing, token reuse (admin)",
 )
 def security_threats(caller: Caller, query: ThreatsQuery) -> dict:

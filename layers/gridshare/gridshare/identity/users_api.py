@@ -2,45 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import TYPE_CHECKING
 
-from pydantic import Field, HttpUrl
-
-from gridshare.http.api import ADMIN, ANY_ROLE, ApiBlueprint, ApiModel, QueryModel
-from gridshare.http.pagination import DEFAULT_LIMIT, MAX_LIMIT, page
-from gridshare.http.responses import Envelope, Page
-from gridshare.identity.responses import User
+from gridshare.http.api import ADMIN, ANY_ROLE, ApiBlueprint
+from gridshare.http.pagination import page
 from gridshare.identity.users import user_admin_service
 from gridshare.kernel.roles import Caller, ClientInfo
 
+if TYPE_CHECKING:
+    from gridshare.identity.requests import ListUsersQuery, UpdateMeBody, UpdateUserBody
+
 api = ApiBlueprint("identity")
-Role = Literal["admin", "operator", "prosumer", "consumer", "investor", "viewer"]
-
-
-class ListUsersQuery(QueryModel):
-    role: Role | None = None
-    limit: int = Field(default=DEFAULT_LIMIT, ge=1, le=MAX_LIMIT)
-    cursor: str | None = None
-
-
-class UpdateUserBody(ApiModel):
-    role: Role | None = None
-    status: Literal["active", "disabled"] | None = None
-
-
-class UpdateMeBody(ApiModel):
-    name: str | None = Field(default=None, min_length=1, max_length=120)
-    phone: str | None = Field(default=None, pattern=r"^\+[1-9]\d{6,14}$", description="E.164, e.g. +4915112345678")
-    avatar_url: HttpUrl | None = None
-    preferences: dict[str, Any] | None = Field(default=None, description="free-form app preferences (max 4 KiB)")
 
 
 @api.route(
     "/v1/users",
     "GET",
     roles=ADMIN,
-    query=ListUsersQuery,
-    response=Page[User],
+    query="ListUsersQuery",
+    response="Page[User]",
     summary="Users, optionally by role (admin)",
 )
 def list_users(caller: Caller, query: ListUsersQuery) -> dict:
@@ -48,7 +28,7 @@ def list_users(caller: Caller, query: ListUsersQuery) -> dict:
     return page(items, query.limit, cursor)
 
 
-@api.route("/v1/users/{id}", "GET", roles=ADMIN, response=Envelope[User], summary="One user (admin)")
+@api.route("/v1/users/{id}", "GET", roles=ADMIN, response="Envelope[User]", summary="One user (admin)")
 def get_user(caller: Caller, id: str) -> dict:  # noqa: A002
     return {"data": user_admin_service().get(id)}
 
@@ -57,8 +37,8 @@ def get_user(caller: Caller, id: str) -> dict:  # noqa: A002
     "/v1/users/{id}",
     "PATCH",
     roles=ADMIN,
-    body=UpdateUserBody,
-    response=Envelope[User],
+    body="UpdateUserBody",
+    response="Envelope[User]",
     errors=(409,),  # an admin demoting or disabling themselves; a user not verified yet
     summary="Change a user's role, or disable/enable the account (admin)",
 )
@@ -70,8 +50,8 @@ def update_user(caller: Caller, id: str, body: UpdateUserBody, client: ClientInf
     "/v1/me",
     "PATCH",
     roles=ANY_ROLE,
-    body=UpdateMeBody,
-    response=Envelope[User],
+    body="UpdateMeBody",
+    response="Envelope[User]",
     summary="Update the caller's profile (never role or email)",
 )
 def update_me(caller: Caller, body: UpdateMeBody) -> dict:
@@ -83,7 +63,7 @@ def update_me(caller: Caller, body: UpdateMeBody) -> dict:
     "/v1/users/{id}/2fa",
     "DELETE",
     roles=ADMIN,
-    response=Envelope[User],
+    response="Envelope[User]",
     summary="Clear another user's 2FA (admin; account recovery; the user's tokens are revoked). Your own: "
     "DELETE /v1/auth/2fa with a code",
 )

@@ -11,7 +11,9 @@ So, on Lambda only (``AWS_LAMBDA_FUNCTION_NAME`` is set by the runtime; tests, t
 never pay or see any of this):
 
 - `begin()` runs when ``gridshare`` is first imported, the entry's first import: it switches the
-  collector off (reference counting still frees everything that is not in a cycle);
+  collector off (reference counting still frees everything that is not in a cycle), and sets
+  ``PYDANTIC_DISABLE_PLUGINS=__all__`` unless the function sets it (no pydantic plugin is used; looking for
+  them reads every installed distribution's metadata the first time a validator is built);
 - `end()` runs when the first invocation starts (`gridshare.kernel.observability.LambdaEntry`, which
   every entry goes through): it moves every object alive then into the permanent generation
   (`gc.freeze`) and switches the collector back on, so it never scans the init phase's objects again, in
@@ -30,14 +32,21 @@ import os
 __all__ = ["begin", "end", "in_progress"]
 
 LAMBDA_FUNCTION_ENV = "AWS_LAMBDA_FUNCTION_NAME"
+# pydantic scans every installed distribution's entry points for plugins (importlib.metadata, several ms) the
+# first time it builds a validator; our functions use no pydantic plugin, so on Lambda none is looked for.
+PYDANTIC_PLUGINS_ENV = "PYDANTIC_DISABLE_PLUGINS"
 
 _collector_off = False
 
 
 def begin() -> None:
-    """Switch the cyclic collector off for the init phase, on Lambda only (and only if it was on)."""
+    """Switch the cyclic collector off for the init phase, on Lambda only (and only if it was on); there,
+    pydantic also skips its plugin discovery, unless the function's environment says otherwise."""
     global _collector_off
-    if os.environ.get(LAMBDA_FUNCTION_ENV) and gc.isenabled() and not _collector_off:
+    if not os.environ.get(LAMBDA_FUNCTION_ENV):
+        return
+    os.environ.setdefault(PYDANTIC_PLUGINS_ENV, "__all__")
+    if gc.isenabled() and not _collector_off:
         gc.disable()
         _collector_off = True
 

@@ -8,49 +8,22 @@ user's order answers 404.
 
 from __future__ import annotations
 
-from pydantic import Field, StrictInt
+from typing import TYPE_CHECKING
 
-from gridshare.http.api import ApiBlueprint, ApiModel, QueryModel
+from gridshare.http.api import ApiBlueprint
 from gridshare.http.idempotency import RequestIds
-from gridshare.http.pagination import DEFAULT_LIMIT, MAX_LIMIT, page
-from gridshare.http.responses import Envelope, Page
+from gridshare.http.pagination import page
 from gridshare.kernel.roles import Caller
-from gridshare.market.responses import Interval, Order, OrderStatus, Side
-from gridshare.market.rules import ENERGY_MAX_WH, PRICE_MAX_MINOR_PER_KWH
 from gridshare.market.service import MarketService, market_service
+
+if TYPE_CHECKING:
+    from gridshare.market.requests import OrderBody, OrdersQuery
 
 api = ApiBlueprint("market")
 
 TRADERS: frozenset[str] = frozenset({"admin", "prosumer", "consumer"})
 """Who places and cancels orders: prosumers sell (and buy), consumers buy; admins too."""
 ADMINS: frozenset[str] = frozenset({"admin"})
-
-INTERVAL_HELP = "the delivery interval's start, ISO 8601 with an offset, on a 15-minute boundary"
-
-
-class OrderBody(ApiModel):
-    side: Side
-    interval: str = Field(min_length=1, max_length=40, description=INTERVAL_HELP, examples=["2026-12-02T10:15:00Z"])
-    energy_wh: StrictInt = Field(gt=0, le=ENERGY_MAX_WH, description="ASK: at most the site's capacityKw x 250 Wh")
-    limit_price_minor_per_kwh: StrictInt = Field(
-        gt=0, le=PRICE_MAX_MINOR_PER_KWH, description="BID: the most paid per kWh; ASK: the least accepted"
-    )
-    currency: str | None = Field(
-        default=None, min_length=3, max_length=3, description="the wallets' currency (the default when left out)"
-    )
-    site_id: str | None = Field(
-        default=None, min_length=1, max_length=64, description="ASK: the seller's site; BID: optional consumption site"
-    )
-    community_id: str | None = Field(
-        default=None, min_length=1, max_length=64, description="a community-only order (the caller must be a member)"
-    )
-
-
-class OrdersQuery(QueryModel):
-    limit: int = Field(default=DEFAULT_LIMIT, ge=1, le=MAX_LIMIT)
-    cursor: str | None = None
-    status: OrderStatus | None = None
-    interval: str | None = Field(default=None, max_length=40, description=INTERVAL_HELP)
 
 
 def service() -> MarketService:
@@ -61,10 +34,10 @@ def service() -> MarketService:
     "/v1/market/orders",
     "POST",
     roles=TRADERS,
-    body=OrderBody,
+    body="OrderBody",
     status=201,
     idempotent=True,
-    response=Envelope[Order],
+    response="Envelope[Order]",
     errors=(409,),  # the wallet's available balance is short of the BID's reservation
     summary="Place a BID or an ASK for a 15-minute delivery interval (a BID reserves its worst-case cost)",
 )
@@ -76,8 +49,8 @@ def place_order(caller: Caller, body: OrderBody, ids: RequestIds) -> dict:
     "/v1/market/orders",
     "GET",
     roles=TRADERS,
-    query=OrdersQuery,
-    response=Page[Order],
+    query="OrdersQuery",
+    response="Page[Order]",
     summary="The caller's orders, newest first (by status and interval)",
 )
 def list_orders(caller: Caller, query: OrdersQuery) -> dict:
@@ -88,7 +61,7 @@ def list_orders(caller: Caller, query: OrdersQuery) -> dict:
 
 
 @api.route(
-    "/v1/market/orders/{id}", "GET", roles=TRADERS, response=Envelope[Order], summary="One of the caller's orders"
+    "/v1/market/orders/{id}", "GET", roles=TRADERS, response="Envelope[Order]", summary="One of the caller's orders"
 )
 def get_order(caller: Caller, id: str) -> dict:  # noqa: A002
     return {"data": service().orders.get(caller, id)}
@@ -98,7 +71,7 @@ def get_order(caller: Caller, id: str) -> dict:  # noqa: A002
     "/v1/market/orders/{id}",
     "DELETE",
     roles=TRADERS,
-    response=Envelope[Order],
+    response="Envelope[Order]",
     errors=(409,),  # the gate has closed, or the order has cleared
     summary="Cancel an order before gate closure (a BID's reservation goes back to the wallet)",
 )
@@ -110,7 +83,7 @@ def cancel_order(caller: Caller, id: str) -> dict:  # noqa: A002
     "/v1/market/intervals/{interval}/clear",
     "POST",
     roles=ADMINS,
-    response=Envelope[Interval],
+    response="Envelope[Interval]",
     errors=(409, 422),  # the gate has not closed yet; not the start of a 15-minute interval
     summary="Clear a delivery interval now (after gate closure; a cleared interval stays as it is)",
 )

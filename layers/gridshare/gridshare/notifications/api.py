@@ -2,74 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING
 
-from pydantic import Field, field_validator
-
-from gridshare.http.api import ANY_ROLE, ApiBlueprint, ApiModel, QueryModel
-from gridshare.http.pagination import DEFAULT_LIMIT, MAX_LIMIT, page
-from gridshare.http.responses import NO_CONTENT, Envelope, Page
+from gridshare.http.api import ANY_ROLE, ApiBlueprint
+from gridshare.http.no_content import NO_CONTENT
+from gridshare.http.pagination import page
 from gridshare.kernel.roles import Caller
-from gridshare.notifications import preferences as P
-from gridshare.notifications.responses import InboxEntry, NotificationPreferences, PushToken
 from gridshare.notifications.service import notifications_service
 
+if TYPE_CHECKING:
+    from gridshare.notifications.requests import InboxQuery, PreferencesIn, PushTokenIn
+
 api = ApiBlueprint("notifications")
-
-
-class QuietHoursIn(ApiModel):
-    start: str = Field(pattern=P.HHMM.pattern, description="local time HH:MM (inside the window)")
-    end: str = Field(pattern=P.HHMM.pattern, description="local time HH:MM (outside); earlier than start: overnight")
-    timezone: str = Field(min_length=1, max_length=64, description="IANA time zone, e.g. Europe/Berlin")
-
-    @field_validator("timezone")
-    @classmethod
-    def _zone(cls, value: str) -> str:
-        try:
-            P.check_timezone(value)
-        except P.PreferenceError as exc:
-            raise ValueError(exc.message) from None
-        return value
-
-
-class PreferencesIn(ApiModel):
-    """The whole set (PUT replaces it; a field left out takes its default)."""
-
-    email: bool = True
-    sms: bool = Field(default=False, description="needs a phone")
-    push: bool = True
-    phone: str | None = Field(default=None, max_length=16, description="E.164, e.g. +4915123456789")
-    min_severity: Literal["info", "warning", "critical"] = Field(
-        default="info", description="alerts below it are not emailed, texted or pushed (the inbox still has them)"
-    )
-    quiet_hours: QuietHoursIn | None = Field(default=None, description="no email, SMS or push inside, but critical")
-
-    @field_validator("phone")
-    @classmethod
-    def _phone(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                P.check_phone(value)
-            except P.PreferenceError as exc:
-                raise ValueError(exc.message) from None
-        return value
-
-
-class PushTokenIn(ApiModel):
-    platform: Literal["fcm", "apns"]
-    token: str = Field(min_length=8, max_length=4096, description="the app's FCM registration token or APNs token")
-
-
-class InboxQuery(QueryModel):
-    limit: int = Field(default=DEFAULT_LIMIT, ge=1, le=MAX_LIMIT)
-    cursor: str | None = None
 
 
 @api.route(
     "/v1/me/notification-preferences",
     "GET",
     roles=ANY_ROLE,
-    response=Envelope[NotificationPreferences],
+    response="Envelope[NotificationPreferences]",
     summary="Your notification preferences (the defaults until you save some)",
 )
 def get_preferences(caller: Caller) -> dict:
@@ -80,8 +31,8 @@ def get_preferences(caller: Caller) -> dict:
     "/v1/me/notification-preferences",
     "PUT",
     roles=ANY_ROLE,
-    body=PreferencesIn,
-    response=Envelope[NotificationPreferences],
+    body="PreferencesIn",
+    response="Envelope[NotificationPreferences]",
     summary="Replace your notification preferences (channels, phone, minimum severity, quiet hours)",
 )
 def put_preferences(caller: Caller, body: PreferencesIn) -> dict:
@@ -93,9 +44,9 @@ def put_preferences(caller: Caller, body: PreferencesIn) -> dict:
     "/v1/me/push-tokens",
     "POST",
     roles=ANY_ROLE,
-    body=PushTokenIn,
+    body="PushTokenIn",
     status=201,
-    response=Envelope[PushToken],
+    response="Envelope[PushToken]",
     errors=(409, 503),  # the token is another account's, or too many; the platform is not configured
     summary="Register a mobile app's push token (an SNS platform endpoint); the same token again is a no-op",
 )
@@ -119,8 +70,8 @@ def delete_push_token(caller: Caller, id: str) -> None:  # noqa: A002 - the path
     "/v1/notifications",
     "GET",
     roles=ANY_ROLE,
-    query=InboxQuery,
-    response=Page[InboxEntry],
+    query="InboxQuery",
+    response="Page[InboxEntry]",
     summary="Your in-app notifications: unread first, newest first within each",
 )
 def list_notifications(caller: Caller, query: InboxQuery) -> dict:
@@ -132,7 +83,7 @@ def list_notifications(caller: Caller, query: InboxQuery) -> dict:
     "/v1/notifications/{id}/read",
     "POST",
     roles=ANY_ROLE,
-    response=Envelope[InboxEntry],
+    response="Envelope[InboxEntry]",
     summary="Mark one of your notifications read (again: no change)",
 )
 def read_notification(caller: Caller, id: str) -> dict:  # noqa: A002 - the path parameter

@@ -7,38 +7,22 @@ at most 7 days apart, and `to` no later than now (delivery has ended); it answer
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pydantic import Field
-
-from gridshare.http.api import ApiBlueprint, ApiModel, QueryModel
-from gridshare.http.pagination import DEFAULT_LIMIT, MAX_LIMIT, page
-from gridshare.http.responses import Envelope, Page
+from gridshare.http.api import ApiBlueprint
+from gridshare.http.pagination import page
 from gridshare.kernel import errors
 from gridshare.kernel.roles import Caller
 from gridshare.market.service import parse_interval
-from gridshare.settlement.responses import Run, RunDetail
 from gridshare.settlement.service import MAX_SPAN_MS, SettlementService, settlement_service
+
+if TYPE_CHECKING:
+    from gridshare.settlement.requests import RunBody, RunsQuery
 
 api = ApiBlueprint("settlement")
 
 ADMINS: frozenset[str] = frozenset({"admin"})
 READERS: frozenset[str] = frozenset({"admin", "operator"})
-TIME_HELP = "ISO 8601 UTC, on a 15-minute boundary"
-
-
-class RunBody(ApiModel):
-    from_: str = Field(
-        alias="from", min_length=1, max_length=40, description=TIME_HELP, examples=["2026-12-03T10:00:00Z"]
-    )
-    to: str = Field(
-        min_length=1, max_length=40, description=TIME_HELP + "; not after now", examples=["2026-12-03T11:00:00Z"]
-    )
-
-
-class RunsQuery(QueryModel):
-    limit: int = Field(default=DEFAULT_LIMIT, ge=1, le=MAX_LIMIT)
-    cursor: str | None = None
 
 
 def service() -> SettlementService:
@@ -65,9 +49,9 @@ def _window(body: RunBody, now: int) -> tuple[int, int]:
     "/v1/settlements",
     "POST",
     roles=ADMINS,
-    body=RunBody,
+    body="RunBody",
     status=202,
-    response=Envelope[Run],
+    response="Envelope[Run]",
     errors=(422, 503),  # a bad window; settlement not configured
     summary="Start a settlement run over the delivered intervals of [from, to)",
 )
@@ -80,8 +64,8 @@ def start_run(caller: Caller, body: RunBody) -> dict[str, Any]:
     "/v1/settlements",
     "GET",
     roles=READERS,
-    query=RunsQuery,
-    response=Page[Run],
+    query="RunsQuery",
+    response="Page[Run]",
     summary="Settlement runs, newest first",
 )
 def list_runs(caller: Caller, query: RunsQuery) -> dict[str, Any]:
@@ -93,7 +77,7 @@ def list_runs(caller: Caller, query: RunsQuery) -> dict[str, Any]:
     "/v1/settlements/{id}",
     "GET",
     roles=READERS,
-    response=Envelope[RunDetail],
+    response="Envelope[RunDetail]",
     summary="A settlement run: status, counts, totals per kind, its postings (reversals and reposts linked)",
 )
 def get_run(caller: Caller, id: str) -> dict[str, Any]:  # noqa: A002

@@ -2,38 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import ClassVar, Literal
+from typing import TYPE_CHECKING
 
-from pydantic import Field
-
-from gridshare.http.api import ADMIN, ANY_ROLE, ApiBlueprint, QueryModel
-from gridshare.http.pagination import DEFAULT_LIMIT, MAX_HISTORY_LIMIT, MAX_LIMIT, page
-from gridshare.http.ranges import ResolutionRangeQuery, resolution_from_param
-from gridshare.http.responses import Envelope, Page
+from gridshare.http.api import ADMIN, ANY_ROLE, ApiBlueprint
+from gridshare.http.pagination import page
 from gridshare.kernel.roles import Caller
-from gridshare.telemetry.responses import DeadLetter, LatestReading, ReadingsPage, ReplayedDeadLetter
-from gridshare.telemetry.service import HISTORY_MAX_DAYS, TelemetryService, telemetry_service
+from gridshare.telemetry.service import TelemetryService, telemetry_service
+
+if TYPE_CHECKING:
+    from gridshare.telemetry.requests import DeadLetterQuery, HistoryQuery
 
 api = ApiBlueprint("telemetry")
-
-
-class HistoryQuery(ResolutionRangeQuery):
-    """Defaults: `to` now, `from` 24 h before `to`; the span is bounded per resolution (HISTORY_MAX_DAYS)."""
-
-    MAX_DAYS: ClassVar[Mapping[str, int]] = HISTORY_MAX_DAYS
-
-    from_: str | None = resolution_from_param(HISTORY_MAX_DAYS)
-    metric: str = Field(min_length=1, max_length=64)
-    resolution: Literal["raw", "15m", "1h", "1d"] = "raw"
-    limit: int = Field(default=DEFAULT_LIMIT, ge=1, le=MAX_HISTORY_LIMIT)
-    cursor: str | None = None
-
-
-class DeadLetterQuery(QueryModel):
-    status: Literal["open", "replayed"] = "open"
-    limit: int = Field(default=DEFAULT_LIMIT, ge=1, le=MAX_LIMIT)
-    cursor: str | None = None
 
 
 def service() -> TelemetryService:
@@ -44,7 +23,7 @@ def service() -> TelemetryService:
     "/v1/devices/{id}/readings/latest",
     "GET",
     roles=ANY_ROLE,
-    response=Envelope[LatestReading],
+    response="Envelope[LatestReading]",
     summary="The device's newest reading",
 )
 def latest_reading(caller: Caller, id: str) -> dict:  # noqa: A002
@@ -55,8 +34,8 @@ def latest_reading(caller: Caller, id: str) -> dict:  # noqa: A002
     "/v1/devices/{id}/readings",
     "GET",
     roles=ANY_ROLE,
-    query=HistoryQuery,
-    response=ReadingsPage,
+    query="HistoryQuery",
+    response="ReadingsPage",
     summary="History of one metric: raw readings or 15m/1h/1d rollups",
 )
 def reading_history(caller: Caller, id: str, query: HistoryQuery) -> dict:  # noqa: A002
@@ -71,8 +50,8 @@ def reading_history(caller: Caller, id: str, query: HistoryQuery) -> dict:  # no
     "/v1/telemetry/dead-letters",
     "GET",
     roles=ADMIN,
-    query=DeadLetterQuery,
-    response=Page[DeadLetter],
+    query="DeadLetterQuery",
+    response="Page[DeadLetter]",
     summary="Rejected device messages with every reason (admin)",
 )
 def list_dead_letters(caller: Caller, query: DeadLetterQuery) -> dict:
@@ -84,7 +63,7 @@ def list_dead_letters(caller: Caller, query: DeadLetterQuery) -> dict:
     "/v1/telemetry/dead-letters/{id}/replay",
     "POST",
     roles=ADMIN,
-    response=Envelope[ReplayedDeadLetter],
+    response="Envelope[ReplayedDeadLetter]",
     errors=(409, 422),  # already replayed; the message is still invalid
     summary="Run a dead letter through ingest again (admin)",
 )

@@ -6,83 +6,26 @@ The POST routes are idempotent like the wallet's money routes (gridshare.wallets
 
 from __future__ import annotations
 
-from decimal import Decimal
-from typing import Annotated, ClassVar, Literal
+from typing import TYPE_CHECKING
 
-from pydantic import Field, StrictInt, field_validator
-
-from gridshare.http.api import ADMIN, ApiBlueprint, ApiModel, QueryModel
+from gridshare.http.api import ADMIN, ApiBlueprint
 from gridshare.http.idempotency import RequestIds
-from gridshare.http.pagination import DEFAULT_LIMIT, MAX_LIMIT, page
-from gridshare.http.ranges import RangeQuery, from_param, to_param
-from gridshare.http.responses import Envelope, Page
+from gridshare.http.pagination import page
 from gridshare.kernel.roles import Caller
-from gridshare.wallets.api import CurrencyCode, service, supported_currency
-from gridshare.wallets.movements import SALE_MAX
-from gridshare.wallets.responses import LedgerVerification, Metrics, Refund, Sale, Withdrawal
+from gridshare.wallets.api import service
+
+if TYPE_CHECKING:
+    from gridshare.wallets.requests import MetricsQuery, RefundBody, RejectBody, SaleBody, WithdrawalsQuery
 
 api = ApiBlueprint("wallets")
-
-PartyId = Annotated[str, Field(min_length=1, max_length=128)]
-
-
-class MetricsQuery(RangeQuery):
-    """An open window over the transactions' `createdAt` (the balances and pending figures are now's)."""
-
-    from_: str | None = from_param("optional (no lower bound)")
-    to: str | None = to_param("optional (no upper bound)")
-
-
-class WithdrawalsQuery(QueryModel):
-    status: Literal["requested", "approving", "rejecting", "approved", "rejected"] = "requested"
-    limit: int = Field(default=DEFAULT_LIMIT, ge=1, le=MAX_LIMIT)
-    cursor: str | None = None
-
-
-class RejectBody(ApiModel):
-    # A rejection needs no reason: `POST .../reject` with no body at all is a rejection without one.
-    EMPTY_BODY_ALLOWED: ClassVar[bool] = True
-
-    reason: str | None = Field(default=None, max_length=500)
-
-
-class RefundBody(ApiModel):
-    transaction_id: str = Field(
-        min_length=1,
-        max_length=200,
-        description="the top-up: its payment id (the id POST /v1/wallet/topups returned), its ledger "
-        "transaction id (topup:<paymentId>) or its PaymentIntent id (pi_...)",
-    )
-    amount: StrictInt | None = Field(default=None, ge=1, description="minor units; default all still refundable")
-
-
-class SaleBody(ApiModel):
-    host_id: PartyId
-    buyer_id: PartyId
-    site_id: PartyId
-    gross: StrictInt = Field(ge=1, le=SALE_MAX, description="what the buyer pays, minor units")
-    currency: CurrencyCode | None = None
-    investor_shares: dict[str, Annotated[Decimal, Field(gt=0, allow_inf_nan=False)]] = Field(
-        default_factory=dict, description="investor user id -> share (any positive number; only ratios matter)"
-    )
-    energy_wh: StrictInt | None = Field(default=None, ge=1, description="kWh credits moved host -> buyer, in Wh")
-    no_investors: Literal["refuse", "host", "pool"] = Field(
-        default="refuse", description="where the investors' 35 % goes when the share table is empty"
-    )
-    reference: str | None = Field(default=None, max_length=200)
-
-    @field_validator("currency")
-    @classmethod
-    def _supported(cls, value: str | None) -> str | None:
-        return supported_currency(value)
 
 
 @api.route(
     "/v1/admin/withdrawals",
     "GET",
     roles=ADMIN,
-    query=WithdrawalsQuery,
-    response=Page[Withdrawal],
+    query="WithdrawalsQuery",
+    response="Page[Withdrawal]",
     summary="Withdrawals by status, newest first (admin)",
 )
 def list_withdrawals(caller: Caller, query: WithdrawalsQuery) -> dict:
@@ -95,7 +38,7 @@ def list_withdrawals(caller: Caller, query: WithdrawalsQuery) -> dict:
     "POST",
     roles=ADMIN,
     idempotent=True,
-    response=Envelope[Withdrawal],
+    response="Envelope[Withdrawal]",
     summary="Approve a withdrawal: pay out through Stripe and settle it (admin)",
 )
 def approve_withdrawal(caller: Caller, id: str) -> dict:  # noqa: A002
@@ -106,9 +49,9 @@ def approve_withdrawal(caller: Caller, id: str) -> dict:  # noqa: A002
     "/v1/admin/withdrawals/{id}/reject",
     "POST",
     roles=ADMIN,
-    body=RejectBody,
+    body="RejectBody",
     idempotent=True,
-    response=Envelope[Withdrawal],
+    response="Envelope[Withdrawal]",
     summary="Reject a withdrawal: the pending amount returns to the user's wallet (admin)",
 )
 def reject_withdrawal(caller: Caller, id: str, body: RejectBody) -> dict:  # noqa: A002
@@ -119,10 +62,10 @@ def reject_withdrawal(caller: Caller, id: str, body: RejectBody) -> dict:  # noq
     "/v1/admin/refunds",
     "POST",
     roles=ADMIN,
-    body=RefundBody,
+    body="RefundBody",
     status=201,
     idempotent=True,
-    response=Envelope[Refund],
+    response="Envelope[Refund]",
     errors=(404,),  # no such top-up
     summary="Refund (part of) a top-up through Stripe and post the ledger refund (admin)",
 )
@@ -134,10 +77,10 @@ def create_refund(caller: Caller, body: RefundBody, ids: RequestIds) -> dict:
     "/v1/admin/sales",
     "POST",
     roles=ADMIN,
-    body=SaleBody,
+    body="SaleBody",
     status=201,
     idempotent=True,
-    response=Envelope[Sale],
+    response="Envelope[Sale]",
     summary="Record an energy sale: host 45 %, investors 35 % pro rata, platform 20 %, one transaction (admin)",
 )
 def record_sale(caller: Caller, body: SaleBody, ids: RequestIds) -> dict:
@@ -160,8 +103,8 @@ def record_sale(caller: Caller, body: SaleBody, ids: RequestIds) -> dict:
     "/v1/admin/metrics",
     "GET",
     roles=ADMIN,
-    query=MetricsQuery,
-    response=Envelope[Metrics],
+    query="MetricsQuery",
+    response="Envelope[Metrics]",
     errors=(503,),  # the scans need longer than the request's deadline
     summary="Volumes by type, fees earned, balances held, pending withdrawals (admin)",
 )
@@ -174,7 +117,7 @@ def get_metrics(caller: Caller, query: MetricsQuery) -> dict:
     "/v1/admin/ledger/verify",
     "GET",
     roles=ADMIN,
-    response=Envelope[LedgerVerification],
+    response="Envelope[LedgerVerification]",
     errors=(503,),  # the ledger is too large to verify within the request's deadline
     summary="Verify every hash chain, balance and transaction of the ledger (admin; a full scan)",
 )

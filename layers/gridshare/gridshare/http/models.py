@@ -1,0 +1,150 @@
+"""The pydantic bases of request models: bodies (`ApiModel`), queries (`QueryModel`) and time ranges
+(`TimeRangeQuery`, `RangeQuery`, `ResolutionRangeQuery`: the rules of gridshare.http.ranges).
+
+Imported with a context's request models (`<context>/requests.py`), which a route resolves the first
+time it parses a body or a query: a route with neither never imports pydantic (gridshare.http.api).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic.alias_generators import to_camel
+
+from gridshare.http.ranges import EARLIEST, ROLLUP_MAX_DAYS, Window, bounds, check_time, window
+from gridshare.kernel import clock
+from gridshare.kernel.clock import TIME_PATTERN, parse_time
+
+
+class ApiModel(BaseModel):
+    """Base of request models: camelCase at the edge, unknown fields refused.
+
+    Every model here defers building its validator to its first use (`defer_build`): a Lambda builds
+    only the models of the requests it answers, not all of its context's at import (a cold start cost
+    of ~1 ms per model; validation itself is unchanged)."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True, defer_build=True
+    )
+
+    def attributes(self, only_set: bool = False) -> dict[str, Any]:
+        """The body as a service takes it: snake_case names, nested models as plain JSON (camelCase);
+        `only_set` keeps just the fields the request sent (a PATCH)."""
+        out: dict[str, Any] = {}
+        for name in self.model_fields_set if only_set else type(self).model_fields:
+            value = getattr(self, name)
+            out[name] = value.model_dump(mode="json", by_alias=True) if isinstance(value, ApiModel) else value
+        return out
+
+
+class QueryModel(BaseModel):
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True, defer_build=True
+    )
+
+
+class TimeRangeQuery(QueryModel):
+    """`from`/`to` as ISO 8601 or epoch milliseconds (UTC); each route documents its defaults."""
+
+    from_: str | None = Field(
+        default=None, alias="from", pattern=TIME_PATTERN, description="ISO 8601 or epoch ms (inclusive)"
+    )
+    to: str | None = Field(
+        default=None, pattern=TIME_PATTERN, description="ISO 8601 or epoch ms (exclusive); default now"
+    )
+
+    @field_validator("from_", "to")
+    @classmethod
+    def _time(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_time(value)
+        return value
+
+
+def from_param(rule: str) -> Any:
+    return Field(
+        default=None,
+        alias="from",
+        pattern=TIME_PATTERN,
+        description=f"ISO 8601 or epoch ms (inclusive), not before {EARLIEST} nor more than 24 h after now; {rule}",
+    )
+
+
+def to_param(rule: str = "default now") -> Any:
+    return Field(
+        default=None,
+        pattern=TIME_PATTERN,
+        description=f"ISO 8601 or epoch ms (exclusive), not before {EARLIEST} nor more than 24 h after now; {rule}",
+    )
+
+
+class RangeQuery(TimeRangeQuery):
+    """`from`/`to` in sane bounds (checked while parsing) and the route's span rules (`window`, `bounds`)."""
+
+    DEFAULT_SPAN_DAYS: ClassVar[int] = 1  # closed ranges: `from` defaults to this many days before `to`
+    MAX_SPAN_DAYS: ClassVar[int | None] = None  # None: any span
+
+    from_: str | None = from_param("at most the route's span before `to`")
+    to: str | None = to_param()
+
+    @field_validator("from_", "to")
+    @classmethod
+    def _sane(cls, value: str | None) -> str | None:
+        if value is not None:
+            check_time(value)
+        return value
+
+    @property
+    def from_ms(self) -> int | None:
+        return clock.parse_time(self.from_) if self.from_ is not None else None
+
+    @property
+    def to_ms(self) -> int | None:
+        return clock.parse_time(self.to) if self.to is not None else None
+
+    def max_span_days(self) -> int | None:
+        return self.MAX_SPAN_DAYS
+
+    def span_rule(self) -> str:
+        """How the span is described in a 422 (e.g. which resolution it is for)."""
+        return ""
+
+    def window(self, now_ms: int | None = None) -> Window:
+        return window(
+            self.from_ms,
+            self.to_ms,
+            default_span_days=self.DEFAULT_SPAN_DAYS,
+            max_span_days=self.max_span_days(),
+            now_ms=now_ms,
+            what=self.span_rule(),
+        )
+
+    def bounds(self) -> tuple[int | None, int | None]:
+        return bounds(self.from_ms, self.to_ms, max_span_days=self.max_span_days())
+
+
+def resolution_from_param(max_days: Mapping[str, int]) -> Any:
+    """`from` of a ResolutionRangeQuery, its description naming each resolution's longest span."""
+    spans = ", ".join(f"{days} days for {resolution}" for resolution, days in max_days.items())
+    return from_param(f"default 24 h before `to`; at most {spans} before `to`")
+
+
+class ResolutionRangeQuery(RangeQuery):
+    """A closed range (defaults: `to` now, `from` 24 h before it) whose longest span depends on the
+    `resolution` a subclass declares: MAX_DAYS maps each resolution to its maximum in days, and the
+    subclass gives `from_ = resolution_from_param(MAX_DAYS)` so the OpenAPI document states them."""
+
+    DEFAULT_SPAN_DAYS: ClassVar[int] = 1
+    MAX_DAYS: ClassVar[Mapping[str, int]] = ROLLUP_MAX_DAYS
+
+    def _resolution(self) -> str:
+        """The subclass's `resolution` field (declared there, so each route's parameters keep their order)."""
+        return str(getattr(self, "resolution"))  # noqa: B009
+
+    def max_span_days(self) -> int:
+        return self.MAX_DAYS[self._resolution()]
+
+    def span_rule(self) -> str:
+        return f" at resolution {self._resolution()}"
