@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from botocore.exceptions import ClientError
 
@@ -38,7 +39,11 @@ class CognitoDirectory:
         settings = get_settings()
         self.pool_id = pool_id or settings.user_pool_id
         self.client_id = client_id or settings.user_pool_client_id
-        self._idp = client("cognito-idp")
+
+    @property
+    def _idp(self) -> Any:
+        """The Cognito client, created by the first request that calls Cognito (GET /v1/me never does)."""
+        return client("cognito-idp")
 
     def sign_up(self, username: str, email: str, password: str, name: str) -> str:
         try:
@@ -124,7 +129,11 @@ class CognitoAdmin:
         settings = get_settings()
         self.pool_id = pool_id or settings.user_pool_id
         self.client_id = client_id or settings.user_pool_client_id
-        self._idp = client("cognito-idp")
+
+    @property
+    def _idp(self) -> Any:
+        """The Cognito client, created by the first request that calls Cognito (GET /v1/me never does)."""
+        return client("cognito-idp")
 
     def refresh(self, refresh_token: str) -> Tokens:
         try:
