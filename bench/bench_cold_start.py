@@ -37,9 +37,9 @@ sys.path[:0] = [str(ROOT), str(ROOT / "layers" / "gridshare")]
 from tests.support.events import load_event  # noqa: E402 - the repository is not installed when run as a script
 
 
-def _get(path: str, resource: str | None = None) -> dict[str, Any]:
+def _get(path: str, resource: str | None = None, **overrides: Any) -> dict[str, Any]:
     """API Gateway's proxy event for GET `path` (its route template `resource`), with the sample event's
-    placeholder token: not a JWT, so the route guard answers 401."""
+    placeholder token (not a JWT, so the route guard answers 401) unless `overrides` bring another."""
     resource = resource or path
     return load_event(
         "apigw_rest_proxy_get_me",
@@ -49,6 +49,7 @@ def _get(path: str, resource: str | None = None) -> dict[str, Any]:
             "requestContext.resourcePath": resource,
             "requestContext.path": f"/dev{path}",
         },
+        **overrides,
     )
 
 
@@ -134,6 +135,8 @@ def entries() -> list[tuple[str, str, str, dict[str, Any]]]:
             ),
         ),
         ("sites GET /v1/sites", "functions.sites.lambda_app", "app", _get("/v1/sites")),
+        # a list with a valid token: its query (limit, cursor, filters) is parsed by its pydantic model
+        ("sites GET /v1/sites (valid token)", "functions.sites.lambda_app", "app", _get("/v1/sites", **bearer)),
         ("communities GET /v1/communities", "functions.communities.lambda_app", "app", _get("/v1/communities")),
         ("grid GET /v1/grid/nodes", "functions.grid.lambda_app", "app", _get("/v1/grid/nodes")),
         ("market GET /v1/market/orders", "functions.market.lambda_app", "app", _get("/v1/market/orders")),

@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from gridshare.http.idempotency import RequestIds
 from gridshare.http.pagination import decode_cursor, encode_cursor
 from gridshare.kernel import errors
 from gridshare.kernel.clock import now_ms, to_iso
@@ -32,6 +31,7 @@ from gridshare.sites.store import SiteStore
 
 if TYPE_CHECKING:
     from gridshare.devices.service import DeviceService
+    from gridshare.http.idempotency import RequestIds
     from gridshare.telemetry.service import TelemetryService
 
 __all__ = ["SitesService", "site_view", "sites_service"]
