@@ -88,19 +88,23 @@ e2e: install
 	$(BIN)/pytest -q -n 2 --dist loadgroup tests/e2e
 
 # e2e spends most of its time waiting on its stacks (well under two cores of CPU): it starts first, in the
-# background (its output is shown when it ends), and the other checks use the cores it leaves idle. Every
-# check runs; `make test` fails if any failed.
+# background, followed there by infra, and the other checks use the cores it leaves idle. Infra used to run
+# last, alone; e2e ends well before unit/integration/local, so infra now fills that gap. Each background
+# suite's output is shown when everything has ended. Every check runs; `make test` fails if any failed.
 test: install
-	@e2e_log=$$(mktemp); \
-	$(BIN)/pytest -q -n 2 --dist loadgroup tests/e2e >"$$e2e_log" 2>&1 & e2e=$$!; \
+	@logs=$$(mktemp -d); \
+	{ $(BIN)/pytest -q -n 2 --dist loadgroup tests/e2e >"$$logs/e2e" 2>&1 || echo e2e >>"$$logs/failed"; \
+	  $(BIN)/pytest -q -n 2 --dist loadgroup tests/infra >"$$logs/infra" 2>&1 || echo infra >>"$$logs/failed"; } & background=$$!; \
 	failed=""; \
 	$(BIN)/ruff check . || failed="$$failed lint"; \
 	$(BIN)/ruff format --check . || failed="$$failed lint"; \
 	$(BIN)/mypy --strict --ignore-missing-imports --follow-imports=silent $(TYPED) || failed="$$failed types"; \
 	$(BIN)/pytest -q -n 2 --durations=5 tests/unit tests/integration tests/local || failed="$$failed unit/integration/local"; \
-	$(BIN)/pytest -q -n 2 --dist loadgroup tests/infra || failed="$$failed infra"; \
-	wait $$e2e || failed="$$failed e2e"; \
-	echo "---- tests/e2e (pytest -q -n 2 --dist loadgroup tests/e2e)"; cat "$$e2e_log"; rm -f "$$e2e_log"; \
+	wait $$background || failed="$$failed e2e/infra"; \
+	echo "---- tests/e2e (pytest -q -n 2 --dist loadgroup tests/e2e)"; cat "$$logs/e2e"; \
+	echo "---- tests/infra (pytest -q -n 2 --dist loadgroup tests/infra)"; cat "$$logs/infra"; \
+	for suite in $$(cat "$$logs/failed" 2>/dev/null); do failed="$$failed $$suite"; done; \
+	rm -rf "$$logs"; \
 	if [ -n "$$failed" ]; then echo "make test: failed:$$failed"; exit 1; fi
 
 # The whole fuzz run (schemathesis, every check, >= 100 examples per operation, user and admin tokens) on a

@@ -80,6 +80,10 @@ class NullDynamoDB:
     def get_item(self, **request: Any) -> dict[str, object]:
         return {}
 
+    def update_item(self, **request: Any) -> dict[str, object]:  # a device's `first` marker, once per device
+        self.requests += 1
+        return {}
+
 
 class NullDeadLetters:
     """Dead letters computed (id, reasons) and kept nowhere."""

@@ -16,6 +16,7 @@ partial, never above the amount), Transfers and Payouts (create), Events (retrie
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import secrets
@@ -27,6 +28,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from gridshare.kernel.clock import now_s
+
+# How often the server checks for `stop` (http.server polls every 0.5 s, which `stop` then waits).
+SHUTDOWN_POLL_S = 0.05
 
 logger = logging.getLogger("gridshare.local.stripe")
 
@@ -108,7 +112,8 @@ class StripeStandIn:
 
         self._server = ThreadingHTTPServer((self.host, self.port), Handler)
         self.port = self._server.server_address[1]
-        threading.Thread(target=self._server.serve_forever, name="stripe", daemon=True).start()
+        serve = functools.partial(self._server.serve_forever, poll_interval=SHUTDOWN_POLL_S)
+        threading.Thread(target=serve, name="stripe", daemon=True).start()
 
     def stop(self) -> None:
         if self._server:

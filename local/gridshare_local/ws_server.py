@@ -11,6 +11,7 @@ for a connection that is not open). Never deployed (the `websockets` library is 
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import secrets
@@ -32,6 +33,8 @@ logger = logging.getLogger("gridshare.local.websocket")
 HANDLER = "functions.notifications.websocket.handler"
 STAGE = "local"
 SEND_TIMEOUT_S = 5
+# How often the management server checks for `stop` (http.server polls every 0.5 s, which `stop` then waits).
+SHUTDOWN_POLL_S = 0.05
 
 
 def _now_ms() -> int:
@@ -73,7 +76,8 @@ class LocalWebSocketApi:
         self._handler = load_handler(self.handler_path)
         self._management = ThreadingHTTPServer((self.host, self.management_port), _management_handler(self))
         self._management.daemon_threads = True
-        threading.Thread(target=self._management.serve_forever, name="ws-management", daemon=True).start()
+        management = functools.partial(self._management.serve_forever, poll_interval=SHUTDOWN_POLL_S)
+        threading.Thread(target=management, name="ws-management", daemon=True).start()
         self._thread = threading.Thread(target=self._run, name="ws-api", daemon=True)
         self._thread.start()
         self._ready.wait(10)

@@ -13,6 +13,7 @@ stack of its own for a test that needs one (see docs/testing.md).
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import secrets
 import shutil
@@ -24,6 +25,8 @@ from pathlib import Path
 from typing import Any
 
 import moto.cognitoidp
+import moto.core.responses
+import moto.core.utils
 import pytest
 from chalice.test import Client
 from moto import mock_aws
@@ -56,6 +59,11 @@ def cursor_secret(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     reset_settings()
     yield secret
     reset_settings()
+
+
+# moto looks up the method names of a response class (inspect.getmembers) on every request it serves, ~0.3 ms
+# each; they are fixed once the class exists, so each class's are computed once per process.
+moto.core.responses.method_names_from_class = functools.cache(moto.core.utils.method_names_from_class)
 
 
 # ------------------------------------------------------------------------ moto backends: copy and restore
@@ -130,6 +138,17 @@ def _provision(ca_dir: Path, cursor_secret: str) -> _Provisioned:
     return _Provisioned(dict(provisioned.env), dict(provisioned.queue_urls), ca_dir)
 
 
+def _share_session_with_boto3() -> None:
+    """Let a test's own `boto3.client(...)` use the code's shared botocore session (gridshare.kernel.aws):
+    mock_aws empties boto3's default session, so each test's first `boto3.client` otherwise built a session
+    and read the service's model files again (~0.1 s a test). The mock puts the default back when it ends."""
+    import boto3
+
+    from gridshare.kernel.aws import _boto3_session
+
+    boto3.DEFAULT_SESSION = _boto3_session()
+
+
 def _enter(stack: _Provisioned, ca_dir: Path, cursor_secret: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     """Point the process at `stack`: the environment every test sees (what CDK gives the functions)."""
     jwks = Path(moto.cognitoidp.__file__).parent / "resources" / "jwks-public.json.gz"
@@ -146,6 +165,7 @@ def _enter(stack: _Provisioned, ca_dir: Path, cursor_secret: str, monkeypatch: p
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     _reset_caches()
+    _share_session_with_boto3()
     env["queue_urls"] = json.dumps(stack.queue_urls)
     return env
 

@@ -73,8 +73,12 @@ def test_raw_items_carry_the_retention_ttl_and_the_table_expires_by_it(monkeypat
     reading = Reading(device_id="dev-ttl", ts=T0 + 1_234, seq=1, metrics={"power_w": 5.0})
     assert store.store(reading, [], None, counter_state(reading, None), T0 + 2_000) is StoreOutcome.STORED
     # Then its raw item expires 40 days after the end of its UTC day (epoch seconds), with its whole partition
-    (item,) = client("dynamodb").scan(TableName=RawReadingModel.Meta.table_name)["Items"]
+    items = client("dynamodb").scan(TableName=RawReadingModel.Meta.table_name)["Items"]
+    (item,) = [i for i in items if i["pk"]["S"] != "dev-ttl#first"]
     assert int(item["expires_at"]["N"]) == ((T0 + 1_234) // 86_400_000 + 1) * 86_400 + 40 * 86_400
+    # and the device's `first` marker (the bound of its look-backs) does not expire
+    (marker,) = [i for i in items if i["pk"]["S"] == "dev-ttl#first"]
+    assert marker == {"pk": {"S": "dev-ttl#first"}, "sk": {"S": "first"}, "ts": {"N": str(T0 + 1_234)}}
 
 
 @pytest.mark.usefixtures("aws")

@@ -13,13 +13,14 @@ from hypothesis import strategies as st
 from gridshare.kernel.aws import client
 from gridshare.kernel.clock import now_ms
 from gridshare.telemetry.models import RawReadingModel
-from gridshare.telemetry.raw_store import RawStore
+from gridshare.telemetry.raw_store import RawStore, first_key, note_first
 from gridshare.telemetry.readings import RESOLUTIONS, SPLIT_CAP_MS, CounterState, Reading
 from gridshare.telemetry.rollups import counter_state, rollup_deltas
 from gridshare.telemetry.store import StoreOutcome, TelemetryStore
 from tests.support.fixtures import empty_tables
 
 T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z
+HOUR, DAY = 3_600_000, 86_400_000
 _devices = itertools.count()
 
 
@@ -83,3 +84,59 @@ def test_a_redelivery_is_a_duplicate_and_costs_one_put(aws: dict[str, str], monk
     assert store.store(reading, [], None, state, t + 20) is StoreOutcome.DUPLICATE
     assert store.latest("dev-dup") == {"ts": t, "seq": 1, "metrics": reading.metrics, "receivedAt": t + 10}
     assert store.counter_state("dev-dup") == CounterState(ts=t, seq=1, counters={"energy_import_wh": 10})
+
+
+class _Requests:
+    """The DynamoDB requests a client sends, by operation."""
+
+    def __init__(self, ddb: Any) -> None:
+        self.counts: dict[str, int] = {}
+        ddb.meta.events.register("before-call.dynamodb", self._count)
+
+    def _count(self, model: Any, **_: Any) -> None:
+        self.counts[model.name] = self.counts.get(model.name, 0) + 1
+
+
+def _without_marker(device: str) -> RawStore:
+    """A raw store reading the same items with the device's `first` marker deleted: a device stored before
+    markers existed, whose look-backs search every day partition."""
+    ddb = client("dynamodb")
+    ddb.delete_item(TableName=RawReadingModel.Meta.table_name, Key=first_key(device))
+    return RawStore(ddb, RawReadingModel.Meta.table_name)
+
+
+@pytest.mark.usefixtures("aws")
+def test_a_range_before_the_first_reading_costs_a_query_and_a_get_not_the_whole_look_back(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("GS_TELEMETRY_WRITE_PATH", "raw")
+    store, device = TelemetryStore(ddb=client("dynamodb")), "dev-first"
+    previous: int | None = None
+    for seq, ts in enumerate((T0 + HOUR, T0 + HOUR + 900_000, T0 + 2 * HOUR)):
+        reading = Reading(device_id=device, ts=ts, seq=seq, metrics={"energy_import_wh": 100 + seq * 10})
+        assert store.store_raw(reading, previous, ts, None, ts) is StoreOutcome.STORED
+        previous = ts
+    ddb = client("dynamodb")
+    raw = RawStore(ddb, RawReadingModel.Meta.table_name)
+    assert raw.first(device) == T0 + HOUR  # the marker its first put wrote
+    requests = _Requests(ddb)
+    assert raw.rollups(device, "15m", T0 - DAY, T0, 100, None) == ([], None)
+    # The baseline look-back: one Query (the day before the range) and the marker, not 32 Queries; then
+    # the range's day and the day of the reading after it.
+    assert requests.counts == {"Query": 3, "GetItem": 1}
+    requests.counts.clear()
+    assert raw.newest(device, T0, T0 - 32 * DAY) is None
+    assert raw.oldest(device, T0 - 32 * DAY, T0 + DAY)["ts"] == {"N": str(T0 + HOUR)}  # the rollup job's search
+    assert requests.counts == {"Query": 3, "GetItem": 2}
+    # A reading before the first (a backfill) moves the marker back before its put: look-backs find it.
+    late = Reading(device_id=device, ts=T0 - DAY + HOUR, seq=9, metrics={"energy_import_wh": 40})
+    assert store.store_raw(late, previous, T0 + 3 * HOUR, None, T0 + 3 * HOUR) is StoreOutcome.STORED
+    assert raw.first(device) == late.ts
+    assert raw.newest(device, T0, T0 - 32 * DAY)["ts"] == {"N": str(late.ts)}
+    for resolution in RESOLUTIONS:  # the bounded look-backs read what the whole look-back reads
+        for start in (T0 - 40 * DAY, T0 - DAY, T0, T0 + HOUR + 1):
+            rows = raw.rollups(device, resolution, start, T0 + DAY, 100, None)
+            assert rows == _without_marker(device).rollups(device, resolution, start, T0 + DAY, 100, None)
+            note_first(ddb, RawReadingModel.Meta.table_name, device, late.ts, create=True)
+    days, _ = raw.rollups(device, "1d", T0 - DAY, T0 + DAY, 100, None)  # the counter difference, across days
+    assert [d["n"] for d in days] == [1, 3] and sum(d["energy"]["energy_import_wh"] for d in days) == 120 - 40

@@ -125,16 +125,30 @@ def test_property_the_raw_put_request_is_the_reference_one(
 ) -> None:
     # Given a store of the default write path whose client records what it is sent
     sent: list[dict[str, Any]] = []
+    markers: list[dict[str, Any]] = []
 
     class Recording:
         def put_item(self, **request: Any) -> dict[str, Any]:
             sent.append(request)
             return {}
 
+        def update_item(self, **request: Any) -> dict[str, Any]:
+            markers.append(request)
+            return {}
+
     store = TelemetryStore(raw_ttl_s=ttl_days * 86400, ddb=Recording())
+    firsts: dict[str, int] = {}
     for reading in readings:
         # When a reading newer than the device's state is stored (no dirty marker)
         store.store_raw(reading, None, reading.ts + received, uncalibrated, reading.ts)
+        # Then (the device has no counter state) its `first` marker is written before the put when the reading
+        # is older than any this store wrote for the device, and only then
+        if reading.ts < firsts.get(reading.device_id, reading.ts + 1):
+            firsts[reading.device_id] = reading.ts
+            marker = markers.pop()
+            assert marker["Key"]["pk"] == {"S": f"{reading.device_id}#first"}
+            assert marker["ExpressionAttributeValues"] == {":ts": {"N": str(reading.ts)}}
+        assert markers == []
         # Then the request is the one the reference store sent
         expected = reference_raw_put(
             reading, reading.ts + received, uncalibrated, table=store._write_tables[0], raw_ttl_s=store.raw_ttl_s
@@ -174,6 +188,12 @@ def test_ingest_calibrates_with_the_devices_current_calibration_without_dynamodb
 
         def query(self, **request: Any) -> dict[str, Any]:
             return {"Items": []}
+
+        def get_item(self, **request: Any) -> dict[str, Any]:
+            return {}  # no `first` marker: a device without history
+
+        def update_item(self, **request: Any) -> dict[str, Any]:
+            return {}  # its `first` marker, written before its first put
 
     device = DeviceRef("dev-1", "owner-1", "meter-1", "meter", None, {"voltage_v": {"scale": 1.0, "offset": 2.0}})
     registry = {"meter-1": device}

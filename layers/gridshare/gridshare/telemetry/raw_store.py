@@ -5,6 +5,11 @@ marker for a late reading); the latest reading and the counter state are the new
 the rollup job's stored hours and days (gridshare.telemetry.rollup_job) for what it has closed, and
 computed on read from the raw readings with the same `reroll.fold` for the rest (the open hour, the open
 day, hours a late reading changed), so a reading is in every resolution as soon as it is stored.
+
+Each device has one more item in the raw table, `<device>#first` (no TTL): the time of its oldest
+stored reading, written before the first reading it bounds (decision 0016, addendum). A look-back for the
+newest or oldest reading that finds nothing in its first day partition reads it once and searches no
+partition before it, so a range before a device's first reading costs a Query and a GetItem, not 32 Queries.
 """
 
 from __future__ import annotations
@@ -12,6 +17,8 @@ from __future__ import annotations
 import json
 import os
 from typing import Any
+
+from botocore.exceptions import ClientError
 
 from gridshare.telemetry.readings import RESOLUTIONS, SPLIT_CAP_MS, CounterState, Reading
 from gridshare.telemetry.reroll import BucketTotals, affected_span, coarsen, fold, ordered
@@ -34,6 +41,40 @@ def _day_key(device_id: str, ts: int) -> str:
     from gridshare.telemetry.store import day_key
 
     return day_key(device_id, ts)
+
+
+FIRST_SK = {"S": "first"}
+_LOWER = "attribute_exists(pk) AND #ts > :ts"  # lower an existing marker, never create one
+_CREATE_OR_LOWER = "attribute_not_exists(pk) OR #ts > :ts"
+
+
+def first_key(device_id: str) -> dict[str, dict[str, str]]:
+    """The key of the device's `first` marker in the raw table (never a day partition: no digits)."""
+    return {"pk": {"S": f"{device_id}#first"}, "sk": FIRST_SK}
+
+
+def note_first(ddb: Any, table: str, device_id: str, ts: int, *, create: bool) -> bool:
+    """Lower the device's `first` marker to `ts` (or, with `create`, write it when there is none): one
+    conditional UpdateItem, a no-op when the marker is already at or before `ts`. Returns whether it wrote.
+
+    `create` only when the device has no reading in the look-back (no counter state): a marker then says
+    "nothing before this" for everything readers search. A device stored before markers existed has
+    none, and a reading behind its newest must not create one (older readings may exist): readers of a
+    device without a marker search the whole look-back, as before."""
+    try:
+        ddb.update_item(
+            TableName=table,
+            Key=first_key(device_id),
+            UpdateExpression="SET #ts = :ts",
+            ConditionExpression=_CREATE_OR_LOWER if create else _LOWER,
+            ExpressionAttributeNames={"#ts": "ts"},
+            ExpressionAttributeValues={":ts": {"N": str(ts)}},
+        )
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True
 
 
 def _reading(device_id: str, item: dict[str, Any]) -> Reading:
@@ -74,22 +115,44 @@ class RawStore:
                 return
             kwargs["ExclusiveStartKey"] = result["LastEvaluatedKey"]
 
+    def first(self, device_id: str) -> int | None:
+        """The device's `first` marker (one strongly consistent GetItem); None when it has none."""
+        item = self.ddb.get_item(TableName=self.table, Key=first_key(device_id), ConsistentRead=True).get("Item")
+        return int(item["ts"]["N"]) if item else None
+
     def newest(self, device_id: str, before: int, stop: int) -> dict[str, Any] | None:
-        """The newest raw item with ts < `before`, searching day partitions back to `stop` (exclusive)."""
+        """The newest raw item with ts < `before`, searching day partitions back to `stop` (exclusive), and
+        never before the device's `first` marker (read once the first partition held nothing, when more
+        than two partitions are left to search)."""
         day = (before - 1) // DAY_MS * DAY_MS
+        bounded = False
         while day + DAY_MS > stop:
             for item in self._query_day(device_id, day, "0", f"{before - 1:013d}#~", True, 1):
                 return dict(item)
             day -= DAY_MS
+            if not bounded and day + DAY_MS - stop > 2 * DAY_MS:
+                bounded = True
+                first = self.first(device_id)
+                if first is not None:
+                    stop = max(stop, first)
         return None
 
     def oldest(self, device_id: str, after: int, stop: int) -> dict[str, Any] | None:
-        """The oldest raw item with ts >= `after`, searching day partitions forward up to `stop`."""
+        """The oldest raw item with ts >= `after`, searching day partitions forward up to `stop`; a search
+        longer than the split cap's reach (the rollup job's, from its horizon) starts at the device's
+        `first` marker when it is later (read once the first partition held nothing). The shorter search
+        for the reading after a span is not bounded by it: that reading is past the device's first."""
         day = after // DAY_MS * DAY_MS
+        bounded = stop - after <= SPLIT_CAP_MS + DAY_MS
         while day < stop:
             for item in self._query_day(device_id, day, f"{after:013d}#", "~", False, 1):
                 return dict(item)
             day += DAY_MS
+            if not bounded:
+                bounded = True
+                first = self.first(device_id)
+                if first is not None:
+                    day = max(day, first // DAY_MS * DAY_MS)
         return None
 
     def between(self, device_id: str, start: int, end: int) -> list[Reading]:

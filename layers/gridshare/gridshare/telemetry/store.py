@@ -161,6 +161,9 @@ class TelemetryStore:
     # (device id, UTC day) -> the raw partition key attribute, shared by that day's requests (read-only)
     # device -> (day, its pk attribute, its expires_at attribute): shared between that day's items, read-only
     _raw_pks: dict[str, tuple[int, dict[str, str], dict[str, str]]] = field(default_factory=dict, repr=False)
+    # device -> a time at or after its `first` marker (raw_store.note_first; -1: it has none), so that a
+    # reading after it writes nothing. Markers only move back, so a value read earlier stays a safe skip.
+    _firsts: dict[str, int] = field(default_factory=dict, repr=False)
 
     @property
     def _ddb(self) -> Any:
@@ -212,6 +215,10 @@ class TelemetryStore:
     ) -> StoreOutcome:
         if self._raw is not None:
             return self._store_raw(reading, previous, received_at, uncalibrated)
+        if previous is None or reading.ts <= previous.ts:
+            self._note_first(
+                self._ddb, RawReadingModel.Meta.table_name, reading.device_id, reading.ts, previous is None
+            )
         actions = self.transact_items(reading, deltas, previous, new_state, received_at, uncalibrated=uncalibrated)
         advances = previous is None or reading.ts > previous.ts
         try:
@@ -253,6 +260,8 @@ class TelemetryStore:
         reading (in an hour the clock closed at `now`, or not after the device's newest, `previous_ts`)
         adds one dirty marker, so that the rollup job re-rolls the hours it changes."""
         raw = self._raw
+        if previous_ts is None or reading.ts <= previous_ts:  # it may be the device's oldest reading
+            self._note_first(raw.ddb, raw.table, reading.device_id, reading.ts, previous_ts is None)
         try:
             raw.ddb.put_item(
                 TableName=raw.table, Item=self.raw_item(reading, received_at, uncalibrated), ConditionExpression=_NEW
@@ -264,6 +273,26 @@ class TelemetryStore:
         if is_late(reading.ts, now, previous_ts):
             raw.items.mark_dirty(reading.device_id, reading.ts)
         return _STORED
+
+    def _note_first(self, ddb: Any, table: str, device_id: str, ts: int, create: bool) -> None:
+        """Keep the device's `first` marker at or before a reading about to be stored (before its put, so
+        a reader that sees the reading sees the marker): `create` for a device with no counter state (no
+        reading in the look-back), else only lower an existing marker. Costs nothing for a reading at or
+        after the marker this store knows of; at most one GetItem per device and store to learn it."""
+        from gridshare.telemetry import raw_store
+
+        known = self._firsts.get(device_id)
+        if known is not None and ts >= known and (known >= 0 or not create):
+            return
+        if len(self._firsts) >= _RAW_PKS_MAX:
+            self._firsts.clear()
+        if known is None and not create:
+            marker = raw_store.RawStore(ddb, table).first(device_id)
+            self._firsts[device_id] = known = -1 if marker is None else marker
+            if ts >= known:  # at or after the marker, or a device without one (stored before markers)
+                return
+        raw_store.note_first(ddb, table, device_id, ts, create=create)
+        self._firsts[device_id] = ts  # written, or the marker was already at or before ts
 
     def raw_item(self, reading: Reading, received_at: int, uncalibrated: Mapping[str, Any] | None) -> dict[str, Any]:
         """The raw item `store_raw` puts (pure: no call): the reading under its day partition and
