@@ -188,11 +188,9 @@ class CountingDynamoDB:
         return getattr(self._inner, name)
 
 
-class BenchService(TelemetryService):
-    """The real service with the device lookup answered from memory (the registry is not under test)."""
-
-    def _device(self, thing_name: str) -> DeviceRef | None:
-        return DeviceRef(id=f"dev-{thing_name}", owner_id="owner", thing_name=thing_name, type="meter")
+def _registered(thing_name: str) -> DeviceRef | None:
+    """The device lookup answered from memory (the registry is not under test)."""
+    return DeviceRef(id=f"dev-{thing_name}", owner_id="owner", thing_name=thing_name, type="meter")
 
 
 def _job(counting: CountingDynamoDB, device_id: str) -> RollupJob | None:
@@ -209,7 +207,7 @@ def run_meter(interval_s: int, days: int, thing: str) -> dict[str, Any]:
     runs every hour, as scheduled, on the same counting client. The first reading of the next day is sent
     uncounted, so that the last hour is final and the job stores every hour and day of the period."""
     counting = CountingDynamoDB(client("dynamodb"))
-    service = BenchService(store=TelemetryStore(ddb=counting))
+    service = TelemetryService(store=TelemetryStore(ddb=counting), find_device=_registered)
     job_device = f"dev-{thing}"
     job = _job(counting, job_device)
     start = floor_day(now_ms()) - (days + 1) * DAY_MS

@@ -142,11 +142,11 @@ def _share_session_with_boto3() -> None:
     """Let a test's own `boto3.client(...)` use the code's shared botocore session (gridshare.kernel.aws):
     mock_aws empties boto3's default session, so each test's first `boto3.client` otherwise built a session
     and read the service's model files again (~0.1 s a test). The mock puts the default back when it ends."""
-    import boto3
+    import boto3.session
 
-    from gridshare.kernel.aws import _boto3_session
+    from gridshare.kernel.aws import botocore_session
 
-    boto3.DEFAULT_SESSION = _boto3_session()
+    boto3.DEFAULT_SESSION = boto3.session.Session(botocore_session=botocore_session())
 
 
 def _enter(stack: _Provisioned, ca_dir: Path, cursor_secret: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
