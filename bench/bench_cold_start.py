@@ -7,6 +7,12 @@ median of N runs per row is printed with its ratio to the floor's median (goal: 
 
     .venv/bin/python bench/bench_cold_start.py            # N = 7
     .venv/bin/python bench/bench_cold_start.py --runs 15 --only ingest
+    .venv/bin/python bench/bench_cold_start.py --instructions   # instructions counted by valgrind
+
+`--instructions` runs every row once under valgrind (callgrind, PYTHONHASHSEED=0) and reports the
+instructions the process executed: a figure that does not move with the machine's load (time does, and
+not alike for the floor and the entries), so two checkouts or two moments compare exactly. It leaves out
+what the kernel does for the process (system calls, page faults), which the CPU-time ratio includes.
 
 AWS is a moto server started by this script (tables created from the PynamoDB models), reached through
 AWS_ENDPOINT_URL as the local stack does: the entries' first answers make their real DynamoDB calls over
@@ -21,6 +27,7 @@ import base64
 import hashlib
 import json
 import os
+import re
 import socket
 import statistics
 import subprocess
@@ -499,6 +506,43 @@ def measure_once(argv: list[str], env: dict[str, str], hidden: str) -> tuple[flo
     return float(total), float(imported), float(cpu), answer
 
 
+def count_instructions(argv: list[str], env: dict[str, str], hidden: str) -> int:
+    """Instructions one fresh interpreter executes to the first answer and its exit (valgrind's callgrind)."""
+    code, *rest = argv
+    command = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable, "-c", code]
+    done = subprocess.run(
+        [*command, hidden, *rest],
+        env={**env, "PYTHONHASHSEED": "0"},
+        capture_output=True,
+        text=True,
+        cwd=tempfile.gettempdir(),
+    )
+    found = re.search(r"Collected : (\d+)", done.stderr)
+    if done.returncode != 0 or found is None:
+        raise RuntimeError(f"{argv[-3:]} failed under valgrind ({done.returncode}):\n{done.stderr[-4000:]}")
+    return int(found.group(1))
+
+
+def report_instructions(
+    roots: dict[str, Path], counts: dict[tuple[str, str], int], names: list[str], goal: float
+) -> None:
+    """The table of `--instructions`: millions of instructions per row and their ratio to the floor's."""
+    print("cold start: instructions to the first response in a fresh interpreter (valgrind, PYTHONHASHSEED=0)")
+    for label, root in roots.items():
+        print(f"  {label}: {root}")
+    labels = list(roots)
+    print(f"{'entry':<46}" + "".join(f" {label + ' M':>10} {'x floor':>7}" for label in labels))
+    worst = 0.0
+    for name in [FLOOR, *names]:
+        line = f"{name:<46}"
+        for label in labels:
+            line += f" {counts[label, name] / 1e6:>10.0f} {counts[label, name] / counts[label, FLOOR]:>7.2f}"
+        ratio = counts["after", name] / counts["after", FLOOR]
+        worst = max(worst, ratio)
+        print(line + ("" if ratio <= goal else f"  > {goal}"))
+    print(f"worst ratio {worst:.2f} (goal <= {goal})")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=7, help="fresh interpreters per row (default 7); median")
@@ -518,6 +562,9 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="another checkout (e.g. `git archive <commit>` unpacked) measured interleaved with --root",
     )
+    parser.add_argument(
+        "--instructions", action="store_true", help="count instructions under valgrind, once per row, not time"
+    )
     args = parser.parse_args(argv)
     hidden = "" if args.keep_installed else ",".join(LAMBDA_ABSENT)
 
@@ -536,6 +583,16 @@ def main(argv: list[str] | None = None) -> int:
             path.write_text(json.dumps(event), encoding="utf-8")
             files[name] = str(path)
         try:
+            if args.instructions:
+                counts = {}
+                for label, env in envs.items():
+                    counts[label, FLOOR] = count_instructions([_FLOOR_CODE], env, hidden)
+                    for name, module, attribute, _ in rows:
+                        counts[label, name] = count_instructions(
+                            [_ENTRY_CODE, module, attribute, files[name]], env, hidden
+                        )
+                report_instructions(roots, counts, [name for name, *_ in rows], args.goal)
+                return 0
             for _ in range(args.runs):
                 floor.add(measure_once([_FLOOR_CODE], envs["after"], hidden))
                 for name, module, attribute, _ in rows:

@@ -142,11 +142,21 @@ def _share_session_with_boto3() -> None:
     """Let a test's own `boto3.client(...)` use the code's shared botocore session (gridshare.kernel.aws):
     mock_aws empties boto3's default session, so each test's first `boto3.client` otherwise built a session
     and read the service's model files again (~0.1 s a test). The mock puts the default back when it ends."""
+    import boto3
+
+    boto3.DEFAULT_SESSION = _boto3_session()
+
+
+@functools.cache
+def _boto3_session() -> Any:
+    """One boto3 session over the shared botocore session for the whole process: each boto3 session
+    registers its handlers (S3's transfer methods) on the botocore session it wraps, and a second set would
+    inject those methods twice."""
     import boto3.session
 
     from gridshare.kernel.aws import botocore_session
 
-    boto3.DEFAULT_SESSION = boto3.session.Session(botocore_session=botocore_session())
+    return boto3.session.Session(botocore_session=botocore_session())
 
 
 def _enter(stack: _Provisioned, ca_dir: Path, cursor_secret: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
