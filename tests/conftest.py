@@ -5,6 +5,12 @@ from __future__ import annotations
 import os
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+# Property tests are checked for what they assert, never for how fast they run (speed is the benches'):
+# no per-example deadline, and no failure because generating inputs was slow on a busy machine.
+settings.register_profile("gridshare", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("gridshare")
 
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
