@@ -31,7 +31,7 @@ demo: install
 	$(BIN)/gridshare demo
 
 # Pure code with no AWS: the kernel, the ledger and every context's domain modules.
-TYPED := layers/gridshare/gridshare/kernel layers/gridshare/gridshare/ledger/core.py \
+TYPED := layers/gridshare/gridshare/kernel layers/gridshare/gridshare/ledger/core.py layers/gridshare/gridshare/ledger/assets.py layers/gridshare/gridshare/wallets/limits.py \
   layers/gridshare/gridshare/ledger/revenue_split.py layers/gridshare/gridshare/ledger/history.py \
   layers/gridshare/gridshare/telemetry/readings.py layers/gridshare/gridshare/telemetry/rollups.py \
   layers/gridshare/gridshare/telemetry/rejections.py \

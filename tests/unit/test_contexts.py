@@ -64,7 +64,8 @@ def test_the_layer_never_imports_functions() -> None:
 # Pure modules (no tables, no AWS, no state) another context's pure rules may import directly (decision 0023):
 # the settlement rules share the communities' allocation, and the settlement's metering the sites' energy
 # figures (a site's export and import from its meters by role), rather than re-implementing them.
-PURE_SHARED = {"gridshare.communities.allocation", "gridshare.sites.energy"}
+# Pure modules another context may import: rules and constants, no service, no AWS
+PURE_SHARED = {"gridshare.communities.allocation", "gridshare.sites.energy", "gridshare.wallets.limits"}
 
 
 def test_a_context_reaches_another_only_through_its_service() -> None:

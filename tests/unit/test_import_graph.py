@@ -67,6 +67,8 @@ NEVER_ON_LAMBDA = frozenset(
         "websockets",
         # clients are botocore's (gridshare.kernel.aws): boto3's resources and S3 transfers are used nowhere
         "boto3",
+        # ULIDs are gridshare.kernel.ids' own (decision 0032); the package scanned installed packages at import
+        "ulid",
         # what gridshare.kernel.settings and gridshare.kernel.sqs_batch replaced on every path
         "pydantic_settings",
         "dotenv",

@@ -13,8 +13,8 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pytest
-from ulid import ULID
 
+from gridshare.kernel import ids
 from gridshare.kernel.clock import now_ms, parse_time
 from tests.support.api import Api, create_admin, register_user
 
@@ -190,7 +190,7 @@ def test_a_cursor_resumes_across_day_partitions(api: Api, admin: str) -> None:
     midnight = now - now % DAY_MS
     seeded = [midnight - 1, midnight - 2, midnight - DAY_MS + 5, midnight - 2 * DAY_MS - 1, midnight + 0]
     for at in seeded:
-        event_id = str(ULID.from_bytes(at.to_bytes(6, "big") + bytes(range(10))))
+        event_id = ids.from_parts(at, bytes(range(10)))
         day = datetime.fromtimestamp(at / 1000, tz=UTC).strftime("%Y-%m-%d")
         SecurityEventModel(day=day, id=event_id, type="ip_throttled", at=at, ip="192.0.2.1").save()
     start = str(midnight - 3 * DAY_MS)
@@ -225,7 +225,7 @@ def test_an_unfiltered_walk_stops_at_the_deadline_and_its_cursor_continues(
     midnight = now - now % DAY_MS
     for days in range(1, 7):
         at = midnight - days * DAY_MS + 3_600_000
-        event_id = str(ULID.from_bytes(at.to_bytes(6, "big") + bytes(range(10))))
+        event_id = ids.from_parts(at, bytes(range(10)))
         day = datetime.fromtimestamp(at / 1000, tz=UTC).strftime("%Y-%m-%d")
         SecurityEventModel(day=day, id=event_id, type="ip_throttled", at=at, ip="192.0.2.7").save()
     start = str(midnight - 6 * DAY_MS)

@@ -18,7 +18,7 @@ from gridshare.communities.responses import MemberType, Rule, UserType
 from gridshare.http.models import ApiModel, QueryModel, ResolutionRangeQuery, resolution_from_param
 from gridshare.http.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from gridshare.http.ranges import ROLLUP_MAX_DAYS
-from gridshare.ledger.core import CURRENCIES
+from gridshare.ledger.assets import CURRENCIES
 
 ENERGY_MAX_DAYS: dict[str, int] = ROLLUP_MAX_DAYS
 """The longest `to - from` of an energy request per resolution (as for sites)."""

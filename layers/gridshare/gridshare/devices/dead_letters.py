@@ -17,8 +17,8 @@ from typing import Any
 
 from pynamodb.attributes import ListAttribute, MapAttribute, NumberAttribute, TTLAttribute, UnicodeAttribute
 from pynamodb.models import Model
-from ulid import ULID
 
+from gridshare.kernel import ids
 from gridshare.kernel.clock import to_iso
 from gridshare.kernel.tables import TableMeta
 
@@ -49,7 +49,7 @@ class DeviceDeadLetterModel(Model):
 
 def letter_id(thing_name: str, payload: bytes, received_at: int) -> str:
     digest = hashlib.sha256(thing_name.encode() + b"\x00" + payload).digest()[:10]
-    return str(ULID.from_bytes((received_at % 2**48).to_bytes(6, "big") + digest))
+    return ids.from_parts(received_at % 2**48, digest)
 
 
 def dead_letter_view(item: DeviceDeadLetterModel) -> dict[str, Any]:

@@ -35,9 +35,8 @@ from typing import Any
 from pynamodb.attributes import NumberAttribute, TTLAttribute, UnicodeAttribute
 from pynamodb.exceptions import DeleteError, DoesNotExist, PutError, UpdateError
 from pynamodb.models import Model
-from ulid import ULID
 
-from gridshare.kernel import errors
+from gridshare.kernel import errors, ids
 from gridshare.kernel.clock import now_ms
 from gridshare.kernel.ids import new_id
 from gridshare.kernel.tables import TableMeta, failed_condition
@@ -104,7 +103,7 @@ class RequestIds:
         if self.seed is None:
             return new_id()
         randomness = hashlib.sha256(f"{self.seed}\n{purpose}".encode()).digest()[:10]
-        return str(ULID.from_bytes(self.at_ms.to_bytes(6, "big") + randomness))
+        return ids.from_parts(self.at_ms, randomness)
 
     @property
     def keyed(self) -> bool:

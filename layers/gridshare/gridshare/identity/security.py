@@ -19,8 +19,6 @@ from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from ulid import ULID
-
 from gridshare.http.pagination import DEFAULT_LIMIT, decode_cursor, encode_cursor
 from gridshare.http.ranges import check_span
 from gridshare.identity.models import RateLimitModel, SecurityEventModel
@@ -34,7 +32,7 @@ from gridshare.identity.threats import (
     Threat,
     detect_threats,
 )
-from gridshare.kernel import clock, errors
+from gridshare.kernel import clock, errors, ids
 from gridshare.kernel.deadline import NEVER, Deadline, request_deadline
 from gridshare.kernel.factory import ServiceFactory
 
@@ -53,24 +51,24 @@ IP_THROTTLE_PREFIXES = {"login:ip:": "login", "reset:ip:": "reset"}
 def id_floor(ms: int) -> str:
     """The smallest ULID of millisecond `ms`: `id >= id_floor(t)` means created at or after t."""
     ms = min(max(ms, 0), _MAX_ULID_MS)
-    return str(ULID.from_bytes(ms.to_bytes(6, "big") + b"\x00" * 10))
+    return ids.from_parts(ms, b"\x00" * 10)
 
 
 def id_ceiling(ms: int) -> str:
     """The largest ULID of millisecond `ms`: `id <= id_ceiling(t)` means created at or before t."""
     ms = min(max(ms, 0), _MAX_ULID_MS)
-    return str(ULID.from_bytes(ms.to_bytes(6, "big") + b"\xff" * 10))
+    return ids.from_parts(ms, b"\xff" * 10)
 
 
 def _id_before(event_id: str) -> str | None:
     """The ULID just below `event_id` (None if there is none): resumes a newest-first list."""
-    value = int(ULID.from_str(event_id))
-    return str(ULID.from_int(value - 1)) if value > 0 else None
+    value = ids.to_int(event_id)
+    return ids.from_int(value - 1) if value > 0 else None
 
 
 def _id_after(event_id: str) -> str:
     """The ULID just above `event_id`: a cursor id whose `_id_before` is `event_id`."""
-    return str(ULID.from_int(min(int(ULID.from_str(event_id)) + 1, 2**128 - 1)))
+    return ids.from_int(min(ids.to_int(event_id) + 1, ids.MAX))
 
 
 def _days_newest_first(from_ms: int, to_ms: int) -> list[str]:

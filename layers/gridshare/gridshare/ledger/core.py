@@ -47,6 +47,7 @@ from typing import Any, NamedTuple, NewType, Protocol
 
 from gridshare.kernel.clock import now_ms
 from gridshare.kernel.errors import Conflict, FieldError, InvalidInput
+from gridshare.ledger.assets import CURRENCIES, KWH, MAX_AMOUNT, is_asset
 from gridshare.ledger.revenue_split import NoInvestors, SplitResult, Weight, largest_remainder, split_sale
 
 __all__ = [
@@ -113,35 +114,9 @@ __all__ = [
 # Assets
 # --------------------------------------------------------------------------------------------------
 
-KWH = "KWH"
-"""The kWh-credit asset. Amounts are in Wh (1 KWH = 1,000 units), like every energy figure in Gridshare."""
-
-_TWO_DIGITS = (
-    "EUR USD GBP CHF SEK NOK DKK PLN CZK HUF RON BGN CAD AUD NZD SGD HKD CNY INR ZAR BRL MXN "  # noqa: SIM905
-    "KES NGN GHS MAD EGP TRY AED SAR ILS THB MYR PHP IDR".split()
-)
-CURRENCIES: Mapping[str, int] = MappingProxyType(
-    {
-        # ISO 4217 code -> number of minor-unit digits. Extend when a market opens; an unknown code is
-        # refused rather than guessed, because a wrong exponent misprices by 10x or 100x.
-        **dict.fromkeys(_TWO_DIGITS, 2),
-        **dict.fromkeys("JPY KRW ISK CLP VND UGX XOF XAF RWF".split(), 0),  # noqa: SIM905
-        **dict.fromkeys("BHD KWD JOD OMR TND".split(), 3),  # noqa: SIM905
-    }
-)
-
-MAX_AMOUNT = 10**15
-"""Largest absolute amount of one entry (10 trillion EUR in cents): far above any real movement, far
-below DynamoDB's 38 significant digits, and a cheap guard against a unit mix-up (Wh vs mWh, cents vs
-micros) slipping through as a valid number."""
-
 MAX_ENTRIES = 49
 """Entries per transaction. The DynamoDB adapter writes one TransactWriteItems of at most 100 actions:
 1 transaction put + 1 balance update per distinct account + 1 put per entry <= 1 + 49 + 49 = 99."""
-
-
-def is_asset(asset: object) -> bool:
-    return isinstance(asset, str) and (asset == KWH or asset in CURRENCIES)
 
 
 def minor_units(asset: str) -> int:

@@ -20,9 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
 
-from ulid import ULID
-
-from gridshare.kernel import errors
+from gridshare.kernel import errors, ids
 
 __all__ = [
     "ENERGY_MAX_WH",
@@ -132,10 +130,10 @@ def trade_id(interval_ms: int, bid_order_id: str, ask_order_id: str) -> str:
     """A trade's id: a ULID whose time is the interval's start and whose randomness is a hash of the two
     orders, so a re-run of the clearing names the same trade the same, and ids sort by interval."""
     randomness = hashlib.sha256(f"{bid_order_id}\n{ask_order_id}".encode()).digest()[:10]
-    return str(ULID.from_bytes(interval_ms.to_bytes(6, "big") + randomness))
+    return ids.from_parts(interval_ms, randomness)
 
 
 def id_bound(at_ms: int, *, upper: bool) -> str:
     """The smallest (or largest) ULID of a millisecond: the range-key bound of ids made at ``at_ms``."""
     fill = b"\xff" * 10 if upper else b"\x00" * 10
-    return str(ULID.from_bytes(max(at_ms, 0).to_bytes(6, "big") + fill))
+    return ids.from_parts(max(at_ms, 0), fill)

@@ -15,12 +15,12 @@ from pydantic import Field, StrictInt, field_validator, model_validator
 from gridshare.http.models import ApiModel, QueryModel, ResolutionRangeQuery, resolution_from_param
 from gridshare.http.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from gridshare.http.ranges import ROLLUP_MAX_DAYS
-from gridshare.ledger.core import CURRENCIES
+from gridshare.ledger.assets import CURRENCIES
 from gridshare.sites.responses import (
     DeviceRole,
     SiteKind,
 )
-from gridshare.wallets.service import INVESTMENT_MAX
+from gridshare.wallets.limits import INVESTMENT_MAX
 
 ENERGY_MAX_DAYS: dict[str, int] = ROLLUP_MAX_DAYS
 """The longest `to - from` of an energy request per resolution (like the readings history)."""

@@ -7,8 +7,8 @@ import hashlib
 from typing import Any
 
 from pynamodb.exceptions import DoesNotExist
-from ulid import ULID
 
+from gridshare.kernel import ids
 from gridshare.kernel.clock import now_ms, to_iso
 from gridshare.telemetry.models import DeadLetterModel, ReasonMap
 from gridshare.telemetry.readings import Reason
@@ -21,7 +21,7 @@ def dead_letter_id(thing_name: str, payload: bytes, received_at: int) -> str:
     dead-lettering is idempotent; ids still sort by arrival.
     """
     digest = hashlib.sha256(thing_name.encode() + b"\x00" + payload).digest()[:10]
-    return str(ULID.from_bytes(received_at.to_bytes(6, "big") + digest))
+    return ids.from_parts(received_at, digest)
 
 
 class DeadLetterStore:

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from gridshare.ledger import core as L
 from gridshare.ledger.core import InsufficientFunds, Transaction
 from gridshare.ledger.store import LedgerStore
+from gridshare.wallets.limits import INVESTMENT_MAX
 from gridshare.wallets.movements import InsufficientBalance, check_amount, checked_currency
 
 __all__ = [
@@ -34,9 +35,6 @@ __all__ = [
     "record_investment",
     "site_returns",
 ]
-
-INVESTMENT_MAX = 100_000_000
-"""Largest single investment in minor units (1,000,000 EUR)."""
 
 RETURN_TYPES = ("sale", "pool_payout", "settlement")
 
