@@ -21,20 +21,16 @@ and :func:`site_returns` (:mod:`~gridshare.wallets.investments`) are what the si
 
 from __future__ import annotations
 
+import functools
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from gridshare.kernel.clock import now_ms
 from gridshare.kernel.factory import ServiceFactory
 from gridshare.ledger.store import LedgerStore
-from gridshare.wallets.investments import (
-    INVESTMENT_MAX,
-    InvestmentPosted,
-    investment_posted,
-    investment_tx_id,
-    record_investment,
-    site_returns,
-)
+from gridshare.wallets.limits import INVESTMENT_MAX
 from gridshare.wallets.movements import (
     InsufficientBalance,
     WalletLedger,
@@ -43,15 +39,51 @@ from gridshare.wallets.movements import (
     topup_tx_id,
     withdrawal_tx_id,
 )
-from gridshare.wallets.refunds import Refunds
-from gridshare.wallets.reports import Reports
-from gridshare.wallets.reservations import Reservations, reservation_tx_id
-from gridshare.wallets.sales import SaleRecorded, Sales, record_sale
 from gridshare.wallets.settlements import SettlementPosted, post_settlement, sweep_clearing
-from gridshare.wallets.statements import Statements
-from gridshare.wallets.stripe_gateway import PaymentGateway, stripe_gateway
-from gridshare.wallets.topups import Topups
-from gridshare.wallets.withdrawals import Withdrawals
+
+if TYPE_CHECKING:
+    from gridshare.wallets.investments import (
+        InvestmentPosted,
+        investment_posted,
+        investment_tx_id,
+        record_investment,
+        site_returns,
+    )
+    from gridshare.wallets.refunds import Refunds
+    from gridshare.wallets.reports import Reports
+    from gridshare.wallets.reservations import Reservations, reservation_tx_id
+    from gridshare.wallets.sales import SaleRecorded, Sales, record_sale
+    from gridshare.wallets.statements import Statements
+    from gridshare.wallets.stripe_gateway import PaymentGateway
+    from gridshare.wallets.topups import Topups
+    from gridshare.wallets.withdrawals import Withdrawals
+
+# The use cases' modules are imported on first use (decision 0029): SettleShard, which posts settlements
+# and sweeps clearing accounts, imports neither Stripe's gateway nor the top-ups, refunds or statements.
+_LAZY = {
+    "InvestmentPosted": "investments",
+    "investment_posted": "investments",
+    "investment_tx_id": "investments",
+    "record_investment": "investments",
+    "site_returns": "investments",
+    "reservation_tx_id": "reservations",
+    "SaleRecorded": "sales",
+    "record_sale": "sales",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"gridshare.wallets.{module}"), name)
+
+
+def _stripe_gateway() -> PaymentGateway:
+    from gridshare.wallets.stripe_gateway import stripe_gateway
+
+    return stripe_gateway()
+
 
 # What other contexts (and tests) may import: the entry point, and what a sale's caller handles.
 __all__ = [
@@ -79,28 +111,45 @@ __all__ = [
 
 @dataclass
 class WalletService:
-    """Every wallet use case, one attribute per group, all built with the collaborators given here."""
+    """Every wallet use case, one attribute per group, all built with the collaborators given here (each
+    group on first use)."""
 
     ledger: WalletLedger = field(default_factory=LedgerStore)
-    gateway_factory: Callable[[], PaymentGateway] = stripe_gateway
+    gateway_factory: Callable[[], PaymentGateway] = _stripe_gateway
     clock: Callable[[], int] = now_ms
-    topups: Topups = field(init=False)
-    withdrawals: Withdrawals = field(init=False)
-    refunds: Refunds = field(init=False)
-    sales: Sales = field(init=False)
-    statements: Statements = field(init=False)
-    reports: Reports = field(init=False)
-    reservations: Reservations = field(init=False)
 
-    def __post_init__(self) -> None:
-        parts = (self.ledger, self.gateway_factory, self.clock)
-        self.topups = Topups(*parts)
-        self.withdrawals = Withdrawals(*parts)
-        self.refunds = Refunds(*parts)
-        self.sales = Sales(*parts)
-        self.statements = Statements(*parts)
-        self.reports = Reports(*parts)
-        self.reservations = Reservations(*parts)
+    def _group(self, module: str, name: str) -> Any:
+        return getattr(importlib.import_module(f"gridshare.wallets.{module}"), name)(
+            self.ledger, self.gateway_factory, self.clock
+        )
+
+    @functools.cached_property
+    def topups(self) -> Topups:
+        return self._group("topups", "Topups")  # type: ignore[no-any-return]
+
+    @functools.cached_property
+    def withdrawals(self) -> Withdrawals:
+        return self._group("withdrawals", "Withdrawals")  # type: ignore[no-any-return]
+
+    @functools.cached_property
+    def refunds(self) -> Refunds:
+        return self._group("refunds", "Refunds")  # type: ignore[no-any-return]
+
+    @functools.cached_property
+    def sales(self) -> Sales:
+        return self._group("sales", "Sales")  # type: ignore[no-any-return]
+
+    @functools.cached_property
+    def statements(self) -> Statements:
+        return self._group("statements", "Statements")  # type: ignore[no-any-return]
+
+    @functools.cached_property
+    def reports(self) -> Reports:
+        return self._group("reports", "Reports")  # type: ignore[no-any-return]
+
+    @functools.cached_property
+    def reservations(self) -> Reservations:
+        return self._group("reservations", "Reservations")  # type: ignore[no-any-return]
 
 
 wallet_service = ServiceFactory(WalletService)
