@@ -20,17 +20,17 @@ from typing import TYPE_CHECKING, Any
 
 from gridshare.kernel.clock import now_ms
 from gridshare.kernel.factory import ServiceFactory
-from gridshare.market.config import MarketConfig, market_config
-from gridshare.market.market_data import MarketData
-from gridshare.market.orders import Orders
 from gridshare.market.pushes import MarketEvents, market_events
 from gridshare.market.rules import parse_interval
 from gridshare.market.store import MarketStore
-from gridshare.market.use_cases import communities_service, sites_service, wallet_service
+from gridshare.market.use_cases import communities_service, configured_market, sites_service, wallet_service
 
 if TYPE_CHECKING:
     from gridshare.communities.service import CommunitiesService
     from gridshare.market.clearing_run import Clearing
+    from gridshare.market.config import MarketConfig
+    from gridshare.market.market_data import MarketData
+    from gridshare.market.orders import Orders
     from gridshare.sites.service import SitesService
     from gridshare.wallets.service import WalletService
 
@@ -41,17 +41,25 @@ __all__ = ["MarketService", "market_service", "parse_interval"]
 class MarketService:
     store: MarketStore = field(default_factory=MarketStore)
     clock: Callable[[], int] = now_ms
-    config: Callable[[], MarketConfig] = market_config
+    config: Callable[[], MarketConfig] = configured_market
     wallets: Callable[[], WalletService] = wallet_service
     sites: Callable[[], SitesService] = sites_service
     communities: Callable[[], CommunitiesService] = communities_service
     events: Callable[[], MarketEvents] = market_events
-    orders: Orders = field(init=False)
-    data: MarketData = field(init=False)
 
-    def __post_init__(self) -> None:
-        self.orders = Orders(*self._parts())
-        self.data = MarketData(*self._parts())
+    # Each group is built on first use: settlement reads trades through this service without the order
+    # use cases, the market data or the fee rules.
+    @cached_property
+    def orders(self) -> Orders:
+        from gridshare.market.orders import Orders
+
+        return Orders(*self._parts())
+
+    @cached_property
+    def data(self) -> MarketData:
+        from gridshare.market.market_data import MarketData
+
+        return MarketData(*self._parts())
 
     def _parts(self) -> tuple[Any, ...]:
         return (self.store, self.clock, self.config, self.wallets, self.sites, self.communities, self.events)

@@ -15,17 +15,33 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from gridshare.market.config import MarketConfig, market_config
 from gridshare.market.pushes import MarketEvents, market_events
 from gridshare.market.store import MarketStore
 from gridshare.market.views import order_view, trade_view
 
 if TYPE_CHECKING:
     from gridshare.communities.service import CommunitiesService
+    from gridshare.market.config import MarketConfig
     from gridshare.sites.service import SitesService
     from gridshare.wallets.service import WalletService
 
-__all__ = ["MarketUseCases", "communities_service", "order_view", "sites_service", "trade_view", "wallet_service"]
+__all__ = [
+    "MarketUseCases",
+    "communities_service",
+    "configured_market",
+    "order_view",
+    "sites_service",
+    "trade_view",
+    "wallet_service",
+]
+
+
+def configured_market() -> MarketConfig:
+    """The market's configuration (gridshare.market.config.market_config), its module (and the fee rules)
+    imported on first use."""
+    from gridshare.market.config import market_config
+
+    return market_config()
 
 
 def wallet_service() -> WalletService:
@@ -55,7 +71,7 @@ class MarketUseCases:
 
     store: MarketStore
     clock: Callable[[], int]
-    config: Callable[[], MarketConfig] = market_config
+    config: Callable[[], MarketConfig] = configured_market
     wallets: Callable[[], WalletService] = wallet_service
     sites: Callable[[], SitesService] = sites_service
     communities: Callable[[], CommunitiesService] = communities_service
