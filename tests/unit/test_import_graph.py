@@ -520,3 +520,36 @@ def test_an_api_lambda_answers_a_get_without_a_body_or_query_without_pydantic(en
     # models are named, and resolved only by a request that parses a body or a query: gridshare.http.api)
     modules = result["modules"]
     assert sorted(p for p in ("pydantic", "pydantic_core") if _imported(modules, p)) == [], route
+
+
+# A service other contexts call builds its use-case groups on first use: what they import is paid only by
+# the requests that use them (SettleShard posts through the wallets without Stripe's gateway, and reads
+# trades through the market without the order use cases or the fee rules).
+LAZY_GROUPS: dict[str, tuple[str, ...]] = {
+    "gridshare.wallets.service": (
+        "gridshare.wallets.stripe_gateway",
+        "gridshare.wallets.topups",
+        "gridshare.wallets.refunds",
+        "gridshare.wallets.withdrawals",
+        "gridshare.wallets.statements",
+        "gridshare.wallets.reports",
+        "gridshare.wallets.sales",
+        "gridshare.wallets.investments",
+        "gridshare.wallets.reservations",
+    ),
+    "gridshare.market.service": (
+        "gridshare.market.orders",
+        "gridshare.market.market_data",
+        "gridshare.market.config",
+        "gridshare.market.fees",
+        "gridshare.market.clearing_run",
+    ),
+}
+
+
+@pytest.mark.parametrize("service", sorted(LAZY_GROUPS))
+def test_a_service_imports_its_use_case_groups_on_first_use(service: str) -> None:
+    modules = _import_in_fresh_interpreter(service)["modules"]
+    assert isinstance(modules, list)
+    assert service in modules
+    assert sorted(m for m in LAZY_GROUPS[service] if m in modules) == []
