@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import enum
 import importlib
+import os
 import re
 import subprocess
 import sys
 import types
 import typing
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, Literal
 
 from gridshare.kernel.clock import TIME_PATTERN
@@ -239,10 +241,20 @@ def _enum(name: str, cls: type[enum.Enum]) -> dict[str, Any]:
 
 
 def _pydantic_free(module: str) -> bool:
-    """Whether importing `module` in a fresh interpreter leaves pydantic out of sys.modules."""
+    """Whether importing `module` in a fresh interpreter (the repository's code on its path) leaves pydantic
+    out of sys.modules; a module that does not import there counts as not."""
+    root = Path(__file__).resolve().parents[2]
+    path = os.pathsep.join(str(p) for p in (root, root / "layers" / "gridshare", root / "local"))
     code = f"import importlib, sys; importlib.import_module({module!r}); print('pydantic' in sys.modules)"
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)  # noqa: S603
-    return done.stdout.strip() == "False"
+    done = subprocess.run(  # noqa: S603 - this interpreter, a fixed program
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": path},
+    )
+    return done.returncode == 0 and done.stdout.strip() == "False"
 
 
 # ------------------------------------------------------------------------------------------------ the module

@@ -4,6 +4,7 @@ specs it reads (gridshare.http.query_specs) are what `gridshare query-specs` gen
 
 from __future__ import annotations
 
+import enum
 import string
 from pathlib import Path
 from typing import Any
@@ -365,3 +366,32 @@ def test_a_model_the_lean_parser_cannot_mirror_is_unsupported() -> None:
             {"name": "limit", "alias": "limit", "kind": "int", "ge": 1, "le": 9, "default": 5},
         ],
     }
+
+
+class Shade(enum.Enum):  # in a module that imports pydantic: its queries stay pydantic's
+    DARK = "dark"
+
+
+def test_an_enum_of_a_pydantic_free_module_is_read_as_its_member(monkeypatch: pytest.MonkeyPatch) -> None:
+    from gridshare.http.models import QueryModel
+    from tests.unit.http.lean_enum_values import Colour
+
+    class Paint(QueryModel):
+        colour: Colour | None = None
+
+    class Ink(QueryModel):
+        shade: Shade | None = None
+
+    # Given a query whose field is an enum of a module without pydantic
+    spec = generator.spec_of(Paint)
+    enum_path = "tests.unit.http.lean_enum_values:Colour"
+    field = {"name": "colour", "alias": "colour", "kind": "enum", "enum": enum_path, "choices": ["red", "green"]}
+    assert spec["fields"] == [{**field, "default": None}]
+    monkeypatch.setitem(SPECS, "tests:Paint", spec)
+    monkeypatch.setattr(lean_query, "_classes", {})
+    # When the lean parser reads a member's value, Then it answers the member, as the model does
+    lean = lean_query.parse("tests:Paint", {"colour": "red"})
+    assert lean is not None and lean.colour is Colour.RED is Paint.model_validate({"colour": "red"}).colour
+    assert lean_query.parse("tests:Paint", {"colour": "RED"}) is None
+    # and an enum of a module that imports pydantic is not read without it
+    assert "imports pydantic" in generator.spec_of(Ink)["unsupported"]
