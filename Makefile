@@ -117,9 +117,11 @@ fuzz: install
 bench: install
 	$(BIN)/python bench/run.py
 
+# What is generated from the request and response models: the document, the routes table, the query specs.
 openapi: $(STAMP)
 	$(BIN)/gridshare openapi > docs/openapi.json
 	$(BIN)/gridshare openapi --api-md docs/api.md
+	$(BIN)/gridshare query-specs > layers/gridshare/gridshare/http/query_specs.py
 
 clean:
 	rm -rf $(VENV) cdk.out .local .benchmarks

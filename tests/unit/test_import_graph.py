@@ -584,4 +584,5 @@ def test_an_api_lambda_answers_a_list_with_a_valid_query_without_pydantic(entry:
     # models, was imported (gridshare.http.api resolves the model only when the lean parser declines)
     modules = result["modules"]
     assert sorted(p for p in ("pydantic", "pydantic_core") if _imported(modules, p)) == [], route
+    assert [m for m in modules if re.fullmatch(r"gridshare\.(\w+\.requests|http\.models)", m)] == [], route
     assert "gridshare.http.lean_query" in modules, route
