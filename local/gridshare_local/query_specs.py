@@ -109,14 +109,15 @@ def _field_checks(model: type[Any], validators: Mapping[str, Any]) -> dict[str, 
 
 
 def _check_own_names(model: type[Any], bases: types.ModuleType, validators: set[str]) -> None:
-    """Every class between the model and QueryModel is the model's own or a known range base; what it
-    defines besides fields, class variables and known validators (a method, a property) is the model's
-    behaviour the lean object would not have."""
-    known = {bases.QueryModel, *(getattr(bases, name) for name in RANGE_BASES)}
+    """Every class of the model's MRO is pydantic's, a query model (its own, QueryModel or a range base) or
+    a range rule of gridshare.http.ranges (which the lean queries mix in too); what a query model defines
+    besides fields, class variables and known validators (a method, a property) is behaviour the lean
+    query would not have."""
+    from gridshare.http import ranges
+
+    shared = {*bases.QueryModel.__mro__[1:], ranges.RangeRules, ranges.ResolutionRangeRules}
     for cls in model.__mro__:
-        if cls is bases.QueryModel:
-            return
-        if cls in known:
+        if cls in shared:
             continue
         if not issubclass(cls, bases.QueryModel):
             raise Unsupported(f"base class {cls.__qualname__}")
@@ -131,7 +132,6 @@ def _check_own_names(model: type[Any], bases: types.ModuleType, validators: set[
         }
         if own:
             raise Unsupported(f"{cls.__qualname__} defines {', '.join(sorted(own))}")
-    raise Unsupported("not a QueryModel")
 
 
 def _class_vars(model: type[Any]) -> dict[str, Any]:

@@ -344,6 +344,13 @@ def test_a_model_the_lean_parser_cannot_mirror_is_unsupported() -> None:
         def window_days(self) -> int:
             return 3
 
+    class Helper:
+        def pages(self) -> int:
+            return 2
+
+    class Mixed(QueryModel, Helper):
+        limit: int = 1
+
     class Plain(RangeQuery):
         MAX_SPAN_DAYS: ClassVar[int | None] = 3
         limit: int = Field(default=5, ge=1, le=9)
@@ -355,6 +362,7 @@ def test_a_model_the_lean_parser_cannot_mirror_is_unsupported() -> None:
         (Exclusive, "limit: constraint Gt"),
         (Validated, "field validator _upper"),
         (WithMethod, "defines window_days"),
+        (Mixed, "base class"),
     ):
         assert reason in generator.spec_of(model).get("unsupported", ""), model
     assert generator.spec_of(Plain) == {
