@@ -245,9 +245,11 @@ def test_typical_queries_by_name(key: str, params: dict[str, str] | None, expect
         {"kind": "Solar"},
         {"page": "2"},
         {"Limit": "5"},
+        {"limit": None},
+        {"cursor": None},
     ],
 )
-def test_anything_unusual_is_left_to_the_model(params: dict[str, str]) -> None:
+def test_anything_unusual_is_left_to_the_model(params: dict[str, str | None]) -> None:
     assert lean_query.parse("gridshare.sites.requests:SitesQuery", params) is None
 
 

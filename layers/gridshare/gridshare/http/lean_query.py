@@ -114,13 +114,13 @@ def parse(key: str, params: Mapping[str, object] | None) -> LeanQuery | None:
         return None  # unknown (the models forbid extras) or a python name (the models also accept those)
     values: dict[str, Any] = {}
     for alias, field in by_alias.items():
-        raw = given.get(alias)
-        if raw is None:
+        if alias not in given:
             if field.get("required"):
                 return None
             values[field["name"]] = field["default"]
             continue
-        value = _value(field, raw) if isinstance(raw, str) else _REFUSED
+        raw = given[alias]
+        value = _value(field, raw) if isinstance(raw, str) else _REFUSED  # e.g. None: the model judges it
         if value is _REFUSED:
             return None
         values[field["name"]] = value
