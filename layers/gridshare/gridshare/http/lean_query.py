@@ -22,7 +22,7 @@ from gridshare.http.query_specs import SPECS
 from gridshare.http.ranges import RangeRules, ResolutionRangeRules, check_time
 from gridshare.kernel.clock import TIME_PATTERN, parse_time
 
-# The ints every int field accepts in pydantic's spelling as well: no sign, no leading zeros, no separators.
+# The one spelling of an int read here (pydantic reads these and more): no sign, no leading zero, no separator.
 _INT = re.compile(r"0|[1-9][0-9]{0,17}")
 _TIME = re.compile(TIME_PATTERN)
 _CHECKS: dict[str, Callable[[str], object]] = {"parse_time": parse_time, "check_time": check_time}
