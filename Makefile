@@ -41,7 +41,8 @@ TYPED := layers/gridshare/gridshare/kernel layers/gridshare/gridshare/ledger/cor
   layers/gridshare/gridshare/identity/totp.py layers/gridshare/gridshare/identity/threats.py \
   layers/gridshare/gridshare/wallets/stripe_signature.py layers/gridshare/gridshare/wallets/movements.py \
   layers/gridshare/gridshare/contexts.py layers/gridshare/gridshare/http/no_content.py \
-  layers/gridshare/gridshare/http/ranges.py \
+  layers/gridshare/gridshare/http/ranges.py layers/gridshare/gridshare/http/lean_query.py \
+  layers/gridshare/gridshare/http/query_specs.py \
   layers/gridshare/gridshare/sites/energy.py layers/gridshare/gridshare/sites/shares.py \
   layers/gridshare/gridshare/devices/certificates.py \
   layers/gridshare/gridshare/communities/allocation.py layers/gridshare/gridshare/communities/energy.py \
@@ -116,9 +117,11 @@ fuzz: install
 bench: install
 	$(BIN)/python bench/run.py
 
+# What is generated from the request and response models: the document, the routes table, the query specs.
 openapi: $(STAMP)
 	$(BIN)/gridshare openapi > docs/openapi.json
 	$(BIN)/gridshare openapi --api-md docs/api.md
+	$(BIN)/gridshare query-specs > layers/gridshare/gridshare/http/query_specs.py
 
 clean:
 	rm -rf $(VENV) cdk.out .local .benchmarks

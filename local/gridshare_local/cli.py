@@ -28,6 +28,7 @@ from gridshare_local.commands import (
     _cmd_outbox,
     _cmd_pay_confirm,
     _cmd_publish,
+    _cmd_query_specs,
     _cmd_simulate,
     _cmd_up,
     _port,
@@ -326,6 +327,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="instead, rewrite the generated routes table of this Markdown page (docs/api.md) in place",
     )
     openapi.set_defaults(func=_cmd_openapi, cmd="openapi")
+    sub.add_parser(
+        "query-specs",
+        parents=[common],
+        help="print gridshare.http.query_specs, the query models' specs for parsing without pydantic",
+        epilog=EPILOG,
+    ).set_defaults(func=_cmd_query_specs, cmd="query-specs")
     return parser
 
 

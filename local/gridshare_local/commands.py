@@ -311,6 +311,13 @@ def _cmd_openapi(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_query_specs(args: argparse.Namespace) -> int:
+    from gridshare_local.query_specs import render
+
+    sys.stdout.write(render())
+    return 0
+
+
 @contextlib.contextmanager
 def _sigterm_as_ctrl_c() -> Iterator[None]:
     """SIGTERM ends the command as Ctrl-C does: its clean-up runs (connections closed, files removed or saved)."""

@@ -12,7 +12,8 @@ holds a package that entry must not import:
 - no event-driven Lambda (SQS, schedule, authorizer, WebSocket) imports the HTTP layer (chalice, jwt,
   cryptography), and those that do not validate request bodies import no pydantic;
 - no API Lambda imports pydantic (nor pydantic_core) to answer a GET whose route parses neither a body nor
-  a query, at import or while its view answers (the routes name their models: gridshare.http.api); none but the market
+  a query, at import or while its view answers (the routes name their models: gridshare.http.api), nor a
+  list GET with a plainly valid query (parsed by its model's spec: gridshare.http.lean_query); none but the market
   clearing imports numpy, and a settlement task imports no other context's service, at import;
 - the ingest Lambda imports no jsonschema (imported only to explain a rejected message);
 - the platform Lambda (public routes) imports no token verifier and no PynamoDB;
@@ -38,6 +39,7 @@ import sys
 import tomllib
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 import pytest
 from packaging.requirements import Requirement
@@ -457,15 +459,15 @@ _SAMPLE_ID = "01J2ZA3F7H9K2M4N6P8Q0R1S3T"
 PLAIN_GET_ENTRIES = sorted(e for e in ENTRIES if e.endswith(".lambda_app"))
 
 
-def _plain_get(context: str) -> tuple[str, dict[str, object]]:
-    """The context's first GET route that parses neither a body nor a query, and API Gateway's event for it:
-    for a protected route, as API Gateway sends it after the TOKEN authorizer allowed the token (its caller
-    in requestContext.authorizer, in a role the route admits: decision 0030)."""
+def _plain_get(context: str, spec: Any = None) -> tuple[str, dict[str, object]]:
+    """The context's first GET route that parses neither a body nor a query (or `spec`), and API Gateway's
+    event for it: for a protected route, as API Gateway sends it after the TOKEN authorizer allowed the token
+    (its caller in requestContext.authorizer, in a role the route admits: decision 0030)."""
     from gridshare.contexts import import_routes
     from gridshare.http.api import ROUTES
 
     import_routes(context)
-    spec = next(
+    spec = spec or next(
         r
         for r in ROUTES
         if r.context == context
@@ -520,6 +522,70 @@ def test_an_api_lambda_answers_a_get_without_a_body_or_query_without_pydantic(en
     # models are named, and resolved only by a request that parses a body or a query: gridshare.http.api)
     modules = result["modules"]
     assert sorted(p for p in ("pydantic", "pydantic_core") if _imported(modules, p)) == [], route
+
+
+def _list_get(context: str) -> tuple[str, dict[str, object]] | None:
+    """The context's first GET route whose query the lean parser reads (gridshare.http.lean_query; no required
+    parameter, no path parameter if it has such a route), and API Gateway's event for it with a plainly valid
+    query (`limit=10`, or none), from a caller the authorizer allowed; None if the context has none."""
+    from gridshare.contexts import import_routes
+    from gridshare.http.api import ROUTES
+    from gridshare.http.query_specs import SPECS
+
+    import_routes(context)
+
+    def lean(route: object) -> dict[str, object] | None:
+        names, ref = getattr(route, "names", None), getattr(route, "query_ref", None)
+        spec = SPECS.get(f"{names.requests}:{ref}") if names is not None and isinstance(ref, str) else None
+        if spec is None or "unsupported" in spec or any(f.get("required") for f in spec["fields"]):
+            return None
+        return spec
+
+    candidates = [
+        r for r in ROUTES if r.context == context and r.method == "GET" and not r.local_only and lean(r) is not None
+    ]
+    if not candidates:
+        return None
+    spec = min(candidates, key=lambda r: "{" in r.path)  # stable: the first without path parameters, if any
+    fields = lean(spec)["fields"]  # type: ignore[index]
+    query = {"limit": "10"} if any(f["alias"] == "limit" for f in fields) else {}  # type: ignore[attr-defined]
+    route, event = _plain_get(context, spec)
+    event["queryStringParameters"] = query or None
+    event["multiValueQueryStringParameters"] = {k: [v] for k, v in query.items()} or None
+    return route + "".join(f"{'&' if i else '?'}{k}={v}" for i, (k, v) in enumerate(query.items())), event
+
+
+LIST_GET_ENTRIES = [e for e in PLAIN_GET_ENTRIES if e != "functions.platform.lambda_app"]
+
+
+@pytest.mark.parametrize("entry", LIST_GET_ENTRIES)
+def test_an_api_lambda_answers_a_list_with_a_valid_query_without_pydantic(entry: str) -> None:
+    # Given a fresh API Lambda, its tables (moto), and a GET whose query model the lean parser reads (e.g.
+    # GET /v1/sites?limit=10) with a plainly valid query, from a caller the authorizer allowed
+    found = _list_get(entry.split(".")[1])
+    if found is None:
+        pytest.skip(f"{entry}: no GET route with a lean-parsed query")
+    route, event = found
+    env = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
+    full_env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": f"{REPO}:{REPO / 'layers' / 'gridshare'}", **LAMBDA_ENV, **env}
+    done = subprocess.run(
+        [sys.executable, "-c", _ANSWER_WITH_TABLES, entry, "app", json.dumps(event)],
+        env=full_env,
+        capture_output=True,
+        text=True,
+        cwd="/",
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.splitlines()[-1])
+    # When its view answers (a page, or 404 for the sample id nobody created)
+    assert result["answer"] in (200, 404), f"{route}: {result['answer']} {result['body']}"
+    # Then the query was parsed without pydantic: neither it nor pydantic_core, nor the context's request
+    # models, was imported (gridshare.http.api resolves the model only when the lean parser declines)
+    modules = result["modules"]
+    assert sorted(p for p in ("pydantic", "pydantic_core") if _imported(modules, p)) == [], route
+    assert [m for m in modules if re.fullmatch(r"gridshare\.(\w+\.requests|http\.models)", m)] == [], route
+    assert "gridshare.http.lean_query" in modules, route
 
 
 # A service other contexts call builds its use-case groups on first use: what they import is paid only by

@@ -4,7 +4,8 @@
 document, the CDK API (which methods get the authorizer) and the authorization tests are built from.
 The wrapper checks the caller's token itself (the caller API Gateway's authorizer verified, when it is
 handed over, else a full verification: gridshare.http.bearer, gridshare.http.auth), parses the body and
-query into pydantic models, and turns every error into an RFC 9457 problem; views only call a service.
+query into pydantic models (a plainly valid query without pydantic, by its model's spec:
+gridshare.http.lean_query), and turns every error into an RFC 9457 problem; views only call a service.
 
 Every route declares its 2xx body (`response=`, a model of gridshare.http.responses, or `NO_CONTENT` for a
 204): a route without one does not register. `errors=` lists the error statuses a route's service can
@@ -15,7 +16,8 @@ documents request headers a view reads itself (e.g. `Stripe-Signature`).
 A route names its models (`body="TopupBody"`, `query=`, `response="Envelope[Wallet]"`: `ApiBlueprint`);
 each is imported and resolved the first time the route needs it, so declaring the routes, and answering
 one that parses neither a body nor a query, imports no pydantic (a Lambda's cold start: the models of a
-context live in its `requests.py` and `responses.py`, the bases in gridshare.http.models).
+context live in its `requests.py` and `responses.py`, the bases in gridshare.http.models). Nor does
+answering a query the lean parser accepts: the model is resolved only when the parser leaves it the call.
 
 A route declared `idempotent=True` (money requests) honours an `Idempotency-Key` header: the wrapper runs
 the view under `gridshare.http.idempotency.run_idempotent`, keyed by caller, method and concrete path, so
@@ -33,7 +35,7 @@ import inspect
 import json
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -287,11 +289,25 @@ def _parse_body(raw: bytes | None, model: type[BaseModel]) -> BaseModel:
         raise errors.InvalidInput("The request body has invalid fields.", errors=_field_errors(exc)) from None
 
 
-def _parse_query(params: dict[str, str] | None, model: type[BaseModel]) -> BaseModel:
+def _parse_query(params: Mapping[str, str] | None, spec: RouteSpec) -> Any:
+    """The route's query: parsed without pydantic when its model's spec says the parameters are plainly
+    valid (gridshare.http.lean_query), else by the model itself (which words any error)."""
+    given = dict(params or {})
+    if isinstance(spec.query_ref, str) and spec.names is not None:
+        from gridshare.http import lean_query
+
+        lean = lean_query.parse(f"{spec.names.requests}:{spec.query_ref}", given)
+        if lean is not None:
+            return lean
+    assert spec.query is not None  # for mypy: a named model resolves to one
+    return _validate_query(given, spec.query)
+
+
+def _validate_query(params: dict[str, str], model: type[BaseModel]) -> BaseModel:
     from pydantic import ValidationError  # with the model: a route without a query imports no pydantic
 
     try:
-        return model.model_validate(dict(params or {}))
+        return model.model_validate(params)
     except ValidationError as exc:
         raise errors.InvalidInput("The query has invalid parameters.", errors=_field_errors(exc)) from None
 
@@ -429,9 +445,8 @@ def _make_view(blueprint: Blueprint, spec: RouteSpec, view: Callable[..., Any]) 
             if spec.body_ref is not None:
                 assert spec.body is not None  # for mypy: a named model resolves to one
                 kwargs["body"] = _parse_body(request.raw_body, spec.body)
-            if spec.query_ref is not None:
-                assert spec.query is not None
-                kwargs["query"] = _parse_query(request.query_params, spec.query)
+            if spec.query_ref is not None:  # its model is resolved only if the lean parser declines
+                kwargs["query"] = _parse_query(request.query_params, spec)
             if wants_client:
                 kwargs["client"] = _client(request)
             if wants_request:  # e.g. a webhook that verifies a signature over the raw body and its headers

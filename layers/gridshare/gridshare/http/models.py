@@ -13,8 +13,7 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
 
-from gridshare.http.ranges import EARLIEST, ROLLUP_MAX_DAYS, Window, bounds, check_time, window
-from gridshare.kernel import clock
+from gridshare.http.ranges import EARLIEST, ROLLUP_MAX_DAYS, RangeRules, ResolutionRangeRules, check_time
 from gridshare.kernel.clock import TIME_PATTERN, parse_time
 
 
@@ -80,8 +79,9 @@ def to_param(rule: str = "default now") -> Any:
     )
 
 
-class RangeQuery(TimeRangeQuery):
-    """`from`/`to` in sane bounds (checked while parsing) and the route's span rules (`window`, `bounds`)."""
+class RangeQuery(TimeRangeQuery, RangeRules):
+    """`from`/`to` in sane bounds (checked while parsing) and the route's span rules (`window`, `bounds`:
+    gridshare.http.ranges.RangeRules)."""
 
     DEFAULT_SPAN_DAYS: ClassVar[int] = 1  # closed ranges: `from` defaults to this many days before `to`
     MAX_SPAN_DAYS: ClassVar[int | None] = None  # None: any span
@@ -96,34 +96,6 @@ class RangeQuery(TimeRangeQuery):
             check_time(value)
         return value
 
-    @property
-    def from_ms(self) -> int | None:
-        return clock.parse_time(self.from_) if self.from_ is not None else None
-
-    @property
-    def to_ms(self) -> int | None:
-        return clock.parse_time(self.to) if self.to is not None else None
-
-    def max_span_days(self) -> int | None:
-        return self.MAX_SPAN_DAYS
-
-    def span_rule(self) -> str:
-        """How the span is described in a 422 (e.g. which resolution it is for)."""
-        return ""
-
-    def window(self, now_ms: int | None = None) -> Window:
-        return window(
-            self.from_ms,
-            self.to_ms,
-            default_span_days=self.DEFAULT_SPAN_DAYS,
-            max_span_days=self.max_span_days(),
-            now_ms=now_ms,
-            what=self.span_rule(),
-        )
-
-    def bounds(self) -> tuple[int | None, int | None]:
-        return bounds(self.from_ms, self.to_ms, max_span_days=self.max_span_days())
-
 
 def resolution_from_param(max_days: Mapping[str, int]) -> Any:
     """`from` of a ResolutionRangeQuery, its description naming each resolution's longest span."""
@@ -131,20 +103,10 @@ def resolution_from_param(max_days: Mapping[str, int]) -> Any:
     return from_param(f"default 24 h before `to`; at most {spans} before `to`")
 
 
-class ResolutionRangeQuery(RangeQuery):
+class ResolutionRangeQuery(RangeQuery, ResolutionRangeRules):
     """A closed range (defaults: `to` now, `from` 24 h before it) whose longest span depends on the
     `resolution` a subclass declares: MAX_DAYS maps each resolution to its maximum in days, and the
     subclass gives `from_ = resolution_from_param(MAX_DAYS)` so the OpenAPI document states them."""
 
     DEFAULT_SPAN_DAYS: ClassVar[int] = 1
     MAX_DAYS: ClassVar[Mapping[str, int]] = ROLLUP_MAX_DAYS
-
-    def _resolution(self) -> str:
-        """The subclass's `resolution` field (declared there, so each route's parameters keep their order)."""
-        return str(getattr(self, "resolution"))  # noqa: B009
-
-    def max_span_days(self) -> int:
-        return self.MAX_DAYS[self._resolution()]
-
-    def span_rule(self) -> str:
-        return f" at resolution {self._resolution()}"

@@ -1,7 +1,8 @@
 """Time ranges of list and history routes: the rules in one place.
 
-A route's query model derives from `RangeQuery` (gridshare.http.models) and its view asks it for the range.
-The rules:
+A route's query model derives from `RangeQuery` (gridshare.http.models) and its view asks it for the range:
+`window()` or `bounds()`, from `RangeRules` here, which the pydantic models and the queries parsed without
+pydantic (gridshare.http.lean_query) share. The rules:
 
 - Each time (`from`, `to`) is ISO 8601 or epoch milliseconds (UTC), and sane: not before
   2000-01-01T00:00:00Z (`EARLIEST`), not more than 24 h after now (`FUTURE_SLACK_MS`, on the kernel clock).
@@ -19,7 +20,9 @@ the OpenAPI document shows them); docs/api.md lists them.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar
 
 from gridshare.kernel import clock, errors
 
@@ -91,3 +94,61 @@ def bounds(from_ms: int | None, to_ms: int | None, *, max_span_days: int | None)
 
 # The longest span a rollup read may cover, per resolution (sites and communities energy, grid history).
 ROLLUP_MAX_DAYS: dict[str, int] = {"15m": 31, "1h": 92, "1d": 366}
+
+
+class RangeRules:
+    """A parsed query's range: `from_`/`to` (ISO 8601 or epoch ms strings, or None) and the route's span rules
+    (class variables). Mixed into gridshare.http.models.RangeQuery and into the queries
+    gridshare.http.lean_query parses, so both answer `window()` and `bounds()` with this one code."""
+
+    DEFAULT_SPAN_DAYS: ClassVar[int] = 1  # closed ranges: `from` defaults to this many days before `to`
+    MAX_SPAN_DAYS: ClassVar[int | None] = None  # None: any span
+
+    if TYPE_CHECKING:
+        from_: str | None
+        to: str | None
+
+    @property
+    def from_ms(self) -> int | None:
+        return clock.parse_time(self.from_) if self.from_ is not None else None
+
+    @property
+    def to_ms(self) -> int | None:
+        return clock.parse_time(self.to) if self.to is not None else None
+
+    def max_span_days(self) -> int | None:
+        return self.MAX_SPAN_DAYS
+
+    def span_rule(self) -> str:
+        """How the span is described in a 422 (e.g. which resolution it is for)."""
+        return ""
+
+    def window(self, now_ms: int | None = None) -> Window:
+        return window(
+            self.from_ms,
+            self.to_ms,
+            default_span_days=self.DEFAULT_SPAN_DAYS,
+            max_span_days=self.max_span_days(),
+            now_ms=now_ms,
+            what=self.span_rule(),
+        )
+
+    def bounds(self) -> tuple[int | None, int | None]:
+        return bounds(self.from_ms, self.to_ms, max_span_days=self.max_span_days())
+
+
+class ResolutionRangeRules(RangeRules):
+    """A closed range whose longest span depends on the query's `resolution`: MAX_DAYS maps each resolution
+    to its maximum in days."""
+
+    MAX_DAYS: ClassVar[Mapping[str, int]] = ROLLUP_MAX_DAYS
+
+    def _resolution(self) -> str:
+        """The `resolution` field (declared by each query, so its parameters keep their order)."""
+        return str(getattr(self, "resolution"))  # noqa: B009
+
+    def max_span_days(self) -> int:
+        return self.MAX_DAYS[self._resolution()]
+
+    def span_rule(self) -> str:
+        return f" at resolution {self._resolution()}"
