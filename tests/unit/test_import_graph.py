@@ -499,11 +499,8 @@ def _plain_get(context: str, spec: Any = None) -> tuple[str, dict[str, object]]:
     return f"GET {spec.path}", event
 
 
-@pytest.mark.parametrize("entry", PLAIN_GET_ENTRIES)
-def test_an_api_lambda_answers_a_get_without_a_body_or_query_without_pydantic(entry: str) -> None:
-    # Given a fresh API Lambda, its tables (moto), and a GET of one of its routes with neither a body nor a
-    # query model (e.g. GET /v1/me, GET /v1/wallet), from a caller the authorizer allowed
-    route, event = _plain_get(entry.split(".")[1])
+def _answer_with_tables(entry: str, event: dict[str, object]) -> dict[str, Any]:
+    """What a fresh API Lambda (`entry`, over moto's tables) answers to `event`, and what it imported."""
     env = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
     full_env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": f"{REPO}:{REPO / 'layers' / 'gridshare'}", **LAMBDA_ENV, **env}
     done = subprocess.run(
@@ -515,7 +512,16 @@ def test_an_api_lambda_answers_a_get_without_a_body_or_query_without_pydantic(en
         timeout=120,
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    result = json.loads(done.stdout.splitlines()[-1])
+    result: dict[str, Any] = json.loads(done.stdout.splitlines()[-1])
+    return result
+
+
+@pytest.mark.parametrize("entry", PLAIN_GET_ENTRIES)
+def test_an_api_lambda_answers_a_get_without_a_body_or_query_without_pydantic(entry: str) -> None:
+    # Given a fresh API Lambda, its tables (moto), and a GET of one of its routes with neither a body nor a
+    # query model (e.g. GET /v1/me, GET /v1/wallet), from a caller the authorizer allowed
+    route, event = _plain_get(entry.split(".")[1])
+    result = _answer_with_tables(entry, event)
     # When its view answers (the caller's object, or 404 for the sample id nobody created)
     assert result["answer"] in (200, 404), f"{route}: {result['answer']} {result['body']}"
     # Then neither pydantic nor pydantic_core was imported, at import or while answering (the route's
@@ -566,18 +572,7 @@ def test_an_api_lambda_answers_a_list_with_a_valid_query_without_pydantic(entry:
     if found is None:
         pytest.skip(f"{entry}: no GET route with a lean-parsed query")
     route, event = found
-    env = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
-    full_env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": f"{REPO}:{REPO / 'layers' / 'gridshare'}", **LAMBDA_ENV, **env}
-    done = subprocess.run(
-        [sys.executable, "-c", _ANSWER_WITH_TABLES, entry, "app", json.dumps(event)],
-        env=full_env,
-        capture_output=True,
-        text=True,
-        cwd="/",
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    result = json.loads(done.stdout.splitlines()[-1])
+    result = _answer_with_tables(entry, event)
     # When its view answers (a page, or 404 for the sample id nobody created)
     assert result["answer"] in (200, 404), f"{route}: {result['answer']} {result['body']}"
     # Then the query was parsed without pydantic: neither it nor pydantic_core, nor the context's request
