@@ -8,12 +8,12 @@ time it parses a body or a query: a route with neither never imports pydantic (g
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
 
-from gridshare.http.ranges import EARLIEST, ROLLUP_MAX_DAYS, RangeRules, ResolutionRangeRules, check_time
+from gridshare.http.ranges import EARLIEST, RangeRules, ResolutionRangeRules, check_time
 from gridshare.kernel.clock import TIME_PATTERN, parse_time
 
 
@@ -83,9 +83,6 @@ class RangeQuery(TimeRangeQuery, RangeRules):
     """`from`/`to` in sane bounds (checked while parsing) and the route's span rules (`window`, `bounds`:
     gridshare.http.ranges.RangeRules)."""
 
-    DEFAULT_SPAN_DAYS: ClassVar[int] = 1  # closed ranges: `from` defaults to this many days before `to`
-    MAX_SPAN_DAYS: ClassVar[int | None] = None  # None: any span
-
     from_: str | None = from_param("at most the route's span before `to`")
     to: str | None = to_param()
 
@@ -106,7 +103,5 @@ def resolution_from_param(max_days: Mapping[str, int]) -> Any:
 class ResolutionRangeQuery(RangeQuery, ResolutionRangeRules):
     """A closed range (defaults: `to` now, `from` 24 h before it) whose longest span depends on the
     `resolution` a subclass declares: MAX_DAYS maps each resolution to its maximum in days, and the
-    subclass gives `from_ = resolution_from_param(MAX_DAYS)` so the OpenAPI document states them."""
-
-    DEFAULT_SPAN_DAYS: ClassVar[int] = 1
-    MAX_DAYS: ClassVar[Mapping[str, int]] = ROLLUP_MAX_DAYS
+    subclass gives `from_ = resolution_from_param(MAX_DAYS)` so the OpenAPI document states them (the class
+    variables DEFAULT_SPAN_DAYS, MAX_SPAN_DAYS and MAX_DAYS, and their defaults, are gridshare.http.ranges')."""

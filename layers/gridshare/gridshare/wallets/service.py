@@ -118,38 +118,47 @@ class WalletService:
     gateway_factory: Callable[[], PaymentGateway] = _stripe_gateway
     clock: Callable[[], int] = now_ms
 
-    def _group(self, module: str, name: str) -> Any:
-        return getattr(importlib.import_module(f"gridshare.wallets.{module}"), name)(
-            self.ledger, self.gateway_factory, self.clock
-        )
-
     @functools.cached_property
     def topups(self) -> Topups:
-        return self._group("topups", "Topups")  # type: ignore[no-any-return]
+        from gridshare.wallets.topups import Topups
+
+        return Topups(self.ledger, self.gateway_factory, self.clock)
 
     @functools.cached_property
     def withdrawals(self) -> Withdrawals:
-        return self._group("withdrawals", "Withdrawals")  # type: ignore[no-any-return]
+        from gridshare.wallets.withdrawals import Withdrawals
+
+        return Withdrawals(self.ledger, self.gateway_factory, self.clock)
 
     @functools.cached_property
     def refunds(self) -> Refunds:
-        return self._group("refunds", "Refunds")  # type: ignore[no-any-return]
+        from gridshare.wallets.refunds import Refunds
+
+        return Refunds(self.ledger, self.gateway_factory, self.clock)
 
     @functools.cached_property
     def sales(self) -> Sales:
-        return self._group("sales", "Sales")  # type: ignore[no-any-return]
+        from gridshare.wallets.sales import Sales
+
+        return Sales(self.ledger, self.gateway_factory, self.clock)
 
     @functools.cached_property
     def statements(self) -> Statements:
-        return self._group("statements", "Statements")  # type: ignore[no-any-return]
+        from gridshare.wallets.statements import Statements
+
+        return Statements(self.ledger, self.gateway_factory, self.clock)
 
     @functools.cached_property
     def reports(self) -> Reports:
-        return self._group("reports", "Reports")  # type: ignore[no-any-return]
+        from gridshare.wallets.reports import Reports
+
+        return Reports(self.ledger, self.gateway_factory, self.clock)
 
     @functools.cached_property
     def reservations(self) -> Reservations:
-        return self._group("reservations", "Reservations")  # type: ignore[no-any-return]
+        from gridshare.wallets.reservations import Reservations
+
+        return Reservations(self.ledger, self.gateway_factory, self.clock)
 
 
 wallet_service = ServiceFactory(WalletService)
