@@ -287,8 +287,9 @@ def test_an_interval_is_settled_by_the_schedule_once_and_a_late_reading_resettle
     assert (_returns(stack, ivan), _returns(stack, iris)) == (9, 4)
     assert _admin_run(stack, admin, interval, interval + Q)["postings"] == 0
 
-    # The statement shows the settlement lines, and the ledger verifies
-    day = iso(interval)[:10]
+    # The statement of the day the push named (the run's postings are on it: after midnight when the
+    # interval's settlement ran past one) shows the settlement lines, and the ledger verifies
+    day = pushed["data"]["statementDate"]
     statement = stack.call("GET", "/v1/statements", params={"date": day}, token=dave["accessToken"])
     assert statement.status_code == 200, statement.text
     assert "settlement" in statement.text
