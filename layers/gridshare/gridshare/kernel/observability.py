@@ -21,8 +21,8 @@ its `__call__`), the telemetry ingest handler and the API Gateway authorizer (`@
   and patches botocore; tests and the local stack have no X-Ray daemon, so they never pay for it.
   Responses are not recorded in traces (they hold tokens and personal data).
 
-The first invocation also ends the init phase's run without the cyclic garbage collector (on Lambda:
-gridshare.kernel.init_phase).
+The first invocation also ends the init phase's run without the cyclic garbage collector: it runs with
+young collections only, then freezes what it kept (on Lambda: gridshare.kernel.init_phase, decision 0035).
 
 The instruments are built on the first invocation, never at import: POWERTOOLS_* are read then (a test
 sets them first) and importing a function stays cheap. They are cached per service name, so one Lambda
@@ -195,8 +195,12 @@ class LambdaEntry:
         functools.update_wrapper(self, handler, updated=())  # the handler's name and docstring
 
     def __call__(self, event: dict[str, Any], context: Any) -> Any:
-        if init_phase.in_progress():  # the first invocation: the init phase's objects are kept for good
-            init_phase.end()
+        if init_phase.in_progress():  # the first invocation: what it and the imports built is kept for good
+            with init_phase.first_invocation():
+                return self._invoke(event, context)
+        return self._invoke(event, context)
+
+    def _invoke(self, event: dict[str, Any], context: Any) -> Any:
         tools = instruments()
         wrapped = self._wrapped.get(tools)
         if wrapped is None:
