@@ -3,7 +3,10 @@
 The floor is what any Python Lambda that talks to DynamoDB pays: `import boto3` and one client. Each entry
 is then measured the same way: a new interpreter imports the entry module (as the Lambda runtime does) and
 answers one sample event from events/, and the time from before the import to the answer is taken. The
-median of N runs per row is printed with its ratio to the floor's median (goal: <= 1.25).
+median of N runs per row is printed with its ratio to the floor's median, in wall time and in the process's
+CPU time (goal: <= 1.25). The wall time also holds what an entry waits for its AWS calls' answers (the floor
+makes none): here that is moto's work in this process, several ms per call, so the CPU time and the
+instruction count (`--instructions`) are the measures of the entry's own work.
 
     .venv/bin/python bench/bench_cold_start.py            # N = 7
     .venv/bin/python bench/bench_cold_start.py --runs 15 --only ingest
@@ -683,11 +686,11 @@ def report(
         + (f" {wall_floor:>7.0f} {1:>7.2f} {cpu_floor:>7.0f} {1:>6.2f} |" if before else "")
         + f" {wall_floor:>7.0f} {median(floor.imported):>7.0f} {cpu_floor:>7.0f} {1:>7.2f} {1:>6.2f}  client"
     )
-    worst = 0.0
+    worst_wall = worst_cpu = 0.0
     for name, *_ in rows:
         row = samples["after", name]
-        ratio = median(row.wall) / wall_floor
-        worst = max(worst, ratio)
+        ratio, cpu_ratio = median(row.wall) / wall_floor, median(row.cpu) / cpu_floor
+        worst_wall, worst_cpu = max(worst_wall, ratio), max(worst_cpu, cpu_ratio)
         line = f"{name:<42}"
         if before:
             old = samples["before", name]
@@ -695,10 +698,15 @@ def report(
             line += f" {median(old.cpu):>7.0f} {median(old.cpu) / cpu_floor:>6.2f} |"
         line += (
             f" {median(row.wall):>7.0f} {median(row.imported):>7.0f} {median(row.cpu):>7.0f}"
-            f" {ratio:>7.2f} {median(row.cpu) / cpu_floor:>6.2f}  {row.answer[:40]}"
+            f" {ratio:>7.2f} {cpu_ratio:>6.2f}  {row.answer[:40]}"
         )
-        print(line + ("" if ratio <= args.goal else f"  > {args.goal}"))
-    print(f"worst ratio {worst:.2f} (goal <= {args.goal})")
+        over = [kind for kind, r in (("wall", ratio), ("cpu", cpu_ratio)) if r > args.goal]
+        print(line + (f"  > {args.goal} ({', '.join(over)})" if over else ""))
+    print(f"worst ratio: CPU {worst_cpu:.2f}, wall {worst_wall:.2f} (goal <= {args.goal})")
+    print(
+        "  (the wall time also holds the entries' waits for the AWS emulator's answers, a Python server in this"
+        " process; the floor makes no call)"
+    )
 
 
 if __name__ == "__main__":

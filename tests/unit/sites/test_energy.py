@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import given, settings
@@ -147,5 +148,5 @@ def test_intervals_cover_the_range_in_order(start: int, span: int, zone: str, re
     assert starts[-1] < end
     if resolution == "1d":
         assert all(22 * 3_600_000 <= b - a <= 26 * 3_600_000 for a, b in zip(starts, starts[1:], strict=False))
-        first = datetime.fromtimestamp(starts[0] / 1000, tz=UTC).astimezone(E.ZoneInfo(zone))
+        first = datetime.fromtimestamp(starts[0] / 1000, tz=UTC).astimezone(ZoneInfo(zone))
         assert (first.hour, first.minute) == (0, 0)

@@ -40,8 +40,10 @@ from bisect import bisect_right
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Literal
-from zoneinfo import ZoneInfo
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from zoneinfo import ZoneInfo
 
 Role = Literal["production", "consumption", "storage", "grid_meter"]
 ROLES: tuple[Role, ...] = ("production", "consumption", "storage", "grid_meter")
@@ -134,6 +136,10 @@ def figures(
 
 
 def _zone(timezone: str) -> ZoneInfo:
+    # zoneinfo on first use: it imports sysconfig for its search path, which the settlement tasks, importing
+    # the sites service for its reads, never need
+    from zoneinfo import ZoneInfo
+
     return ZoneInfo(timezone)
 
 
