@@ -530,21 +530,20 @@ def measure_once(argv: list[str], env: dict[str, str], hidden: str) -> tuple[flo
 
 def botocore_as_deployed() -> Path:
     """A directory holding a copy of this botocore whose data is prepared as the layer's is
-    (infra_cdk.botocore_data), with its bytecode; made once per botocore version and service set. The entries
-    find it first on their path; the floor imports botocore as pip installed it."""
-
+    (infra_cdk.botocore_data), with its bytecode; made once per botocore version and version of that module.
+    The entries find it first on their path; the floor imports botocore as pip installed it."""
     import botocore
 
-    from infra_cdk.botocore_data import LAYER_SERVICES, prepare_layer_data
+    from infra_cdk import botocore_data
 
-    services = hashlib.sha256(",".join(sorted(LAYER_SERVICES)).encode()).hexdigest()[:8]
-    site = Path(tempfile.gettempdir()) / f"gridshare-bench-botocore-{botocore.__version__}-{services}"
+    preparation = hashlib.sha256(Path(botocore_data.__file__).read_bytes()).hexdigest()[:8]
+    site = Path(tempfile.gettempdir()) / f"gridshare-bench-botocore-{botocore.__version__}-{preparation}"
     done = site / ".complete"
     if not done.exists():
         if site.exists():
             shutil.rmtree(site)
         shutil.copytree(Path(botocore.__file__).parent, site / "botocore", ignore=shutil.ignore_patterns("__pycache__"))
-        prepare_layer_data(site / "botocore" / "data")
+        botocore_data.prepare_layer_data(site / "botocore" / "data")
         compileall.compile_dir(str(site), quiet=1)
         done.touch()
     return site
